@@ -1,0 +1,1 @@
+"""Side effects of PreviewWorkflow: database writes, git clone, build, platform (local)."""

@@ -1,0 +1,38 @@
+"""What every activity of one worker process shares: settings, database, keys, its host queues."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from temporalio.exceptions import ApplicationError
+
+from activities.workdirs import Workdirs
+from config import Settings
+from models import Project
+from models.crypto import Keyring
+from models.db import Database
+from models.secrets import decrypted_secrets
+from workflows.activity_io import ErrorType
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    db: Database
+    keyring: Keyring
+    workdirs: Workdirs
+    host_queue: str
+    build_queue: str
+
+    async def project(self, project_id: str) -> Project:
+        async with self.db.session() as session:
+            project = await session.get(Project, uuid.UUID(project_id))
+        if project is None:
+            raise ApplicationError(f"project {project_id} no longer exists", type=ErrorType.PROJECT_GONE)
+        return project
+
+    async def secrets(self, project_id: str) -> dict[str, str]:
+        """The project's secrets, decrypted. Only ever handed to a child's environment."""
+        async with self.db.session() as session:
+            return await decrypted_secrets(session, keyring=self.keyring, project_id=uuid.UUID(project_id))

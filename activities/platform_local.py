@@ -1,0 +1,45 @@
+"""The `platform` activities for the local platform: previews as processes behind our own proxy."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.local_runtime import LocalRuntime, StartFailed
+from models import LogType
+from activities.logsink import LogSink
+from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
+
+
+class LocalPlatformActivities:
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+
+    @activity.defn(name=ActivityName.DEPLOY)
+    async def deploy(self, ref: DeploymentRef) -> DeployResult:
+        ctx = self.runtime.ctx
+        async with LogSink(ctx.db, ref.deployment_id, LogType.DEPLOY) as sink:
+            sink.info("Starting the preview process")
+            try:
+                preview = await self.runtime.launch(ref, _heartbeat)
+            except StartFailed as error:
+                sink.error(str(error))
+                for line in error.tail:
+                    sink.error(line)
+                raise ApplicationError(str(error), type=ErrorType.START_FAILED, non_retryable=True) from None
+            await self.runtime.route(preview)
+            url = ctx.settings.preview_url(ref.app_name)
+            sink.info(f"Live at {url}")
+        return DeployResult(app_url=url)
+
+    @activity.defn(name=ActivityName.RETIRE)
+    async def retire(self, ref: DeploymentRef) -> None:
+        await self.runtime.retire(ref.deployment_id)
+
+    @activity.defn(name=ActivityName.DESTROY)
+    async def destroy(self, input: DestroyInput) -> None:
+        await self.runtime.destroy(input.app_name, input.deployment_ids or [])
+
+
+async def _heartbeat() -> None:
+    activity.heartbeat()

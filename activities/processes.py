@@ -1,0 +1,127 @@
+"""Child processes in their own process group: started without a shell, stopped as a group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+# What a build or preview may inherit from the worker: no credentials, no DATABASE_URL.
+INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def base_env(home: Path) -> dict[str, str]:
+    env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env["HOME"] = str(home)
+    env["CI"] = "true"
+    return env
+
+
+def split_command(command: str) -> list[str]:
+    """A project's command as argv. It is never given to a shell, so PR text cannot inject one."""
+    return shlex.split(command)
+
+
+def group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_group(pid: int, *, grace: float = 5.0) -> None:
+    """SIGTERM the process group led by pid, then SIGKILL what is left after `grace` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not group_alive(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def kill_recorded_group(pid_file: Path) -> None:
+    """Stop a group recorded by an earlier attempt (a worker that died mid-build leaves one)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return
+    kill_group(pid, grace=2.0)
+    pid_file.unlink(missing_ok=True)
+
+
+class CommandTimedOut(Exception):
+    pass
+
+
+async def run_streaming(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    on_line: Callable[[str], None],
+    deadline: float,
+    pid_file: Path,
+    heartbeat: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Run argv, feeding each output line to on_line; return its exit code.
+
+    Raises CommandTimedOut past `deadline` (time.monotonic()). On cancellation the whole process
+    group is killed before the CancelledError goes on.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    pid_file.write_text(str(process.pid))
+    assert process.stdout is not None
+
+    async def pump() -> None:
+        assert process.stdout is not None
+        while True:
+            line = await process.stdout.readline()
+            if not line:
+                return
+            on_line(line.decode(errors="replace").rstrip("\n"))
+
+    pump_task = asyncio.create_task(pump())
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CommandTimedOut()
+            done, _ = await asyncio.wait({pump_task}, timeout=min(remaining, 2.0))
+            if heartbeat is not None:
+                await heartbeat()
+            if done:
+                break
+        return await process.wait()
+    except BaseException:
+        await asyncio.to_thread(kill_group, process.pid, grace=2.0)
+        pump_task.cancel()
+        raise
+    finally:
+        pid_file.unlink(missing_ok=True)

@@ -1,0 +1,177 @@
+"""The `store` activities: deployment rows and statuses. Each is idempotent (Temporal may retry)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from temporalio import activity
+
+from activities.app_names import app_name as make_app_name
+from activities.context import WorkerContext
+from models import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, Project
+from models.common import utcnow
+from models.deployments import FINAL_STATUSES
+from workflows.activity_io import (
+    ActivateInput,
+    ActivityName,
+    CreateDeploymentInput,
+    CreateDeploymentResult,
+    FailDeploymentInput,
+    FailDeploymentResult,
+    MarkDestroyedInput,
+    SetStatusInput,
+)
+
+LOG_TAIL_LINES = 30
+STARTING = {DeploymentStatus.BUILDING}
+
+
+class StoreActivities:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+
+    @activity.defn(name=ActivityName.CREATE_DEPLOYMENT)
+    async def create_deployment(self, input: CreateDeploymentInput) -> CreateDeploymentResult:
+        project = await self.ctx.project(input.project_id)
+        name = input.app_name or await self._allocate_app_name(project, input.pr_number)
+        url = self.ctx.settings.preview_url(name)
+        async with self.ctx.db.session() as session:
+            await session.execute(
+                insert(Deployment)
+                .values(
+                    id=uuid.UUID(input.deployment_id),
+                    project_id=project.id,
+                    pr_number=input.pr_number,
+                    pr_title=input.pr_title,
+                    pr_author=input.pr_author,
+                    commit_sha=input.commit_sha,
+                    app_name=name,
+                    workflow_id=input.workflow_id,
+                    status=DeploymentStatus.PENDING,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            await session.commit()
+        return CreateDeploymentResult(app_name=name, app_url=url)
+
+    async def _allocate_app_name(self, project: Project, pr_number: int) -> str:
+        plain = make_app_name(
+            pr_number=pr_number, repo_full_name=project.github_repo_full_name, project_id=str(project.id)
+        )
+        async with self.ctx.db.session() as session:
+            clash = (
+                await session.exec(
+                    select(Deployment.id)
+                    .where(Deployment.app_name == plain, Deployment.project_id != project.id)
+                    .limit(1)
+                )
+            ).first()
+            same_repo_name = (
+                await session.exec(
+                    select(Project.id).where(
+                        Project.id != project.id,
+                        col(Project.github_repo_full_name).ilike(f"%/{project.github_repo_full_name.rsplit('/', 1)[-1]}"),
+                    )
+                )
+            ).first()
+        if clash is None and same_repo_name is None:
+            return plain
+        return make_app_name(
+            pr_number=pr_number,
+            repo_full_name=project.github_repo_full_name,
+            project_id=str(project.id),
+            force_hash=True,
+        )
+
+    @activity.defn(name=ActivityName.SET_STATUS)
+    async def set_status(self, input: SetStatusInput) -> None:
+        status = DeploymentStatus(input.status)
+        now = utcnow()
+        values: dict[str, object] = {"status": status, "updated_at": now}
+        if status in STARTING:
+            values["started_at"] = now
+        if status in FINAL_STATUSES:
+            values["completed_at"] = now
+        async with self.ctx.db.session() as session:
+            await session.execute(
+                update(Deployment)
+                .where(col(Deployment.id) == uuid.UUID(input.deployment_id))
+                # Never move a finished deployment back (a retried activity arriving late).
+                .where(col(Deployment.status).not_in(list(FINAL_STATUSES)))
+                .values(**values)
+            )
+            if input.message:
+                session.add(
+                    DeploymentLog(
+                        deployment_id=uuid.UUID(input.deployment_id), type=LogType.DEPLOY, message=input.message
+                    )
+                )
+            await session.commit()
+
+    @activity.defn(name=ActivityName.ACTIVATE)
+    async def activate(self, input: ActivateInput) -> None:
+        """The new deployment is live and the previous one of the PR is replaced, in one transaction."""
+        now = utcnow()
+        async with self.ctx.db.session() as session:
+            await session.execute(
+                update(Deployment)
+                .where(col(Deployment.id) == uuid.UUID(input.deployment_id))
+                .values(status=DeploymentStatus.ACTIVE, app_url=input.app_url, completed_at=now, updated_at=now)
+            )
+            if input.previous_deployment_id:
+                await session.execute(
+                    update(Deployment)
+                    .where(col(Deployment.id) == uuid.UUID(input.previous_deployment_id))
+                    .where(col(Deployment.status) == DeploymentStatus.ACTIVE)
+                    .values(status=DeploymentStatus.REPLACED, updated_at=now)
+                )
+            await session.commit()
+
+    @activity.defn(name=ActivityName.FAIL_DEPLOYMENT)
+    async def fail_deployment(self, input: FailDeploymentInput) -> FailDeploymentResult:
+        deployment_id = uuid.UUID(input.deployment_id)
+        async with self.ctx.db.session() as session:
+            rows = (
+                await session.exec(
+                    select(DeploymentLog.message)
+                    .where(DeploymentLog.deployment_id == deployment_id)
+                    .order_by(col(DeploymentLog.id).desc())
+                    .limit(LOG_TAIL_LINES)
+                )
+            ).all()
+            tail = list(reversed(rows))
+            error = input.error
+            if tail:
+                error += "\n\nLast log lines:\n" + "\n".join(tail)
+            now = utcnow()
+            await session.execute(
+                update(Deployment)
+                .where(col(Deployment.id) == deployment_id)
+                .values(status=DeploymentStatus.FAILED, error=error, completed_at=now, updated_at=now)
+            )
+            session.add(
+                DeploymentLog(deployment_id=deployment_id, type=LogType.DEPLOY, level=LogLevel.ERROR, message=input.error)
+            )
+            await session.commit()
+        return FailDeploymentResult(log_tail=tail)
+
+    @activity.defn(name=ActivityName.MARK_DESTROYED)
+    async def mark_destroyed(self, input: MarkDestroyedInput) -> None:
+        ids = [uuid.UUID(value) for value in input.deployment_ids or []]
+        if not ids:
+            return
+        now = utcnow()
+        async with self.ctx.db.session() as session:
+            await session.execute(
+                update(Deployment)
+                .where(col(Deployment.id).in_(ids))
+                .values(status=DeploymentStatus.DESTROYED, completed_at=now, updated_at=now)
+            )
+            for deployment_id in ids:
+                session.add(DeploymentLog(deployment_id=deployment_id, type=LogType.DEPLOY, message=f"destroyed: {input.reason}"))
+            await session.commit()

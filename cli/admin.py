@@ -1,0 +1,112 @@
+"""`previewd config show`, `secrets rotate`, `token create`, `project add|list`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from sqlmodel import col, select
+
+from cli.database import database
+from cli.output import fail, say
+from config import Settings
+from models import DeploymentConfig, Project
+from models.crypto import Keyring
+from models.db import Database
+from models.queries import create_project, ensure_admin
+from models.secrets import rotate_all
+from runtime.data_dir import secret_keys, webhook_secret
+from runtime.temporal_client import temporal_address
+from web.auth import create_token
+
+SECRET_FIELDS = {"github_webhook_secret", "github_app_private_key", "github_client_secret", "fly_api_token", "previewd_secret_keys"}
+
+
+def config_show(args: argparse.Namespace, settings: Settings) -> int:
+    for name, value in sorted(settings.model_dump().items()):
+        shown = "(set, hidden)" if name in SECRET_FIELDS and value else value
+        say(f"{name.upper():32} {shown if shown is not None else '(unset)'}")
+    say(f"{'temporal (effective)':32} {temporal_address(settings)}")
+    if not settings.github_webhook_secret:
+        # The local mode's generated secret: what `previewd pr` and a local GitHub App setup sign with.
+        say(f"{'webhook secret (local mode)':32} {webhook_secret(settings)}")
+    return 0
+
+
+def _run(settings: Settings, work: object) -> int:
+    async def main(url: str) -> int:
+        db = Database(url, pool_size=2)
+        try:
+            result: int = await work(db)  # type: ignore[operator]
+            return result
+        finally:
+            await db.dispose()
+
+    with database(settings) as url:
+        return asyncio.run(main(url))
+
+
+def secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    keyring = Keyring(secret_keys(settings))
+
+    async def work(db: Database) -> int:
+        async with db.session() as session:
+            changed = await rotate_all(session, keyring=keyring)
+        say(f"re-encrypted {changed} secret(s) under key {keyring.current_key_id}")
+        return 0
+
+    return _run(settings, work)
+
+
+def token_create(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(db: Database) -> int:
+        async with db.session() as session:
+            admin = await ensure_admin(session)
+            say(await create_token(session, user_id=admin.id, name=args.name))
+        return 0
+
+    return _run(settings, work)
+
+
+def project_add(args: argparse.Namespace, settings: Settings) -> int:
+    env: dict[str, str] = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise fail(f"--env {item!r}: expected NAME=VALUE")
+        env[name] = value
+    try:
+        config = DeploymentConfig(
+            install_command=args.install,
+            build_command=args.build,
+            start_command=args.start,
+            port=args.port,
+            env_vars=env,
+            clone_url=args.clone_url,
+        )
+    except ValueError as error:
+        raise fail(str(error)) from None
+
+    async def work(db: Database) -> int:
+        async with db.session() as session:
+            admin = await ensure_admin(session)
+            project = await create_project(
+                session, user_id=admin.id, repo_full_name=args.repo, config=config, repo_id=args.repo_id
+            )
+        say(f"project {project.id} added for {project.github_repo_full_name}")
+        return 0
+
+    return _run(settings, work)
+
+
+def project_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(db: Database) -> int:
+        async with db.session() as session:
+            projects = (await session.exec(select(Project).order_by(col(Project.created_at)))).all()
+        for project in projects:
+            state = "active" if project.is_active else "disabled"
+            say(f"{project.id}  {project.github_repo_full_name:40} {state}  {json.dumps(project.deployment_config)}")
+        return 0
+
+    return _run(settings, work)

@@ -1,0 +1,203 @@
+"""`previewd up`: the whole system on the embedded default, from one command.
+
+Order: Postgres → Temporal dev server → migrations → worker → web → demo. Ctrl-C or SIGTERM stops
+them in reverse, so nothing is left listening; the next `up` finds everything where it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from types import FrameType
+
+import httpx
+from sqlalchemy import select
+
+from cli.database import database
+from cli.output import fail, say
+from cli.webhook_client import pull_request_payload, send_webhook
+from config import Settings
+from models import Deployment, DeploymentConfig, Project
+from models.db import Database
+from models.deployments import DeploymentStatus
+from models.queries import create_project, ensure_admin
+from runtime.children import Child, spawn_previewd, wait_until
+from runtime.data_dir import read_or_create, webhook_secret
+from runtime.demo import DEMO_REPO_NAME, ensure_demo_repo
+from runtime.embedded_temporal import port_open, start_dev_server
+from runtime.migrate import migrate
+from web.auth import create_token, new_token, token_digest
+
+TEMPORAL_PORT, TEMPORAL_UI_PORT = 7233, 8233
+DEMO_TIMEOUT_SECONDS = 180
+
+
+class Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    # Once: a second Ctrl-C must not interrupt the orderly shutdown that the first one started.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Stop()
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    children: list[Child] = []
+    with database(settings) as url:
+        try:
+            say(f"postgres    {'embedded, under ' + str(settings.data_dir / 'postgres') if not settings.database_url else 'DATABASE_URL'}")
+            env = dict(os.environ, DATABASE_URL=url, PREVIEWD_DATA_DIR=str(settings.data_dir))
+            if not settings.temporal_address:
+                say("temporal    starting the dev server (its UI on :8233)")
+                children.append(_start_temporal(settings))
+                env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{TEMPORAL_PORT}"
+            say("migrations  applying")
+            migrate(url)
+            token = asyncio.run(_admin_token(url, settings))
+            for port, variable in ((settings.previewd_web_port, "PREVIEWD_WEB_PORT"), (settings.previewd_preview_port, "PREVIEWD_PREVIEW_PORT")):
+                if port_open("127.0.0.1", port):
+                    raise fail(f"port {port} is taken; stop what runs there or set {variable}")
+            logs = settings.data_dir / "logs"
+            children.append(spawn_previewd("worker", ["worker"], env=env, log_dir=logs))
+            children.append(spawn_previewd("web", ["web"], env=env, log_dir=logs))
+            _wait_for_web(settings, children)
+            say("")
+            say(f"dashboard   {settings.previewd_base_url}")
+            say(f"API docs    {settings.previewd_base_url}/docs")
+            if not settings.temporal_address:
+                say(f"temporal UI http://localhost:{TEMPORAL_UI_PORT}")
+            say(f"API token   {token}")
+            say(f"logs        {logs}/")
+            if not args.no_demo:
+                _demo(url, settings, children)
+            say("")
+            say("previewd is up. Ctrl-C stops everything.")
+            while all(child.alive() for child in children):
+                time.sleep(0.5)
+            dead = [child for child in children if not child.alive()]
+            raise fail(f"{dead[0].name} stopped unexpectedly; see {dead[0].log_file}")
+        except Stop:
+            say("\nstopping…")
+            return 0
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            # Reverse order: web and worker (which stops the previews), then Temporal, then Postgres.
+            for child in reversed(children):
+                child.stop()
+            if children:
+                say("stopped.")
+
+
+def _start_temporal(settings: Settings) -> Child:
+    log_file = settings.data_dir / "logs" / "temporal.log"
+    process = start_dev_server(
+        db_file=settings.data_dir / "temporal.db", port=TEMPORAL_PORT, ui_port=TEMPORAL_UI_PORT, log_file=log_file
+    )
+    return Child("temporal", process, log_file)
+
+
+def _wait_for_web(settings: Settings, children: list[Child]) -> None:
+    def healthy() -> bool:
+        if not all(child.alive() for child in children):
+            dead = next(child for child in children if not child.alive())
+            raise fail(f"{dead.name} failed to start; see {dead.log_file}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{settings.previewd_web_port}/healthz", timeout=1).is_success
+        except httpx.HTTPError:
+            return False
+
+    if not wait_until(healthy, timeout=60):
+        raise fail("the web app did not answer within 60s; see the logs under the data dir")
+
+
+async def _admin_token(url: str, settings: Settings) -> str:
+    """The admin token `up` prints: made once, kept (mode 0600) in the data dir."""
+    token = read_or_create(settings.data_dir / "api-token", new_token)
+    db = Database(url, pool_size=1)
+    try:
+        async with db.session() as session:
+            admin = await ensure_admin(session)
+            from models import ApiToken
+
+            known = (await session.execute(select(ApiToken.id).where(ApiToken.token_sha256 == token_digest(token)))).first()  # type: ignore[arg-type]
+            if known is None:
+                await create_token(session, user_id=admin.id, name="previewd up", token=token)
+    finally:
+        await db.dispose()
+    return token
+
+
+def _demo(url: str, settings: Settings, children: list[Child]) -> None:
+    repo, sha = ensure_demo_repo(settings.data_dir)
+    project = asyncio.run(_demo_project(url, str(repo)))
+    say(f"demo        project {project.id} ({DEMO_REPO_NAME}), repository {repo}")
+    payload = pull_request_payload(
+        action="opened",
+        number=1,
+        sha=sha,
+        repo_id=project.github_repo_id,
+        repo_full_name=project.github_repo_full_name,
+        title="Say hello from the PR",
+        head_ref="preview-demo",
+    )
+    with httpx.Client(base_url=f"http://127.0.0.1:{settings.previewd_web_port}", timeout=10) as client:
+        # A fixed delivery id: a later `up` re-sends it and the server acknowledges it as a duplicate.
+        send_webhook(client, secret=webhook_secret(settings), event="pull_request", payload=payload, delivery_id=f"demo-pr-1-{sha}")
+    say("demo        PR #1 opened; building its preview…")
+    deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
+    last = None
+    while time.monotonic() < deadline:
+        if not all(child.alive() for child in children):
+            return
+        deployment = asyncio.run(_latest_demo_deployment(url, project.id))
+        if deployment is not None and deployment.status != last:
+            last = deployment.status
+            say(f"demo        {deployment.status}")
+            if deployment.status == DeploymentStatus.ACTIVE:
+                say(f"preview     {deployment.app_url}")
+                return
+            if deployment.status == DeploymentStatus.FAILED:
+                say(f"demo        failed: {deployment.error}")
+                return
+        time.sleep(0.5)
+    say("demo        still not live; watch the worker log")
+
+
+async def _demo_project(url: str, repo_path: str) -> Project:
+    db = Database(url, pool_size=1)
+    try:
+        async with db.session() as session:
+            found = (await session.execute(select(Project).where(Project.github_repo_full_name == DEMO_REPO_NAME))).scalars().first()  # type: ignore[arg-type]
+            if found is not None:
+                return found
+            admin = await ensure_admin(session)
+            config = DeploymentConfig(
+                build_command="python3 build.py", start_command="python3 server.py", clone_url=repo_path
+            )
+            return await create_project(session, user_id=admin.id, repo_full_name=DEMO_REPO_NAME, config=config)
+    finally:
+        await db.dispose()
+
+
+async def _latest_demo_deployment(url: str, project_id: object) -> Deployment | None:
+    db = Database(url, pool_size=1)
+    try:
+        async with db.session() as session:
+            result = await session.execute(
+                select(Deployment)
+                .where(Deployment.project_id == project_id, Deployment.pr_number == 1)  # type: ignore[arg-type]
+                .order_by(Deployment.created_at.desc())  # type: ignore[attr-defined]
+                .limit(1)
+            )
+            return result.scalars().first()
+    finally:
+        await db.dispose()

@@ -1,0 +1,67 @@
+"""Signed `pull_request` deliveries in GitHub's payload shape, for the CLI, the demo and benchmarks."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+
+from web.signature import sign
+
+
+def pull_request_payload(
+    *,
+    action: str,
+    number: int,
+    sha: str,
+    repo_id: int,
+    repo_full_name: str,
+    title: str = "",
+    author: str = "previewd",
+    head_ref: str = "",
+    merged: bool = False,
+) -> dict[str, Any]:
+    owner, name = repo_full_name.split("/", 1)
+    user = {"login": author, "id": 1, "type": "User"}
+    repository = {
+        "id": repo_id,
+        "name": name,
+        "full_name": repo_full_name,
+        "private": False,
+        "owner": {"login": owner, "id": 1, "type": "User"},
+        "fork": False,
+        "default_branch": "main",
+    }
+    closed = action == "closed"
+    return {
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "state": "closed" if closed else "open",
+            "title": title or f"PR #{number}",
+            "user": user,
+            "draft": False,
+            "merged": merged and closed,
+            "head": {"label": f"{owner}:{head_ref}", "ref": head_ref or f"pr-{number}", "sha": sha, "user": user, "repo": repository},
+            "base": {"label": f"{owner}:main", "ref": "main", "sha": "0" * 40, "user": user, "repo": repository},
+        },
+        "repository": repository,
+        "sender": user,
+    }
+
+
+def send_webhook(
+    client: httpx.Client, *, secret: str, event: str, payload: dict[str, Any], delivery_id: str | None = None
+) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret, body),
+        "User-Agent": "GitHub-Hookshot/previewd-cli",
+    }
+    return client.post("/webhooks/github", content=body, headers=headers)

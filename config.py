@@ -1,0 +1,102 @@
+"""Settings of DESIGN §5, read once from the environment and `.env`.
+
+A bad value stops the program at start with a message naming the variable (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "previewd"
+
+    previewd_data_dir: Path = Path(".previewd")
+    previewd_platform: Literal["local", "fly"] = "local"
+    previewd_base_url: str = "http://localhost:8000"
+    previewd_secret_keys: str | None = None
+    previewd_web_host: str = "127.0.0.1"
+    previewd_web_port: int = Field(default=8000, ge=1, le=65535)
+    previewd_preview_port: int = Field(default=8080, ge=1, le=65535)
+    # Host part of preview URLs: http://{app_name}.{domain}:{preview_port}/
+    previewd_preview_domain: str = "localhost"
+    previewd_max_concurrent_builds: int = Field(default=2, ge=1, le=64)
+    previewd_build_timeout_seconds: int = Field(default=900, ge=10)
+    # Name of this worker's host-specific task queue suffix; defaults to the host name.
+    previewd_worker_name: str | None = None
+
+    github_app_id: str | None = None
+    github_app_private_key: str | None = None
+    github_webhook_secret: str | None = None
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    github_app_slug: str | None = None
+    github_api_url: str = "https://api.github.com"
+    github_url: str = "https://github.com"
+
+    fly_api_token: str | None = None
+    fly_org: str = "personal"
+    fly_region: str = "iad"
+    fly_api_url: str = "https://api.machines.dev"
+
+    @field_validator("previewd_base_url", "github_api_url", "github_url", "fly_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("previewd_data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.previewd_data_dir
+
+    @property
+    def preview_scheme_port(self) -> str:
+        return "" if self.previewd_preview_port == 80 else f":{self.previewd_preview_port}"
+
+    def preview_url(self, app_name: str) -> str:
+        return f"http://{app_name}.{self.previewd_preview_domain}{self.preview_scheme_port}/"
+
+
+class ConfigError(SystemExit):
+    """Raised at start when the environment holds a bad value."""
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        variable = str(item["loc"][0]).upper() if item["loc"] else "configuration"
+        lines.append(f"  {variable}: {item['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        print(f"previewd: {_describe(error)}", file=sys.stderr)
+        raise ConfigError(2) from None

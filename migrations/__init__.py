@@ -1,0 +1,1 @@
+"""Alembic migrations, generated from the models and committed."""

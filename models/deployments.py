@@ -1,0 +1,98 @@
+"""Deployments (one per built sha), their log lines, and the local proxy's routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import String, BigInteger, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from models.common import optional_timestamp_field, timestamp_field
+
+
+class DeploymentStatus(StrEnum):
+    PENDING = "pending"
+    BUILDING = "building"
+    DEPLOYING = "deploying"
+    ACTIVE = "active"
+    FAILED = "failed"
+    DESTROYED = "destroyed"
+    # A newer push replaced this sha before it went live.
+    SUPERSEDED = "superseded"
+    # It was live, and a newer sha of the same PR took its place.
+    REPLACED = "replaced"
+
+
+FINAL_STATUSES = frozenset(
+    {DeploymentStatus.FAILED, DeploymentStatus.DESTROYED, DeploymentStatus.SUPERSEDED, DeploymentStatus.REPLACED}
+)
+
+
+class LogType(StrEnum):
+    BUILD = "build"
+    DEPLOY = "deploy"
+    RUNTIME = "runtime"
+
+
+class LogLevel(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Deployment(SQLModel, table=True):
+    __tablename__ = "deployments"
+    __table_args__ = (
+        # Project page and PR history: newest first per project / per PR.
+        Index("ix_deployments_project_created", "project_id", "created_at"),
+        Index("ix_deployments_project_pr_created", "project_id", "pr_number", "created_at"),
+        # Home page: recent deployments across projects.
+        Index("ix_deployments_created", "created_at"),
+        Index("ix_deployments_status", "status"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE")
+    pr_number: int
+    pr_title: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    pr_author: str = Field(default="", max_length=100)
+    commit_sha: str = Field(max_length=64)
+    app_name: str = Field(max_length=63)
+    app_url: str | None = None
+    workflow_id: str = Field(max_length=200)
+    status: DeploymentStatus = Field(default=DeploymentStatus.PENDING, sa_type=String(20))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    started_at: datetime | None = optional_timestamp_field()
+    completed_at: datetime | None = optional_timestamp_field()
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()
+
+
+class DeploymentLog(SQLModel, table=True):
+    __tablename__ = "deployment_logs"
+    __table_args__ = (
+        # Every log read is "lines of one deployment after id N, in order".
+        Index("ix_deployment_logs_deployment_id_id", "deployment_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    deployment_id: uuid.UUID = Field(foreign_key="deployments.id", ondelete="CASCADE")
+    type: LogType = Field(sa_type=String(10))
+    level: LogLevel = Field(default=LogLevel.INFO, sa_type=String(10))
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    timestamp: datetime = timestamp_field()
+
+
+class PreviewRoute(SQLModel, table=True):
+    """Where the local platform's reverse proxy sends a preview's traffic (one row per app name)."""
+
+    __tablename__ = "preview_routes"
+
+    app_name: str = Field(primary_key=True, max_length=63)
+    deployment_id: uuid.UUID = Field(foreign_key="deployments.id", ondelete="CASCADE")
+    upstream: str = Field(max_length=200)
+    host_queue: str = Field(max_length=200)
+    pid: int | None = None
+    updated_at: datetime = timestamp_field()

@@ -1,0 +1,86 @@
+"""Projects (one per connected repository), their deployment config and encrypted secrets."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field as PydanticField, field_validator
+from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from models.common import timestamp_field
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class DeploymentConfig(BaseModel):
+    """How a project's previews are built and run. Commands are split like a shell would, but never
+    run through one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    install_command: str | None = None
+    build_command: str | None = None
+    start_command: str | None = None
+    port: int = PydanticField(default=8080, ge=1, le=65535)
+    env_vars: dict[str, str] = PydanticField(default_factory=dict)
+    dockerfile_path: str | None = None
+    fly_config: dict[str, Any] = PydanticField(default_factory=dict)
+    clone_url: str | None = None
+    build_timeout_seconds: int | None = PydanticField(default=None, ge=10, le=6 * 3600)
+
+    @field_validator("install_command", "build_command", "start_command")
+    @classmethod
+    def _splittable(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            shlex.split(value)
+        except ValueError as error:
+            raise ValueError(f"cannot be split into arguments: {error}") from None
+        return value.strip()
+
+    @field_validator("env_vars")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return value
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "projects"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", index=True)
+    github_repo_id: int = Field(index=True, sa_type=BigInteger)
+    github_repo_full_name: str = Field(max_length=200)
+    github_installation_id: int | None = Field(default=None, index=True, sa_type=BigInteger)
+    deployment_config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    is_active: bool = True
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()
+
+    def config(self) -> DeploymentConfig:
+        return DeploymentConfig.model_validate(self.deployment_config)
+
+
+class ProjectSecret(SQLModel, table=True):
+    """A secret env var of a project, AES-GCM encrypted under the key named by key_id."""
+
+    __tablename__ = "project_secrets"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    encrypted_value: bytes
+    key_id: str = Field(max_length=16)
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()

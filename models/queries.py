@@ -1,0 +1,82 @@
+"""Keyword-only data helpers shared by the API, the CLI and the demo. Session first."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.deployments import Deployment, DeploymentLog
+from models.projects import DeploymentConfig, Project
+from models.users import User
+
+LOCAL_ADMIN = "admin"
+
+
+def local_repo_id(full_name: str) -> int:
+    """A stable id for a repository that is not on GitHub (negative, so it never meets a real one)."""
+    return -int(hashlib.sha256(full_name.encode()).hexdigest()[:12], 16)
+
+
+async def ensure_admin(session: AsyncSession) -> User:
+    user = (await session.exec(select(User).where(User.login == LOCAL_ADMIN))).first()
+    if user is None:
+        user = User(login=LOCAL_ADMIN, name="Local admin", is_admin=True)
+        session.add(user)
+        await session.commit()
+        await session.refresh(user)
+    return user
+
+
+async def create_project(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID | None,
+    repo_full_name: str,
+    config: DeploymentConfig,
+    repo_id: int | None = None,
+    installation_id: int | None = None,
+) -> Project:
+    project = Project(
+        user_id=user_id,
+        github_repo_id=repo_id if repo_id is not None else local_repo_id(repo_full_name),
+        github_repo_full_name=repo_full_name,
+        github_installation_id=installation_id,
+        deployment_config=config.model_dump(mode="json", exclude_none=True),
+    )
+    session.add(project)
+    await session.commit()
+    await session.refresh(project)
+    return project
+
+
+async def latest_deployment_per_pr(session: AsyncSession, *, project_id: uuid.UUID) -> Sequence[Deployment]:
+    newest = (
+        select(Deployment.pr_number, func.max(Deployment.created_at).label("created_at"))
+        .where(Deployment.project_id == project_id)
+        .group_by(col(Deployment.pr_number))
+        .subquery()
+    )
+    rows = await session.exec(
+        select(Deployment)
+        .join(newest, (col(Deployment.pr_number) == newest.c.pr_number) & (col(Deployment.created_at) == newest.c.created_at))
+        .where(Deployment.project_id == project_id)
+        .order_by(col(Deployment.pr_number).desc())
+    )
+    return rows.all()
+
+
+async def logs_after(
+    session: AsyncSession, *, deployment_id: uuid.UUID, after: int, limit: int
+) -> Sequence[DeploymentLog]:
+    rows = await session.exec(
+        select(DeploymentLog)
+        .where(DeploymentLog.deployment_id == deployment_id, col(DeploymentLog.id) > after)
+        .order_by(col(DeploymentLog.id))
+        .limit(limit)
+    )
+    return rows.all()

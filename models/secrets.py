@@ -1,0 +1,70 @@
+"""Reading and writing project secrets. Plaintext exists only on its way in and out of here."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.common import utcnow
+from models.crypto import Keyring
+from models.projects import ProjectSecret
+
+
+def _associated(project_id: uuid.UUID, name: str) -> str:
+    # Binds a ciphertext to its row: a value copied into another project or name will not decrypt.
+    return f"{project_id}/{name}"
+
+
+async def put_secret(
+    session: AsyncSession, *, keyring: Keyring, project_id: uuid.UUID, name: str, value: str
+) -> ProjectSecret:
+    ciphertext, key_id = keyring.encrypt(value, associated=_associated(project_id, name))
+    row = (
+        await session.exec(
+            select(ProjectSecret).where(ProjectSecret.project_id == project_id, ProjectSecret.name == name)
+        )
+    ).first()
+    if row is None:
+        row = ProjectSecret(project_id=project_id, name=name, encrypted_value=ciphertext, key_id=key_id)
+    else:
+        row.encrypted_value, row.key_id, row.updated_at = ciphertext, key_id, utcnow()
+    session.add(row)
+    await session.commit()
+    await session.refresh(row)
+    return row
+
+
+async def delete_secret(session: AsyncSession, *, project_id: uuid.UUID, name: str) -> bool:
+    row = (
+        await session.exec(
+            select(ProjectSecret).where(ProjectSecret.project_id == project_id, ProjectSecret.name == name)
+        )
+    ).first()
+    if row is None:
+        return False
+    await session.delete(row)
+    await session.commit()
+    return True
+
+
+async def decrypted_secrets(session: AsyncSession, *, keyring: Keyring, project_id: uuid.UUID) -> dict[str, str]:
+    rows = (await session.exec(select(ProjectSecret).where(ProjectSecret.project_id == project_id))).all()
+    return {
+        row.name: keyring.decrypt(row.encrypted_value, row.key_id, associated=_associated(project_id, row.name))
+        for row in rows
+    }
+
+
+async def rotate_all(session: AsyncSession, *, keyring: Keyring) -> int:
+    """Re-encrypt every secret not yet under the newest key; returns how many changed."""
+    rows = (await session.exec(select(ProjectSecret).where(ProjectSecret.key_id != keyring.current_key_id))).all()
+    for row in rows:
+        associated = _associated(row.project_id, row.name)
+        plaintext = keyring.decrypt(row.encrypted_value, row.key_id, associated=associated)
+        row.encrypted_value, row.key_id = keyring.encrypt(plaintext, associated=associated)
+        row.updated_at = utcnow()
+        session.add(row)
+    await session.commit()
+    return len(rows)

@@ -1,0 +1,1 @@
+"""Running previewd's pieces: embedded Postgres and Temporal, child processes, data-dir secrets."""

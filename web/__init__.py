@@ -1,0 +1,1 @@
+"""FastAPI app: webhooks, JSON API, health, and the local previews' reverse proxy."""

@@ -1,0 +1,257 @@
+"""The bearer-token JSON API under /api. Secret values go in and never come out."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from models import Deployment, DeploymentConfig, Project, ProjectSecret
+from models.common import utcnow
+from models.projects import ENV_NAME
+from models.queries import create_project, latest_deployment_per_pr, logs_after
+from models.secrets import delete_secret, put_secret
+from web.auth import CurrentUser
+from web.deps import Services, ServicesDep
+from workflows.signals import ManualSignal, PreviewState, workflow_id_for
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class ProjectCreate(BaseModel):
+    github_repo_full_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    github_repo_id: int | None = None
+    github_installation_id: int | None = None
+    deployment_config: DeploymentConfig = Field(default_factory=DeploymentConfig)
+
+
+class ProjectUpdate(BaseModel):
+    deployment_config: DeploymentConfig | None = None
+    is_active: bool | None = None
+    github_installation_id: int | None = None
+
+
+class ProjectOut(BaseModel):
+    id: uuid.UUID
+    github_repo_id: int
+    github_repo_full_name: str
+    github_installation_id: int | None
+    deployment_config: dict[str, Any]
+    is_active: bool
+    secret_names: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class SecretIn(BaseModel):
+    value: str = Field(min_length=1, max_length=64 * 1024)
+
+
+class DeploymentOut(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    pr_number: int
+    pr_title: str
+    pr_author: str
+    commit_sha: str
+    app_name: str
+    app_url: str | None
+    status: str
+    error: str | None
+    workflow_id: str
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PullOut(BaseModel):
+    pr_number: int
+    latest_deployment: DeploymentOut
+    workflow: dict[str, Any] | None
+
+
+class LogLine(BaseModel):
+    id: int
+    type: str
+    level: str
+    message: str
+    timestamp: datetime
+
+
+class LogsOut(BaseModel):
+    lines: list[LogLine]
+    next_after: int
+
+
+class ActionOut(BaseModel):
+    status: str
+    workflow_id: str
+
+
+async def _project(services: Services, project_id: uuid.UUID) -> Project:
+    async with services.db.session() as session:
+        project = await session.get(Project, project_id)
+    if project is None:
+        raise HTTPException(404, "project not found")
+    return project
+
+
+async def _project_out(services: Services, project: Project) -> ProjectOut:
+
+
+    async with services.db.session() as session:
+        names = (await session.exec(select(ProjectSecret.name).where(ProjectSecret.project_id == project.id))).all()
+    return ProjectOut(**project.model_dump(), secret_names=sorted(names))
+
+
+@router.get("/projects")
+async def list_projects(services: ServicesDep, user: CurrentUser) -> list[ProjectOut]:
+
+
+    async with services.db.session() as session:
+        projects = (await session.exec(select(Project).order_by(col(Project.created_at)))).all()
+    return [await _project_out(services, project) for project in projects]
+
+
+@router.post("/projects", status_code=201)
+async def add_project(body: ProjectCreate, services: ServicesDep, user: CurrentUser) -> ProjectOut:
+    async with services.db.session() as session:
+        project = await create_project(
+            session,
+            user_id=user.id,
+            repo_full_name=body.github_repo_full_name,
+            config=body.deployment_config,
+            repo_id=body.github_repo_id,
+            installation_id=body.github_installation_id,
+        )
+    return await _project_out(services, project)
+
+
+@router.get("/projects/{project_id}")
+async def get_project(project_id: uuid.UUID, services: ServicesDep, user: CurrentUser) -> ProjectOut:
+    return await _project_out(services, await _project(services, project_id))
+
+
+@router.patch("/projects/{project_id}")
+async def update_project(
+    project_id: uuid.UUID, body: ProjectUpdate, services: ServicesDep, user: CurrentUser
+) -> ProjectOut:
+    async with services.db.session() as session:
+        project = await session.get(Project, project_id)
+        if project is None:
+            raise HTTPException(404, "project not found")
+        if body.deployment_config is not None:
+            project.deployment_config = body.deployment_config.model_dump(mode="json", exclude_none=True)
+        if body.is_active is not None:
+            project.is_active = body.is_active
+        if body.github_installation_id is not None:
+            project.github_installation_id = body.github_installation_id
+        project.updated_at = utcnow()
+        session.add(project)
+        await session.commit()
+        await session.refresh(project)
+    return await _project_out(services, project)
+
+
+@router.put("/projects/{project_id}/secrets/{name}", status_code=204)
+async def put_project_secret(
+    project_id: uuid.UUID, name: str, body: SecretIn, services: ServicesDep, user: CurrentUser
+) -> Response:
+    if not ENV_NAME.match(name):
+        raise HTTPException(422, "name: must be a valid environment variable name")
+    await _project(services, project_id)
+    async with services.db.session() as session:
+        await put_secret(session, keyring=services.keyring, project_id=project_id, name=name, value=body.value)
+    return Response(status_code=204)
+
+
+@router.delete("/projects/{project_id}/secrets/{name}", status_code=204)
+async def delete_project_secret(project_id: uuid.UUID, name: str, services: ServicesDep, user: CurrentUser) -> Response:
+    await _project(services, project_id)
+    async with services.db.session() as session:
+        if not await delete_secret(session, project_id=project_id, name=name):
+            raise HTTPException(404, "secret not found")
+    return Response(status_code=204)
+
+
+async def _workflow_state(services: Services, project_id: uuid.UUID, pr_number: int) -> dict[str, Any] | None:
+    try:
+        client = await asyncio.wait_for(services.temporal(), 3)
+        handle = client.get_workflow_handle(workflow_id_for(str(project_id), pr_number))
+        state = await asyncio.wait_for(handle.query("state", result_type=PreviewState), 5)
+    except (RPCError, WorkflowQueryFailedError, TimeoutError, RuntimeError):
+        return None
+    return dataclasses.asdict(state)
+
+
+@router.get("/projects/{project_id}/pulls")
+async def list_pulls(project_id: uuid.UUID, services: ServicesDep, user: CurrentUser) -> list[PullOut]:
+    await _project(services, project_id)
+    async with services.db.session() as session:
+        latest = await latest_deployment_per_pr(session, project_id=project_id)
+    states = await asyncio.gather(*(_workflow_state(services, project_id, d.pr_number) for d in latest))
+    return [
+        PullOut(pr_number=d.pr_number, latest_deployment=DeploymentOut(**d.model_dump()), workflow=state)
+        for d, state in zip(latest, states, strict=True)
+    ]
+
+
+@router.get("/deployments/{deployment_id}")
+async def get_deployment(deployment_id: uuid.UUID, services: ServicesDep, user: CurrentUser) -> DeploymentOut:
+    async with services.db.session() as session:
+        deployment = await session.get(Deployment, deployment_id)
+    if deployment is None:
+        raise HTTPException(404, "deployment not found")
+    return DeploymentOut(**deployment.model_dump())
+
+
+@router.get("/deployments/{deployment_id}/logs")
+async def get_logs(
+    deployment_id: uuid.UUID,
+    services: ServicesDep,
+    user: CurrentUser,
+    after: int = Query(default=0, ge=0),
+    limit: int = Query(default=1000, ge=1, le=10000),
+) -> LogsOut:
+    async with services.db.session() as session:
+        if await session.get(Deployment, deployment_id) is None:
+            raise HTTPException(404, "deployment not found")
+        rows = await logs_after(session, deployment_id=deployment_id, after=after, limit=limit)
+    lines = [LogLine(**row.model_dump()) for row in rows]
+    return LogsOut(lines=lines, next_after=lines[-1].id if lines else after)
+
+
+async def _signal(services: Services, project_id: uuid.UUID, pr_number: int, signal: str, who: str) -> ActionOut:
+    await _project(services, project_id)
+    workflow_id = workflow_id_for(str(project_id), pr_number)
+    try:
+        client = await asyncio.wait_for(services.temporal(), 5)
+        await client.get_workflow_handle(workflow_id).signal(
+            signal, ManualSignal(requested_by=who, request_id=str(uuid.uuid4()))
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(404, f"no open preview workflow for PR #{pr_number}") from None
+        raise HTTPException(503, "Temporal is unavailable; try again shortly") from None
+    except (TimeoutError, RuntimeError):
+        raise HTTPException(503, "Temporal is unavailable; try again shortly") from None
+    return ActionOut(status=f"{signal} requested", workflow_id=workflow_id)
+
+
+@router.post("/projects/{project_id}/pulls/{pr_number}/redeploy", status_code=202)
+async def redeploy(project_id: uuid.UUID, pr_number: int, services: ServicesDep, user: CurrentUser) -> ActionOut:
+    return await _signal(services, project_id, pr_number, "redeploy", user.login)
+
+
+@router.post("/projects/{project_id}/pulls/{pr_number}/destroy", status_code=202)
+async def destroy(project_id: uuid.UUID, pr_number: int, services: ServicesDep, user: CurrentUser) -> ActionOut:
+    return await _signal(services, project_id, pr_number, "destroy", user.login)

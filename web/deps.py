@@ -1,0 +1,39 @@
+"""What routes depend on: the process-wide services, reached through request.app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from temporalio.client import Client
+
+from config import Settings
+from models.crypto import Keyring
+from models.db import Database
+from runtime.temporal_client import connect
+from web.dispatcher import Dispatcher
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    keyring: Keyring
+    webhook_secret: str
+    dispatcher: Dispatcher
+    _temporal: Client | None = None
+
+    async def temporal(self) -> Client:
+        """Connected on first use, so the web app starts (and takes webhooks) while Temporal is down."""
+        if self._temporal is None:
+            self._temporal = await connect(self.settings)
+        return self._temporal
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

@@ -1,0 +1,47 @@
+"""`previewd web`: the dashboard/API server and the previews' proxy, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+
+from config import Settings
+from models.db import Database
+from web.app import create_app
+from web.proxy import PreviewProxy
+
+log = logging.getLogger("previewd.web")
+
+
+class _Server(uvicorn.Server):
+    """Two servers share one process, so signals are handled once, by `serve`, for both."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(settings: Settings, database_url: str) -> None:
+    db = Database(database_url, pool_size=20)
+    app = create_app(settings, database_url, db)
+    proxy = PreviewProxy(db, settings.previewd_preview_domain)
+    host = settings.previewd_web_host
+    servers = [
+        _Server(uvicorn.Config(app, host=host, port=settings.previewd_web_port, log_level="warning", access_log=False)),
+        _Server(uvicorn.Config(proxy, host=host, port=settings.previewd_preview_port, log_level="warning", access_log=False)),
+    ]
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    log.info("dashboard on :%d, previews on :%d", settings.previewd_web_port, settings.previewd_preview_port)
+    await asyncio.gather(*(server.serve() for server in servers))

@@ -1,0 +1,99 @@
+"""Builds and runs the Temporal worker.
+
+Three pollers share one process: the shared task queue (workflows, bookkeeping, host claims), this
+host's queue (clone, start, stop previews) and this host's build queue, whose concurrency is the
+build limit. More workers mean more builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.build import BuildActivities
+from activities.context import WorkerContext
+from activities.host import HostActivities
+from activities.local_runtime import LocalRuntime
+from activities.platform_local import LocalPlatformActivities
+from activities.source import SourceActivities
+from activities.store import StoreActivities
+from activities.workdirs import Workdirs
+from config import Settings
+from models.crypto import Keyring
+from models.db import Database
+from runtime.data_dir import secret_keys
+from runtime.temporal_client import connect
+from workflows.preview import PreviewWorkflow
+
+log = logging.getLogger("previewd.worker")
+
+
+def host_queues(settings: Settings) -> tuple[str, str]:
+    name = settings.previewd_worker_name or socket.gethostname()
+    host_queue = f"{settings.temporal_task_queue}-host-{name}"
+    return host_queue, f"{host_queue}-builds"
+
+
+async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event) -> None:
+    if settings.previewd_platform != "local":
+        raise SystemExit("previewd: PREVIEWD_PLATFORM=fly is not available yet; use local")
+    client: Client = await connect(settings)
+    db = Database(database_url)
+    host_queue, build_queue = host_queues(settings)
+    ctx = WorkerContext(
+        settings=settings,
+        db=db,
+        keyring=Keyring(secret_keys(settings)),
+        workdirs=Workdirs(settings.data_dir),
+        host_queue=host_queue,
+        build_queue=build_queue,
+    )
+    runtime = LocalRuntime(ctx)
+    await runtime.start()
+    store, host, source = StoreActivities(ctx), HostActivities(ctx), SourceActivities(ctx)
+    platform = LocalPlatformActivities(runtime)
+    platform_activities = [platform.deploy, platform.retire, platform.destroy]
+    workers = [
+        Worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            workflows=[PreviewWorkflow],
+            activities=[
+                store.create_deployment,
+                store.set_status,
+                store.activate,
+                store.fail_deployment,
+                store.mark_destroyed,
+                host.claim_queue,
+                # Reached here only when no host holds the preview (nothing to stop locally).
+                platform.retire,
+                platform.destroy,
+            ],
+        ),
+        Worker(client, task_queue=host_queue, activities=[source.clone, *platform_activities]),
+        Worker(
+            client,
+            task_queue=build_queue,
+            activities=[BuildActivities(ctx).build],
+            max_concurrent_activities=settings.previewd_max_concurrent_builds,
+        ),
+    ]
+    log.info("worker polling %s, %s and %s", settings.temporal_task_queue, host_queue, build_queue)
+    runs = [asyncio.create_task(worker.run()) for worker in workers]
+    await stop.wait()
+    log.info("worker stopping")
+    await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
+    await asyncio.gather(*runs, return_exceptions=True)
+    await runtime.stop()
+    await db.dispose()
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)

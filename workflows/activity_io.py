@@ -1,0 +1,113 @@
+"""Inputs and results of the activities PreviewWorkflow calls, and their registered names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ActivityName:
+    CREATE_DEPLOYMENT = "store.create_deployment"
+    SET_STATUS = "store.set_status"
+    ACTIVATE = "store.activate"
+    FAIL_DEPLOYMENT = "store.fail_deployment"
+    MARK_DESTROYED = "store.mark_destroyed"
+    CLAIM_HOST_QUEUE = "host.claim_queue"
+    CLONE = "source.clone"
+    BUILD = "build.run"
+    DEPLOY = "platform.deploy"
+    RETIRE = "platform.retire"
+    DESTROY = "platform.destroy"
+
+
+class ErrorType:
+    """ApplicationError types the workflow tells apart. None of them is retried."""
+
+    BUILD_FAILED = "BuildFailed"
+    BUILD_TIMED_OUT = "BuildTimedOut"
+    CLONE_FAILED = "CloneFailed"
+    START_FAILED = "StartFailed"
+    BAD_CONFIG = "BadConfig"
+    PROJECT_GONE = "ProjectGone"
+
+
+NON_RETRYABLE = [value for key, value in vars(ErrorType).items() if key.isupper()]
+
+
+@dataclass
+class CreateDeploymentInput:
+    deployment_id: str = ""
+    project_id: str = ""
+    pr_number: int = 0
+    pr_title: str = ""
+    pr_author: str = ""
+    commit_sha: str = ""
+    workflow_id: str = ""
+    # The PR's app name once known; the first deployment of a PR allocates it.
+    app_name: str | None = None
+
+
+@dataclass
+class CreateDeploymentResult:
+    app_name: str = ""
+    app_url: str = ""
+
+
+@dataclass
+class SetStatusInput:
+    deployment_id: str = ""
+    status: str = ""
+    message: str | None = None
+
+
+@dataclass
+class ActivateInput:
+    deployment_id: str = ""
+    previous_deployment_id: str | None = None
+    app_url: str = ""
+
+
+@dataclass
+class FailDeploymentInput:
+    deployment_id: str = ""
+    error: str = ""
+
+
+@dataclass
+class FailDeploymentResult:
+    log_tail: list[str] | None = None
+
+
+@dataclass
+class MarkDestroyedInput:
+    deployment_ids: list[str] | None = None
+    reason: str = ""
+
+
+@dataclass
+class ClaimHostQueueResult:
+    host_queue: str = ""
+    build_queue: str = ""
+
+
+@dataclass
+class DeploymentRef:
+    """Names one deployment for the activities that act on its files and processes."""
+
+    deployment_id: str = ""
+    project_id: str = ""
+    pr_number: int = 0
+    commit_sha: str = ""
+    app_name: str = ""
+
+
+@dataclass
+class DeployResult:
+    app_url: str = ""
+
+
+@dataclass
+class DestroyInput:
+    project_id: str = ""
+    pr_number: int = 0
+    app_name: str = ""
+    deployment_ids: list[str] | None = None

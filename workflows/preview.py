@@ -1,0 +1,388 @@
+"""PreviewWorkflow: one long-lived workflow per pull request.
+
+It keeps the PR's preview in step with the newest pushed sha: a push that arrives while an older sha
+is being built cancels that build (cancellation reaches the activity through its heartbeat) and the
+newest sha is deployed instead. Close tears the preview down and ends the run; destroy tears it down
+and waits for the next push or redeploy. All state lives in one `PreviewState`, handed over when the
+workflow continues as new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.activity_io import (
+        NON_RETRYABLE,
+        ActivateInput,
+        ActivityName,
+        ClaimHostQueueResult,
+        CreateDeploymentInput,
+        CreateDeploymentResult,
+        DeploymentRef,
+        DeployResult,
+        DestroyInput,
+        FailDeploymentInput,
+        MarkDestroyedInput,
+        SetStatusInput,
+    )
+    from workflows.signals import (
+        CloseSignal,
+        HistoryEntry,
+        ManualSignal,
+        PreviewInput,
+        PreviewState,
+        PushSignal,
+        workflow_id_for,
+    )
+
+# After a push replaced an in-flight build, wait this long without another push before building:
+# a burst of pushes ends in one build of its last sha. The first push of a quiet PR builds at once.
+QUIET_AFTER_SUPERSEDE = timedelta(seconds=1)
+RECENT_DELIVERIES = 100
+HISTORY_LENGTH = 20
+
+STORE = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10))}
+# Work on a host-specific queue: heartbeats let a dead worker be noticed and cancellation reach the
+# process; WAIT_CANCELLATION_COMPLETED makes sure a superseded build is really stopped before the next.
+HOST_WORK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=NON_RETRYABLE)
+CANCEL_AND_WAIT = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+
+
+@workflow.defn(name="PreviewWorkflow")
+class PreviewWorkflow:
+    @workflow.init
+    def __init__(self, input: PreviewInput) -> None:
+        self.state = input.state or PreviewState(project_id=input.project_id, pr_number=input.pr_number)
+        self._deploy_task: asyncio.Task[None] | None = None
+        # Set when a signal handler cancels the in-flight deployment (as opposed to the workflow
+        # itself being cancelled), so the main loop carries on instead of ending.
+        self._interrupted = False
+        # True only while clone, build and start run. Once a sha is live (or has failed), its
+        # bookkeeping finishes uninterrupted and the main loop picks up the newer push afterwards.
+        self._cancellable = False
+
+    # -- signals and query --------------------------------------------------------------------
+
+    @workflow.signal
+    def push(self, signal: PushSignal) -> None:
+        if self._seen(signal.delivery_id):
+            return
+        self.state.desired = signal
+        self.state.last_push = signal
+        self.state.pushes_seen += 1
+        if self.state.phase in ("closed", "destroyed"):
+            self.state.phase = "queued"
+        self._interrupt_deploy(unless_sha=signal.sha)
+
+    @workflow.signal
+    def close(self, signal: CloseSignal) -> None:
+        if self._seen(signal.delivery_id):
+            return
+        self.state.close_requested = True
+        self.state.desired = None
+        self._interrupt_deploy()
+
+    @workflow.signal
+    def redeploy(self, signal: ManualSignal) -> None:
+        if self._seen(signal.request_id) or self.state.last_push is None or self.state.close_requested:
+            return
+        self.state.desired = self.state.last_push
+        self.state.force_redeploy = True
+        self._interrupt_deploy()
+
+    @workflow.signal
+    def destroy(self, signal: ManualSignal) -> None:
+        if self._seen(signal.request_id):
+            return
+        self.state.destroy_requested_by = signal.requested_by or "someone"
+        self.state.desired = None
+        self._interrupt_deploy()
+
+    @workflow.query(name="state")
+    def get_state(self) -> PreviewState:
+        return self.state
+
+    # -- main loop ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: PreviewInput) -> PreviewState:
+        while True:
+            await workflow.wait_condition(lambda: self._has_work() or self._should_continue_as_new())
+            if self.state.close_requested:
+                await self._teardown("pull request closed")
+                self.state.close_requested = False
+                self.state.phase = "closed"
+                # A reopen that arrived during teardown keeps the workflow going; otherwise the run
+                # ends. Temporal refuses to complete a run that has unprocessed signals, so a push that
+                # races with the end is handled by this same run, never lost.
+                if self.state.desired is None:
+                    return self.state
+                continue
+            if self.state.destroy_requested_by is not None:
+                await self._teardown(f"destroyed by {self.state.destroy_requested_by}")
+                self.state.destroy_requested_by = None
+                continue
+            if self._deploy_wanted():
+                await self._run_deploy()
+                continue
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    PreviewInput(project_id=self.state.project_id, pr_number=self.state.pr_number, state=self.state)
+                )
+
+    def _has_work(self) -> bool:
+        return self.state.close_requested or self.state.destroy_requested_by is not None or self._deploy_wanted()
+
+    def _deploy_wanted(self) -> bool:
+        desired = self.state.desired
+        if desired is None:
+            return False
+        return self.state.force_redeploy or desired.sha != self.state.attempted_sha
+
+    def _should_continue_as_new(self) -> bool:
+        return workflow.info().is_continue_as_new_suggested()
+
+    def _seen(self, delivery_id: str) -> bool:
+        """Deliveries can reach us twice (a dispatcher retry after a lost ack); act on each once."""
+        if not delivery_id:
+            return False
+        if delivery_id in self.state.recent_delivery_ids:
+            return True
+        self.state.recent_delivery_ids = (self.state.recent_delivery_ids + [delivery_id])[-RECENT_DELIVERIES:]
+        return False
+
+    def _interrupt_deploy(self, unless_sha: str | None = None) -> None:
+        task = self._deploy_task
+        if task is None or task.done() or not self._cancellable:
+            return
+        if unless_sha is not None and self.state.attempted_sha == unless_sha:
+            return
+        self._cancellable = False
+        self._interrupted = True
+        task.cancel()
+
+    async def _run_deploy(self) -> None:
+        superseded_before = self._interrupted
+        self._interrupted = False
+        if superseded_before:
+            await self._wait_for_quiet()
+            if not self._deploy_wanted() or self.state.close_requested or self.state.destroy_requested_by:
+                return
+        target = self.state.desired
+        if target is None:
+            return
+        self.state.attempted_sha = target.sha
+        self.state.force_redeploy = False
+        self._deploy_task = asyncio.create_task(self._deploy(target))
+        try:
+            await self._deploy_task
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise  # the workflow itself is being cancelled
+        finally:
+            self._deploy_task = None
+
+    async def _wait_for_quiet(self) -> None:
+        while True:
+            seen = self.state.pushes_seen
+            try:
+                await workflow.wait_condition(
+                    lambda: self.state.pushes_seen != seen
+                    or self.state.close_requested
+                    or self.state.destroy_requested_by is not None,
+                    timeout=QUIET_AFTER_SUPERSEDE,
+                )
+            except TimeoutError:
+                return
+            if self.state.close_requested or self.state.destroy_requested_by is not None:
+                return
+
+    # -- one deployment -----------------------------------------------------------------------
+
+    async def _deploy(self, push: PushSignal) -> None:
+        deployment_id = str(workflow.uuid4())
+        self.state.building_deployment_id = deployment_id
+        self.state.phase = "queued"
+        created = await workflow.execute_activity(
+            ActivityName.CREATE_DEPLOYMENT,
+            CreateDeploymentInput(
+                deployment_id=deployment_id,
+                project_id=self.state.project_id,
+                pr_number=self.state.pr_number,
+                pr_title=push.title,
+                pr_author=push.author,
+                commit_sha=push.sha,
+                workflow_id=workflow_id_for(self.state.project_id, self.state.pr_number),
+                app_name=self.state.app_name,
+            ),
+            result_type=CreateDeploymentResult,
+            **STORE,  # type: ignore[arg-type]
+        )
+        self.state.app_name = created.app_name
+        ref = DeploymentRef(
+            deployment_id=deployment_id,
+            project_id=self.state.project_id,
+            pr_number=self.state.pr_number,
+            commit_sha=push.sha,
+            app_name=created.app_name,
+        )
+        host: ClaimHostQueueResult | None = None
+        self._cancellable = True
+        try:
+            # Clone, build and run share a working directory, so they run on one worker: whichever
+            # worker answers this claim on the shared queue lends its own host queue.
+            host = await workflow.execute_activity(
+                ActivityName.CLAIM_HOST_QUEUE,
+                start_to_close_timeout=timedelta(seconds=30),
+                result_type=ClaimHostQueueResult,
+            )
+            await self._set_status(deployment_id, "building")
+            self.state.phase = "building"
+            await workflow.execute_activity(
+                ActivityName.CLONE,
+                ref,
+                task_queue=host.host_queue,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=20),
+                retry_policy=HOST_WORK_RETRY,
+                cancellation_type=CANCEL_AND_WAIT,
+            )
+            await workflow.execute_activity(
+                ActivityName.BUILD,
+                ref,
+                task_queue=host.build_queue,
+                # The build enforces the project's own time limit; this only bounds a lost worker.
+                start_to_close_timeout=timedelta(hours=7),
+                heartbeat_timeout=timedelta(seconds=10),
+                retry_policy=HOST_WORK_RETRY,
+                cancellation_type=CANCEL_AND_WAIT,
+            )
+            await self._set_status(deployment_id, "deploying")
+            self.state.phase = "deploying"
+            deployed = await workflow.execute_activity(
+                ActivityName.DEPLOY,
+                ref,
+                task_queue=host.host_queue,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=10),
+                retry_policy=HOST_WORK_RETRY,
+                cancellation_type=CANCEL_AND_WAIT,
+                result_type=DeployResult,
+            )
+        except ActivityError as error:
+            if not is_cancelled_exception(error):
+                self._cancellable = False
+                await self._fail(ref, host, _describe_failure(error))
+                return
+            await self._supersede(ref, host)
+            raise asyncio.CancelledError() from error
+        except asyncio.CancelledError:
+            await self._supersede(ref, host)
+            raise
+        self._cancellable = False
+        previous_id, previous_queue = self.state.current_deployment_id, self.state.host_queue
+        await workflow.execute_activity(
+            ActivityName.ACTIVATE,
+            ActivateInput(deployment_id=deployment_id, previous_deployment_id=previous_id, app_url=deployed.app_url),
+            **STORE,  # type: ignore[arg-type]
+        )
+        self.state.current_deployment_id = deployment_id
+        self.state.building_deployment_id = None
+        self.state.deployed_sha = push.sha
+        self.state.url = deployed.app_url
+        self.state.host_queue = host.host_queue
+        self.state.phase = "active"
+        self._record(deployment_id, push.sha, "active")
+        if previous_id is not None and previous_id != deployment_id:
+            # The new process already serves traffic; only now stop the old one.
+            await self._retire(replace(ref, deployment_id=previous_id), previous_queue)
+
+    async def _set_status(self, deployment_id: str, status: str) -> None:
+        await workflow.execute_activity(
+            ActivityName.SET_STATUS, SetStatusInput(deployment_id=deployment_id, status=status), **STORE  # type: ignore[arg-type]
+        )
+
+    async def _fail(self, ref: DeploymentRef, host: ClaimHostQueueResult | None, message: str) -> None:
+        await workflow.execute_activity(
+            ActivityName.FAIL_DEPLOYMENT,
+            FailDeploymentInput(deployment_id=ref.deployment_id, error=message),
+            **STORE,  # type: ignore[arg-type]
+        )
+        self.state.building_deployment_id = None
+        # A failed new sha leaves an older live preview serving; the PR stays usable.
+        self.state.phase = "active" if self.state.current_deployment_id else "failed"
+        self._record(ref.deployment_id, ref.commit_sha, "failed", message)
+        if host is not None:
+            await self._retire(ref, host.host_queue)
+
+    async def _supersede(self, ref: DeploymentRef, host: ClaimHostQueueResult | None) -> None:
+        # We were cancelled; activities started from here on are not, so the cleanup runs.
+        await self._set_status(ref.deployment_id, "superseded")
+        self.state.building_deployment_id = None
+        self._record(ref.deployment_id, ref.commit_sha, "superseded")
+        if host is not None:
+            await self._retire(ref, host.host_queue)
+
+    async def _retire(self, ref: DeploymentRef, host_queue: str | None) -> None:
+        await workflow.execute_activity(
+            ActivityName.RETIRE,
+            ref,
+            task_queue=host_queue or workflow.info().task_queue,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RetryPolicy(maximum_attempts=5),
+        )
+
+    async def _teardown(self, reason: str) -> None:
+        self._interrupted = False
+        app_name = self.state.app_name
+        current = self.state.current_deployment_id
+        if app_name:
+            await workflow.execute_activity(
+                ActivityName.DESTROY,
+                DestroyInput(
+                    project_id=self.state.project_id,
+                    pr_number=self.state.pr_number,
+                    app_name=app_name,
+                    deployment_ids=[current] if current else [],
+                ),
+                task_queue=self.state.host_queue or workflow.info().task_queue,
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+            )
+        if current:
+            await workflow.execute_activity(
+                ActivityName.MARK_DESTROYED,
+                MarkDestroyedInput(deployment_ids=[current], reason=reason),
+                **STORE,  # type: ignore[arg-type]
+            )
+            self._record(current, self.state.deployed_sha or "", "destroyed")
+        self.state.current_deployment_id = None
+        self.state.deployed_sha = None
+        self.state.url = None
+        self.state.attempted_sha = None
+        self.state.host_queue = None
+        self.state.phase = "destroyed"
+
+    def _record(self, deployment_id: str, sha: str, status: str, error: str | None = None) -> None:
+        entry = HistoryEntry(
+            deployment_id=deployment_id, sha=sha, status=status, at=workflow.now().isoformat(), error=error
+        )
+        self.state.history = (self.state.history + [entry])[-HISTORY_LENGTH:]
+
+
+def _describe_failure(error: ActivityError) -> str:
+    cause = error.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    if cause is not None:
+        return f"{type(cause).__name__}: {cause}"
+    return str(error)
