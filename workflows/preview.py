@@ -327,6 +327,9 @@ class PreviewWorkflow:
         # We were cancelled; activities started from here on are not, so the cleanup runs.
         await self._set_status(ref.deployment_id, "superseded")
         self.state.building_deployment_id = None
+        # An unfinished attempt does not count: a later push back to this sha must build it.
+        self.state.attempted_sha = None
+        self.state.phase = "queued"
         self._record(ref.deployment_id, ref.commit_sha, "superseded")
         if host is not None:
             await self._retire(ref, host.host_queue)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.system import AppRepo, System, start_system
+
+
+@pytest.fixture(scope="session")
+def system() -> Iterator[System]:
+    # A short path: Postgres's socket path must stay under ~100 characters.
+    root = Path(tempfile.mkdtemp(prefix="pvd-"))
+    running, postgres, temporal = start_system(root)
+    try:
+        yield running
+    finally:
+        running.stop()
+        temporal.stop()
+        postgres.stop()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> AppRepo:
+    # A name of its own: the project's (local) repository id is derived from it.
+    return AppRepo.create(tmp_path / f"app-{uuid.uuid4().hex[:8]}")

@@ -1,0 +1,217 @@
+"""The whole previewd system for integration tests: embedded Postgres, Temporal dev server, and the
+real `previewd worker` and `previewd web` processes, driven through signed webhooks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy import Engine, text
+
+from cli.webhook_client import pull_request_payload, send_webhook
+from models.db import make_sync_engine
+from runtime.children import Child, spawn_previewd
+from runtime.embedded_postgres import EmbeddedPostgres
+from runtime.embedded_temporal import start_dev_server
+from runtime.migrate import migrate
+
+T = TypeVar("T")
+EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "hello"
+WEBHOOK_SECRET = "integration-test-webhook-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float = 60, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+@dataclass
+class AppRepo:
+    """A local git repository holding the example app; each commit is a new PR head."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, path: Path) -> AppRepo:
+        shutil.copytree(EXAMPLE_APP, path, ignore=shutil.ignore_patterns("build", "__pycache__"))
+        git(path, "init", "--quiet", "--initial-branch=main")
+        git(path, "add", "-A")
+        git(path, "commit", "--quiet", "-m", "initial")
+        return cls(path)
+
+    def commit(self, message: str, files: dict[str, str] | None = None) -> str:
+        for name, content in (files or {"message.txt": message}).items():
+            (self.path / name).write_text(content)
+        git(self.path, "add", "-A")
+        git(self.path, "commit", "--quiet", "--allow-empty", "-m", message)
+        return git(self.path, "rev-parse", "HEAD")
+
+
+@dataclass
+class System:
+    root: Path
+    database_url: str
+    env: dict[str, str]
+    web_port: int
+    preview_port: int
+    token: str = ""
+    children: dict[str, Child] = field(default_factory=dict)
+    _engine: Engine | None = None
+
+    # -- processes ----------------------------------------------------------------------------
+
+    def start_child(self, name: str) -> None:
+        self.children[name] = spawn_previewd(name, [name], env=self.env, log_dir=self.root / "logs")
+
+    def kill_worker(self) -> None:
+        worker = self.children["worker"]
+        os.kill(worker.process.pid, 9)
+        worker.process.wait()
+
+    def stop(self) -> None:
+        for child in reversed(list(self.children.values())):
+            child.stop()
+        if self._engine is not None:
+            self._engine.dispose()
+
+    # -- http ---------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+
+    def webhook(self, event: str, payload: dict[str, Any], delivery_id: str | None = None) -> httpx.Response:
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            return send_webhook(client, secret=WEBHOOK_SECRET, event=event, payload=payload, delivery_id=delivery_id)
+
+    def pull_request(self, project: dict[str, Any], action: str, number: int, sha: str, **extra: Any) -> httpx.Response:
+        payload = pull_request_payload(
+            action=action, number=number, sha=sha, repo_id=project["github_repo_id"],
+            repo_full_name=project["github_repo_full_name"], **extra,
+        )  # fmt: skip
+        response = self.webhook("pull_request", payload)
+        assert response.status_code == 202, response.text
+        return response
+
+    def preview(self, app_name: str) -> httpx.Response:
+        return httpx.get(
+            f"http://127.0.0.1:{self.preview_port}/", headers={"Host": f"{app_name}.localhost:{self.preview_port}"}, timeout=10
+        )
+
+    def add_project(self, repo: AppRepo, **config: Any) -> dict[str, Any]:
+        body = {
+            "github_repo_full_name": f"tests/{repo.path.name}",
+            "deployment_config": {"build_command": "python3 build.py", "start_command": "python3 server.py", "clone_url": str(repo.path), **config},
+        }
+        with self.api() as client:
+            response = client.post("/api/projects", json=body)
+        assert response.status_code == 201, response.text
+        project: dict[str, Any] = response.json()
+        return project
+
+    # -- database -----------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_sync_engine(self.database_url)
+        return self._engine
+
+    def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(text(sql), params)]
+
+    def deployments(self, project_id: str, pr_number: int) -> list[dict[str, Any]]:
+        return self.rows(
+            "SELECT * FROM deployments WHERE project_id = :p AND pr_number = :n ORDER BY created_at",
+            p=project_id, n=pr_number,
+        )  # fmt: skip
+
+    def wait_status(self, project_id: str, pr_number: int, sha: str, status: str, timeout: float = 90) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            for row in self.deployments(project_id, pr_number):
+                if row["commit_sha"] == sha and row["status"] == status:
+                    return row
+                if row["commit_sha"] == sha and row["status"] == "failed" and status != "failed":
+                    raise AssertionError(f"deployment failed: {row['error']}")
+            return None
+
+        return wait_for(check, timeout=timeout, what=f"{sha[:8]} to be {status}")
+
+    def logs(self, deployment_id: Any) -> list[str]:
+        return [r["message"] for r in self.rows("SELECT message FROM deployment_logs WHERE deployment_id = :d ORDER BY id", d=deployment_id)]
+
+    def route(self, app_name: str) -> dict[str, Any] | None:
+        found = self.rows("SELECT * FROM preview_routes WHERE app_name = :a", a=app_name)
+        return found[0] if found else None
+
+
+def start_system(root: Path) -> tuple[System, EmbeddedPostgres, Child]:
+    postgres = EmbeddedPostgres(root)
+    url = postgres.start()
+    temporal_port = free_port()
+    temporal = start_dev_server(db_file=None, port=temporal_port, ui_port=None, log_file=root / "logs" / "temporal.log", sync="off")
+    migrate(url)
+    system = System(root=root, database_url=url, env={}, web_port=free_port(), preview_port=free_port())
+    system.env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PREVIEWD_", "GITHUB_", "TEMPORAL_", "DATABASE_"))},
+        "DATABASE_URL": url,
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "TEMPORAL_TASK_QUEUE": f"previewd-test-{uuid.uuid4().hex[:8]}",
+        "PREVIEWD_DATA_DIR": str(root / "data"),
+        "PREVIEWD_WEB_PORT": str(system.web_port),
+        "PREVIEWD_PREVIEW_PORT": str(system.preview_port),
+        "PREVIEWD_BASE_URL": system.base_url,
+        "PREVIEWD_WORKER_NAME": "itest",
+        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    system.token = subprocess.run(
+        [sys.executable, "-m", "cli", "token", "create", "--name", "tests"],
+        env=system.env, capture_output=True, text=True, check=True,
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    system.start_child("worker")
+    system.start_child("web")
+    wait_for(lambda: _healthy(system), timeout=60, what="web /healthz")
+    return system, postgres, Child("temporal", temporal, root / "logs" / "temporal.log")
+
+
+def _healthy(system: System) -> bool:
+    for child in system.children.values():
+        if not child.alive():
+            raise AssertionError(f"{child.name} died: {child.log_file.read_text()[-3000:]}")
+    try:
+        return httpx.get(f"{system.base_url}/healthz", timeout=1).is_success
+    except httpx.HTTPError:
+        return False

