@@ -31,8 +31,14 @@ class BuildActivities:
         env = app_env(settings=self.ctx.settings, config=config, secrets=secrets, ref=ref, home=source)
         limit = config.build_timeout_seconds or self.ctx.settings.previewd_build_timeout_seconds
         deadline = time.monotonic() + limit
-        steps = [(label, command) for label, command in (("install", config.install_command), ("build", config.build_command)) if command]
-        async with LogSink(self.ctx.db, ref.deployment_id, LogType.BUILD, secrets=list(secrets.values())) as sink:
+        steps = [
+            (label, command)
+            for label, command in (("install", config.install_command), ("build", config.build_command))
+            if command
+        ]
+        async with LogSink(
+            self.ctx.db, ref.deployment_id, LogType.BUILD, secrets=list(secrets.values())
+        ) as sink:
             attempt = activity.info().attempt
             if attempt > 1:
                 sink.info(f"Build attempt {attempt} (the previous worker stopped mid-build)")

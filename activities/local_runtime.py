@@ -74,7 +74,9 @@ class LocalRuntime:
     async def start(self) -> None:
         """Bring back what should be live on this host, then watch it."""
         async with self.ctx.db.session() as session:
-            routes = (await session.exec(select(PreviewRoute).where(PreviewRoute.host_queue == self.ctx.host_queue))).all()
+            routes = (
+                await session.exec(select(PreviewRoute).where(PreviewRoute.host_queue == self.ctx.host_queue))
+            ).all()
         for route in routes:
             deployment_id = str(route.deployment_id)
             port = int(route.upstream.rsplit(":", 1)[1])
@@ -121,7 +123,9 @@ class LocalRuntime:
                     start_new_session=True,
                 )
             except FileNotFoundError:
-                raise StartFailed(f"start command not found: {split_command(config.start_command)[0]}", []) from None
+                raise StartFailed(
+                    f"start command not found: {split_command(config.start_command)[0]}", []
+                ) from None
         self.ctx.workdirs.pid_file(ref.deployment_id, "app").write_text(str(process.pid))
         preview = Preview(ref.deployment_id, ref.app_name, process.pid, port, process)
         try:
@@ -141,7 +145,8 @@ class LocalRuntime:
             await self._copy_logs_of(preview)
             if preview.process is not None and preview.process.poll() is not None:
                 raise StartFailed(
-                    f"the start command exited with code {preview.process.returncode} before answering on $PORT",
+                    f"the start command exited with code {preview.process.returncode} "
+                    "before answering on $PORT",
                     self._tail(preview.deployment_id),
                 )
             with contextlib.suppress(httpx.HTTPError):
@@ -150,7 +155,8 @@ class LocalRuntime:
                     return
             await asyncio.sleep(0.1)
         raise StartFailed(
-            f"no HTTP 2xx/3xx on $PORT ({preview.port}) within {HEALTH_TIMEOUT_SECONDS}s", self._tail(preview.deployment_id)
+            f"no HTTP 2xx/3xx on $PORT ({preview.port}) within {HEALTH_TIMEOUT_SECONDS}s",
+            self._tail(preview.deployment_id),
         )
 
     def _tail(self, deployment_id: str, lines: int = 20) -> list[str]:
@@ -170,7 +176,11 @@ class LocalRuntime:
             "pid": preview.pid,
             "updated_at": datetime.now(UTC),
         }
-        stmt = pg_insert(PreviewRoute).values(**values).on_conflict_do_update(index_elements=["app_name"], set_=values)
+        stmt = (
+            pg_insert(PreviewRoute)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["app_name"], set_=values)
+        )
         async with self.ctx.db.session() as session:
             await session.execute(stmt)
             await session.commit()
@@ -179,7 +189,9 @@ class LocalRuntime:
         """Stop a deployment's processes and remove its files, unless the proxy still points at it."""
         async with self.ctx.db.session() as session:
             routed = (
-                await session.exec(select(PreviewRoute).where(PreviewRoute.deployment_id == uuid.UUID(deployment_id)))
+                await session.exec(
+                    select(PreviewRoute).where(PreviewRoute.deployment_id == uuid.UUID(deployment_id))
+                )
             ).first()
         if routed is not None:
             return
@@ -275,7 +287,13 @@ class LocalRuntime:
     async def _write_runtime(self, deployment_id: str, lines: list[str], level: LogLevel) -> None:
         now = datetime.now(UTC)
         rows = [
-            {"deployment_id": uuid.UUID(deployment_id), "type": LogType.RUNTIME, "level": level, "message": line[:8000], "timestamp": now}
+            {
+                "deployment_id": uuid.UUID(deployment_id),
+                "type": LogType.RUNTIME,
+                "level": level,
+                "message": line[:8000],
+                "timestamp": now,
+            }
             for line in lines
         ]
         async with self.ctx.db.session() as session:
@@ -285,4 +303,3 @@ class LocalRuntime:
 
 async def _no_heartbeat() -> None:
     return None
-

@@ -6,8 +6,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.local_runtime import LocalRuntime, StartFailed
-from models import LogType
 from activities.logsink import LogSink
+from models import LogType
 from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
 
 

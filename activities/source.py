@@ -17,7 +17,12 @@ from workflows.activity_io import ActivityName, DeploymentRef, ErrorType
 
 CLONE_TIMEOUT_SECONDS = 600
 # git's own words for "that commit is not there": retrying will not help.
-MISSING_COMMIT = ("not our ref", "couldn't find remote ref", "no such remote ref", "does not appear to be a git")
+MISSING_COMMIT = (
+    "not our ref",
+    "couldn't find remote ref",
+    "no such remote ref",
+    "does not appear to be a git",
+)
 
 
 class SourceActivities:

@@ -75,7 +75,9 @@ class StoreActivities:
                 await session.exec(
                     select(Project.id).where(
                         Project.id != project.id,
-                        col(Project.github_repo_full_name).ilike(f"%/{project.github_repo_full_name.rsplit('/', 1)[-1]}"),
+                        col(Project.github_repo_full_name).ilike(
+                            f"%/{project.github_repo_full_name.rsplit('/', 1)[-1]}"
+                        ),
                     )
                 )
             ).first()
@@ -108,7 +110,9 @@ class StoreActivities:
             if input.message:
                 session.add(
                     DeploymentLog(
-                        deployment_id=uuid.UUID(input.deployment_id), type=LogType.DEPLOY, message=input.message
+                        deployment_id=uuid.UUID(input.deployment_id),
+                        type=LogType.DEPLOY,
+                        message=input.message,
                     )
                 )
             await session.commit()
@@ -121,7 +125,9 @@ class StoreActivities:
             await session.execute(
                 update(Deployment)
                 .where(col(Deployment.id) == uuid.UUID(input.deployment_id))
-                .values(status=DeploymentStatus.ACTIVE, app_url=input.app_url, completed_at=now, updated_at=now)
+                .values(
+                    status=DeploymentStatus.ACTIVE, app_url=input.app_url, completed_at=now, updated_at=now
+                )
             )
             if input.previous_deployment_id:
                 await session.execute(
@@ -155,7 +161,12 @@ class StoreActivities:
                 .values(status=DeploymentStatus.FAILED, error=error, completed_at=now, updated_at=now)
             )
             session.add(
-                DeploymentLog(deployment_id=deployment_id, type=LogType.DEPLOY, level=LogLevel.ERROR, message=input.error)
+                DeploymentLog(
+                    deployment_id=deployment_id,
+                    type=LogType.DEPLOY,
+                    level=LogLevel.ERROR,
+                    message=input.error,
+                )
             )
             await session.commit()
         return FailDeploymentResult(log_tail=tail)
@@ -173,5 +184,9 @@ class StoreActivities:
                 .values(status=DeploymentStatus.DESTROYED, completed_at=now, updated_at=now)
             )
             for deployment_id in ids:
-                session.add(DeploymentLog(deployment_id=deployment_id, type=LogType.DEPLOY, message=f"destroyed: {input.reason}"))
+                session.add(
+                    DeploymentLog(
+                        deployment_id=deployment_id, type=LogType.DEPLOY, message=f"destroyed: {input.reason}"
+                    )
+                )
             await session.commit()

@@ -20,7 +20,13 @@ from runtime.data_dir import secret_keys, webhook_secret
 from runtime.temporal_client import temporal_address
 from web.auth import create_token
 
-SECRET_FIELDS = {"github_webhook_secret", "github_app_private_key", "github_client_secret", "fly_api_token", "previewd_secret_keys"}
+SECRET_FIELDS = {
+    "github_webhook_secret",
+    "github_app_private_key",
+    "github_client_secret",
+    "fly_api_token",
+    "previewd_secret_keys",
+}
 
 
 def config_show(args: argparse.Namespace, settings: Settings) -> int:
@@ -106,7 +112,10 @@ def project_list(args: argparse.Namespace, settings: Settings) -> int:
             projects = (await session.exec(select(Project).order_by(col(Project.created_at)))).all()
         for project in projects:
             state = "active" if project.is_active else "disabled"
-            say(f"{project.id}  {project.github_repo_full_name:40} {state}  {json.dumps(project.deployment_config)}")
+            say(
+                f"{project.id}  {project.github_repo_full_name:40} {state}  "
+                f"{json.dumps(project.deployment_config)}"
+            )
         return 0
 
     return _run(settings, work)

@@ -17,19 +17,27 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="previewd", description="A live preview of every pull request.")
     commands = root.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("up", help="start everything on the embedded default (Postgres, Temporal, worker, web)")
+    p = commands.add_parser(
+        "up", help="start everything on the embedded default (Postgres, Temporal, worker, web)"
+    )
     p.add_argument("--no-demo", action="store_true", help="do not create the demo project and PR #1")
     p.set_defaults(run=up.run)
-    commands.add_parser("web", help="run the web app (API, webhooks) and the preview proxy").set_defaults(run=serve.web)
+    commands.add_parser("web", help="run the web app (API, webhooks) and the preview proxy").set_defaults(
+        run=serve.web
+    )
     commands.add_parser("worker", help="run the Temporal worker").set_defaults(run=serve.worker)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=serve.migrate)
 
     config = commands.add_parser("config", help="configuration").add_subparsers(dest="what", required=True)
-    config.add_parser("show", help="print the effective configuration (secrets of the local mode included)").set_defaults(
-        run=admin.config_show
+    config.add_parser(
+        "show", help="print the effective configuration (secrets of the local mode included)"
+    ).set_defaults(run=admin.config_show)
+    secrets = commands.add_parser("secrets", help="project secrets").add_subparsers(
+        dest="what", required=True
     )
-    secrets = commands.add_parser("secrets", help="project secrets").add_subparsers(dest="what", required=True)
-    secrets.add_parser("rotate", help="re-encrypt every secret under the newest key").set_defaults(run=admin.secrets_rotate)
+    secrets.add_parser("rotate", help="re-encrypt every secret under the newest key").set_defaults(
+        run=admin.secrets_rotate
+    )
     token = commands.add_parser("token", help="API tokens").add_subparsers(dest="what", required=True)
     create = token.add_parser("create", help="create an API token and print it (shown once)")
     create.add_argument("--name", default="cli")

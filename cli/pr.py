@@ -50,7 +50,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         project = asyncio.run(_project(url, args.project))
     sha = args.sha
     if sha is None and args.action != "close":
-        sha = head_of(project.config().clone_url or f"{settings.github_url}/{project.github_repo_full_name}.git")
+        sha = head_of(
+            project.config().clone_url or f"{settings.github_url}/{project.github_repo_full_name}.git"
+        )
     payload = pull_request_payload(
         action=ACTIONS[args.action],
         number=args.number,
@@ -60,11 +62,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         title=args.title,
         author=args.author,
     )
-    say(f"sending pull_request.{ACTIONS[args.action]} for #{args.number} ({(sha or '')[:12]}) to {settings.previewd_base_url}")
+    say(
+        f"sending pull_request.{ACTIONS[args.action]} for #{args.number} ({(sha or '')[:12]}) "
+        f"to {settings.previewd_base_url}"
+    )
     try:
         with httpx.Client(base_url=settings.previewd_base_url, timeout=10) as client:
-            response = send_webhook(client, secret=webhook_secret(settings), event="pull_request", payload=payload)
+            response = send_webhook(
+                client, secret=webhook_secret(settings), event="pull_request", payload=payload
+            )
     except httpx.HTTPError as error:
-        raise fail(f"cannot reach {settings.previewd_base_url} ({error}); is `previewd up` running?") from None
+        raise fail(
+            f"cannot reach {settings.previewd_base_url} ({error}); is `previewd up` running?"
+        ) from None
     say(f"{response.status_code} {response.text}")
     return 0 if response.is_success else 1

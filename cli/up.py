@@ -53,7 +53,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     children: list[Child] = []
     with database(settings) as url:
         try:
-            say(f"postgres    {'embedded, under ' + str(settings.data_dir / 'postgres') if not settings.database_url else 'DATABASE_URL'}")
+            say(
+                "postgres    "
+                + (
+                    f"embedded, under {settings.data_dir / 'postgres'}"
+                    if not settings.database_url
+                    else "DATABASE_URL"
+                )
+            )
             env = dict(os.environ, DATABASE_URL=url, PREVIEWD_DATA_DIR=str(settings.data_dir))
             if not settings.temporal_address:
                 say("temporal    starting the dev server (its UI on :8233)")
@@ -62,7 +69,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             say("migrations  applying")
             migrate(url)
             token = asyncio.run(_admin_token(url, settings))
-            for port, variable in ((settings.previewd_web_port, "PREVIEWD_WEB_PORT"), (settings.previewd_preview_port, "PREVIEWD_PREVIEW_PORT")):
+            for port, variable in (
+                (settings.previewd_web_port, "PREVIEWD_WEB_PORT"),
+                (settings.previewd_preview_port, "PREVIEWD_PREVIEW_PORT"),
+            ):
                 if port_open("127.0.0.1", port):
                     raise fail(f"port {port} is taken; stop what runs there or set {variable}")
             logs = settings.data_dir / "logs"
@@ -100,7 +110,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _start_temporal(settings: Settings) -> Child:
     log_file = settings.data_dir / "logs" / "temporal.log"
     process = start_dev_server(
-        db_file=settings.data_dir / "temporal.db", port=TEMPORAL_PORT, ui_port=TEMPORAL_UI_PORT, log_file=log_file
+        db_file=settings.data_dir / "temporal.db",
+        port=TEMPORAL_PORT,
+        ui_port=TEMPORAL_UI_PORT,
+        log_file=log_file,
     )
     return Child("temporal", process, log_file)
 
@@ -128,7 +141,9 @@ async def _admin_token(url: str, settings: Settings) -> str:
             admin = await ensure_admin(session)
             from models import ApiToken
 
-            known = (await session.execute(select(ApiToken.id).where(ApiToken.token_sha256 == token_digest(token)))).first()  # type: ignore[arg-type]
+            known = (
+                await session.execute(select(ApiToken.id).where(ApiToken.token_sha256 == token_digest(token)))
+            ).first()  # type: ignore[arg-type]
             if known is None:
                 await create_token(session, user_id=admin.id, name="previewd up", token=token)
     finally:
@@ -151,7 +166,13 @@ def _demo(url: str, settings: Settings, children: list[Child]) -> None:
     )
     with httpx.Client(base_url=f"http://127.0.0.1:{settings.previewd_web_port}", timeout=10) as client:
         # A fixed delivery id: a later `up` re-sends it and the server acknowledges it as a duplicate.
-        send_webhook(client, secret=webhook_secret(settings), event="pull_request", payload=payload, delivery_id=f"demo-pr-1-{sha}")
+        send_webhook(
+            client,
+            secret=webhook_secret(settings),
+            event="pull_request",
+            payload=payload,
+            delivery_id=f"demo-pr-1-{sha}",
+        )
     say("demo        PR #1 opened; building its preview…")
     deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
     last = None
@@ -176,14 +197,24 @@ async def _demo_project(url: str, repo_path: str) -> Project:
     db = Database(url, pool_size=1)
     try:
         async with db.session() as session:
-            found = (await session.execute(select(Project).where(Project.github_repo_full_name == DEMO_REPO_NAME))).scalars().first()  # type: ignore[arg-type]
+            found = (
+                (
+                    await session.execute(
+                        select(Project).where(Project.github_repo_full_name == DEMO_REPO_NAME)
+                    )
+                )
+                .scalars()
+                .first()
+            )  # type: ignore[arg-type]
             if found is not None:
                 return found
             admin = await ensure_admin(session)
             config = DeploymentConfig(
                 build_command="python3 build.py", start_command="python3 server.py", clone_url=repo_path
             )
-            return await create_project(session, user_id=admin.id, repo_full_name=DEMO_REPO_NAME, config=config)
+            return await create_project(
+                session, user_id=admin.id, repo_full_name=DEMO_REPO_NAME, config=config
+            )
     finally:
         await db.dispose()
 

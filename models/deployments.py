@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import String, BigInteger, Column, Index, Text
+from sqlalchemy import BigInteger, Column, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from models.common import optional_timestamp_field, timestamp_field
@@ -26,7 +26,12 @@ class DeploymentStatus(StrEnum):
 
 
 FINAL_STATUSES = frozenset(
-    {DeploymentStatus.FAILED, DeploymentStatus.DESTROYED, DeploymentStatus.SUPERSEDED, DeploymentStatus.REPLACED}
+    {
+        DeploymentStatus.FAILED,
+        DeploymentStatus.DESTROYED,
+        DeploymentStatus.SUPERSEDED,
+        DeploymentStatus.REPLACED,
+    }
 )
 
 

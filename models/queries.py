@@ -63,7 +63,11 @@ async def latest_deployment_per_pr(session: AsyncSession, *, project_id: uuid.UU
     )
     rows = await session.exec(
         select(Deployment)
-        .join(newest, (col(Deployment.pr_number) == newest.c.pr_number) & (col(Deployment.created_at) == newest.c.created_at))
+        .join(
+            newest,
+            (col(Deployment.pr_number) == newest.c.pr_number)
+            & (col(Deployment.created_at) == newest.c.created_at),
+        )
         .where(Deployment.project_id == project_id)
         .order_by(col(Deployment.pr_number).desc())
     )

@@ -49,17 +49,23 @@ async def delete_secret(session: AsyncSession, *, project_id: uuid.UUID, name: s
     return True
 
 
-async def decrypted_secrets(session: AsyncSession, *, keyring: Keyring, project_id: uuid.UUID) -> dict[str, str]:
+async def decrypted_secrets(
+    session: AsyncSession, *, keyring: Keyring, project_id: uuid.UUID
+) -> dict[str, str]:
     rows = (await session.exec(select(ProjectSecret).where(ProjectSecret.project_id == project_id))).all()
     return {
-        row.name: keyring.decrypt(row.encrypted_value, row.key_id, associated=_associated(project_id, row.name))
+        row.name: keyring.decrypt(
+            row.encrypted_value, row.key_id, associated=_associated(project_id, row.name)
+        )
         for row in rows
     }
 
 
 async def rotate_all(session: AsyncSession, *, keyring: Keyring) -> int:
     """Re-encrypt every secret not yet under the newest key; returns how many changed."""
-    rows = (await session.exec(select(ProjectSecret).where(ProjectSecret.key_id != keyring.current_key_id))).all()
+    rows = (
+        await session.exec(select(ProjectSecret).where(ProjectSecret.key_id != keyring.current_key_id))
+    ).all()
     for row in rows:
         associated = _associated(row.project_id, row.name)
         plaintext = keyring.decrypt(row.encrypted_value, row.key_id, associated=associated)

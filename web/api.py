@@ -107,15 +107,15 @@ async def _project(services: Services, project_id: uuid.UUID) -> Project:
 
 async def _project_out(services: Services, project: Project) -> ProjectOut:
 
-
     async with services.db.session() as session:
-        names = (await session.exec(select(ProjectSecret.name).where(ProjectSecret.project_id == project.id))).all()
+        names = (
+            await session.exec(select(ProjectSecret.name).where(ProjectSecret.project_id == project.id))
+        ).all()
     return ProjectOut(**project.model_dump(), secret_names=sorted(names))
 
 
 @router.get("/projects")
 async def list_projects(services: ServicesDep, user: CurrentUser) -> list[ProjectOut]:
-
 
     async with services.db.session() as session:
         projects = (await session.exec(select(Project).order_by(col(Project.created_at)))).all()
@@ -170,12 +170,16 @@ async def put_project_secret(
         raise HTTPException(422, "name: must be a valid environment variable name")
     await _project(services, project_id)
     async with services.db.session() as session:
-        await put_secret(session, keyring=services.keyring, project_id=project_id, name=name, value=body.value)
+        await put_secret(
+            session, keyring=services.keyring, project_id=project_id, name=name, value=body.value
+        )
     return Response(status_code=204)
 
 
 @router.delete("/projects/{project_id}/secrets/{name}", status_code=204)
-async def delete_project_secret(project_id: uuid.UUID, name: str, services: ServicesDep, user: CurrentUser) -> Response:
+async def delete_project_secret(
+    project_id: uuid.UUID, name: str, services: ServicesDep, user: CurrentUser
+) -> Response:
     await _project(services, project_id)
     async with services.db.session() as session:
         if not await delete_secret(session, project_id=project_id, name=name):
@@ -230,7 +234,9 @@ async def get_logs(
     return LogsOut(lines=lines, next_after=lines[-1].id if lines else after)
 
 
-async def _signal(services: Services, project_id: uuid.UUID, pr_number: int, signal: str, who: str) -> ActionOut:
+async def _signal(
+    services: Services, project_id: uuid.UUID, pr_number: int, signal: str, who: str
+) -> ActionOut:
     await _project(services, project_id)
     workflow_id = workflow_id_for(str(project_id), pr_number)
     try:
@@ -248,10 +254,14 @@ async def _signal(services: Services, project_id: uuid.UUID, pr_number: int, sig
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/redeploy", status_code=202)
-async def redeploy(project_id: uuid.UUID, pr_number: int, services: ServicesDep, user: CurrentUser) -> ActionOut:
+async def redeploy(
+    project_id: uuid.UUID, pr_number: int, services: ServicesDep, user: CurrentUser
+) -> ActionOut:
     return await _signal(services, project_id, pr_number, "redeploy", user.login)
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/destroy", status_code=202)
-async def destroy(project_id: uuid.UUID, pr_number: int, services: ServicesDep, user: CurrentUser) -> ActionOut:
+async def destroy(
+    project_id: uuid.UUID, pr_number: int, services: ServicesDep, user: CurrentUser
+) -> ActionOut:
     return await _signal(services, project_id, pr_number, "destroy", user.login)

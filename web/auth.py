@@ -28,7 +28,9 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_token(session: AsyncSession, *, user_id: uuid.UUID, name: str, token: str | None = None) -> str:
+async def create_token(
+    session: AsyncSession, *, user_id: uuid.UUID, name: str, token: str | None = None
+) -> str:
     token = token or new_token()
     session.add(ApiToken(user_id=user_id, name=name, token_sha256=token_digest(token)))
     await session.commit()
@@ -39,12 +41,16 @@ async def current_user(
     services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(401, "an API token is required: Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "an API token is required: Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"}
+        )
     digest = token_digest(credentials.credentials)
     async with services.db.session() as session:
         found = (
             await session.execute(
-                select(User, ApiToken.id).join(ApiToken, ApiToken.user_id == User.id).where(ApiToken.token_sha256 == digest)  # type: ignore[arg-type]
+                select(User, ApiToken.id)
+                .join(ApiToken, ApiToken.user_id == User.id)
+                .where(ApiToken.token_sha256 == digest)  # type: ignore[arg-type]
             )
         ).first()
         if found is None:

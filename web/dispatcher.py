@@ -51,7 +51,11 @@ class Dispatcher:
         while True:
             try:
                 async with self.db.engine.connect() as lock_conn:
-                    got = (await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY})).scalar()
+                    got = (
+                        await lock_conn.execute(
+                            text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY}
+                        )
+                    ).scalar()
                     await lock_conn.commit()
                     if not got:
                         await asyncio.sleep(2.0)
@@ -81,13 +85,17 @@ class Dispatcher:
         """Send one batch of queued deliveries. Returns (sent, whether any send failed)."""
         async with self.db.session() as session:
             rows = (
-                await session.execute(
-                    select(WebhookDelivery)
-                    .where(WebhookDelivery.outcome == DeliveryOutcome.QUEUED)  # type: ignore[arg-type]
-                    .order_by(WebhookDelivery.id)  # type: ignore[arg-type]
-                    .limit(BATCH)
+                (
+                    await session.execute(
+                        select(WebhookDelivery)
+                        .where(WebhookDelivery.outcome == DeliveryOutcome.QUEUED)  # type: ignore[arg-type]
+                        .order_by(WebhookDelivery.id)  # type: ignore[arg-type]
+                        .limit(BATCH)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         if not rows:
             return 0, False
         groups: OrderedDict[str, list[WebhookDelivery]] = OrderedDict()

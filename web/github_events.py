@@ -25,7 +25,9 @@ class PullRequestEvent:
     args: dict[str, Any]
 
 
-def pull_request_event(action: str | None, payload: dict[str, Any], delivery_id: str) -> PullRequestEvent | None:
+def pull_request_event(
+    action: str | None, payload: dict[str, Any], delivery_id: str
+) -> PullRequestEvent | None:
     """The signal a `pull_request` delivery maps to, or None for actions we do not act on."""
     if action not in PUSH_ACTIONS and action != "closed":
         return None

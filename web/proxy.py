@@ -21,7 +21,18 @@ from models import PreviewRoute
 from models.db import Database
 
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
 )
 
 
@@ -56,12 +67,17 @@ class PreviewProxy:
     async def forward(self, request: Request) -> Response:
         name = self.app_name(request.headers.get("host", ""))
         if name is None:
-            return PlainTextResponse(f"previewd: previews live at http://<app>{self.suffix}/\n", status_code=404)
+            return PlainTextResponse(
+                f"previewd: previews live at http://<app>{self.suffix}/\n", status_code=404
+            )
         upstream = await self.upstream(name)
         if upstream is None:
             return PlainTextResponse(f"previewd: no live preview named {name}\n", status_code=404)
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
-        headers += [("x-forwarded-host", request.headers.get("host", "")), ("x-forwarded-proto", request.url.scheme)]
+        headers += [
+            ("x-forwarded-host", request.headers.get("host", "")),
+            ("x-forwarded-proto", request.url.scheme),
+        ]
         if request.client:
             headers.append(("x-forwarded-for", request.client.host))
         outbound = self.client.build_request(
@@ -74,10 +90,15 @@ class PreviewProxy:
         try:
             reply = await self.client.send(outbound, stream=True)
         except httpx.HTTPError:
-            return PlainTextResponse(f"previewd: preview {name} is not answering (it may be restarting)\n", status_code=502)
+            return PlainTextResponse(
+                f"previewd: preview {name} is not answering (it may be restarting)\n", status_code=502
+            )
         reply_headers = {k: v for k, v in reply.headers.items() if k.lower() not in HOP_BY_HOP}
         return StreamingResponse(
-            reply.aiter_raw(), status_code=reply.status_code, headers=reply_headers, background=BackgroundTask(reply.aclose)
+            reply.aiter_raw(),
+            status_code=reply.status_code,
+            headers=reply_headers,
+            background=BackgroundTask(reply.aclose),
         )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

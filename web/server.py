@@ -32,8 +32,16 @@ async def serve(settings: Settings, database_url: str) -> None:
     proxy = PreviewProxy(db, settings.previewd_preview_domain)
     host = settings.previewd_web_host
     servers = [
-        _Server(uvicorn.Config(app, host=host, port=settings.previewd_web_port, log_level="warning", access_log=False)),
-        _Server(uvicorn.Config(proxy, host=host, port=settings.previewd_preview_port, log_level="warning", access_log=False)),
+        _Server(
+            uvicorn.Config(
+                app, host=host, port=settings.previewd_web_port, log_level="warning", access_log=False
+            )
+        ),
+        _Server(
+            uvicorn.Config(
+                proxy, host=host, port=settings.previewd_preview_port, log_level="warning", access_log=False
+            )
+        ),
     ]
 
     def stop() -> None:

@@ -48,7 +48,10 @@ QUIET_AFTER_SUPERSEDE = timedelta(seconds=1)
 RECENT_DELIVERIES = 100
 HISTORY_LENGTH = 20
 
-STORE = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10))}
+STORE = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
+}
 # Work on a host-specific queue: heartbeats let a dead worker be noticed and cancellation reach the
 # process; WAIT_CANCELLATION_COMPLETED makes sure a superseded build is really stopped before the next.
 HOST_WORK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=NON_RETRYABLE)
@@ -135,11 +138,15 @@ class PreviewWorkflow:
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    PreviewInput(project_id=self.state.project_id, pr_number=self.state.pr_number, state=self.state)
+                    PreviewInput(
+                        project_id=self.state.project_id, pr_number=self.state.pr_number, state=self.state
+                    )
                 )
 
     def _has_work(self) -> bool:
-        return self.state.close_requested or self.state.destroy_requested_by is not None or self._deploy_wanted()
+        return (
+            self.state.close_requested or self.state.destroy_requested_by is not None or self._deploy_wanted()
+        )
 
     def _deploy_wanted(self) -> bool:
         desired = self.state.desired
@@ -193,13 +200,16 @@ class PreviewWorkflow:
     async def _wait_for_quiet(self) -> None:
         while True:
             seen = self.state.pushes_seen
-            try:
-                await workflow.wait_condition(
-                    lambda: self.state.pushes_seen != seen
+
+            def pushed_or_stopping(seen: int = seen) -> bool:
+                return (
+                    self.state.pushes_seen != seen
                     or self.state.close_requested
-                    or self.state.destroy_requested_by is not None,
-                    timeout=QUIET_AFTER_SUPERSEDE,
+                    or self.state.destroy_requested_by is not None
                 )
+
+            try:
+                await workflow.wait_condition(pushed_or_stopping, timeout=QUIET_AFTER_SUPERSEDE)
             except TimeoutError:
                 return
             if self.state.close_requested or self.state.destroy_requested_by is not None:
@@ -291,7 +301,9 @@ class PreviewWorkflow:
         previous_id, previous_queue = self.state.current_deployment_id, self.state.host_queue
         await workflow.execute_activity(
             ActivityName.ACTIVATE,
-            ActivateInput(deployment_id=deployment_id, previous_deployment_id=previous_id, app_url=deployed.app_url),
+            ActivateInput(
+                deployment_id=deployment_id, previous_deployment_id=previous_id, app_url=deployed.app_url
+            ),
             **STORE,  # type: ignore[arg-type]
         )
         self.state.current_deployment_id = deployment_id
@@ -307,7 +319,9 @@ class PreviewWorkflow:
 
     async def _set_status(self, deployment_id: str, status: str) -> None:
         await workflow.execute_activity(
-            ActivityName.SET_STATUS, SetStatusInput(deployment_id=deployment_id, status=status), **STORE  # type: ignore[arg-type]
+            ActivityName.SET_STATUS,
+            SetStatusInput(deployment_id=deployment_id, status=status),
+            **STORE,  # type: ignore[arg-type]
         )
 
     async def _fail(self, ref: DeploymentRef, host: ClaimHostQueueResult | None, message: str) -> None:

@@ -109,13 +109,19 @@ class System:
         return f"http://127.0.0.1:{self.web_port}"
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+        return httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )
 
     def webhook(self, event: str, payload: dict[str, Any], delivery_id: str | None = None) -> httpx.Response:
         with httpx.Client(base_url=self.base_url, timeout=30) as client:
-            return send_webhook(client, secret=WEBHOOK_SECRET, event=event, payload=payload, delivery_id=delivery_id)
+            return send_webhook(
+                client, secret=WEBHOOK_SECRET, event=event, payload=payload, delivery_id=delivery_id
+            )
 
-    def pull_request(self, project: dict[str, Any], action: str, number: int, sha: str, **extra: Any) -> httpx.Response:
+    def pull_request(
+        self, project: dict[str, Any], action: str, number: int, sha: str, **extra: Any
+    ) -> httpx.Response:
         payload = pull_request_payload(
             action=action, number=number, sha=sha, repo_id=project["github_repo_id"],
             repo_full_name=project["github_repo_full_name"], **extra,
@@ -126,13 +132,20 @@ class System:
 
     def preview(self, app_name: str) -> httpx.Response:
         return httpx.get(
-            f"http://127.0.0.1:{self.preview_port}/", headers={"Host": f"{app_name}.localhost:{self.preview_port}"}, timeout=10
+            f"http://127.0.0.1:{self.preview_port}/",
+            headers={"Host": f"{app_name}.localhost:{self.preview_port}"},
+            timeout=10,
         )
 
     def add_project(self, repo: AppRepo, **config: Any) -> dict[str, Any]:
         body = {
             "github_repo_full_name": f"tests/{repo.path.name}",
-            "deployment_config": {"build_command": "python3 build.py", "start_command": "python3 server.py", "clone_url": str(repo.path), **config},
+            "deployment_config": {
+                "build_command": "python3 build.py",
+                "start_command": "python3 server.py",
+                "clone_url": str(repo.path),
+                **config,
+            },
         }
         with self.api() as client:
             response = client.post("/api/projects", json=body)
@@ -158,7 +171,9 @@ class System:
             p=project_id, n=pr_number,
         )  # fmt: skip
 
-    def wait_status(self, project_id: str, pr_number: int, sha: str, status: str, timeout: float = 90) -> dict[str, Any]:
+    def wait_status(
+        self, project_id: str, pr_number: int, sha: str, status: str, timeout: float = 90
+    ) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             for row in self.deployments(project_id, pr_number):
                 if row["commit_sha"] == sha and row["status"] == status:
@@ -170,7 +185,12 @@ class System:
         return wait_for(check, timeout=timeout, what=f"{sha[:8]} to be {status}")
 
     def logs(self, deployment_id: Any) -> list[str]:
-        return [r["message"] for r in self.rows("SELECT message FROM deployment_logs WHERE deployment_id = :d ORDER BY id", d=deployment_id)]
+        return [
+            r["message"]
+            for r in self.rows(
+                "SELECT message FROM deployment_logs WHERE deployment_id = :d ORDER BY id", d=deployment_id
+            )
+        ]
 
     def route(self, app_name: str) -> dict[str, Any] | None:
         found = self.rows("SELECT * FROM preview_routes WHERE app_name = :a", a=app_name)
@@ -181,11 +201,17 @@ def start_system(root: Path) -> tuple[System, EmbeddedPostgres, Child]:
     postgres = EmbeddedPostgres(root)
     url = postgres.start()
     temporal_port = free_port()
-    temporal = start_dev_server(db_file=None, port=temporal_port, ui_port=None, log_file=root / "logs" / "temporal.log", sync="off")
+    temporal = start_dev_server(
+        db_file=None, port=temporal_port, ui_port=None, log_file=root / "logs" / "temporal.log", sync="off"
+    )
     migrate(url)
     system = System(root=root, database_url=url, env={}, web_port=free_port(), preview_port=free_port())
     system.env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PREVIEWD_", "GITHUB_", "TEMPORAL_", "DATABASE_"))},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PREVIEWD_", "GITHUB_", "TEMPORAL_", "DATABASE_"))
+        },
         "DATABASE_URL": url,
         "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
         "TEMPORAL_TASK_QUEUE": f"previewd-test-{uuid.uuid4().hex[:8]}",

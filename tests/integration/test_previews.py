@@ -45,7 +45,11 @@ def test_push_serves_the_new_sha_and_stops_the_old_process(system: System, repo:
     new = system.wait_status(project["id"], 2, second, "active")
     assert second in system.preview(new["app_name"]).text
     wait_for(lambda: not listening(old_route["upstream"]), timeout=15, what="old process to stop")
-    wait_for(lambda: not (system.root / "data" / "work" / str(old["id"])).exists(), timeout=15, what="old dir removed")
+    wait_for(
+        lambda: not (system.root / "data" / "work" / str(old["id"])).exists(),
+        timeout=15,
+        what="old dir removed",
+    )
     assert system.wait_status(project["id"], 2, first, "replaced")
 
 
@@ -86,7 +90,12 @@ def test_close_destroys_the_preview_and_its_files(system: System, repo: AppRepo)
 
 def test_failing_build_is_failed_with_its_log_tail_and_not_retried(system: System, repo: AppRepo) -> None:
     project = system.add_project(repo, build_command="python3 fail.py")
-    sha = repo.commit("broken", {"fail.py": "import sys\nprint('compiling things')\nprint('error: it broke', file=sys.stderr)\nsys.exit(3)\n"})
+    sha = repo.commit(
+        "broken",
+        {
+            "fail.py": "import sys\nprint('compiling things')\nprint('error: it broke', file=sys.stderr)\nsys.exit(3)\n"
+        },
+    )
     system.pull_request(project, "opened", 5, sha)
     failed = system.wait_status(project["id"], 5, sha, "failed")
     assert "exited with code 3" in failed["error"]
@@ -99,7 +108,12 @@ def test_failing_build_is_failed_with_its_log_tail_and_not_retried(system: Syste
 def test_secrets_reach_the_build_but_never_the_logs_or_api(system: System, repo: AppRepo) -> None:
     project = system.add_project(repo, build_command="python3 show.py")
     with system.api() as client:
-        assert client.put(f"/api/projects/{project['id']}/secrets/API_KEY", json={"value": "s3cr3t-value-123"}).status_code == 204
+        assert (
+            client.put(
+                f"/api/projects/{project['id']}/secrets/API_KEY", json={"value": "s3cr3t-value-123"}
+            ).status_code
+            == 204
+        )
         assert "s3cr3t" not in client.get(f"/api/projects/{project['id']}").text
     script = "import os, pathlib\nprint('key is', os.environ['API_KEY'])\npathlib.Path('build').mkdir()\npathlib.Path('build/index.html').write_text('ok')\n"
     sha = repo.commit("show", {"show.py": script})
@@ -114,7 +128,9 @@ def test_secrets_reach_the_build_but_never_the_logs_or_api(system: System, repo:
 
 def test_worker_killed_mid_build_completes_once_after_restart(system: System, repo: AppRepo) -> None:
     project = system.add_project(repo, install_command="python3 slow.py")
-    sha = repo.commit("slow", {"slow.py": "import time\nprint('installing slowly', flush=True)\ntime.sleep(4)\n"})
+    sha = repo.commit(
+        "slow", {"slow.py": "import time\nprint('installing slowly', flush=True)\ntime.sleep(4)\n"}
+    )
     system.pull_request(project, "opened", 7, sha)
     building = system.wait_status(project["id"], 7, sha, "building")
     wait_for(lambda: "installing slowly" in system.logs(building["id"]), timeout=60, what="install to start")
@@ -138,6 +154,12 @@ def test_preview_process_that_dies_comes_back(system: System, repo: AppRepo) -> 
     import signal
 
     os.killpg(route["pid"], signal.SIGKILL)
-    wait_for(lambda: (r := system.route(deployment["app_name"])) and r["pid"] != route["pid"], timeout=30, what="restart")
-    wait_for(lambda: system.preview(deployment["app_name"]).status_code == 200, timeout=30, what="preview back")
+    wait_for(
+        lambda: (r := system.route(deployment["app_name"])) and r["pid"] != route["pid"],
+        timeout=30,
+        what="restart",
+    )
+    wait_for(
+        lambda: system.preview(deployment["app_name"]).status_code == 200, timeout=30, what="preview back"
+    )
     assert Path(system.root / "data" / "work" / str(deployment["id"])).exists()

@@ -35,13 +35,19 @@ def test_malformed_json_is_400(system: System) -> None:
     from tests.integration.system import WEBHOOK_SECRET
 
     body = b"{not json"
-    headers = {"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": sign(WEBHOOK_SECRET, body)}
+    headers = {
+        "X-GitHub-Event": "pull_request",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(WEBHOOK_SECRET, body),
+    }
     response = post(system, body, headers)
     assert response.status_code == 400 and "JSON" in response.text
 
 
 def test_oversized_body_is_413(system: System) -> None:
-    response = post(system, b"x" * (25 * 1024 * 1024 + 1), {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "big"})
+    response = post(
+        system, b"x" * (25 * 1024 * 1024 + 1), {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "big"}
+    )
     assert response.status_code == 413
 
 
@@ -55,7 +61,9 @@ def test_ping_and_unknown_events_are_acknowledged_and_ignored(system: System) ->
 
 def test_unknown_repository_is_ignored(system: System) -> None:
     delivery = str(uuid.uuid4())
-    payload = pull_request_payload(action="opened", number=1, sha="a" * 40, repo_id=424242, repo_full_name="nobody/nothing")
+    payload = pull_request_payload(
+        action="opened", number=1, sha="a" * 40, repo_id=424242, repo_full_name="nobody/nothing"
+    )
     assert system.webhook("pull_request", payload, delivery).status_code == 202
     row = deliveries(system, delivery)[0]
     assert row["outcome"] == "ignored" and "no active project" in str(row["reason"])
@@ -64,7 +72,13 @@ def test_unknown_repository_is_ignored(system: System) -> None:
 def test_duplicate_delivery_is_acknowledged_once(system: System, repo: AppRepo) -> None:
     project = system.add_project(repo)
     sha = repo.commit("dup")
-    payload = pull_request_payload(action="opened", number=9, sha=sha, repo_id=project["github_repo_id"], repo_full_name=project["github_repo_full_name"])
+    payload = pull_request_payload(
+        action="opened",
+        number=9,
+        sha=sha,
+        repo_id=project["github_repo_id"],
+        repo_full_name=project["github_repo_full_name"],
+    )
     delivery = str(uuid.uuid4())
     first = system.webhook("pull_request", payload, delivery)
     second = system.webhook("pull_request", payload, delivery)
@@ -77,12 +91,19 @@ def test_duplicate_delivery_is_acknowledged_once(system: System, repo: AppRepo) 
 def test_real_github_payload_is_accepted(system: System, repo: AppRepo) -> None:
     from pathlib import Path
 
-    shared = Path(__file__).resolve().parents[3] / "shared" / "github-payloads" / "pull_request.opened.payload.json"
+    shared = (
+        Path(__file__).resolve().parents[3]
+        / "shared"
+        / "github-payloads"
+        / "pull_request.opened.payload.json"
+    )
     payload = json.loads(shared.read_text())
     delivery = str(uuid.uuid4())
     response = system.webhook("pull_request", payload, delivery)
     assert response.status_code == 202
-    assert deliveries(system, delivery)[0]["outcome"] == "ignored"  # Codertocat/Hello-World is not a project here
+    assert (
+        deliveries(system, delivery)[0]["outcome"] == "ignored"
+    )  # Codertocat/Hello-World is not a project here
 
 
 def test_readyz_reports_postgres_and_temporal(system: System) -> None:
@@ -93,7 +114,9 @@ def test_readyz_reports_postgres_and_temporal(system: System) -> None:
 
 def test_api_rejects_bad_input_and_unknown_ids(system: System) -> None:
     with system.api() as client:
-        bad = client.post("/api/projects", json={"github_repo_full_name": "a/b", "deployment_config": {"port": 0}})
+        bad = client.post(
+            "/api/projects", json={"github_repo_full_name": "a/b", "deployment_config": {"port": 0}}
+        )
         assert bad.status_code == 422 and "port" in bad.text
         assert client.get(f"/api/projects/{uuid.uuid4()}").status_code == 404
         assert client.get(f"/api/deployments/{uuid.uuid4()}").status_code == 404

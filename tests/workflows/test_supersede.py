@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.workflows.harness import Harness, is_active, wait_for_state, wait_until
 from workflows.activity_io import ActivityName as A
 
