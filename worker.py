@@ -11,6 +11,8 @@ import asyncio
 import logging
 import signal
 import socket
+from collections.abc import Callable
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -57,7 +59,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     await runtime.start()
     store, host, source = StoreActivities(ctx), HostActivities(ctx), SourceActivities(ctx)
     platform = LocalPlatformActivities(runtime)
-    platform_activities = [platform.deploy, platform.retire, platform.destroy]
+    platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
     workers = [
         Worker(
             client,

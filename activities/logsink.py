@@ -30,7 +30,9 @@ class LogSink:
         self._deployment_id = uuid.UUID(deployment_id)
         self._type = log_type
         # Longest first, so a secret containing another is masked whole.
-        self._secrets = sorted((s for s in (secrets or []) if len(s) >= 4), key=len, reverse=True)
+        # Output arrives line by line, so each line of a multi-line secret (a PEM key) is masked too.
+        pieces = {piece for s in (secrets or []) for piece in [s, *s.splitlines()]}
+        self._secrets = sorted((p for p in pieces if len(p.strip()) >= 4), key=len, reverse=True)
         self._pending: list[dict[str, Any]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -108,20 +108,27 @@ async def run_streaming(
             on_line(line.decode(errors="replace").rstrip("\n"))
 
     pump_task = asyncio.create_task(pump())
+    exit_task = asyncio.create_task(process.wait())
     try:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise CommandTimedOut()
-            done, _ = await asyncio.wait({pump_task}, timeout=min(remaining, 2.0))
+            done, _ = await asyncio.wait({exit_task}, timeout=min(remaining, 2.0))
             if heartbeat is not None:
                 await heartbeat()
             if done:
                 break
-        return await process.wait()
+        # The command exited; its last lines may still be in the pipe (or held open by a child it
+        # left behind, which must not hold the build up).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(pump_task), 2.0)
+        pump_task.cancel()
+        return exit_task.result()
     except BaseException:
         await asyncio.to_thread(kill_group, process.pid, grace=2.0)
         pump_task.cancel()
+        exit_task.cancel()
         raise
     finally:
         pid_file.unlink(missing_ok=True)

@@ -42,6 +42,11 @@ class SourceActivities:
         target.mkdir(parents=True)
         env = base_env(target) | {"GIT_TERMINAL_PROMPT": "0"}
         output: list[str] = []
+
+        def on_line(line: str) -> None:
+            output.append(line)
+            sink.info(line)
+
         async with LogSink(self.ctx.db, ref.deployment_id, LogType.BUILD) as sink:
             sink.info(f"Cloning {project.github_repo_full_name} at {ref.commit_sha[:12]}")
             started = time.monotonic()
@@ -56,7 +61,7 @@ class SourceActivities:
                     argv,
                     cwd=target,
                     env=env,
-                    on_line=lambda line: (output.append(line), sink.info(line)),  # type: ignore[func-returns-value]
+                    on_line=on_line,
                     deadline=started + CLONE_TIMEOUT_SECONDS,
                     pid_file=self.ctx.workdirs.pid_file(ref.deployment_id, "clone"),
                     heartbeat=_heartbeat,

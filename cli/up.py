@@ -14,7 +14,7 @@ import time
 from types import FrameType
 
 import httpx
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from cli.database import database
 from cli.output import fail, say
@@ -143,7 +143,7 @@ async def _admin_token(url: str, settings: Settings) -> str:
 
             known = (
                 await session.execute(select(ApiToken.id).where(ApiToken.token_sha256 == token_digest(token)))
-            ).first()  # type: ignore[arg-type]
+            ).first()
             if known is None:
                 await create_token(session, user_id=admin.id, name="previewd up", token=token)
     finally:
@@ -198,14 +198,8 @@ async def _demo_project(url: str, repo_path: str) -> Project:
     try:
         async with db.session() as session:
             found = (
-                (
-                    await session.execute(
-                        select(Project).where(Project.github_repo_full_name == DEMO_REPO_NAME)
-                    )
-                )
-                .scalars()
-                .first()
-            )  # type: ignore[arg-type]
+                await session.exec(select(Project).where(Project.github_repo_full_name == DEMO_REPO_NAME))
+            ).first()
             if found is not None:
                 return found
             admin = await ensure_admin(session)
@@ -223,12 +217,12 @@ async def _latest_demo_deployment(url: str, project_id: object) -> Deployment | 
     db = Database(url, pool_size=1)
     try:
         async with db.session() as session:
-            result = await session.execute(
+            result = await session.exec(
                 select(Deployment)
-                .where(Deployment.project_id == project_id, Deployment.pr_number == 1)  # type: ignore[arg-type]
-                .order_by(Deployment.created_at.desc())  # type: ignore[attr-defined]
+                .where(Deployment.project_id == project_id, Deployment.pr_number == 1)
+                .order_by(col(Deployment.created_at).desc())
                 .limit(1)
             )
-            return result.scalars().first()
+            return result.first()
     finally:
         await db.dispose()

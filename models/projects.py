@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from models.common import timestamp_field
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class DeploymentConfig(BaseModel):

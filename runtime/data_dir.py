@@ -15,17 +15,28 @@ def read_or_create(path: Path, generate: Callable[[], str]) -> str:
     """Return the file's content, creating it with a generated value (mode 0600) the first time."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return path.read_text().strip()
+        existing = path.read_text().strip()
     except FileNotFoundError:
-        pass
-    value = generate()
-    # O_EXCL: if two processes race, exactly one writes and both read the same value.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
+        existing = ""
+    if existing:
+        return existing
+    # Missing, or left empty by a crash mid-write under an older version: (re)generate it.
+    path.unlink(missing_ok=True)
+    # Written whole to a private temp file, then linked into place: a reader never sees a partial
+    # file, and if two processes race, exactly one link wins and both return its value.
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
+        handle.write(generate() + "\n")
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink(missing_ok=True)
+    value = path.read_text().strip()
+    if not value:
+        raise SystemExit(f"previewd: {path} is empty; delete it to generate a new value")
     return value
 
 

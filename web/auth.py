@@ -9,7 +9,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select, update
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import ApiToken, User
@@ -49,13 +50,15 @@ async def current_user(
         found = (
             await session.execute(
                 select(User, ApiToken.id)
-                .join(ApiToken, ApiToken.user_id == User.id)
-                .where(ApiToken.token_sha256 == digest)  # type: ignore[arg-type]
+                .join(ApiToken, col(ApiToken.user_id) == col(User.id))
+                .where(ApiToken.token_sha256 == digest)
             )
         ).first()
         if found is None:
             raise HTTPException(401, "unknown API token", {"WWW-Authenticate": "Bearer"})
-        await session.execute(update(ApiToken).where(ApiToken.id == found[1]).values(last_used_at=utcnow()))  # type: ignore[arg-type]
+        await session.execute(
+            update(ApiToken).where(col(ApiToken.id) == found[1]).values(last_used_at=utcnow())
+        )
         await session.commit()
     user: User = found[0]
     return user

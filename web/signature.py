@@ -11,6 +11,6 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
-    if not header:
+    if not header or not secret:
         return False
     return hmac.compare_digest(sign(secret, body).encode(), header.encode())

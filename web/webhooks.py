@@ -11,8 +11,9 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Header, HTTPException, Request
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
 
 from models import Project, WebhookDelivery
 from models.common import utcnow
@@ -115,7 +116,7 @@ async def _plan(
 async def _active_project_id(services: ServicesDep, repo_id: int) -> uuid.UUID | None:
     async with services.db.session() as session:
         result = await session.execute(
-            select(Project.id).where(Project.github_repo_id == repo_id, Project.is_active).limit(1)  # type: ignore[arg-type]
+            select(Project.id).where(Project.github_repo_id == repo_id, col(Project.is_active)).limit(1)
         )
         value: uuid.UUID | None = result.scalar_one_or_none()
         return value

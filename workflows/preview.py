@@ -48,10 +48,9 @@ QUIET_AFTER_SUPERSEDE = timedelta(seconds=1)
 RECENT_DELIVERIES = 100
 HISTORY_LENGTH = 20
 
-STORE = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
-}
+# Bookkeeping in Postgres: retried until the database answers.
+STORE_TIMEOUT = timedelta(seconds=30)
+STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 # Work on a host-specific queue: heartbeats let a dead worker be noticed and cancellation reach the
 # process; WAIT_CANCELLATION_COMPLETED makes sure a superseded build is really stopped before the next.
 HOST_WORK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=NON_RETRYABLE)
@@ -234,7 +233,8 @@ class PreviewWorkflow:
                 app_name=self.state.app_name,
             ),
             result_type=CreateDeploymentResult,
-            **STORE,  # type: ignore[arg-type]
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
         self.state.app_name = created.app_name
         ref = DeploymentRef(
@@ -304,7 +304,8 @@ class PreviewWorkflow:
             ActivateInput(
                 deployment_id=deployment_id, previous_deployment_id=previous_id, app_url=deployed.app_url
             ),
-            **STORE,  # type: ignore[arg-type]
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
         self.state.current_deployment_id = deployment_id
         self.state.building_deployment_id = None
@@ -321,14 +322,16 @@ class PreviewWorkflow:
         await workflow.execute_activity(
             ActivityName.SET_STATUS,
             SetStatusInput(deployment_id=deployment_id, status=status),
-            **STORE,  # type: ignore[arg-type]
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
 
     async def _fail(self, ref: DeploymentRef, host: ClaimHostQueueResult | None, message: str) -> None:
         await workflow.execute_activity(
             ActivityName.FAIL_DEPLOYMENT,
             FailDeploymentInput(deployment_id=ref.deployment_id, error=message),
-            **STORE,  # type: ignore[arg-type]
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
         self.state.building_deployment_id = None
         # A failed new sha leaves an older live preview serving; the PR stays usable.
@@ -379,7 +382,8 @@ class PreviewWorkflow:
             await workflow.execute_activity(
                 ActivityName.MARK_DESTROYED,
                 MarkDestroyedInput(deployment_ids=[current], reason=reason),
-                **STORE,  # type: ignore[arg-type]
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
             )
             self._record(current, self.state.deployed_sha or "", "destroyed")
         self.state.current_deployment_id = None

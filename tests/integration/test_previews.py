@@ -68,7 +68,9 @@ def test_ten_quick_pushes_end_with_the_last_sha_and_few_builds(system: System, r
     time.sleep(1)
     rows = system.deployments(project["id"], 3)
     assert [r["status"] for r in rows if r["status"] == "active"] == ["active"]
-    assert all(r["status"] in ("superseded", "active") for r in rows), [r["status"] for r in rows]
+    # Earlier shas were cancelled mid-build, or (when the machine is slow to deliver the burst) went
+    # live and were replaced; either way only the last one is live.
+    assert all(r["status"] in ("superseded", "replaced", "active") for r in rows), [r["status"] for r in rows]
     builds = sum(build_starts(system, r["id"]) for r in rows)
     assert builds <= 3, f"{builds} builds started"
 
@@ -93,7 +95,8 @@ def test_failing_build_is_failed_with_its_log_tail_and_not_retried(system: Syste
     sha = repo.commit(
         "broken",
         {
-            "fail.py": "import sys\nprint('compiling things')\nprint('error: it broke', file=sys.stderr)\nsys.exit(3)\n"
+            "fail.py": "import sys\nprint('compiling things')\n"
+            "print('error: it broke', file=sys.stderr)\nsys.exit(3)\n"
         },
     )
     system.pull_request(project, "opened", 5, sha)
@@ -115,7 +118,10 @@ def test_secrets_reach_the_build_but_never_the_logs_or_api(system: System, repo:
             == 204
         )
         assert "s3cr3t" not in client.get(f"/api/projects/{project['id']}").text
-    script = "import os, pathlib\nprint('key is', os.environ['API_KEY'])\npathlib.Path('build').mkdir()\npathlib.Path('build/index.html').write_text('ok')\n"
+    script = (
+        "import os, pathlib\nprint('key is', os.environ['API_KEY'])\n"
+        "pathlib.Path('build').mkdir()\npathlib.Path('build/index.html').write_text('ok')\n"
+    )
     sha = repo.commit("show", {"show.py": script})
     system.pull_request(project, "opened", 6, sha)
     deployment = system.wait_status(project["id"], 6, sha, "active")

@@ -112,11 +112,6 @@ def test_webhook_secret_is_generated_once(clean_env: Path) -> None:
     assert webhook_secret(settings_for(data_dir)) == first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: read_or_create returns '' for an existing empty file (crash or race between O_EXCL create "
-    "and write), so the webhook HMAC key becomes the empty string",
-)
 def test_webhook_secret_is_never_empty_when_file_is_empty(clean_env: Path) -> None:
     data_dir = clean_env / "data"
     data_dir.mkdir()

@@ -85,11 +85,6 @@ async def test_flush_without_lines_does_not_touch_database() -> None:
     await sink().flush()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: masking is per line, so a multi-line secret (e.g. a PEM key) printed by a build is stored "
-    "line by line unmasked",
-)
 def test_multi_line_secret_is_masked_line_by_line() -> None:
     secret = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----"
     log = sink([secret])

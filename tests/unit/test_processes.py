@@ -301,11 +301,6 @@ async def test_cancelling_run_streaming_kills_the_whole_process_group(tmp_path: 
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: once the pump sees EOF, `await process.wait()` has no deadline, so a command that closes "
-    "stdout/stderr and keeps running never times out",
-)
 async def test_deadline_holds_when_command_closes_its_output(tmp_path: Path) -> None:
     program = "import os, time; print(os.getpid(), flush=True); os.close(1); os.close(2); time.sleep(60)"
     lines: list[str] = []
