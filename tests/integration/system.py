@@ -197,13 +197,18 @@ class System:
         return found[0] if found else None
 
 
-def start_system(root: Path) -> tuple[System, EmbeddedPostgres, Child]:
+def start_temporal(root: Path, port: int, *, persistent: bool) -> Child:
+    log_file = root / "logs" / "temporal.log"
+    db_file = root / "temporal.db" if persistent else None
+    process = start_dev_server(db_file=db_file, port=port, ui_port=None, log_file=log_file, sync="off")
+    return Child("temporal", process, log_file)
+
+
+def start_system(root: Path, *, persistent_temporal: bool = False) -> tuple[System, EmbeddedPostgres, Child]:
     postgres = EmbeddedPostgres(root)
     url = postgres.start()
     temporal_port = free_port()
-    temporal = start_dev_server(
-        db_file=None, port=temporal_port, ui_port=None, log_file=root / "logs" / "temporal.log", sync="off"
-    )
+    temporal = start_temporal(root, temporal_port, persistent=persistent_temporal)
     migrate(url)
     system = System(root=root, database_url=url, env={}, web_port=free_port(), preview_port=free_port())
     system.env = {
@@ -230,7 +235,7 @@ def start_system(root: Path) -> tuple[System, EmbeddedPostgres, Child]:
     system.start_child("worker")
     system.start_child("web")
     wait_for(lambda: _healthy(system), timeout=60, what="web /healthz")
-    return system, postgres, Child("temporal", temporal, root / "logs" / "temporal.log")
+    return system, postgres, temporal
 
 
 def _healthy(system: System) -> bool:

@@ -1,0 +1,185 @@
+"""End-to-end latency: signed webhook → `active` deployment, against doing the same by hand.
+
+For each variant (plain example app; example app with a ~3 s install step) and each of N rounds, a
+"plain" run (git init/fetch/checkout into a temp dir, build, start server.py, poll until 2xx) is
+followed by a previewd run (new commit, new PR number, `opened` webhook, poll the DB every 20 ms
+until the deployment is `active`). Exit 0 if overhead ≤ 1.0 s and (3 s build) ratio ≤ 1.3.
+
+    .venv/bin/python -m bench.e2e [--rounds 7] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import median, running_system, table
+from tests.integration.system import AppRepo, System, free_port
+
+SLEEP_INSTALL = "python3 -c 'import time; time.sleep(3)'"
+OVERHEAD_BAR = 1.0
+RATIO_BAR = 1.3
+
+
+def plain_run(repo: Path, sha: str, pr: int, install: str | None) -> float:
+    """What previewd does, by hand: returns seconds from start to the first 2xx."""
+    work = Path(tempfile.mkdtemp(prefix="bench-plain-"))
+    env = {**os.environ, "COMMIT_SHA": sha, "PR_NUMBER": str(pr)}
+    server: subprocess.Popen[bytes] | None = None
+    started = time.perf_counter()
+    try:
+        for argv in (
+            ["git", "init", "--quiet"],
+            ["git", "fetch", "--quiet", "--depth", "1", "--no-tags", str(repo), sha],
+            ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD"],
+            *([shlex.split(install)] if install else []),
+            ["python3", "build.py"],
+        ):
+            subprocess.run(
+                argv, cwd=work, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        port = free_port()
+        server = subprocess.Popen(
+            ["python3", "server.py"],
+            cwd=work,
+            env={**env, "PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        with httpx.Client(timeout=1) as client:
+            while True:
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/").is_success:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("plain server never answered")
+                time.sleep(0.02)
+        return time.perf_counter() - started
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def previewd_run(system: System, project: dict[str, Any], sha: str, pr: int, timeout: float = 120) -> float:
+    """Webhook sent → deployment row `active`, polling the DB every 20 ms."""
+    started = time.perf_counter()
+    system.pull_request(project, "opened", pr, sha)
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = system.rows(
+            "SELECT status, error FROM deployments"
+            " WHERE project_id = :p AND pr_number = :n AND commit_sha = :s",
+            p=project["id"],
+            n=pr,
+            s=sha,
+        )
+        if any(r["status"] == "active" for r in rows):
+            return time.perf_counter() - started
+        failed = [r for r in rows if r["status"] == "failed"]
+        if failed:
+            raise RuntimeError(f"PR {pr} deployment failed: {failed[0]['error']}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"PR {pr} not active after {timeout}s: {rows}")
+        time.sleep(0.02)
+
+
+def close_and_wait(system: System, project: dict[str, Any], sha: str, pr: int) -> None:
+    """Tear the preview down so previews don't pile up between rounds (not timed)."""
+    system.pull_request(project, "closed", pr, sha)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = system.rows(
+            "SELECT status FROM deployments WHERE project_id = :p AND pr_number = :n AND commit_sha = :s",
+            p=project["id"],
+            n=pr,
+            s=sha,
+        )
+        if rows and all(r["status"] == "destroyed" for r in rows):
+            return
+        time.sleep(0.05)
+    print(f"warning: PR {pr} not destroyed within 60s", file=sys.stderr)
+
+
+def run_variant(
+    system: System, root: Path, name: str, install: str | None, rounds: int, first_pr: int
+) -> dict[str, Any]:
+    repo = AppRepo.create(root / f"app-{name}")
+    project = system.add_project(repo, **({"install_command": install} if install else {}))
+    plain: list[float] = []
+    previewd: list[float] = []
+    for i in range(rounds + 1):  # round 0 is a warm-up, not counted
+        pr = first_pr + i
+        sha = repo.commit(f"{name} round {i}")
+        p = plain_run(repo.path, sha, pr, install)
+        d = previewd_run(system, project, sha, pr)
+        close_and_wait(system, project, sha, pr)
+        label = "warm-up" if i == 0 else f"round {i}"
+        print(f"[{name}] {label}: plain {p:.3f}s previewd {d:.3f}s", flush=True)
+        if i > 0:
+            plain.append(p)
+            previewd.append(d)
+    return {"plain": plain, "previewd": previewd}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=7, help="measured rounds per variant (≥5)")
+    parser.add_argument("--keep", action="store_true", help="keep the data dir (logs) after the run")
+    args = parser.parse_args()
+    wall = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    with running_system("e2e", keep=args.keep) as system:
+        results["example app"] = run_variant(system, system.root, "hello", None, args.rounds, 100)
+        results["example + 3 s install"] = run_variant(
+            system, system.root, "slow", SLEEP_INSTALL, args.rounds, 200
+        )
+
+    ok = True
+    rows = []
+    for variant, r in results.items():
+        mp, md = median(r["plain"]), median(r["previewd"])
+        overhead, ratio = md - mp, md / mp
+        met_overhead = overhead <= OVERHEAD_BAR
+        met_ratio = ratio <= RATIO_BAR if "3 s" in variant else None
+        ok = ok and met_overhead and (met_ratio is not False)
+        bars = f"overhead ≤ {OVERHEAD_BAR:.1f} s: {'✅' if met_overhead else '❌'}"
+        if met_ratio is not None:
+            bars += f"; ratio ≤ {RATIO_BAR}: {'✅' if met_ratio else '❌'}"
+        rows.append(
+            [
+                variant,
+                len(r["plain"]),
+                f"{mp:.3f} s",
+                f"{md:.3f} s",
+                f"{overhead:+.3f} s",
+                f"{ratio:.2f}×",
+                bars,
+            ]
+        )
+    print()
+    print(table(["variant", "n", "median plain", "median previewd", "overhead", "ratio", "bar"], rows))
+    print(f"\nwall time {time.perf_counter() - wall:.1f} s; {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
