@@ -29,6 +29,7 @@ from config import Settings
 from models.crypto import Keyring
 from models.db import Database
 from runtime.data_dir import secret_keys
+from runtime.outbox_dispatcher import Dispatcher, run_dispatcher
 from runtime.temporal_client import connect
 from workflows.preview import PreviewWorkflow
 
@@ -77,7 +78,13 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 platform.destroy,
             ],
         ),
-        Worker(client, task_queue=host_queue, activities=[source.clone, *platform_activities]),
+        Worker(
+            client,
+            task_queue=host_queue,
+            activities=[source.clone, *platform_activities],
+            # Clones and preview starts are bounded too: hundreds at once would starve this host.
+            max_concurrent_activities=4 * settings.previewd_max_concurrent_builds,
+        ),
         Worker(
             client,
             task_queue=build_queue,
@@ -87,8 +94,10 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     ]
     log.info("worker polling %s, %s and %s", settings.temporal_task_queue, host_queue, build_queue)
     runs = [asyncio.create_task(worker.run()) for worker in workers]
+    dispatcher = asyncio.create_task(run_dispatcher(Dispatcher(settings, db, client)))
     await stop.wait()
     log.info("worker stopping")
+    dispatcher.cancel()
     await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
     await asyncio.gather(*runs, return_exceptions=True)
     await runtime.stop()

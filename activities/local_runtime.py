@@ -27,7 +27,7 @@ from sqlmodel import select
 
 from activities.context import WorkerContext
 from activities.environment import app_env
-from activities.processes import group_alive, kill_group, split_command
+from activities.processes import group_alive, kill_group, lower_priority, split_command
 from models import Deployment, DeploymentLog, LogLevel, LogType, PreviewRoute
 from workflows.activity_io import DeploymentRef
 
@@ -121,6 +121,7 @@ class LocalRuntime:
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=lower_priority,
                 )
             except FileNotFoundError:
                 raise StartFailed(

@@ -23,6 +23,16 @@ def base_env(home: Path) -> dict[str, str]:
     return env
 
 
+# Builds, clones and previews run below previewd's own priority, so a burst of them never starves the
+# webhook path or the worker on a shared box.
+CHILD_NICENESS = 10
+
+
+def lower_priority() -> None:
+    """preexec_fn for children: runs in the child between fork and exec."""
+    os.nice(CHILD_NICENESS)
+
+
 def split_command(command: str) -> list[str]:
     """A project's command as argv. It is never given to a shell, so PR text cannot inject one."""
     return shlex.split(command)
@@ -95,6 +105,7 @@ async def run_streaming(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=lower_priority,
     )
     pid_file.write_text(str(process.pid))
     assert process.stdout is not None

@@ -37,7 +37,6 @@ class WebhookDelivery(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=200)
     project_id: uuid.UUID | None = None
     pr_number: int | None = None
-    workflow_id: str | None = Field(default=None, max_length=200)
     signal: str | None = Field(default=None, max_length=20)
     # The signal's argument (sha, title, author...): what the dispatcher sends, so it needs no re-parse.
     signal_args: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))

@@ -1,9 +1,7 @@
-"""Builds the FastAPI app: webhooks, JSON API, health; the dispatcher runs beside it."""
+"""Builds the FastAPI app: webhooks, JSON API, health."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,8 +12,8 @@ from models.crypto import Keyring
 from models.db import Database
 from runtime.data_dir import secret_keys, webhook_secret
 from web import api, health, webhooks
+from web.delivery_log import DeliveryLog
 from web.deps import Services
-from web.dispatcher import Dispatcher
 
 
 def create_app(settings: Settings, database_url: str, db: Database | None = None) -> FastAPI:
@@ -25,22 +23,19 @@ def create_app(settings: Settings, database_url: str, db: Database | None = None
         db=db,
         keyring=Keyring(secret_keys(settings)),
         webhook_secret=webhook_secret(settings),
-        dispatcher=None,  # type: ignore[arg-type]  # set just below: it needs services.temporal
+        deliveries=DeliveryLog(database_url),
     )
-    services.dispatcher = Dispatcher(settings, db, services.temporal)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(services.dispatcher.run())
+        await services.deliveries.open()
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await services.deliveries.close()
         await db.dispose()
 
     app = FastAPI(title="previewd", version="0.1.0", lifespan=lifespan)
     app.state.services = services
-    app.include_router(webhooks.router)
+    app.add_route(webhooks.PATH, webhooks.github_webhook, methods=["POST"])
     app.include_router(api.router)
     app.include_router(health.router)
     return app

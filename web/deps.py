@@ -12,7 +12,7 @@ from config import Settings
 from models.crypto import Keyring
 from models.db import Database
 from runtime.temporal_client import connect
-from web.dispatcher import Dispatcher
+from web.delivery_log import DeliveryLog
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Services:
     db: Database
     keyring: Keyring
     webhook_secret: str
-    dispatcher: Dispatcher
+    deliveries: DeliveryLog
     _temporal: Client | None = None
 
     async def temporal(self) -> Client:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 17:56:39.551907
+Create Date: 2026-11-25 18:20:04.263852
 """
 
 from collections.abc import Sequence
@@ -44,7 +44,6 @@ def upgrade() -> None:
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("project_id", sa.Uuid(), nullable=True),
         sa.Column("pr_number", sa.Integer(), nullable=True),
-        sa.Column("workflow_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("signal", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("signal_args", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),

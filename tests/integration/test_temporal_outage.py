@@ -45,7 +45,12 @@ def test_webhooks_during_a_temporal_outage_are_delivered_when_it_returns(
     queued = system.rows("SELECT outcome FROM webhook_deliveries WHERE delivery_id = :d", d=delivery)
     assert queued == [{"outcome": "queued"}]
     wait_for(
-        lambda: system.rows("SELECT attempts FROM webhook_deliveries WHERE delivery_id = :d", d=delivery)[0]["attempts"] >= 1,
+        lambda: (
+            system.rows("SELECT attempts FROM webhook_deliveries WHERE delivery_id = :d", d=delivery)[0][
+                "attempts"
+            ]
+            >= 1
+        ),
         timeout=30,
         what="a failed dispatch attempt while Temporal is down",
     )

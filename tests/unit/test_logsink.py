@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from activities.logsink import FLUSH_AT_LINES, MASK, MAX_LINE_CHARS, LogSink
 from models import LogLevel, LogType
 

@@ -1,0 +1,170 @@
+"""The outbox dispatcher: recorded deliveries → signal-with-start on their PR workflows.
+
+It runs in the worker process, away from the web app's event loop, so its work never delays a
+webhook's acknowledgement. While idle it polls the queued rows (a partial index keeps that to a
+lookup of nothing) every 50 ms. Postgres NOTIFY would wake it sooner, but commits that notify are
+serialised by Postgres, which showed up directly in the webhook's p99 under a burst.
+
+One dispatcher leads at a time (a Postgres advisory lock), which keeps each PR's deliveries in
+arrival order however many workers run. Deliveries of different PRs go out concurrently; the
+deliveries of one PR go one after the other, and the first that fails holds back the rest of that
+PR until Temporal answers again. A delivery is marked dispatched only after Temporal accepted it; if
+we die in between it is sent again and the workflow drops it by its delivery id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlmodel import col
+from temporalio.client import Client
+
+from config import Settings
+from models import WebhookDelivery
+from models.common import utcnow
+from models.db import Database
+from models.deliveries import DeliveryOutcome
+from workflows.signals import CloseSignal, PreviewInput, PushSignal, workflow_id_for
+
+log = logging.getLogger("previewd.dispatcher")
+
+LEADER_LOCK_KEY = 0x70726576  # "prev"
+BATCH = 500
+PARALLEL_PRS = 20
+IDLE_POLL_SECONDS = 0.05
+NOT_LEADER_RETRY_SECONDS = 2.0
+MAX_BACKOFF_SECONDS = 10.0
+SIGNAL_TYPES: dict[str, type[Any]] = {"push": PushSignal, "close": CloseSignal}
+
+
+@dataclass(frozen=True)
+class Queued:
+    id: int
+    delivery_id: str
+    project_id: uuid.UUID
+    pr_number: int
+    signal: str
+    signal_args: dict[str, Any]
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, db: Database, client: Client) -> None:
+        self.settings = settings
+        self.db = db
+        self.client = client
+        self._backoff = 0.0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with self.db.engine.connect() as lock_conn:
+                    got = (
+                        await lock_conn.execute(
+                            text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY}
+                        )
+                    ).scalar()
+                    await lock_conn.commit()
+                    if not got:
+                        await asyncio.sleep(NOT_LEADER_RETRY_SECONDS)
+                        continue
+                    await self._lead()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher error; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _lead(self) -> None:
+        while True:
+            sent, failed = await self.drain_once()
+            if failed:
+                self._backoff = min(MAX_BACKOFF_SECONDS, max(0.2, self._backoff * 2))
+                await asyncio.sleep(self._backoff)
+                continue
+            self._backoff = 0.0
+            if not sent:
+                await asyncio.sleep(IDLE_POLL_SECONDS)
+
+    async def drain_once(self) -> tuple[int, bool]:
+        """Send one batch of queued deliveries. Returns (sent, whether any send failed)."""
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    text(
+                        "SELECT id, delivery_id, project_id, pr_number, signal, signal_args"
+                        " FROM webhook_deliveries WHERE outcome = :queued ORDER BY id LIMIT :batch"
+                    ),
+                    {"queued": DeliveryOutcome.QUEUED.value, "batch": BATCH},
+                )
+            ).all()
+        if not rows:
+            return 0, False
+        groups: OrderedDict[tuple[uuid.UUID, int], list[Queued]] = OrderedDict()
+        for row in rows:
+            queued = Queued(*row)
+            groups.setdefault((queued.project_id, queued.pr_number), []).append(queued)
+        limit = asyncio.Semaphore(PARALLEL_PRS)
+        sent: list[int] = []
+
+        async def send_group(group: list[Queued]) -> bool:
+            async with limit:
+                for queued in group:
+                    if not await self._send(queued):
+                        return False
+                    sent.append(queued.id)
+                return True
+
+        results = await asyncio.gather(*(send_group(group) for group in groups.values()))
+        await self._mark_dispatched(sent)
+        return len(sent), not all(results)
+
+    async def _send(self, queued: Queued) -> bool:
+        try:
+            await self.client.start_workflow(
+                "PreviewWorkflow",
+                PreviewInput(project_id=str(queued.project_id), pr_number=queued.pr_number),
+                id=workflow_id_for(str(queued.project_id), queued.pr_number),
+                task_queue=self.settings.temporal_task_queue,
+                start_signal=queued.signal,
+                start_signal_args=[SIGNAL_TYPES[queued.signal](**queued.signal_args)],
+            )
+        except Exception as error:
+            log.warning("delivery %s not yet dispatched: %s", queued.delivery_id, error)
+            async with self.db.session() as session:
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(col(WebhookDelivery.id) == queued.id)
+                    .values(attempts=WebhookDelivery.attempts + 1, last_error=str(error)[:500])
+                )
+                await session.commit()
+            return False
+        return True
+
+    async def _mark_dispatched(self, ids: list[int]) -> None:
+        # One UPDATE per batch. If we die before it, those deliveries are sent again and each
+        # workflow drops the repeat by its delivery id.
+        if not ids:
+            return
+        async with self.db.session() as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id).in_(ids))
+                .values(
+                    outcome=DeliveryOutcome.DISPATCHED,
+                    dispatched_at=utcnow(),
+                    attempts=WebhookDelivery.attempts + 1,
+                )
+            )
+            await session.commit()
+
+
+async def run_dispatcher(dispatcher: Dispatcher) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await dispatcher.run()

@@ -1,0 +1,87 @@
+"""Recording a verified delivery: the webhook's only I/O, one round trip to Postgres.
+
+Raw psycopg on its own small pool rather than the ORM: this is the path GitHub waits on, and at 20
+concurrent deliveries on 2 cores every millisecond of per-request overhead shows in the p99.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from models.deliveries import DeliveryOutcome
+
+# Finds the repository's active project and records the delivery in one statement. ON CONFLICT makes a
+# redelivery (same X-GitHub-Delivery) a no-op: RETURNING then yields no row.
+RECORD_PULL_REQUEST = """
+WITH project AS (
+    SELECT id FROM projects WHERE github_repo_id = %(repo_id)s AND is_active LIMIT 1
+)
+INSERT INTO webhook_deliveries
+    (delivery_id, event, action, received_at, outcome, reason,
+     project_id, pr_number, signal, signal_args, attempts)
+SELECT %(delivery_id)s, %(event)s, %(action)s, now(),
+       CASE WHEN project.id IS NULL THEN %(ignored)s ELSE %(queued)s END,
+       CASE WHEN project.id IS NULL THEN 'no active project for this repository' END,
+       project.id, %(pr_number)s,
+       CASE WHEN project.id IS NULL THEN NULL ELSE %(signal)s END,
+       CASE WHEN project.id IS NULL THEN NULL ELSE %(signal_args)s END,
+       0
+FROM (SELECT 1) AS one LEFT JOIN project ON true
+ON CONFLICT (delivery_id) DO NOTHING
+RETURNING outcome
+"""
+
+RECORD_IGNORED = """
+INSERT INTO webhook_deliveries (delivery_id, event, action, received_at, outcome, reason, attempts)
+VALUES (%(delivery_id)s, %(event)s, %(action)s, now(), %(ignored)s, %(reason)s, 0)
+ON CONFLICT (delivery_id) DO NOTHING
+RETURNING outcome
+"""
+
+
+class DeliveryLog:
+    def __init__(self, database_url: str) -> None:
+        # Opened full: growing the pool under a burst costs a Postgres backend fork per connection.
+        self.pool = AsyncConnectionPool(database_url, min_size=20, max_size=20, open=False)
+
+    async def open(self) -> None:
+        await self.pool.open()
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def record_pull_request(
+        self,
+        *,
+        delivery_id: str,
+        event: str,
+        action: str | None,
+        repo_id: int,
+        pr_number: int,
+        signal: str,
+        args: dict[str, Any],
+    ) -> str | None:
+        """Returns the outcome (queued / ignored), or None for a delivery already recorded."""
+        params = {
+            "delivery_id": delivery_id, "event": event, "action": action, "repo_id": repo_id,
+            "pr_number": pr_number, "signal": signal, "signal_args": Jsonb(args),
+            "queued": DeliveryOutcome.QUEUED.value, "ignored": DeliveryOutcome.IGNORED.value,
+        }  # fmt: skip
+        return await self._record(RECORD_PULL_REQUEST, params)
+
+    async def record_ignored(
+        self, *, delivery_id: str, event: str, action: str | None, reason: str
+    ) -> str | None:
+        params = {
+            "delivery_id": delivery_id, "event": event, "action": action, "reason": reason[:200],
+            "ignored": DeliveryOutcome.IGNORED.value,
+        }  # fmt: skip
+        return await self._record(RECORD_IGNORED, params)
+
+    async def _record(self, sql: str, params: dict[str, Any]) -> str | None:
+        async with self.pool.connection() as connection:
+            row = await (await connection.execute(sql, params)).fetchone()
+        return str(row[0]) if row else None
