@@ -7,7 +7,7 @@ import time
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.context import WorkerContext
+from activities.context import WorkerContext, heartbeat
 from activities.environment import app_env
 from activities.logsink import LogSink
 from activities.processes import CommandTimedOut, kill_recorded_group, run_streaming, split_command
@@ -55,7 +55,7 @@ class BuildActivities:
                         on_line=sink.info,
                         deadline=deadline,
                         pid_file=pid_file,
-                        heartbeat=_heartbeat,
+                        heartbeat=heartbeat,
                     )
                 except FileNotFoundError:
                     sink.error(f"{label} command not found: {split_command(command)[0]}")
@@ -77,7 +77,3 @@ class BuildActivities:
                         non_retryable=True,
                     )
                 sink.info(f"{label} finished in {time.monotonic() - started:.1f}s")
-
-
-async def _heartbeat() -> None:
-    activity.heartbeat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.workdirs import Workdirs
@@ -36,3 +37,8 @@ class WorkerContext:
         """The project's secrets, decrypted. Only ever handed to a child's environment."""
         async with self.db.session() as session:
             return await decrypted_secrets(session, keyring=self.keyring, project_id=uuid.UUID(project_id))
+
+
+async def heartbeat() -> None:
+    """Passed to long-running helpers: Temporal learns we are alive, and cancellation reaches us."""
+    activity.heartbeat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.context import heartbeat
 from activities.local_runtime import LocalRuntime, StartFailed
 from activities.logsink import LogSink
 from models import LogType
@@ -21,7 +22,7 @@ class LocalPlatformActivities:
         async with LogSink(ctx.db, ref.deployment_id, LogType.DEPLOY) as sink:
             sink.info("Starting the preview process")
             try:
-                preview = await self.runtime.launch(ref, _heartbeat)
+                preview = await self.runtime.launch(ref, heartbeat)
             except StartFailed as error:
                 sink.error(str(error))
                 for line in error.tail:
@@ -39,7 +40,3 @@ class LocalPlatformActivities:
     @activity.defn(name=ActivityName.DESTROY)
     async def destroy(self, input: DestroyInput) -> None:
         await self.runtime.destroy(input.app_name, input.deployment_ids or [])
-
-
-async def _heartbeat() -> None:
-    activity.heartbeat()

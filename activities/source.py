@@ -9,7 +9,7 @@ import time
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.context import WorkerContext
+from activities.context import WorkerContext, heartbeat
 from activities.logsink import LogSink
 from activities.processes import base_env, run_streaming
 from models import LogType
@@ -64,7 +64,7 @@ class SourceActivities:
                     on_line=on_line,
                     deadline=started + CLONE_TIMEOUT_SECONDS,
                     pid_file=self.ctx.workdirs.pid_file(ref.deployment_id, "clone"),
-                    heartbeat=_heartbeat,
+                    heartbeat=heartbeat,
                 )
                 if code != 0:
                     message = f"git {argv[1]} failed (exit {code})"
@@ -79,7 +79,3 @@ class SourceActivities:
                         non_retryable=missing,
                     )
             sink.info(f"Cloned in {time.monotonic() - started:.1f}s")
-
-
-async def _heartbeat() -> None:
-    activity.heartbeat()

@@ -26,7 +26,6 @@ from workflows.activity_io import (
 )
 
 LOG_TAIL_LINES = 30
-STARTING = {DeploymentStatus.BUILDING}
 
 
 class StoreActivities:
@@ -95,7 +94,7 @@ class StoreActivities:
         status = DeploymentStatus(input.status)
         now = utcnow()
         values: dict[str, object] = {"status": status, "updated_at": now}
-        if status in STARTING:
+        if status == DeploymentStatus.BUILDING:
             values["started_at"] = now
         if status in FINAL_STATUSES:
             values["completed_at"] = now

@@ -6,7 +6,6 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -55,21 +54,12 @@ async def create_project(
 
 
 async def latest_deployment_per_pr(session: AsyncSession, *, project_id: uuid.UUID) -> Sequence[Deployment]:
-    newest = (
-        select(Deployment.pr_number, func.max(Deployment.created_at).label("created_at"))
-        .where(Deployment.project_id == project_id)
-        .group_by(col(Deployment.pr_number))
-        .subquery()
-    )
+    """Each PR's newest deployment, newest PR first (Postgres DISTINCT ON: one row per PR, no ties)."""
     rows = await session.exec(
         select(Deployment)
-        .join(
-            newest,
-            (col(Deployment.pr_number) == newest.c.pr_number)
-            & (col(Deployment.created_at) == newest.c.created_at),
-        )
         .where(Deployment.project_id == project_id)
-        .order_by(col(Deployment.pr_number).desc())
+        .distinct(col(Deployment.pr_number))
+        .order_by(col(Deployment.pr_number).desc(), col(Deployment.created_at).desc(), col(Deployment.id))
     )
     return rows.all()
 

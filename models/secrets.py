@@ -12,7 +12,7 @@ from models.crypto import Keyring
 from models.projects import ProjectSecret
 
 
-def _associated(project_id: uuid.UUID, name: str) -> str:
+def associated_data(project_id: uuid.UUID, name: str) -> str:
     # Binds a ciphertext to its row: a value copied into another project or name will not decrypt.
     return f"{project_id}/{name}"
 
@@ -20,7 +20,7 @@ def _associated(project_id: uuid.UUID, name: str) -> str:
 async def put_secret(
     session: AsyncSession, *, keyring: Keyring, project_id: uuid.UUID, name: str, value: str
 ) -> ProjectSecret:
-    ciphertext, key_id = keyring.encrypt(value, associated=_associated(project_id, name))
+    ciphertext, key_id = keyring.encrypt(value, associated=associated_data(project_id, name))
     row = (
         await session.exec(
             select(ProjectSecret).where(ProjectSecret.project_id == project_id, ProjectSecret.name == name)
@@ -55,7 +55,7 @@ async def decrypted_secrets(
     rows = (await session.exec(select(ProjectSecret).where(ProjectSecret.project_id == project_id))).all()
     return {
         row.name: keyring.decrypt(
-            row.encrypted_value, row.key_id, associated=_associated(project_id, row.name)
+            row.encrypted_value, row.key_id, associated=associated_data(project_id, row.name)
         )
         for row in rows
     }
@@ -67,7 +67,7 @@ async def rotate_all(session: AsyncSession, *, keyring: Keyring) -> int:
         await session.exec(select(ProjectSecret).where(ProjectSecret.key_id != keyring.current_key_id))
     ).all()
     for row in rows:
-        associated = _associated(row.project_id, row.name)
+        associated = associated_data(row.project_id, row.name)
         plaintext = keyring.decrypt(row.encrypted_value, row.key_id, associated=associated)
         row.encrypted_value, row.key_id = keyring.encrypt(plaintext, associated=associated)
         row.updated_at = utcnow()

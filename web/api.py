@@ -204,7 +204,11 @@ async def list_pulls(project_id: uuid.UUID, services: ServicesDep, user: Current
         latest = await latest_deployment_per_pr(session, project_id=project_id)
     states = await asyncio.gather(*(_workflow_state(services, project_id, d.pr_number) for d in latest))
     return [
-        PullOut(pr_number=d.pr_number, latest_deployment=DeploymentOut(**d.model_dump()), workflow=state)
+        PullOut(
+            pr_number=d.pr_number,
+            latest_deployment=DeploymentOut.model_validate(d, from_attributes=True),
+            workflow=state,
+        )
         for d, state in zip(latest, states, strict=True)
     ]
 
@@ -215,7 +219,7 @@ async def get_deployment(deployment_id: uuid.UUID, services: ServicesDep, user: 
         deployment = await session.get(Deployment, deployment_id)
     if deployment is None:
         raise HTTPException(404, "deployment not found")
-    return DeploymentOut(**deployment.model_dump())
+    return DeploymentOut.model_validate(deployment, from_attributes=True)
 
 
 @router.get("/deployments/{deployment_id}/logs")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -41,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
         PushSignal,
         workflow_id_for,
     )
+
+T = TypeVar("T")
 
 # After a push replaced an in-flight build, wait this long without another push before building:
 # a burst of pushes ends in one build of its last sha. The first push of a quiet PR builds at once.
@@ -256,36 +259,22 @@ class PreviewWorkflow:
             )
             await self._set_status(deployment_id, "building")
             self.state.phase = "building"
-            await workflow.execute_activity(
-                ActivityName.CLONE,
-                ref,
-                task_queue=host.host_queue,
-                start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=timedelta(seconds=20),
-                retry_policy=HOST_WORK_RETRY,
-                cancellation_type=CANCEL_AND_WAIT,
+            await _on_host(
+                ActivityName.CLONE, ref, host.host_queue, timedelta(minutes=10), timedelta(seconds=20)
             )
-            await workflow.execute_activity(
-                ActivityName.BUILD,
-                ref,
-                task_queue=host.build_queue,
-                # The build enforces the project's own time limit; this only bounds a lost worker.
-                start_to_close_timeout=timedelta(hours=7),
-                heartbeat_timeout=timedelta(seconds=10),
-                retry_policy=HOST_WORK_RETRY,
-                cancellation_type=CANCEL_AND_WAIT,
+            # The build enforces the project's own time limit; 7 hours only bounds a lost worker.
+            await _on_host(
+                ActivityName.BUILD, ref, host.build_queue, timedelta(hours=7), timedelta(seconds=10)
             )
             await self._set_status(deployment_id, "deploying")
             self.state.phase = "deploying"
-            deployed = await workflow.execute_activity(
+            deployed = await _on_host(
                 ActivityName.DEPLOY,
                 ref,
-                task_queue=host.host_queue,
-                start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=timedelta(seconds=10),
-                retry_policy=HOST_WORK_RETRY,
-                cancellation_type=CANCEL_AND_WAIT,
-                result_type=DeployResult,
+                host.host_queue,
+                timedelta(minutes=10),
+                timedelta(seconds=10),
+                DeployResult,
             )
         except ActivityError as error:
             if not is_cancelled_exception(error):
@@ -398,6 +387,28 @@ class PreviewWorkflow:
             deployment_id=deployment_id, sha=sha, status=status, at=workflow.now().isoformat(), error=error
         )
         self.state.history = (self.state.history + [entry])[-HISTORY_LENGTH:]
+
+
+async def _on_host(
+    name: str,
+    ref: DeploymentRef,
+    task_queue: str,
+    start_to_close: timedelta,
+    heartbeat: timedelta,
+    result_type: type[T] | None = None,
+) -> T:
+    """Work on one host's queue: retried a few times (a dead worker), never for a user's error."""
+    result: T = await workflow.execute_activity(
+        name,
+        ref,
+        task_queue=task_queue,
+        start_to_close_timeout=start_to_close,
+        heartbeat_timeout=heartbeat,
+        retry_policy=HOST_WORK_RETRY,
+        cancellation_type=CANCEL_AND_WAIT,
+        result_type=result_type,
+    )
+    return result
 
 
 def _describe_failure(error: ActivityError) -> str:
