@@ -166,14 +166,17 @@ def _demo(url: str, settings: Settings, children: list[Child]) -> None:
     )
     with httpx.Client(base_url=f"http://127.0.0.1:{settings.previewd_web_port}", timeout=10) as client:
         # A fixed delivery id: a later `up` re-sends it and the server acknowledges it as a duplicate.
-        send_webhook(
+        response = send_webhook(
             client,
             secret=webhook_secret(settings),
             event="pull_request",
             payload=payload,
             delivery_id=f"demo-pr-1-{sha}",
         )
-    say("demo        PR #1 opened; building its preview…")
+    if response.json().get("status") == "duplicate":
+        say("demo        PR #1 is already open; its preview comes back")
+    else:
+        say("demo        PR #1 opened; building its preview…")
     deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
     last = None
     while time.monotonic() < deadline:

@@ -134,9 +134,8 @@ class PreviewWorkflow:
                 await self._teardown(f"destroyed by {self.state.destroy_requested_by}")
                 self.state.destroy_requested_by = None
                 continue
-            if self._deploy_wanted():
-                await self._run_deploy()
-                continue
+            # Checked before each new deployment too, so a PR that never goes quiet still hands over.
+            # A pending push is part of the state, so the next run deploys it.
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
@@ -144,6 +143,8 @@ class PreviewWorkflow:
                         project_id=self.state.project_id, pr_number=self.state.pr_number, state=self.state
                     )
                 )
+            if self._deploy_wanted():
+                await self._run_deploy()
 
     def _has_work(self) -> bool:
         return (
