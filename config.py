@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     fly_org: str = "personal"
     fly_region: str = "iad"
     fly_api_url: str = "https://api.machines.dev"
+    # Where a Fly preview answers; {app} is its app name. Change it for a custom wildcard domain.
+    fly_preview_url_template: str = "https://{app}.fly.dev/"
+    fly_builder: Literal["flyctl", "docker"] = "flyctl"
 
     @field_validator("previewd_base_url", "github_api_url", "github_url", "fly_api_url")
     @classmethod
@@ -56,6 +59,14 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _fly_needs_a_token(self) -> Settings:
+        if self.previewd_platform == "fly" and not self.fly_api_token:
+            raise ValueError("FLY_API_TOKEN is required when PREVIEWD_PLATFORM=fly")
+        if "{app}" not in self.fly_preview_url_template:
+            raise ValueError("FLY_PREVIEW_URL_TEMPLATE must contain {app}")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -80,6 +91,8 @@ class Settings(BaseSettings):
         return "" if self.previewd_preview_port == 80 else f":{self.previewd_preview_port}"
 
     def preview_url(self, app_name: str) -> str:
+        if self.previewd_platform == "fly":
+            return self.fly_preview_url_template.format(app=app_name)
         return f"http://{app_name}.{self.previewd_preview_domain}{self.preview_scheme_port}/"
 
 

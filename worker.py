@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from activities.build import BuildActivities
 from activities.context import WorkerContext
+from activities.fly.platform import FlyPlatformActivities
 from activities.host import HostActivities
 from activities.local_runtime import LocalRuntime
 from activities.platform_local import LocalPlatformActivities
@@ -43,8 +44,6 @@ def host_queues(settings: Settings) -> tuple[str, str]:
 
 
 async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event) -> None:
-    if settings.previewd_platform != "local":
-        raise SystemExit("previewd: PREVIEWD_PLATFORM=fly is not available yet; use local")
     client: Client = await connect(settings)
     db = Database(database_url)
     host_queue, build_queue = host_queues(settings)
@@ -56,10 +55,17 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         host_queue=host_queue,
         build_queue=build_queue,
     )
-    runtime = LocalRuntime(ctx)
-    await runtime.start()
+    runtime: LocalRuntime | None = None
+    platform: LocalPlatformActivities | FlyPlatformActivities
+    if settings.previewd_platform == "fly":
+        platform = FlyPlatformActivities(ctx)
+        builds = BuildActivities(ctx, prepare_image=platform.prepare_image)
+    else:
+        runtime = LocalRuntime(ctx)
+        await runtime.start()
+        platform = LocalPlatformActivities(runtime)
+        builds = BuildActivities(ctx)
     store, host, source = StoreActivities(ctx), HostActivities(ctx), SourceActivities(ctx)
-    platform = LocalPlatformActivities(runtime)
     platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
     workers = [
         Worker(
@@ -88,7 +94,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         Worker(
             client,
             task_queue=build_queue,
-            activities=[BuildActivities(ctx).build],
+            activities=[builds.build],
             max_concurrent_activities=settings.previewd_max_concurrent_builds,
         ),
     ]
@@ -100,7 +106,8 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     dispatcher.cancel()
     await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
     await asyncio.gather(*runs, return_exceptions=True)
-    await runtime.stop()
+    if runtime is not None:
+        await runtime.stop()
     await db.dispose()
 
 

@@ -55,7 +55,8 @@ class Deployment(SQLModel, table=True):
         Index("ix_deployments_project_pr_created", "project_id", "pr_number", "created_at"),
         # Home page: recent deployments across projects.
         Index("ix_deployments_created", "created_at"),
-        Index("ix_deployments_status", "status"),
+        # App-name allocation looks for another project already using a name.
+        Index("ix_deployments_app_name", "app_name"),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -78,8 +79,15 @@ class Deployment(SQLModel, table=True):
 class DeploymentLog(SQLModel, table=True):
     __tablename__ = "deployment_logs"
     __table_args__ = (
-        # Every log read is "lines of one deployment after id N, in order".
-        Index("ix_deployment_logs_deployment_id_id", "deployment_id", "id"),
+        # Every log read is "lines of one deployment after id N, in order". Covering, so that Postgres
+        # prefers it over walking the primary key for a deployment holding much of the table
+        # (bench/queries: 17.9 ms → 6.3 ms for the first page of a 100,000-line log).
+        Index(
+            "ix_deployment_logs_deployment_id_id",
+            "deployment_id",
+            "id",
+            postgresql_include=["type", "level", "message", "timestamp"],
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from models.common import timestamp_field
+from models.fly_config import FlyConfig
 
 ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -45,6 +46,15 @@ class DeploymentConfig(BaseModel):
         except ValueError as error:
             raise ValueError(f"cannot be split into arguments: {error}") from None
         return value.strip()
+
+    @field_validator("fly_config")
+    @classmethod
+    def _fly_config(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Validated on save, so a typo is an error beside the field, not a failed deploy later.
+        return FlyConfig.model_validate(value).model_dump(exclude_defaults=True)
+
+    def fly(self) -> FlyConfig:
+        return FlyConfig.model_validate(self.fly_config)
 
     @field_validator("env_vars")
     @classmethod

@@ -28,6 +28,10 @@ class ErrorType:
     START_FAILED = "StartFailed"
     BAD_CONFIG = "BadConfig"
     PROJECT_GONE = "ProjectGone"
+    # Fly.io: the platform said no, in a way retrying will not change.
+    FLY_REJECTED = "FlyRejected"
+    APP_NAME_TAKEN = "AppNameTaken"
+    NO_CAPACITY = "NoCapacity"
 
 
 NON_RETRYABLE = [value for key, value in vars(ErrorType).items() if key.isupper()]

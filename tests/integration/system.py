@@ -204,7 +204,9 @@ def start_temporal(root: Path, port: int, *, persistent: bool) -> Child:
     return Child("temporal", process, log_file)
 
 
-def start_system(root: Path, *, persistent_temporal: bool = False) -> tuple[System, EmbeddedPostgres, Child]:
+def start_system(
+    root: Path, *, persistent_temporal: bool = False, extra_env: dict[str, str] | None = None
+) -> tuple[System, EmbeddedPostgres, Child]:
     postgres = EmbeddedPostgres(root)
     url = postgres.start()
     temporal_port = free_port()
@@ -227,6 +229,7 @@ def start_system(root: Path, *, persistent_temporal: bool = False) -> tuple[Syst
         "PREVIEWD_WORKER_NAME": "itest",
         "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        **(extra_env or {}),
     }
     system.token = subprocess.run(
         [sys.executable, "-m", "cli", "token", "create", "--name", "tests"],

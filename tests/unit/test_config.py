@@ -50,6 +50,7 @@ def test_defaults_without_environment(clean_env: Path) -> None:
 def test_values_are_read_from_environment(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREVIEWD_WEB_PORT", "9001")
     monkeypatch.setenv("PREVIEWD_PLATFORM", "fly")
+    monkeypatch.setenv("FLY_API_TOKEN", "fo1_test")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/previewd")
     monkeypatch.setenv("PREVIEWD_BASE_URL", "https://previews.example.com/")
     monkeypatch.setenv("previewd_web_host", "0.0.0.0")
@@ -174,3 +175,15 @@ def test_load_settings_message_does_not_echo_secret_values(
     with pytest.raises(SystemExit):
         load_settings()
     assert "very-secret-webhook-value" not in capsys.readouterr().err
+
+
+def test_fly_platform_without_a_token_is_refused_naming_the_variable(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PREVIEWD_PLATFORM", "fly")
+    load_settings.cache_clear()
+    with pytest.raises(SystemExit) as stopped:
+        load_settings()
+    load_settings.cache_clear()
+    assert stopped.value.code == 2
+    assert "FLY_API_TOKEN" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""The Fly.io platform: previews on Fly Machines through the Machines API."""

@@ -1,0 +1,191 @@
+"""The `platform` activities on Fly.io: one app per PR, one machine updated in place per new sha."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import WorkerContext, heartbeat
+from activities.fly.client import FlyApiError, FlyClient
+from activities.fly.machine_config import METADATA_PROJECT, machine_config
+from activities.logsink import LogSink
+from models import LogType
+from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
+
+HEALTH_TIMEOUT_SECONDS = 60
+DELETE_CONFIRM_SECONDS = 60
+CAPACITY_TRIES_PER_REGION = 2
+
+
+def as_activity_error(error: FlyApiError, org: str) -> ApplicationError:
+    """Fly's answer as Temporal should see it: transient ones retried, the rest said plainly."""
+    if error.status in (401, 403):
+        return ApplicationError(
+            f"FLY_API_TOKEN is invalid or lacks access to org {org} ({error})",
+            type=ErrorType.FLY_REJECTED,
+            non_retryable=True,
+        )
+    if error.transient:
+        delay = None if error.retry_after is None else timedelta(seconds=error.retry_after)
+        return ApplicationError(str(error), type="FlyUnavailable", next_retry_delay=delay)
+    return ApplicationError(str(error), type=ErrorType.FLY_REJECTED, non_retryable=True)
+
+
+class FlyPlatformActivities:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        self.org = settings.fly_org
+        self.client = FlyClient(base_url=settings.fly_api_url, token=settings.fly_api_token or "")
+
+    async def ensure_app(self, name: str, sink: LogSink) -> None:
+        """Create the PR's app, or reuse it if it is already ours; someone else's name is an error."""
+        if await self.client.create_app(name, self.org):
+            sink.info(f"Created Fly app {name} in org {self.org}")
+            return
+        try:
+            app = await self.client.get_app(name)
+        except FlyApiError as error:
+            # Fly answers 403 for an app of an organization the token cannot see.
+            if error.status != 403:
+                raise
+            app = None
+        owner = ((app or {}).get("organization") or {}).get("slug")
+        if owner == self.org:
+            sink.info(f"Reusing Fly app {name}")
+            return
+        raise ApplicationError(
+            f"the Fly app name {name} is taken by another organization; rename the repository or project",
+            type=ErrorType.APP_NAME_TAKEN,
+            non_retryable=True,
+        )
+
+    async def prepare_image(self, ref: DeploymentRef, sink: LogSink) -> None:
+        """Before an image is pushed to registry.fly.io/{app}, the app must exist."""
+        try:
+            await self.ensure_app(ref.app_name, sink)
+        except FlyApiError as error:
+            sink.error(str(error))
+            raise as_activity_error(error, self.org) from None
+
+    @activity.defn(name=ActivityName.DEPLOY)
+    async def deploy(self, ref: DeploymentRef) -> DeployResult:
+        async with LogSink(self.ctx.db, ref.deployment_id, LogType.DEPLOY) as sink:
+            try:
+                return await self._deploy(ref, sink)
+            except FlyApiError as error:
+                sink.error(str(error))
+                raise as_activity_error(error, self.org) from None
+            except ApplicationError as error:
+                sink.error(error.message)
+                raise
+
+    async def _deploy(self, ref: DeploymentRef, sink: LogSink) -> DeployResult:
+        project = await self.ctx.project(ref.project_id)
+        config = project.config()
+        fly = config.fly()
+        url = self.ctx.settings.preview_url(ref.app_name)
+        await self.ensure_app(ref.app_name, sink)
+        values = {**config.env_vars, **await self.ctx.secrets(ref.project_id)}
+        values |= {"PREVIEW_URL": url, "PR_NUMBER": str(ref.pr_number), "COMMIT_SHA": ref.commit_sha}
+        version = await self.client.set_secrets(ref.app_name, values)
+        sink.info(f"Set {len(values)} secrets (version {version})")
+        await self._ensure_addresses(ref.app_name, sink)
+        await heartbeat()
+        body: dict[str, Any] = {"config": machine_config(ref, config), "min_secrets_version": version}
+        machine = await self._create_or_update(
+            ref, body, [fly.region or self.ctx.settings.fly_region, *fly.fallback_regions], sink
+        )
+        sink.info(f"Waiting for machine {machine['id']} to start")
+        await self.client.wait_started(ref.app_name, machine, deadline_seconds=60)
+        await self._check(url, sink)
+        sink.info(f"Live at {url}")
+        return DeployResult(app_url=url)
+
+    async def _ensure_addresses(self, app: str, sink: LogSink) -> None:
+        ips = await self.client.ip_assignments(app)
+        if not any(ip.get("shared") and "." in str(ip.get("ip")) for ip in ips):
+            await self.client.assign_ip(app, "shared_v4")
+            sink.info("Assigned a shared IPv4 address")
+        if not any(":" in str(ip.get("ip")) for ip in ips):
+            await self.client.assign_ip(app, "v6")
+            sink.info("Assigned an IPv6 address")
+
+    async def _create_or_update(
+        self, ref: DeploymentRef, body: dict[str, Any], regions: list[str], sink: LogSink
+    ) -> dict[str, Any]:
+        """Later shas update the PR's one machine in place; the first creates it, trying regions in
+        turn while Fly has no capacity."""
+        existing = [m for m in await self.client.list_machines(ref.app_name) if _ours(m, ref)]
+        if existing:
+            sink.info(f"Updating machine {existing[0]['id']} to {ref.commit_sha[:12]}")
+            return await self.client.update_machine(ref.app_name, existing[0]["id"], body)
+        last: FlyApiError | None = None
+        for region in dict.fromkeys(regions):
+            for _ in range(CAPACITY_TRIES_PER_REGION):
+                try:
+                    machine = await self.client.create_machine(ref.app_name, {**body, "region": region})
+                except FlyApiError as error:
+                    if error.code != "insufficient_capacity":
+                        raise
+                    last = error
+                    sink.info(f"No capacity in {region}: {error.error}")
+                    await asyncio.sleep(1)
+                    continue
+                sink.info(f"Created machine {machine['id']} in {region}")
+                return machine
+        raise ApplicationError(
+            f"no Fly capacity in {', '.join(dict.fromkeys(regions))} ({last}); "
+            "add fallback regions to fly_config",
+            type=ErrorType.NO_CAPACITY,
+            non_retryable=True,
+        )
+
+    async def _check(self, url: str, sink: LogSink) -> None:
+        deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+        async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
+            while time.monotonic() < deadline:
+                await heartbeat()
+                try:
+                    if (await http.get(url)).status_code < 400:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(1)
+        raise ApplicationError(
+            f"{url} did not answer with 2xx/3xx within {HEALTH_TIMEOUT_SECONDS}s",
+            type=ErrorType.START_FAILED,
+            non_retryable=True,
+        )
+
+    @activity.defn(name=ActivityName.RETIRE)
+    async def retire(self, ref: DeploymentRef) -> None:
+        # Nothing to stop: the PR's machine was updated in place to the new sha.
+        return None
+
+    @activity.defn(name=ActivityName.DESTROY)
+    async def destroy(self, input: DestroyInput) -> None:
+        try:
+            if await self.client.delete_app(input.app_name):
+                # Destroyed means Fly confirms it: wait until the app is really gone.
+                deadline = time.monotonic() + DELETE_CONFIRM_SECONDS
+                while await self.client.get_app(input.app_name) is not None:
+                    if time.monotonic() > deadline:
+                        raise ApplicationError(
+                            f"Fly has not removed {input.app_name} yet", type="FlyUnavailable"
+                        )
+                    await heartbeat()
+                    await asyncio.sleep(1)
+        except FlyApiError as error:
+            raise as_activity_error(error, self.org) from None
+
+
+def _ours(machine: dict[str, Any], ref: DeploymentRef) -> bool:
+    metadata = (machine.get("config") or {}).get("metadata") or {}
+    return metadata.get(METADATA_PROJECT) in (None, ref.project_id)

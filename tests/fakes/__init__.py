@@ -1,0 +1,1 @@
+"""Loopback fakes of third-party APIs, written to their published contracts."""

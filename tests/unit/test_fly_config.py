@@ -1,0 +1,76 @@
+"""fly_config validation, the machine config a preview gets, and the image build command."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from activities.fly.client import auth_header
+from activities.fly.image import build_command
+from activities.fly.machine_config import machine_config
+from config import Settings
+from models import DeploymentConfig
+from workflows.activity_io import DeploymentRef
+
+REF = DeploymentRef(
+    deployment_id="d",
+    project_id="p-1",
+    pr_number=7,
+    commit_sha="0123456789abcdef" * 2 + "01234567",
+    app_name="pr-7-app",
+)
+
+
+@pytest.mark.parametrize(
+    ("fly_config", "field"),
+    [
+        ({"region": "Amsterdam"}, "region"),
+        ({"fallback_regions": ["iad", "x"]}, "fallback_regions"),
+        ({"guest": {"memory_mb": 300}}, "memory_mb"),
+        ({"guest": {"cpu_kind": "gpu"}}, "cpu_kind"),
+        ({"extra_services": [{"internal_port": 0, "port": 5432}]}, "internal_port"),
+        ({"autostop": True}, "autostop"),
+    ],
+)
+def test_bad_fly_config_is_refused_naming_the_field(fly_config: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        DeploymentConfig(fly_config=fly_config)
+    assert field in str(refused.value)
+
+
+def test_machine_config_serves_the_project_port_on_80_and_443_and_stops_when_idle() -> None:
+    config = DeploymentConfig(port=3000, fly_config={"guest": {"memory_mb": 512}, "region": "ams"})
+    machine = machine_config(REF, config)
+    service = machine["services"][0]
+    assert service["internal_port"] == 3000
+    assert [(p["port"], p["handlers"]) for p in service["ports"]] == [(80, ["http"]), (443, ["tls", "http"])]
+    assert service["autostop"] == "stop" and service["autostart"] is True
+    assert machine["guest"] == {"cpu_kind": "shared", "cpus": 1, "memory_mb": 512}
+    assert machine["metadata"] == {
+        "previewd_project": "p-1",
+        "previewd_pr": "7",
+        "previewd_sha": REF.commit_sha,
+    }
+    assert machine["image"] == "registry.fly.io/pr-7-app:pr-7-0123456789ab"
+
+
+def test_prebuilt_image_and_auto_stop_off_are_honoured() -> None:
+    config = DeploymentConfig(fly_config={"image": "registry.fly.io/base:1", "auto_stop": False})
+    machine = machine_config(REF, config)
+    assert machine["image"] == "registry.fly.io/base:1"
+    assert machine["services"][0]["autostop"] == "off"
+
+
+def test_token_scheme() -> None:
+    assert auth_header("FlyV1 fm2_abc") == "FlyV1 fm2_abc"
+    assert auth_header("fo1_abc") == "Bearer fo1_abc"
+
+
+def test_image_is_built_by_flyctl_or_docker_with_the_pr_label() -> None:
+    config = DeploymentConfig(dockerfile_path="deploy/Dockerfile")
+    flyctl = build_command(Settings(fly_builder="flyctl"), config, REF)
+    assert flyctl[:5] == ["flyctl", "deploy", "--build-only", "--push", "--remote-only"]
+    assert "pr-7-0123456789ab" in flyctl and "deploy/Dockerfile" in flyctl
+    docker = build_command(Settings(fly_builder="docker"), config, REF)
+    assert docker[:4] == ["docker", "buildx", "build", "--push"]
+    assert "registry.fly.io/pr-7-app:pr-7-0123456789ab" in docker
