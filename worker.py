@@ -20,6 +20,8 @@ from temporalio.worker import Worker
 from activities.build import BuildActivities
 from activities.context import WorkerContext
 from activities.fly.platform import FlyPlatformActivities
+from activities.fly.reconcile import ReconcileActivities, Reconciler
+from activities.fly.schedule import ensure_reconcile_schedule
 from activities.host import HostActivities
 from activities.local_runtime import LocalRuntime
 from activities.platform_local import LocalPlatformActivities
@@ -32,6 +34,7 @@ from models.db import Database
 from runtime.data_dir import secret_keys
 from runtime.outbox_dispatcher import Dispatcher, run_dispatcher
 from runtime.temporal_client import connect
+from workflows.fly_reconcile import FlyReconcileWorkflow
 from workflows.preview import PreviewWorkflow
 
 log = logging.getLogger("previewd.worker")
@@ -57,9 +60,13 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     )
     runtime: LocalRuntime | None = None
     platform: LocalPlatformActivities | FlyPlatformActivities
+    fleet: list[Callable[..., Any]] = []
     if settings.previewd_platform == "fly":
         platform = FlyPlatformActivities(ctx)
         builds = BuildActivities(ctx, prepare_image=platform.prepare_image)
+        reconciler = Reconciler(client=platform.client, org=settings.fly_org, db=db, temporal=client)
+        fleet = [ReconcileActivities(reconciler).reconcile]
+        await ensure_reconcile_schedule(client, settings.temporal_task_queue)
     else:
         runtime = LocalRuntime(ctx)
         await runtime.start()
@@ -71,7 +78,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         Worker(
             client,
             task_queue=settings.temporal_task_queue,
-            workflows=[PreviewWorkflow],
+            workflows=[PreviewWorkflow, FlyReconcileWorkflow],
             activities=[
                 store.create_deployment,
                 store.set_status,
@@ -82,6 +89,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 # Reached here only when no host holds the preview (nothing to stop locally).
                 platform.retire,
                 platform.destroy,
+                *fleet,
             ],
         ),
         Worker(

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 
 from cli import admin, pr, serve, up
+from cli import fly as fly_commands
 from cli.output import fail
 from config import load_settings
 
@@ -55,6 +56,11 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     add.set_defaults(run=admin.project_add)
     project.add_parser("list", help="list projects").set_defaults(run=admin.project_list)
+
+    fly = commands.add_parser("fly", help="Fly.io").add_subparsers(dest="what", required=True)
+    gc = fly.add_parser("gc", help="destroy preview apps with no open PR behind them (dry run by default)")
+    gc.add_argument("--apply", action="store_true", help="really destroy them")
+    gc.set_defaults(run=fly_commands.gc)
 
     pull = commands.add_parser("pr", help="send a signed pull_request webhook to the running server")
     pull.add_argument("action", choices=["open", "push", "close"])

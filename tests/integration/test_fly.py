@@ -166,3 +166,51 @@ def test_twenty_prs_go_live_and_leave_nothing_behind_with_30_percent_of_calls_fa
     started = time.monotonic()
     wait_for(lambda: True, timeout=1)
     assert time.monotonic() - started < 2
+
+
+def test_fly_gc_destroys_only_apps_with_no_open_pr_and_the_schedule_runs_it_hourly(
+    fly: FlySystem, repo: AppRepo
+) -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    import httpx
+    from temporalio.client import Client
+
+    system, fake = fly.system, fly.fake
+    project = fly_project(fly, repo, image="registry.fly.io/prebuilt:1")
+    sha = repo.commit("kept")
+    system.pull_request(project, "opened", 5, sha)
+    kept = system.wait_status(project["id"], 5, sha, "active")["app_name"]
+    # An app left behind by a PR whose workflow is long gone.
+    api = httpx.Client(base_url=system.env["FLY_API_URL"], headers={"Authorization": f"Bearer {TOKEN}"})
+    assert api.post("/v1/apps", json={"name": "pr-77-orphan", "org_slug": "personal"}).status_code == 201
+    metadata = {"previewd_project": str(uuid.uuid4()), "previewd_pr": "77", "previewd_sha": "f" * 40}
+    machine = {"config": {"image": "registry.fly.io/x:1", "metadata": metadata}, "region": "iad"}
+    assert api.post("/v1/apps/pr-77-orphan/machines", json=machine).status_code == 200
+
+    def gc(*flags: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", "fly", "gc", *flags],
+            env=system.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    dry = gc()
+    assert "destroy" in dry and "pr-77-orphan" in dry and "would be destroyed" in dry
+    assert "pr-77-orphan" in fake.apps
+    applied = gc("--apply")
+    assert "destroyed" in applied
+    assert "pr-77-orphan" not in fake.apps and kept in fake.apps
+
+    async def schedule_interval() -> float:
+        client = await Client.connect(system.env["TEMPORAL_ADDRESS"])
+        described = await client.get_schedule_handle("previewd-fly-reconcile").describe()
+        return described.schedule.spec.intervals[0].every.total_seconds()
+
+    assert asyncio.run(schedule_interval()) == 3600

@@ -1,0 +1,82 @@
+"""Nothing left behind: find the org's preview apps with no open PR behind them, and destroy them.
+
+An app is previewd's when its name starts with `pr-` and its machine metadata (or, for an app whose
+machine was never made, our deployments table) names the project and PR. The PR is open while its
+PreviewWorkflow runs (closing it ends the workflow), so that is what is asked, never guessed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import select
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.fly.client import FlyClient
+from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT
+from models import Deployment
+from models.db import Database
+from workflows.fly_reconcile import RECONCILE_ACTIVITY, Decision, ReconcileInput, ReconcileResult
+from workflows.signals import workflow_id_for
+
+log = logging.getLogger("previewd.fly.reconcile")
+APP_PREFIX = "pr-"
+
+
+class Reconciler:
+    def __init__(self, *, client: FlyClient, org: str, db: Database, temporal: Client) -> None:
+        self.client, self.org, self.db, self.temporal = client, org, db, temporal
+
+    async def owner(self, app: str) -> tuple[str, int] | None:
+        """(project id, PR number) behind an app, from its machine metadata or our deployments."""
+        for machine in await self.client.list_machines(app):
+            metadata = (machine.get("config") or {}).get("metadata") or {}
+            if metadata.get(METADATA_PROJECT) and str(metadata.get(METADATA_PR, "")).isdigit():
+                return str(metadata[METADATA_PROJECT]), int(metadata[METADATA_PR])
+        async with self.db.session() as session:
+            row = (await session.exec(select(Deployment).where(Deployment.app_name == app).limit(1))).first()
+        return (str(row.project_id), row.pr_number) if row else None
+
+    async def pr_open(self, project_id: str, pr_number: int) -> bool:
+        try:
+            described = await self.temporal.get_workflow_handle(
+                workflow_id_for(project_id, pr_number)
+            ).describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return described.status == WorkflowExecutionStatus.RUNNING
+
+    async def run(self, apply: bool) -> list[Decision]:
+        decisions = []
+        for app in sorted(a.get("name", "") for a in await self.client.list_apps(self.org)):
+            decision = await self._decide(app)
+            if decision.action == "destroy" and apply:
+                await self.client.delete_app(app)
+                decision.action = "destroyed"
+            log.info("%s: %s (%s)", decision.app, decision.action, decision.reason)
+            decisions.append(decision)
+        return decisions
+
+    async def _decide(self, app: str) -> Decision:
+        if not app.startswith(APP_PREFIX):
+            return Decision(app, "skip", "not a preview app name")
+        owner = await self.owner(app)
+        if owner is None:
+            return Decision(app, "skip", "no previewd metadata and no deployment of ours")
+        project_id, pr_number = owner
+        if await self.pr_open(project_id, pr_number):
+            return Decision(app, "keep", f"PR #{pr_number} of project {project_id} is open")
+        return Decision(app, "destroy", f"PR #{pr_number} of project {project_id} has no open preview")
+
+
+class ReconcileActivities:
+    def __init__(self, reconciler: Reconciler) -> None:
+        self.reconciler = reconciler
+
+    @activity.defn(name=RECONCILE_ACTIVITY)
+    async def reconcile(self, input: ReconcileInput) -> ReconcileResult:
+        return ReconcileResult(decisions=await self.reconciler.run(input.apply))
