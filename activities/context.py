@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from temporalio import activity
@@ -42,3 +46,22 @@ class WorkerContext:
 async def heartbeat() -> None:
     """Passed to long-running helpers: Temporal learns we are alive, and cancellation reaches us."""
     activity.heartbeat()
+
+
+@asynccontextmanager
+async def heartbeating(every: float = 2.0) -> AsyncIterator[None]:
+    """Heartbeat in the background for work made of long calls that cannot heartbeat themselves
+    (a Fly `wait`, a slow API answer), so a live activity never looks dead."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

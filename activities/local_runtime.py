@@ -21,13 +21,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlmodel import select
+from sqlmodel import col, select
 
 from activities.context import WorkerContext
 from activities.environment import app_env
-from activities.processes import group_alive, kill_group, lower_priority, split_command
+from activities.logsink import Masker
+from activities.processes import group_alive, kill_group, kill_recorded_group, lower_priority, split_command
 from models import Deployment, DeploymentLog, LogLevel, LogType, PreviewRoute
 from workflows.activity_io import DeploymentRef
 
@@ -51,6 +52,7 @@ class Preview:
     pid: int
     port: int
     process: subprocess.Popen[bytes] | None
+    mask: Masker
     log_offset: int = 0
     restarts: int = 0
     next_restart_at: float = 0.0
@@ -82,7 +84,10 @@ class LocalRuntime:
             port = int(route.upstream.rsplit(":", 1)[1])
             log_file = self.ctx.workdirs.runtime_log(deployment_id)
             offset = log_file.stat().st_size if log_file.exists() else 0
-            preview = Preview(deployment_id, route.app_name, route.pid or 0, port, None, log_offset=offset)
+            mask = await self._masker_for(deployment_id)
+            preview = Preview(
+                deployment_id, route.app_name, route.pid or 0, port, None, mask, log_offset=offset
+            )
             self.previews[deployment_id] = preview
             if not (route.pid and group_alive(route.pid)):
                 await self._restart(preview, reason="previewd restarted and the preview was not running")
@@ -97,6 +102,13 @@ class LocalRuntime:
         await self._copy_logs()
         await self._http.aclose()
 
+    async def _masker_for(self, deployment_id: str) -> Masker:
+        async with self.ctx.db.session() as session:
+            deployment = await session.get(Deployment, uuid.UUID(deployment_id))
+        if deployment is None:
+            return Masker()
+        return Masker(list((await self.ctx.secrets(str(deployment.project_id))).values()))
+
     # -- one preview --------------------------------------------------------------------------
 
     async def launch(self, ref: DeploymentRef, heartbeat: Callable[[], Awaitable[None]]) -> Preview:
@@ -107,6 +119,9 @@ class LocalRuntime:
             raise StartFailed("the project has no start command configured", [])
         source = self.ctx.workdirs.source(ref.deployment_id)
         secrets = await self.ctx.secrets(ref.project_id)
+        if ref.deployment_id not in self.previews:
+            # A worker that died mid-deploy left this deployment's process running: stop it first.
+            kill_recorded_group(self.ctx.workdirs.pid_file(ref.deployment_id, "app"))
         port = free_port()
         env = app_env(settings=self.ctx.settings, config=config, secrets=secrets, ref=ref, home=source)
         env["PORT"] = str(port)
@@ -128,7 +143,9 @@ class LocalRuntime:
                     f"start command not found: {split_command(config.start_command)[0]}", []
                 ) from None
         self.ctx.workdirs.pid_file(ref.deployment_id, "app").write_text(str(process.pid))
-        preview = Preview(ref.deployment_id, ref.app_name, process.pid, port, process)
+        preview = Preview(
+            ref.deployment_id, ref.app_name, process.pid, port, process, Masker(list(secrets.values()))
+        )
         try:
             await self._wait_healthy(preview, heartbeat)
         except BaseException:
@@ -185,6 +202,18 @@ class LocalRuntime:
         async with self.ctx.db.session() as session:
             await session.execute(stmt)
             await session.commit()
+
+    async def _reroute(self, preview: Preview) -> bool:
+        """Point the route at a restarted process, only if the route still belongs to its deployment."""
+        async with self.ctx.db.session() as session:
+            result = await session.execute(
+                update(PreviewRoute)
+                .where(col(PreviewRoute.app_name) == preview.app_name)
+                .where(col(PreviewRoute.deployment_id) == uuid.UUID(preview.deployment_id))
+                .values(upstream=f"127.0.0.1:{preview.port}", pid=preview.pid, updated_at=datetime.now(UTC))
+            )
+            await session.commit()
+        return bool(getattr(result, "rowcount", 0))
 
     async def retire(self, deployment_id: str) -> None:
         """Stop a deployment's processes and remove its files, unless the proxy still points at it."""
@@ -263,7 +292,10 @@ class LocalRuntime:
             await self._write_runtime(preview.deployment_id, [f"restart failed: {error}"], LogLevel.ERROR)
             return
         fresh.restarts = preview.restarts
-        await self.route(fresh)
+        if not await self._reroute(fresh):
+            # While it restarted, a newer deployment took the route (or the PR was destroyed): this
+            # process must not serve anything.
+            await self._stop(fresh.deployment_id)
 
     async def _copy_logs(self) -> None:
         for preview in list(self.previews.values()):
@@ -283,10 +315,15 @@ class LocalRuntime:
             return
         preview.log_offset += end + 1
         lines = chunk[:end].decode(errors="replace").split("\n")
-        await self._write_runtime(preview.deployment_id, lines, LogLevel.INFO)
+        await self._write_runtime(preview.deployment_id, lines, LogLevel.INFO, preview.mask)
 
-    async def _write_runtime(self, deployment_id: str, lines: list[str], level: LogLevel) -> None:
+    async def _write_runtime(
+        self, deployment_id: str, lines: list[str], level: LogLevel, mask: Masker | None = None
+    ) -> None:
+        """Runtime output, with the project's secret values masked like build output is."""
         now = datetime.now(UTC)
+        if mask is not None:
+            lines = [mask(line) for line in lines]
         rows = [
             {
                 "deployment_id": uuid.UUID(deployment_id),

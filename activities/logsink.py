@@ -19,6 +19,21 @@ MAX_LINE_CHARS = 8000
 MASK = "********"
 
 
+class Masker:
+    """Replaces known secret values in output lines."""
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
+        # Longest first, so a secret containing another is masked whole.
+        # Output arrives line by line, so each line of a multi-line secret (a PEM key) is masked too.
+        pieces = {piece for s in (secrets or []) for piece in [s, *s.splitlines()]}
+        self.secrets = sorted((p for p in pieces if len(p.strip()) >= 4), key=len, reverse=True)
+
+    def __call__(self, line: str) -> str:
+        for secret in self.secrets:
+            line = line.replace(secret, MASK)
+        return line
+
+
 class LogSink:
     """Collects lines and flushes them every 200 ms (or every 500 lines), so a reader sees the log live
     without one INSERT per line. Known secret values are masked before a line is stored."""
@@ -29,10 +44,7 @@ class LogSink:
         self._db = db
         self._deployment_id = uuid.UUID(deployment_id)
         self._type = log_type
-        # Longest first, so a secret containing another is masked whole.
-        # Output arrives line by line, so each line of a multi-line secret (a PEM key) is masked too.
-        pieces = {piece for s in (secrets or []) for piece in [s, *s.splitlines()]}
-        self._secrets = sorted((p for p in pieces if len(p.strip()) >= 4), key=len, reverse=True)
+        self._mask = Masker(secrets)
         self._pending: list[dict[str, Any]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -50,8 +62,7 @@ class LogSink:
         await asyncio.shield(self.flush())
 
     def line(self, message: str, level: LogLevel = LogLevel.INFO) -> None:
-        for secret in self._secrets:
-            message = message.replace(secret, MASK)
+        message = self._mask(message)
         self._pending.append(
             {
                 "deployment_id": self._deployment_id,

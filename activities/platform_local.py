@@ -19,7 +19,8 @@ class LocalPlatformActivities:
     @activity.defn(name=ActivityName.DEPLOY)
     async def deploy(self, ref: DeploymentRef) -> DeployResult:
         ctx = self.runtime.ctx
-        async with LogSink(ctx.db, ref.deployment_id, LogType.DEPLOY) as sink:
+        secrets = list((await ctx.secrets(ref.project_id)).values())
+        async with LogSink(ctx.db, ref.deployment_id, LogType.DEPLOY, secrets=secrets) as sink:
             sink.info("Starting the preview process")
             try:
                 preview = await self.runtime.launch(ref, heartbeat)

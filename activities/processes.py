@@ -135,6 +135,9 @@ async def run_streaming(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(pump_task), 2.0)
         pump_task.cancel()
+        # Whatever the command started in the background (a daemon from a postinstall script, a
+        # watcher) goes with it: a finished step leaves nothing running.
+        await asyncio.to_thread(kill_group, process.pid, grace=1.0)
         return exit_task.result()
     except BaseException:
         await asyncio.to_thread(kill_group, process.pid, grace=2.0)

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import text, update
 from sqlmodel import col
 from temporalio.client import Client
@@ -40,6 +42,7 @@ BATCH = 500
 PARALLEL_PRS = 20
 IDLE_POLL_SECONDS = 0.05
 NOT_LEADER_RETRY_SECONDS = 2.0
+LEADER_CHECK_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 10.0
 SIGNAL_TYPES: dict[str, type[Any]] = {"push": PushSignal, "close": CloseSignal}
 
@@ -64,25 +67,29 @@ class Dispatcher:
     async def run(self) -> None:
         while True:
             try:
-                async with self.db.engine.connect() as lock_conn:
-                    got = (
-                        await lock_conn.execute(
-                            text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY}
-                        )
-                    ).scalar()
-                    await lock_conn.commit()
-                    if not got:
+                # The lock lives on a connection of its own: closing it (or losing it) is what
+                # releases leadership, so two dispatchers never lead at once.
+                async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as lock_conn:
+                    got = await (
+                        await lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,))
+                    ).fetchone()
+                    if not (got and got[0]):
                         await asyncio.sleep(NOT_LEADER_RETRY_SECONDS)
                         continue
-                    await self._lead()
+                    await self._lead(lock_conn)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("dispatcher error; retrying")
                 await asyncio.sleep(1.0)
 
-    async def _lead(self) -> None:
+    async def _lead(self, lock_conn: psycopg.AsyncConnection[Any]) -> None:
+        last_check = time.monotonic()
         while True:
+            if time.monotonic() - last_check > LEADER_CHECK_SECONDS:
+                # Raises if the lock's connection is gone: stop leading before another takes over.
+                await lock_conn.execute("SELECT 1")
+                last_check = time.monotonic()
             sent, failed = await self.drain_once()
             if failed:
                 self._backoff = min(MAX_BACKOFF_SECONDS, max(0.2, self._backoff * 2))

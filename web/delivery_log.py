@@ -70,7 +70,10 @@ class DeliveryLog:
             "pr_number": pr_number, "signal": signal, "signal_args": Jsonb(args),
             "queued": DeliveryOutcome.QUEUED.value, "ignored": DeliveryOutcome.IGNORED.value,
         }  # fmt: skip
-        return await self._record(RECORD_PULL_REQUEST, params)
+        # Deliveries of one PR take their ids in commit order, so the dispatcher's `ORDER BY id` is
+        # the order GitHub sent them in: a close can never overtake the push before it.
+        lock = (repo_id % 2**31, pr_number % 2**31)
+        return await self._record(RECORD_PULL_REQUEST, params, lock=lock)
 
     async def record_ignored(
         self, *, delivery_id: str, event: str, action: str | None, reason: str
@@ -81,7 +84,12 @@ class DeliveryLog:
         }  # fmt: skip
         return await self._record(RECORD_IGNORED, params)
 
-    async def _record(self, sql: str, params: dict[str, Any]) -> str | None:
+    async def _record(
+        self, sql: str, params: dict[str, Any], lock: tuple[int, int] | None = None
+    ) -> str | None:
+        # One transaction, committed when the connection goes back to the pool.
         async with self.pool.connection() as connection:
+            if lock is not None:
+                await connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", lock)
             row = await (await connection.execute(sql, params)).fetchone()
         return str(row[0]) if row else None

@@ -249,6 +249,15 @@ class PreviewWorkflow:
             app_name=created.app_name,
         )
         host: ClaimHostQueueResult | None = None
+        # A push, close or destroy that came while the row was being written could not cancel us
+        # yet: honour it now rather than build a sha nobody wants. (Patched: older histories ran on.)
+        stale = (
+            self.state.desired is not push or self.state.close_requested or self.state.destroy_requested_by
+        )
+        if stale and workflow.patched("supersede-after-create"):
+            self._interrupted = True
+            await self._supersede(ref, None)
+            return
         self._cancellable = True
         try:
             # Clone, build and run share a working directory, so they run on one worker: whichever
@@ -342,32 +351,48 @@ class PreviewWorkflow:
             await self._retire(ref, host.host_queue)
 
     async def _retire(self, ref: DeploymentRef, host_queue: str | None) -> None:
-        await workflow.execute_activity(
-            ActivityName.RETIRE,
-            ref,
-            task_queue=host_queue or workflow.info().task_queue,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RetryPolicy(maximum_attempts=5),
-        )
+        """Stop an old deployment's process and files. Cleanup, so its failure is recorded, never
+        allowed to fail the PR's workflow (the live preview and the state are what matter)."""
+        try:
+            await workflow.execute_activity(
+                ActivityName.RETIRE,
+                ref,
+                task_queue=host_queue or workflow.info().task_queue,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=30)),
+            )
+        except ActivityError as error:
+            workflow.logger.warning(
+                "retiring deployment %s failed: %s", ref.deployment_id, _describe_failure(error)
+            )
 
     async def _teardown(self, reason: str) -> None:
         self._interrupted = False
         app_name = self.state.app_name
         current = self.state.current_deployment_id
         if app_name:
-            await workflow.execute_activity(
-                ActivityName.DESTROY,
-                DestroyInput(
-                    project_id=self.state.project_id,
-                    pr_number=self.state.pr_number,
-                    app_name=app_name,
-                    deployment_ids=[current] if current else [],
-                ),
-                task_queue=self.state.host_queue or workflow.info().task_queue,
-                start_to_close_timeout=timedelta(minutes=5),
-                heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
-            )
+            try:
+                await workflow.execute_activity(
+                    ActivityName.DESTROY,
+                    DestroyInput(
+                        project_id=self.state.project_id,
+                        pr_number=self.state.pr_number,
+                        app_name=app_name,
+                        deployment_ids=[current] if current else [],
+                    ),
+                    task_queue=self.state.host_queue or workflow.info().task_queue,
+                    start_to_close_timeout=timedelta(minutes=5),
+                    heartbeat_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+                )
+            except ActivityError as error:
+                # Only a non-retryable answer (say, a revoked Fly token) gets here. The deployment is
+                # not marked destroyed; the Fly reconciler removes the app once it can.
+                message = _describe_failure(error)
+                workflow.logger.warning("destroying %s failed: %s", app_name, message)
+                if current:
+                    self._record(current, self.state.deployed_sha or "", "destroy failed", message)
+                current = None
         if current:
             await workflow.execute_activity(
                 ActivityName.MARK_DESTROYED,

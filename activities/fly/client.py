@@ -76,8 +76,12 @@ class FlyClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
         ok: tuple[int, ...] = (),
+        retry: bool = True,
     ) -> httpx.Response:
-        """One call, with transient failures retried. Statuses in `ok` are returned, not raised."""
+        """One call, with transient failures retried. Statuses in `ok` are returned, not raised.
+
+        `retry=False` for calls that are not safe to repeat blindly (a create that may have happened
+        although its answer was lost): the caller looks before it tries again."""
         for attempt in range(1, ATTEMPTS_PER_CALL + 1):
             try:
                 response = await self._http.request(method, path, json=json, params=params)
@@ -90,7 +94,7 @@ class FlyClient:
                 if not failure.transient:
                     raise failure
             log.warning("%s (attempt %d of %d)", failure, attempt, ATTEMPTS_PER_CALL)
-            if attempt == ATTEMPTS_PER_CALL:
+            if attempt == ATTEMPTS_PER_CALL or not retry:
                 raise failure
             backoff = min(MAX_BACKOFF_SECONDS, 0.25 * 2**attempt) * (0.5 + random.random() / 2)
             await asyncio.sleep(failure.retry_after if failure.retry_after is not None else backoff)
@@ -163,8 +167,13 @@ class FlyClient:
         return list(response.json())
 
     async def create_machine(self, app: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self.request("POST", f"/v1/apps/{app}/machines", json=body)
+        response = await self.request("POST", f"/v1/apps/{app}/machines", json=body, retry=False)
         return dict(response.json())
+
+    async def delete_machine(self, app: str, machine_id: str) -> None:
+        await self.request(
+            "DELETE", f"/v1/apps/{app}/machines/{machine_id}", params={"force": "true"}, ok=(404,)
+        )
 
     async def update_machine(self, app: str, machine_id: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.request("POST", f"/v1/apps/{app}/machines/{machine_id}", json=body)

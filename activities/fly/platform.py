@@ -11,8 +11,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.context import WorkerContext, heartbeat
-from activities.fly.client import FlyApiError, FlyClient
+from activities.context import WorkerContext, heartbeat, heartbeating
+from activities.fly.client import ATTEMPTS_PER_CALL, FlyApiError, FlyClient
 from activities.fly.machine_config import METADATA_PROJECT, machine_config
 from activities.logsink import LogSink
 from models import LogType
@@ -69,14 +69,19 @@ class FlyPlatformActivities:
     async def prepare_image(self, ref: DeploymentRef, sink: LogSink) -> None:
         """Before an image is pushed to registry.fly.io/{app}, the app must exist."""
         try:
-            await self.ensure_app(ref.app_name, sink)
+            async with heartbeating():
+                await self.ensure_app(ref.app_name, sink)
         except FlyApiError as error:
             sink.error(str(error))
             raise as_activity_error(error, self.org) from None
 
     @activity.defn(name=ActivityName.DEPLOY)
     async def deploy(self, ref: DeploymentRef) -> DeployResult:
-        async with LogSink(self.ctx.db, ref.deployment_id, LogType.DEPLOY) as sink:
+        secrets = [*(await self.ctx.secrets(ref.project_id)).values(), self.ctx.settings.fly_api_token or ""]
+        async with (
+            heartbeating(),
+            LogSink(self.ctx.db, ref.deployment_id, LogType.DEPLOY, secrets=secrets) as sink,
+        ):
             try:
                 return await self._deploy(ref, sink)
             except FlyApiError as error:
@@ -122,30 +127,53 @@ class FlyPlatformActivities:
     ) -> dict[str, Any]:
         """Later shas update the PR's one machine in place; the first creates it, trying regions in
         turn while Fly has no capacity."""
-        existing = [m for m in await self.client.list_machines(ref.app_name) if _ours(m, ref)]
-        if existing:
-            sink.info(f"Updating machine {existing[0]['id']} to {ref.commit_sha[:12]}")
-            return await self.client.update_machine(ref.app_name, existing[0]["id"], body)
         last: FlyApiError | None = None
         for region in dict.fromkeys(regions):
             for _ in range(CAPACITY_TRIES_PER_REGION):
                 try:
-                    machine = await self.client.create_machine(ref.app_name, {**body, "region": region})
+                    return await self._place(ref, body, region, sink)
                 except FlyApiError as error:
                     if error.code != "insufficient_capacity":
                         raise
                     last = error
                     sink.info(f"No capacity in {region}: {error.error}")
                     await asyncio.sleep(1)
-                    continue
-                sink.info(f"Created machine {machine['id']} in {region}")
-                return machine
         raise ApplicationError(
             f"no Fly capacity in {', '.join(dict.fromkeys(regions))} ({last}); "
             "add fallback regions to fly_config",
             type=ErrorType.NO_CAPACITY,
             non_retryable=True,
         )
+
+    async def _place(
+        self, ref: DeploymentRef, body: dict[str, Any], region: str, sink: LogSink
+    ) -> dict[str, Any]:
+        """Update the PR's machine, or create it in `region`. A create is never repeated blindly:
+        after a lost or failed answer we look for the machine before trying again."""
+        for attempt in range(1, ATTEMPTS_PER_CALL + 1):
+            existing = await self._our_machine(ref, sink)
+            if existing is not None:
+                sink.info(f"Updating machine {existing['id']} to {ref.commit_sha[:12]}")
+                return await self.client.update_machine(ref.app_name, existing["id"], body)
+            try:
+                machine = await self.client.create_machine(ref.app_name, {**body, "region": region})
+            except FlyApiError as error:
+                if not error.transient or attempt == ATTEMPTS_PER_CALL:
+                    raise
+                sink.info(f"Creating the machine: {error}; checking before trying again")
+                await asyncio.sleep(error.retry_after if error.retry_after is not None else attempt)
+                continue
+            sink.info(f"Created machine {machine['id']} in {region}")
+            return machine
+        raise AssertionError("unreachable")
+
+    async def _our_machine(self, ref: DeploymentRef, sink: LogSink) -> dict[str, Any] | None:
+        """The PR's one machine; any extra (a create retried after a lost answer) is removed."""
+        ours = [m for m in await self.client.list_machines(ref.app_name) if _ours(m, ref)]
+        for extra in ours[1:]:
+            sink.info(f"Removing extra machine {extra['id']}")
+            await self.client.delete_machine(ref.app_name, extra["id"])
+        return ours[0] if ours else None
 
     async def _check(self, url: str, sink: LogSink) -> None:
         deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
@@ -171,6 +199,10 @@ class FlyPlatformActivities:
 
     @activity.defn(name=ActivityName.DESTROY)
     async def destroy(self, input: DestroyInput) -> None:
+        async with heartbeating():
+            await self._destroy(input)
+
+    async def _destroy(self, input: DestroyInput) -> None:
         try:
             if await self.client.delete_app(input.app_name):
                 # Destroyed means Fly confirms it: wait until the app is really gone.
