@@ -113,5 +113,5 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        print(f"previewd: {_describe(error)}", file=sys.stderr)
+        sys.stderr.write(f"previewd: {_describe(error)}\n")
         raise ConfigError(2) from None
