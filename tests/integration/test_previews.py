@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 from pathlib import Path
 
 from tests.integration.system import AppRepo, System, wait_for
@@ -169,3 +170,32 @@ def test_preview_process_that_dies_comes_back(system: System, repo: AppRepo) -> 
         lambda: system.preview(deployment["app_name"]).status_code == 200, timeout=30, what="preview back"
     )
     assert Path(system.root / "data" / "work" / str(deployment["id"])).exists()
+
+
+def test_builds_at_once_on_one_worker_are_bounded(system: System, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    # PREVIEWD_MAX_CONCURRENT_BUILDS defaults to 2: three slow builds, at most two overlap.
+    slow = 'python3 -c \'import time; print("building", flush=True); time.sleep(2); print("built")\''
+    repos = [AppRepo.create(tmp_path / f"bounded-{i}-{uuid.uuid4().hex[:6]}") for i in range(3)]
+    projects = [system.add_project(repo, install_command=slow) for repo in repos]
+    shas = [repo.commit("slow") for repo in repos]
+    for project, sha in zip(projects, shas, strict=True):
+        system.pull_request(project, "opened", 30, sha)
+    deployments = [
+        system.wait_status(p["id"], 30, sha, "active") for p, sha in zip(projects, shas, strict=True)
+    ]
+    spans = []
+    for deployment in deployments:
+        rows = system.rows(
+            "SELECT message, timestamp FROM deployment_logs"
+            " WHERE deployment_id = :d AND type = 'build' ORDER BY id",
+            d=deployment["id"],
+        )
+        start = next(r["timestamp"] for r in rows if r["message"] == "building")
+        end = next(r["timestamp"] for r in rows if r["message"] == "built")
+        spans.append((start, end))
+    most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert most <= 2, spans
+    # And the third waited for a slot rather than failing: all three went live.
+    assert max(s for s, _ in spans) - min(s for s, _ in spans) >= timedelta(seconds=1.5)
