@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     def _fly_needs_a_token(self) -> Settings:
         if self.previewd_platform == "fly" and not self.fly_api_token:
             raise ValueError("FLY_API_TOKEN is required when PREVIEWD_PLATFORM=fly")
+        if self.github_app_id and not self.github_app_private_key:
+            raise ValueError("GITHUB_APP_PRIVATE_KEY (PEM text or a path) is required with GITHUB_APP_ID")
+        key = (self.github_app_private_key or "").strip()
+        if key and not key.startswith("-----BEGIN") and not Path(key).expanduser().is_file():
+            raise ValueError("GITHUB_APP_PRIVATE_KEY is neither PEM text nor a path to a readable file")
         if "{app}" not in self.fly_preview_url_template:
             raise ValueError("FLY_PREVIEW_URL_TEMPLATE must contain {app}")
         return self

@@ -22,6 +22,8 @@ from activities.context import WorkerContext
 from activities.fly.platform import FlyPlatformActivities
 from activities.fly.reconcile import ReconcileActivities, Reconciler
 from activities.fly.schedule import ensure_reconcile_schedule
+from activities.github.app_auth import GitHubApp, load_private_key
+from activities.github.client import GitHubApi
 from activities.host import HostActivities
 from activities.local_runtime import LocalRuntime
 from activities.platform_local import LocalPlatformActivities
@@ -38,6 +40,16 @@ from workflows.fly_reconcile import FlyReconcileWorkflow
 from workflows.preview import PreviewWorkflow
 
 log = logging.getLogger("previewd.worker")
+
+
+def github_app(settings: Settings) -> GitHubApp | None:
+    """The GitHub App, when one is configured (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)."""
+    if not (settings.github_app_id and settings.github_app_private_key):
+        return None
+    key = load_private_key(settings.github_app_private_key)
+    return GitHubApp(
+        app_id=settings.github_app_id, private_key_pem=key, api=GitHubApi(settings.github_api_url)
+    )
 
 
 def host_queues(settings: Settings) -> tuple[str, str]:
@@ -72,7 +84,9 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         await runtime.start()
         platform = LocalPlatformActivities(runtime)
         builds = BuildActivities(ctx)
-    store, host, source = StoreActivities(ctx), HostActivities(ctx), SourceActivities(ctx)
+    github = github_app(settings)
+    store, host = StoreActivities(ctx), HostActivities(ctx)
+    source = SourceActivities(ctx, github.installation_token if github else None)
     platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
     workers = [
         Worker(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext, heartbeat
+from activities.github.client import GitHubApiError
 from activities.logsink import LogSink
 from activities.processes import base_env, run_streaming
 from models import LogType
@@ -25,9 +28,40 @@ MISSING_COMMIT = (
 )
 
 
+InstallationToken = Callable[[int], Awaitable[str]]
+
+
+def git_auth_env(token: str) -> dict[str, str]:
+    """Git config passed through the environment: the token never reaches argv (the process list),
+    .git/config, or git's output."""
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
+
+
 class SourceActivities:
-    def __init__(self, ctx: WorkerContext) -> None:
+    def __init__(self, ctx: WorkerContext, installation_token: InstallationToken | None = None) -> None:
         self.ctx = ctx
+        # Set when a GitHub App is configured: repositories of its installations clone with its token.
+        self.installation_token = installation_token
+
+    async def _credentials(
+        self, installation_id: int | None, own_url: bool
+    ) -> tuple[dict[str, str], list[str]]:
+        if own_url or installation_id is None or self.installation_token is None:
+            return {}, []
+        try:
+            token = await self.installation_token(installation_id)
+        except GitHubApiError as error:
+            raise ApplicationError(
+                f"no installation token for installation {installation_id}: {error}",
+                type="GitHubUnavailable" if error.transient else ErrorType.CLONE_FAILED,
+                non_retryable=not error.transient,
+            ) from None
+        return git_auth_env(token), [token]
 
     def clone_url(self, repo_full_name: str, configured: str | None) -> str:
         return configured or f"{self.ctx.settings.github_url}/{repo_full_name}.git"
@@ -40,14 +74,16 @@ class SourceActivities:
         # A retry starts clean: whatever an earlier attempt left is thrown away.
         await asyncio.to_thread(shutil.rmtree, target, True)
         target.mkdir(parents=True)
-        env = base_env(target) | {"GIT_TERMINAL_PROMPT": "0"}
+        config = project.config()
+        auth_env, secrets = await self._credentials(project.github_installation_id, bool(config.clone_url))
+        env = base_env(target) | {"GIT_TERMINAL_PROMPT": "0"} | auth_env
         output: list[str] = []
 
         def on_line(line: str) -> None:
             output.append(line)
             sink.info(line)
 
-        async with LogSink(self.ctx.db, ref.deployment_id, LogType.BUILD) as sink:
+        async with LogSink(self.ctx.db, ref.deployment_id, LogType.BUILD, secrets=secrets) as sink:
             sink.info(f"Cloning {project.github_repo_full_name} at {ref.commit_sha[:12]}")
             started = time.monotonic()
             for argv in (

@@ -1,0 +1,1 @@
+"""GitHub: the App's authentication and the REST calls previewd makes."""

@@ -1,0 +1,68 @@
+"""GitHub App authentication: a short-lived App JWT (RS256, authlib's jose) exchanged for installation
+tokens, cached per installation until shortly before they expire."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from activities.github.client import GitHubApi
+
+with warnings.catch_warnings():
+    # authlib announces jose's move to joserfc; the API used here stays until authlib 2.0.
+    warnings.simplefilter("ignore")
+    from authlib.jose import jwt
+
+# GitHub: iat up to 60 s in the past (clock drift), exp at most 10 minutes after iat.
+IAT_BACKDATE_SECONDS = 60
+JWT_LIFETIME_SECONDS = 600
+REFRESH_BEFORE_EXPIRY_SECONDS = 300
+
+
+def load_private_key(value: str) -> bytes:
+    """GITHUB_APP_PRIVATE_KEY: the PEM text itself, or a path to it."""
+    text = value.strip()
+    if text.startswith("-----BEGIN"):
+        return text.replace("\\n", "\n").encode()
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError("GITHUB_APP_PRIVATE_KEY is neither PEM text nor a readable file")
+    return path.read_bytes()
+
+
+@dataclass
+class _Cached:
+    token: str
+    expires_at: float
+
+
+class GitHubApp:
+    def __init__(self, *, app_id: str, private_key_pem: bytes, api: GitHubApi) -> None:
+        self.app_id = app_id
+        self._key = private_key_pem
+        self.api = api
+        self._tokens: dict[int, _Cached] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def app_jwt(self, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time()) - IAT_BACKDATE_SECONDS
+        claims = {"iat": issued, "exp": issued + JWT_LIFETIME_SECONDS, "iss": self.app_id}
+        token: bytes = jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, self._key)
+        return token.decode()
+
+    async def installation_token(self, installation_id: int) -> str:
+        lock = self._locks.setdefault(installation_id, asyncio.Lock())
+        async with lock:
+            cached = self._tokens.get(installation_id)
+            if cached and cached.expires_at - time.time() > REFRESH_BEFORE_EXPIRY_SECONDS:
+                return cached.token
+            answer = await self.api.request(
+                "POST", f"/app/installations/{installation_id}/access_tokens", token=self.app_jwt()
+            )
+            expires = datetime.fromisoformat(str(answer["expires_at"]).replace("Z", "+00:00")).timestamp()
+            self._tokens[installation_id] = _Cached(str(answer["token"]), expires)
+            return str(answer["token"])

@@ -1,0 +1,84 @@
+"""A small GitHub REST client (httpx) with the headers GitHub asks every caller to send, and errors
+that say whether waiting helps (5xx, 429, secondary rate limits) or a person must fix something."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+HEADERS = {
+    "Accept": "application/vnd.github+json",
+    "X-GitHub-Api-Version": "2022-11-28",
+    "User-Agent": "previewd",
+}
+HINTS = {
+    401: "check GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY",
+    403: "the App lacks a permission it needs",
+    404: "the installation or repository is gone, or the App cannot see it",
+    422: "GitHub refused the request as invalid",
+}
+
+
+@dataclass
+class GitHubApiError(Exception):
+    status: int
+    message: str
+    method: str
+    path: str
+    retry_after: float | None = None
+    request_id: str | None = None
+
+    @property
+    def transient(self) -> bool:
+        return self.status >= 500 or self.status == 429 or self.retry_after is not None
+
+    def __str__(self) -> str:
+        hint = "" if self.transient else f"; {HINTS.get(self.status, 'see the message')}"
+        return f"GitHub {self.method} {self.path} answered {self.status}: {self.message}{hint}"
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """How long GitHub wants us to wait: retry-after, else the rate-limit reset, else None."""
+    if value := response.headers.get("retry-after"):
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    if response.headers.get("x-ratelimit-remaining") == "0" and (
+        reset := response.headers.get("x-ratelimit-reset")
+    ):
+        try:
+            return max(0.0, float(reset) - time.time())
+        except ValueError:
+            return None
+    return None
+
+
+class GitHubApi:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, headers=HEADERS, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(self, method: str, path: str, *, token: str, json: Any = None) -> Any:
+        response = await self._http.request(
+            method, path, json=json, headers={"Authorization": f"Bearer {token}"}
+        )
+        if response.is_success:
+            return response.json() if response.content else None
+        try:
+            message = str(response.json().get("message", response.text))
+        except ValueError:
+            message = response.text[:300]
+        wait = retry_after(response)
+        # A 403 is only worth waiting out when it is a rate limit (GitHub says so with retry-after,
+        # x-ratelimit-remaining: 0, or the words "secondary rate limit").
+        if response.status_code == 403 and wait is None and "rate limit" in message.lower():
+            wait = 60.0
+        raise GitHubApiError(
+            response.status_code, message, method, path, wait, response.headers.get("x-github-request-id")
+        )

@@ -1,0 +1,93 @@
+"""The App JWT's claims and the installation-token cache."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from activities.github.app_auth import GitHubApp, load_private_key
+from activities.github.client import GitHubApi, GitHubApiError
+from activities.source import git_auth_env
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from authlib.jose import jwt
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PRIVATE = KEY.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+)
+PUBLIC = KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+)
+
+
+class CountingApi(GitHubApi):
+    def __init__(self, expires_in: float) -> None:
+        super().__init__("http://127.0.0.1:9")
+        self.calls = 0
+        self.expires_in = expires_in
+
+    async def request(self, method: str, path: str, *, token: str, json: Any = None) -> Any:
+        self.calls += 1
+        claims = jwt.decode(token, PUBLIC)
+        claims.validate()
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.expires_in))
+        return {"token": f"ghs_{self.calls}_" + "x" * 200, "expires_at": expires}
+
+
+def test_app_jwt_is_rs256_backdated_and_short_lived() -> None:
+    app = GitHubApp(app_id="1234", private_key_pem=PRIVATE, api=GitHubApi("http://127.0.0.1:9"))
+    now = time.time()
+    token = app.app_jwt(now)
+    header = jwt.decode(token, PUBLIC).header
+    claims = jwt.decode(token, PUBLIC)
+    assert header["alg"] == "RS256"
+    assert claims["iss"] == "1234"
+    assert claims["iat"] == int(now) - 60
+    assert claims["exp"] - claims["iat"] <= 600 and claims["exp"] > now
+
+
+async def test_installation_tokens_are_cached_until_shortly_before_expiry() -> None:
+    api = CountingApi(expires_in=3600)
+    app = GitHubApp(app_id="1", private_key_pem=PRIVATE, api=api)
+    first = await app.installation_token(7)
+    assert await app.installation_token(7) == first and api.calls == 1
+    assert len(first) > 200  # any token length is accepted
+    await app.installation_token(8)
+    assert api.calls == 2
+    soon = CountingApi(expires_in=120)  # inside the refresh margin: fetched again each time
+    app = GitHubApp(app_id="1", private_key_pem=PRIVATE, api=soon)
+    await app.installation_token(7)
+    await app.installation_token(7)
+    assert soon.calls == 2
+
+
+def test_private_key_is_pem_text_or_a_path(tmp_path: Any) -> None:
+    assert load_private_key(PRIVATE.decode()) == PRIVATE.strip()
+    path = tmp_path / "app.pem"
+    path.write_bytes(PRIVATE)
+    assert load_private_key(str(path)) == PRIVATE
+    with pytest.raises(ValueError, match="GITHUB_APP_PRIVATE_KEY"):
+        load_private_key("not a key")
+
+
+def test_git_credentials_travel_in_the_environment_not_argv() -> None:
+    env = git_auth_env("ghs_secret")
+    assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
+    assert env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
+    assert "ghs_secret" not in env["GIT_CONFIG_VALUE_0"]  # base64 of x-access-token:…
+
+
+def test_github_errors_say_whether_waiting_helps() -> None:
+    assert GitHubApiError(502, "bad gateway", "GET", "/x").transient
+    assert GitHubApiError(403, "secondary rate limit", "GET", "/x", retry_after=1).transient
+    wrong = GitHubApiError(
+        401, "A JSON web token could not be decoded", "POST", "/app/installations/1/access_tokens"
+    )
+    assert not wrong.transient and "GITHUB_APP_ID" in str(wrong)
