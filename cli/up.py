@@ -80,8 +80,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             children.append(spawn_previewd("web", ["web"], env=env, log_dir=logs))
             _wait_for_web(settings, children)
             say("")
-            say(f"dashboard   {settings.previewd_base_url}")
-            say(f"API docs    {settings.previewd_base_url}/docs")
+            say(f"web app     {settings.previewd_base_url} (API docs at /docs)")
             if not settings.temporal_address:
                 say(f"temporal UI http://localhost:{TEMPORAL_UI_PORT}")
             say(f"API token   {token}")

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from config import Settings
 from models.crypto import Keyring
@@ -38,4 +39,10 @@ def create_app(settings: Settings, database_url: str, db: Database | None = None
     app.add_route(webhooks.PATH, webhooks.github_webhook, methods=["POST"])
     app.include_router(api.router)
     app.include_router(health.router)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        # Until the htmx dashboard lands (issue 5), the front door is the API's documentation.
+        return RedirectResponse("/docs")
+
     return app
