@@ -24,6 +24,7 @@ from activities.fly.reconcile import ReconcileActivities, Reconciler
 from activities.fly.schedule import ensure_reconcile_schedule
 from activities.github.app_auth import GitHubApp, load_private_key
 from activities.github.client import GitHubApi
+from activities.github.report import GitHubReportActivities
 from activities.host import HostActivities
 from activities.local_runtime import LocalRuntime
 from activities.platform_local import LocalPlatformActivities
@@ -100,6 +101,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 store.fail_deployment,
                 store.mark_destroyed,
                 host.claim_queue,
+                GitHubReportActivities(ctx, github).report,
                 # Reached here only when no host holds the preview (nothing to stop locally).
                 platform.retire,
                 platform.destroy,

@@ -115,3 +115,21 @@ class DestroyInput:
     pr_number: int = 0
     app_name: str = ""
     deployment_ids: list[str] | None = None
+
+
+GITHUB_REPORT = "github.report"
+
+
+@dataclass
+class ReportInput:
+    """What the PR should be told: the phase of one deployment of one sha."""
+
+    project_id: str = ""
+    pr_number: int = 0
+    sha: str = ""
+    deployment_id: str = ""
+    # queued | building | deploying | ready | failed | destroyed
+    phase: str = ""
+    url: str | None = None
+    error: str | None = None
+    log_tail: list[str] | None = None

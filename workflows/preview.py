@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from workflows.activity_io import (
+        GITHUB_REPORT,
         NON_RETRYABLE,
         ActivateInput,
         ActivityName,
@@ -30,7 +31,9 @@ with workflow.unsafe.imports_passed_through():
         DeployResult,
         DestroyInput,
         FailDeploymentInput,
+        FailDeploymentResult,
         MarkDestroyedInput,
+        ReportInput,
         SetStatusInput,
     )
     from workflows.signals import (
@@ -72,6 +75,11 @@ class PreviewWorkflow:
         # True only while clone, build and start run. Once a sha is live (or has failed), its
         # bookkeeping finishes uninterrupted and the main loop picks up the newer push afterwards.
         self._cancellable = False
+        # GitHub reporting: the latest thing to tell the PR, sent by a task of its own so that a
+        # GitHub outage never holds a preview back; a burst of phases collapses into the newest.
+        self._reporting = False
+        self._report: ReportInput | None = None
+        self._report_in_flight = False
 
     # -- signals and query --------------------------------------------------------------------
 
@@ -118,6 +126,10 @@ class PreviewWorkflow:
 
     @workflow.run
     async def run(self, input: PreviewInput) -> PreviewState:
+        # Patched: runs recorded before reporting existed replay without it.
+        if workflow.patched("github-reporting"):
+            self._reporting = True
+            asyncio.create_task(self._reporter())
         while True:
             await workflow.wait_condition(lambda: self._has_work() or self._should_continue_as_new())
             if self.state.close_requested:
@@ -128,6 +140,7 @@ class PreviewWorkflow:
                 # ends. Temporal refuses to complete a run that has unprocessed signals, so a push that
                 # races with the end is handled by this same run, never lost.
                 if self.state.desired is None:
+                    await self._reports_sent()
                     return self.state
                 continue
             if self.state.destroy_requested_by is not None:
@@ -138,6 +151,7 @@ class PreviewWorkflow:
             # A pending push is part of the state, so the next run deploys it.
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._reports_sent()
                 workflow.continue_as_new(
                     PreviewInput(
                         project_id=self.state.project_id, pr_number=self.state.pr_number, state=self.state
@@ -267,7 +281,9 @@ class PreviewWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 result_type=ClaimHostQueueResult,
             )
+            self._tell(ref, "queued")
             await self._set_status(deployment_id, "building")
+            self._tell(ref, "building")
             self.state.phase = "building"
             await _on_host(
                 ActivityName.CLONE, ref, host.host_queue, timedelta(minutes=10), timedelta(seconds=20)
@@ -277,6 +293,7 @@ class PreviewWorkflow:
                 ActivityName.BUILD, ref, host.build_queue, timedelta(hours=7), timedelta(seconds=10)
             )
             await self._set_status(deployment_id, "deploying")
+            self._tell(ref, "deploying")
             self.state.phase = "deploying"
             deployed = await _on_host(
                 ActivityName.DEPLOY,
@@ -312,6 +329,8 @@ class PreviewWorkflow:
         self.state.url = deployed.app_url
         self.state.host_queue = host.host_queue
         self.state.phase = "active"
+        if self.state.desired is push and not self.state.close_requested:
+            self._tell(ref, "ready", url=deployed.app_url)
         self._record(deployment_id, push.sha, "active")
         if previous_id is not None and previous_id != deployment_id:
             # The new process already serves traffic; only now stop the old one.
@@ -326,12 +345,14 @@ class PreviewWorkflow:
         )
 
     async def _fail(self, ref: DeploymentRef, host: ClaimHostQueueResult | None, message: str) -> None:
-        await workflow.execute_activity(
+        failed = await workflow.execute_activity(
             ActivityName.FAIL_DEPLOYMENT,
             FailDeploymentInput(deployment_id=ref.deployment_id, error=message),
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
+            result_type=FailDeploymentResult,
         )
+        self._tell(ref, "failed", error=message, log_tail=failed.log_tail)
         self.state.building_deployment_id = None
         # A failed new sha leaves an older live preview serving; the PR stays usable.
         self.state.phase = "active" if self.state.current_deployment_id else "failed"
@@ -401,12 +422,55 @@ class PreviewWorkflow:
                 retry_policy=STORE_RETRY,
             )
             self._record(current, self.state.deployed_sha or "", "destroyed")
+            if self.state.deployed_sha:
+                self._tell(
+                    DeploymentRef(deployment_id=current, project_id=self.state.project_id,
+                                  pr_number=self.state.pr_number, commit_sha=self.state.deployed_sha),
+                    "destroyed",
+                )  # fmt: skip
         self.state.current_deployment_id = None
         self.state.deployed_sha = None
         self.state.url = None
         self.state.attempted_sha = None
         self.state.host_queue = None
         self.state.phase = "destroyed"
+
+    # -- telling the PR -----------------------------------------------------------------------
+
+    def _tell(
+        self, ref: DeploymentRef, phase: str, *, url: str | None = None, error: str | None = None,
+        log_tail: list[str] | None = None,
+    ) -> None:  # fmt: skip
+        if self._reporting:
+            self._report = ReportInput(
+                project_id=ref.project_id, pr_number=ref.pr_number, sha=ref.commit_sha,
+                deployment_id=ref.deployment_id, phase=phase, url=url, error=error, log_tail=log_tail,
+            )  # fmt: skip
+
+    async def _reporter(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: self._report is not None)
+            report, self._report = self._report, None
+            self._report_in_flight = True
+            try:
+                await workflow.execute_activity(
+                    GITHUB_REPORT,
+                    report,
+                    start_to_close_timeout=timedelta(minutes=1),
+                    # Until GitHub answers (an outage only delays the PR's news); never for a refusal.
+                    retry_policy=RetryPolicy(
+                        maximum_interval=timedelta(minutes=5), non_retryable_error_types=["GitHubRejected"]
+                    ),
+                )
+            except ActivityError as failure:
+                workflow.logger.warning("telling the PR failed: %s", _describe_failure(failure))
+            finally:
+                self._report_in_flight = False
+
+    async def _reports_sent(self) -> None:
+        """Before the run ends or hands over: the PR has been told the last thing there was to tell."""
+        if self._reporting:
+            await workflow.wait_condition(lambda: self._report is None and not self._report_in_flight)
 
     def _record(self, deployment_id: str, sha: str, status: str, error: str | None = None) -> None:
         entry = HistoryEntry(

@@ -22,6 +22,24 @@ App installation") and to what GitHub answers in practice:
 
 Also served, because a GitHub App client needs them: `GET /app/installations/{installation_id}` and
 `GET /repos/{owner}/{repo}/installation` (JWT), and `DELETE /installation/token` (revokes the token).
+
+What a GitHub App reports on a pull request with, behind an installation token (`Authorization: token
+<t>` or `Bearer <t>`) whose installation reaches the repository; no credentials or a token without the
+repository is 404 "Not Found" (the repositories are private), a bad/expired/revoked token 401 "Bad
+credentials":
+
+- `GET /repos/{o}/{r}/pulls/{n}` (pulls are set up with `FakeGitHub.set_pull`)
+- `GET`/`POST /repos/{o}/{r}/issues/{n}/comments` (`per_page`/`page`, with a `Link` header) and
+  `PATCH /repos/{o}/{r}/issues/comments/{comment_id}`
+- `GET`/`POST /repos/{o}/{r}/deployments` (filters `sha`, `ref`, `task`, `environment`; newest first)
+  and `GET`/`POST /repos/{o}/{r}/deployments/{id}/statuses` (newest first; a `success` status with
+  `auto_inactive` (default true) marks the earlier successful non-transient, non-production deployments
+  of the same environment `inactive`, as GitHub does)
+- `POST /repos/{o}/{r}/statuses/{sha}`
+
+A malformed JSON body is 400 "Problems parsing JSON"; a bad field is 422 "Validation Failed" with
+`errors: [{"resource", "code", "field"}]`. `fail_rate` makes these routes (and only these) fail at
+random with 500/502/503/429/secondary-rate-limit 403, from a seeded generator.
 """
 
 from __future__ import annotations
@@ -29,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import os
 import random
@@ -37,6 +56,7 @@ import secrets
 import shutil
 import socket
 import string
+import subprocess
 import threading
 import time
 import warnings
@@ -65,6 +85,15 @@ Json = dict[str, Any]
 API_VERSION = "2022-11-28"
 MEDIA_TYPE = "application/vnd.github+json"
 DOCS = "https://docs.github.com/rest"
+API_BASE = "https://api.github.com"
+PULLS_DOCS = "https://docs.github.com/rest/pulls/pulls#get-a-pull-request"
+COMMENTS_DOCS = "https://docs.github.com/rest/issues/comments"
+DEPLOYMENTS_DOCS = "https://docs.github.com/rest/deployments/deployments"
+DEPLOYMENT_STATUSES_DOCS = "https://docs.github.com/rest/deployments/statuses"
+STATUSES_DOCS = "https://docs.github.com/rest/commits/statuses#create-a-commit-status"
+DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
+COMMIT_STATES = ("error", "failure", "pending", "success")
+RANDOM_FAULT_STATUSES = (500, 502, 503, 429, 403)
 TOKEN_DOCS = "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app"
 RATE_LIMIT_DOCS = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
 SECONDARY_RATE_LIMIT_DOCS = (
@@ -98,6 +127,9 @@ DEFAULT_PERMISSIONS: dict[str, str] = {
 _PERMISSION_RANK = {"read": 1, "write": 2, "admin": 3}
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 _GIT_PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/(?P<rest>info/refs|git-upload-pack)$")
+_SHA = re.compile(r"^[0-9a-fA-F]{40}$")
+# The routes `fail_rate` applies to: what reports on a pull request, not token minting nor git.
+_REPORTING_PATH = re.compile(r"^/repos/[^/]+/[^/]+/(?:pulls|issues|deployments|statuses)(?:/|$)")
 _JWT = JsonWebToken(["RS256"])  # only RS256: an HS256 token "signed" with the public key is refused
 
 
@@ -105,17 +137,45 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _node_id(kind: str, number: int) -> str:
+    return base64.b64encode(f"0{len(kind)}:{kind}{number}".encode()).decode()
+
+
 class GitHubError(Exception):
     """An error answer: HTTP status, `{"message", "documentation_url"}` body and extra headers."""
 
     def __init__(
-        self, status: int, message: str, documentation_url: str = DOCS, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        documentation_url: str = DOCS,
+        headers: dict[str, str] | None = None,
+        errors: list[Json] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.documentation_url = documentation_url
         self.headers = dict(headers or {})
+        self.errors = errors
+
+
+def _validation_failed(resource: str, errors: list[tuple[str, str]], docs: str) -> GitHubError:
+    """422 "Validation Failed" with GitHub's `errors: [{resource, code, field}]` (code per field)."""
+    return GitHubError(
+        422,
+        "Validation Failed",
+        docs,
+        errors=[{"resource": resource, "code": code, "field": name} for name, code in errors],
+    )
+
+
+@dataclass
+class _WithHeaders:
+    """A route's payload plus headers to send with it (e.g. the `Link` header of a paginated list)."""
+
+    payload: Any
+    headers: dict[str, str]
 
 
 @dataclass
@@ -166,6 +226,7 @@ class Call:
     path: str
     status: int
     request_id: str
+    injected: bool = False  # answered by `fail_next` or `fail_rate`, not by the route
 
 
 @dataclass
@@ -175,6 +236,21 @@ class Fault:
     body: Any
     path: str | None = None  # regex searched in the request path; None matches every API route
     method: str | None = None
+
+
+def _fault(
+    status: int,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+    path: str | None = None,
+    method: str | None = None,
+) -> Fault:
+    default_headers: dict[str, str] = {}
+    if status == 403:
+        default_headers = {"retry-after": "1"}
+    elif status == 429:
+        default_headers = {"retry-after": "1", "x-ratelimit-remaining": "0"}
+    return Fault(status, {**default_headers, **(headers or {})}, body, path, method)
 
 
 @dataclass
@@ -199,8 +275,13 @@ class FakeGitHub:
         max_jwt_ahead: float = 600.0,
         require_accept: bool = True,
         seed: int | None = None,
+        app_slug: str = "previewd",
+        fail_rate: float = 0.0,
     ) -> None:
+        if not 0.0 <= fail_rate <= 1.0:
+            raise ValueError(f"fail_rate must be within [0, 1], got {fail_rate}")
         self.app_id = app_id
+        self.app_slug = app_slug
         self.client_id = client_id
         self.public_key_pem = public_key_pem
         self.token_ttl = token_ttl
@@ -209,6 +290,9 @@ class FakeGitHub:
         self.require_accept = require_accept
         self.supported_api_versions: set[str] = {API_VERSION}
         self.rng = random.Random(seed)
+        # `fail_rate` draws from its own generator, so request ids do not shift which calls fail.
+        self.fault_rng = random.Random(seed)
+        self.fail_rate = fail_rate
 
         self.installations: dict[int, Installation] = {}
         self.repos: dict[str, Path] = {}  # "owner/name" -> bare repository
@@ -221,6 +305,16 @@ class FakeGitHub:
         self.rate_limit = RateLimit()
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+
+        # Pull-request reporting state; lists are oldest first.
+        self.pulls: dict[tuple[str, int], Json] = {}
+        self.comments: dict[tuple[str, int], list[Json]] = {}
+        self.comment_creates = 0
+        self.comment_edits = 0
+        self.deployments: dict[str, list[Json]] = {}
+        self.deployment_statuses: dict[int, list[Json]] = {}
+        self.commit_statuses: dict[tuple[str, str], list[Json]] = {}
+        self._ids: dict[str, int] = {}
 
         self.app = Starlette(
             routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
@@ -271,14 +365,56 @@ class FakeGitHub:
         exceeded" with `retry-after: 1` and `x-ratelimit-remaining: 0`; 5xx is `{"message": "Server
         Error"}`. `headers`/`body` override (a `str` body is sent as text/plain). Git routes never fail.
         """
-        default_headers: dict[str, str] = {}
-        if status == 403:
-            default_headers = {"retry-after": "1"}
-        elif status == 429:
-            default_headers = {"retry-after": "1", "x-ratelimit-remaining": "0"}
         with self._lock:
             for _ in range(n):
-                self._faults.append(Fault(status, {**default_headers, **(headers or {})}, body, path, method))
+                self._faults.append(_fault(status, headers, body, path, method))
+
+    def set_pull(
+        self,
+        repo: str,
+        number: int,
+        *,
+        head_sha: str,
+        state: str = "open",
+        head_ref: str | None = None,
+        base_ref: str = "main",
+        title: str | None = None,
+    ) -> Json:
+        """Create or update pull request `number` of `repo`; `state` is "open", "closed" or "merged"
+        (closed with `merged: true`). Updating keeps `id`/`created_at` and moves `updated_at`."""
+        if state not in ("open", "closed", "merged"):
+            raise ValueError(f"state must be open, closed or merged, got {state!r}")
+        if not _SHA.match(head_sha):
+            raise ValueError(f"head_sha must be 40 hex digits, got {head_sha!r}")
+        now = _iso(time.time())
+        with self._lock:
+            old = self.pulls.get((repo, number))
+            pull_id = old["id"] if old else self._new_id("pull")
+            ref = head_ref or (old["head"]["ref"] if old else f"feature-{number}")
+            owner = repo.split("/", 1)[0]
+            view = self._repo_view(repo)
+            base_sha = hashlib.sha1(f"{repo}:{base_ref}".encode()).hexdigest()
+            pull: Json = {
+                "url": f"{API_BASE}/repos/{repo}/pulls/{number}",
+                "id": pull_id,
+                "node_id": _node_id("PullRequest", pull_id),
+                "html_url": f"https://github.com/{repo}/pull/{number}",
+                "number": number,
+                "state": "open" if state == "open" else "closed",
+                "locked": False,
+                "title": title or (old["title"] if old else f"Pull request {number}"),
+                "user": {"login": owner, "type": "Organization"},
+                "draft": False,
+                "merged": state == "merged",
+                "head": {"label": f"{owner}:{ref}", "ref": ref, "sha": head_sha.lower(), "repo": view},
+                "base": {"label": f"{owner}:{base_ref}", "ref": base_ref, "sha": base_sha, "repo": view},
+                "created_at": old["created_at"] if old else now,
+                "updated_at": now,
+                "closed_at": None if state == "open" else now,
+                "merged_at": now if state == "merged" else None,
+            }
+            self.pulls[(repo, number)] = pull
+        return pull
 
     @property
     def pending_faults(self) -> int:
@@ -324,17 +460,27 @@ class FakeGitHub:
         request_id = self._request_id()
         method, path = request.method, request.url.path
         extra: dict[str, str] = {}
+        injected = False
         try:
             self._check_headers(request)
-            fault = self._take_fault(method, path)
+            fault = self._take_fault(method, path) or self._random_fault(path)
             if fault is not None:
                 response = self._fault_response(fault, request_id)
                 extra = fault.headers
+                injected = True
             else:
                 status, payload = await self._route(request, method, path)
+                if isinstance(payload, _WithHeaders):
+                    payload, extra = payload.payload, payload.headers
                 response = self._json(status, payload)
         except GitHubError as exc:
-            body = {"message": exc.message, "documentation_url": exc.documentation_url}
+            body: Json = {"message": exc.message, "documentation_url": exc.documentation_url}
+            if exc.errors is not None:
+                body = {
+                    "message": exc.message,
+                    "errors": exc.errors,
+                    "documentation_url": exc.documentation_url,
+                }
             response = self._json(exc.status, body)
             extra = exc.headers
         exhausted = extra.get("x-ratelimit-remaining") == "0"
@@ -343,7 +489,7 @@ class FakeGitHub:
         response.headers["x-github-request-id"] = request_id
         response.headers["x-github-api-version-selected"] = API_VERSION
         response.headers["x-github-media-type"] = "github.v3; format=json"
-        self.calls.append(Call(method, path, response.status_code, request_id))
+        self.calls.append(Call(method, path, response.status_code, request_id, injected))
         return response
 
     def _check_headers(self, request: Request) -> None:
@@ -376,6 +522,15 @@ class FakeGitHub:
                 ):
                     return self._faults.pop(i)
         return None
+
+    def _random_fault(self, path: str) -> Fault | None:
+        """With probability `fail_rate`, a random failure for a pull-request reporting route."""
+        if self.fail_rate <= 0 or not _REPORTING_PATH.match(path):
+            return None
+        with self._lock:
+            if self.fault_rng.random() >= self.fail_rate:
+                return None
+            return _fault(self.fault_rng.choice(RANDOM_FAULT_STATUSES))
 
     def _fault_response(self, fault: Fault, request_id: str) -> Response:
         body = fault.body
@@ -425,6 +580,8 @@ class FakeGitHub:
             issued = self._check_installation_token(request)
             issued.revoked = True
             return 204, None
+        if len(parts) >= 4 and parts[0] == "repos":
+            return await self._repo_route(request, method, f"{parts[1]}/{parts[2]}", parts[3:])
         raise GitHubError(404, "Not Found")
 
     # --- app JWT and installation tokens ----------------------------------------------------------
@@ -548,12 +705,370 @@ class FakeGitHub:
             payload["repositories"] = [self._repo_view(r) for r in repos]
         return 201, payload
 
+    def _new_id(self, kind: str) -> int:
+        """The next id for `kind` (caller holds the lock); kinds count from different bases."""
+        bases = {"pull": 1_800_000_000, "comment": 2_400_000_000, "deployment": 1_500_000_000}
+        self._ids[kind] = self._ids.get(kind, bases.get(kind, 3_000_000_000)) + 1
+        return self._ids[kind]
+
     def _check_installation_token(self, request: Request) -> IssuedToken:
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")
         issued = self.tokens.get(credential.strip()) if scheme.lower() in ("bearer", "token") else None
         if issued is None or not issued.valid():
             raise GitHubError(401, "Bad credentials")
         return issued
+
+    # --- pull-request reporting (installation token) -----------------------------------------------
+
+    def _check_repo_token(self, request: Request, full_name: str) -> IssuedToken:
+        """The installation token of `request`, if it reaches `full_name`. Anonymous callers and tokens
+        of installations without the repository get 404, as GitHub answers for a private repository."""
+        if not request.headers.get("authorization"):
+            raise GitHubError(404, "Not Found")
+        issued = self._check_installation_token(request)
+        installation = self.installations.get(issued.installation_id)
+        if full_name not in issued.repos or installation is None or full_name not in installation.repos:
+            raise GitHubError(404, "Not Found")
+        return issued
+
+    async def _repo_route(self, request: Request, method: str, repo: str, rest: list[str]) -> tuple[int, Any]:
+        self._check_repo_token(request, repo)
+        n = len(rest)
+        if rest[0] == "pulls" and n == 2 and rest[1].isdigit() and method == "GET":
+            pull = self.pulls.get((repo, int(rest[1])))
+            if pull is None:
+                raise GitHubError(404, "Not Found", PULLS_DOCS)
+            return 200, pull
+        if rest[0] == "issues" and n == 3 and rest[1].isdigit() and rest[2] == "comments":
+            if method == "GET":
+                with self._lock:
+                    listed = list(self.comments.get((repo, int(rest[1])), []))
+                return 200, self._paginate(request, listed)
+            if method == "POST":
+                return 201, await self._create_comment(request, repo, int(rest[1]))
+        if rest[:2] == ["issues", "comments"] and n == 3 and rest[2].isdigit() and method == "PATCH":
+            return 200, await self._edit_comment(request, repo, int(rest[2]))
+        if rest[0] == "deployments" and n == 1:
+            if method == "GET":
+                return 200, self._list_deployments(request, repo)
+            if method == "POST":
+                return 201, await self._create_deployment(request, repo)
+        if rest[0] == "deployments" and n == 3 and rest[1].isdigit() and rest[2] == "statuses":
+            deployment = self._deployment(repo, int(rest[1]))
+            if method == "GET":
+                with self._lock:
+                    listed = list(reversed(self.deployment_statuses.get(deployment["id"], [])))
+                return 200, self._paginate(request, listed)
+            if method == "POST":
+                return 201, await self._create_deployment_status(request, repo, deployment)
+        if rest[0] == "statuses" and n == 2 and method == "POST":
+            return 201, await self._create_commit_status(request, repo, rest[1])
+        raise GitHubError(404, "Not Found")
+
+    async def _json_object(self, request: Request, docs: str) -> Json:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise GitHubError(400, "Problems parsing JSON", docs) from None
+        if not isinstance(body, dict):
+            raise GitHubError(400, "Problems parsing JSON", docs)
+        return body
+
+    @staticmethod
+    def _paginate(request: Request, items: list[Json]) -> _WithHeaders:
+        """`per_page` (default 30, at most 100) and `page` (from 1), with GitHub's `Link` header."""
+
+        def number(name: str, default: int) -> int:
+            raw = request.query_params.get(name, "")
+            return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+        per_page = min(number("per_page", 30), 100)
+        page = number("page", 1)
+        last = max(1, -(-len(items) // per_page))
+        links = []
+        if page < last:
+            links += [(page + 1, "next"), (last, "last")]
+        if page > 1:
+            links += [(1, "first"), (min(page - 1, last), "prev")]
+        link = ", ".join(
+            f'<{request.url.include_query_params(page=p, per_page=per_page)}>; rel="{rel}"'
+            for p, rel in links
+        )
+        return _WithHeaders(items[(page - 1) * per_page : page * per_page], {"link": link} if link else {})
+
+    def _bot_user(self) -> Json:
+        user_id = 100_000_000 + self.app_id % 100_000_000
+        return {
+            "login": f"{self.app_slug}[bot]",
+            "id": user_id,
+            "node_id": _node_id("Bot", user_id),
+            "type": "Bot",
+            "site_admin": False,
+            "html_url": f"https://github.com/apps/{self.app_slug}",
+        }
+
+    @staticmethod
+    def _check_types(
+        body: Json, fields: dict[str, tuple[type, ...]], required: tuple[str, ...]
+    ) -> list[tuple[str, str]]:
+        """GitHub-style field errors: (field, "missing_field") or (field, "invalid")."""
+        errors = [(name, "missing_field") for name in required if body.get(name) is None]
+        for name, types in fields.items():
+            if name in body and not (name in required and body[name] is None):
+                value = body[name]
+                if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+                    errors.append((name, "invalid"))
+        return errors
+
+    @staticmethod
+    def _check_description(body: Json, resource: str, docs: str) -> None:
+        description = body.get("description")
+        if isinstance(description, str) and len(description) > 140:
+            raise GitHubError(
+                422,
+                "Validation Failed",
+                docs,
+                errors=[
+                    {
+                        "resource": resource,
+                        "code": "custom",
+                        "field": "description",
+                        "message": "description is too long (maximum is 140 characters)",
+                    }
+                ],
+            )
+
+    async def _create_comment(self, request: Request, repo: str, number: int) -> Json:
+        body = await self._json_object(request, COMMENTS_DOCS)
+        errors = self._check_types(body, {"body": (str,)}, ("body",))
+        if errors:
+            raise _validation_failed("IssueComment", errors, COMMENTS_DOCS)
+        now = _iso(time.time())
+        kind = "pull" if (repo, number) in self.pulls else "issues"
+        with self._lock:
+            comment_id = self._new_id("comment")
+            comment: Json = {
+                "id": comment_id,
+                "node_id": _node_id("IssueComment", comment_id),
+                "url": f"{API_BASE}/repos/{repo}/issues/comments/{comment_id}",
+                "html_url": f"https://github.com/{repo}/{kind}/{number}#issuecomment-{comment_id}",
+                "issue_url": f"{API_BASE}/repos/{repo}/issues/{number}",
+                "body": body["body"],
+                "user": self._bot_user(),
+                "author_association": "NONE",
+                "created_at": now,
+                "updated_at": now,
+            }
+            self.comments.setdefault((repo, number), []).append(comment)
+            self.comment_creates += 1
+        return comment
+
+    async def _edit_comment(self, request: Request, repo: str, comment_id: int) -> Json:
+        with self._lock:
+            found = [
+                c for (r, _), cs in self.comments.items() if r == repo for c in cs if c["id"] == comment_id
+            ]
+        if not found:
+            raise GitHubError(404, "Not Found", COMMENTS_DOCS)
+        body = await self._json_object(request, COMMENTS_DOCS)
+        errors = self._check_types(body, {"body": (str,)}, ("body",))
+        if errors:
+            raise _validation_failed("IssueComment", errors, COMMENTS_DOCS)
+        with self._lock:
+            found[0]["body"] = body["body"]
+            found[0]["updated_at"] = _iso(time.time())
+            self.comment_edits += 1
+            return dict(found[0])
+
+    def _resolve_ref(self, repo: str, ref: str) -> str | None:
+        """The commit `ref` names: a 40-hex sha, a pull's head branch, or a ref of the served repository."""
+        if _SHA.match(ref):
+            return ref.lower()
+        branch = ref.removeprefix("refs/heads/")
+        for (pull_repo, _), pull in self.pulls.items():
+            if pull_repo == repo and pull["head"]["ref"] == branch:
+                return str(pull["head"]["sha"])
+        bare = self.repos.get(repo)
+        if bare is not None and not ref.startswith("-"):
+            result = subprocess.run(
+                [shutil.which("git") or "git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                cwd=bare,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1"},
+            )
+            if result.returncode == 0:
+                return result.stdout.strip()
+        return None
+
+    async def _create_deployment(self, request: Request, repo: str) -> Json:
+        body = await self._json_object(request, DEPLOYMENTS_DOCS)
+        fields: dict[str, tuple[type, ...]] = {
+            "ref": (str,),
+            "task": (str,),
+            "environment": (str,),
+            "auto_merge": (bool,),
+            "required_contexts": (list,),
+            "transient_environment": (bool,),
+            "production_environment": (bool,),
+            "description": (str, type(None)),
+            "payload": (dict, str),
+        }
+        errors = self._check_types(body, fields, ("ref",))
+        contexts = body.get("required_contexts")
+        if isinstance(contexts, list) and not all(isinstance(c, str) for c in contexts):
+            errors.append(("required_contexts", "invalid"))
+        if errors:
+            raise _validation_failed("Deployment", errors, DEPLOYMENTS_DOCS)
+        self._check_description(body, "Deployment", DEPLOYMENTS_DOCS)
+        ref = str(body["ref"])
+        sha = self._resolve_ref(repo, ref)
+        if sha is None:
+            raise GitHubError(422, f"No ref found for: {ref}", DEPLOYMENTS_DOCS)
+        environment = str(body.get("environment", "production"))
+        now = _iso(time.time())
+        with self._lock:
+            deployment_id = self._new_id("deployment")
+            url = f"{API_BASE}/repos/{repo}/deployments/{deployment_id}"
+            deployment: Json = {
+                "url": url,
+                "id": deployment_id,
+                "node_id": _node_id("Deployment", deployment_id),
+                "sha": sha,
+                "ref": ref,
+                "task": str(body.get("task", "deploy")),
+                "payload": body.get("payload", {}),
+                "original_environment": environment,
+                "environment": environment,
+                "description": body.get("description") or "",
+                "creator": self._bot_user(),
+                "created_at": now,
+                "updated_at": now,
+                "statuses_url": f"{url}/statuses",
+                "repository_url": f"{API_BASE}/repos/{repo}",
+                "transient_environment": bool(body.get("transient_environment", False)),
+                "production_environment": bool(
+                    body.get("production_environment", environment == "production")
+                ),
+                "performed_via_github_app": None,
+            }
+            self.deployments.setdefault(repo, []).append(deployment)
+            self.deployment_statuses[deployment_id] = []
+        return deployment
+
+    def _list_deployments(self, request: Request, repo: str) -> _WithHeaders:
+        wanted = {k: v for k in ("sha", "ref", "task", "environment") if (v := request.query_params.get(k))}
+        with self._lock:
+            listed = [
+                d
+                for d in reversed(self.deployments.get(repo, []))
+                if all(str(d[k]).lower() == v.lower() if k == "sha" else d[k] == v for k, v in wanted.items())
+            ]
+        return self._paginate(request, listed)
+
+    def _deployment(self, repo: str, deployment_id: int) -> Json:
+        with self._lock:
+            for deployment in self.deployments.get(repo, []):
+                if deployment["id"] == deployment_id:
+                    return deployment
+        raise GitHubError(404, "Not Found", DEPLOYMENT_STATUSES_DOCS)
+
+    def _add_deployment_status(self, repo: str, deployment: Json, fields: Json) -> Json:
+        """Append a status (caller holds the lock)."""
+        status_id = self._new_id("deployment_status")
+        now = _iso(time.time())
+        status: Json = {
+            "url": f"{deployment['url']}/statuses/{status_id}",
+            "id": status_id,
+            "node_id": _node_id("DeploymentStatus", status_id),
+            "state": fields["state"],
+            "creator": self._bot_user(),
+            "description": fields.get("description") or "",
+            "environment": fields.get("environment") or deployment["environment"],
+            "target_url": fields.get("log_url") or fields.get("target_url") or "",
+            "log_url": fields.get("log_url") or fields.get("target_url") or "",
+            "environment_url": fields.get("environment_url") or "",
+            "created_at": now,
+            "updated_at": now,
+            "deployment_url": deployment["url"],
+            "repository_url": f"{API_BASE}/repos/{repo}",
+            "performed_via_github_app": None,
+        }
+        self.deployment_statuses.setdefault(deployment["id"], []).append(status)
+        deployment["updated_at"] = now
+        return status
+
+    async def _create_deployment_status(self, request: Request, repo: str, deployment: Json) -> Json:
+        body = await self._json_object(request, DEPLOYMENT_STATUSES_DOCS)
+        fields: dict[str, tuple[type, ...]] = {
+            "state": (str,),
+            "target_url": (str,),
+            "log_url": (str,),
+            "environment_url": (str,),
+            "description": (str,),
+            "environment": (str,),
+            "auto_inactive": (bool,),
+        }
+        errors = self._check_types(body, fields, ("state",))
+        if not errors and body["state"] not in DEPLOYMENT_STATES:
+            errors.append(("state", "invalid"))
+        if errors:
+            raise _validation_failed("DeploymentStatus", errors, DEPLOYMENT_STATUSES_DOCS)
+        self._check_description(body, "DeploymentStatus", DEPLOYMENT_STATUSES_DOCS)
+        with self._lock:
+            if body.get("environment"):
+                deployment["environment"] = body["environment"]
+            status = self._add_deployment_status(repo, deployment, body)
+            if body["state"] == "success" and body.get("auto_inactive", True):
+                for earlier in self.deployments.get(repo, []):
+                    history = self.deployment_statuses.get(earlier["id"], [])
+                    if (
+                        earlier["id"] < deployment["id"]
+                        and earlier["environment"] == deployment["environment"]
+                        and not earlier["transient_environment"]
+                        and not earlier["production_environment"]
+                        and history
+                        and history[-1]["state"] == "success"
+                    ):
+                        self._add_deployment_status(repo, earlier, {"state": "inactive"})
+        return status
+
+    async def _create_commit_status(self, request: Request, repo: str, sha: str) -> Json:
+        body = await self._json_object(request, STATUSES_DOCS)
+        if not _SHA.match(sha):
+            raise GitHubError(422, f"No commit found for SHA: {sha}", STATUSES_DOCS)
+        fields: dict[str, tuple[type, ...]] = {
+            "state": (str,),
+            "target_url": (str, type(None)),
+            "description": (str, type(None)),
+            "context": (str,),
+        }
+        errors = self._check_types(body, fields, ("state",))
+        if not errors and body["state"] not in COMMIT_STATES:
+            errors.append(("state", "invalid"))
+        if errors:
+            raise _validation_failed("Status", errors, STATUSES_DOCS)
+        self._check_description(body, "Status", STATUSES_DOCS)
+        now = _iso(time.time())
+        with self._lock:
+            status_id = self._new_id("commit_status")
+            status: Json = {
+                "url": f"{API_BASE}/repos/{repo}/statuses/{sha.lower()}",
+                "avatar_url": None,
+                "id": status_id,
+                "node_id": _node_id("StatusContext", status_id),
+                "state": body["state"],
+                "description": body.get("description"),
+                "target_url": body.get("target_url"),
+                "context": body.get("context", "default"),
+                "created_at": now,
+                "updated_at": now,
+                "creator": self._bot_user(),
+            }
+            self.commit_statuses.setdefault((repo, sha.lower()), []).append(status)
+        return status
 
     # --- git smart HTTP ---------------------------------------------------------------------------
 
@@ -725,6 +1240,8 @@ def create_fake_github(
     token_ttl: float = 3600.0,
     require_accept: bool = True,
     seed: int | None = None,
+    app_slug: str = "previewd",
+    fail_rate: float = 0.0,
 ) -> FakeGitHub:
     """A fresh fake for the GitHub App `app_id` whose JWTs verify with `public_key_pem`."""
     return FakeGitHub(
@@ -734,4 +1251,6 @@ def create_fake_github(
         token_ttl=token_ttl,
         require_accept=require_accept,
         seed=seed,
+        app_slug=app_slug,
+        fail_rate=fail_rate,
     )

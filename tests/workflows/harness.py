@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from workflows.activity_io import (
+    GITHUB_REPORT,
     ActivateInput,
     ActivityName,
     ClaimHostQueueResult,
@@ -34,6 +35,7 @@ from workflows.activity_io import (
     FailDeploymentInput,
     FailDeploymentResult,
     MarkDestroyedInput,
+    ReportInput,
     SetStatusInput,
 )
 from workflows.preview import PreviewWorkflow
@@ -122,6 +124,10 @@ class FakeActivities:
     async def mark_destroyed(self, input: MarkDestroyedInput) -> None:
         self._record(ActivityName.MARK_DESTROYED, input)
 
+    @activity.defn(name=GITHUB_REPORT)
+    async def report(self, input: ReportInput) -> None:
+        self._record(GITHUB_REPORT, input)
+
     @activity.defn(name=ActivityName.CLAIM_HOST_QUEUE)
     async def claim_queue(self) -> ClaimHostQueueResult:
         self._record(ActivityName.CLAIM_HOST_QUEUE)
@@ -207,7 +213,7 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
     }
     shared: list[Callable[..., Any]] = [
         fakes.create_deployment, fakes.set_status, fakes.activate, fakes.fail_deployment,
-        fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy,
+        fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy, fakes.report,
     ]  # fmt: skip
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(

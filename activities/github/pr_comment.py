@@ -1,0 +1,44 @@
+"""The one sticky PR comment: a small table in the style of Vercel's and Netlify's bots, found again
+by a hidden marker so that no retry, restart or redelivery ever posts a second one."""
+
+from __future__ import annotations
+
+import html
+
+from workflows.activity_io import ReportInput
+
+MARKER = "<!-- previewd:sticky-comment -->"
+TITLES = {
+    "queued": "⏳ Queued",
+    "building": "🔨 Building",
+    "deploying": "🚀 Deploying",
+    "ready": "✅ Ready",
+    "failed": "❌ Failed",
+    "destroyed": "🧹 Destroyed",
+}
+
+
+def _cell(text: str) -> str:
+    # Table cells: no pipes or newlines from the outside world, and no HTML.
+    return html.escape(text).replace("|", "\\|").replace("\n", " ")
+
+
+def comment_body(report: ReportInput, logs_url: str) -> str:
+    rows = [
+        ("Status", TITLES.get(report.phase, report.phase)),
+        ("Commit", f"`{report.sha[:12]}`"),
+    ]
+    if report.phase == "ready" and report.url:
+        rows.append(("Preview", f"[{_cell(report.url)}]({report.url})"))
+    rows.append(("Logs", f"[deployment logs]({logs_url})"))
+    lines = [MARKER, "**previewd** preview of this pull request", "", "| | |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    if report.phase == "failed":
+        lines += ["", f"**Error:** {_cell(report.error or 'the deployment failed')}"]
+        if report.log_tail:
+            tail = "\n".join(report.log_tail[-15:]).replace("```", "ʼʼʼ")
+            lines += ["", "<details><summary>Last log lines</summary>", "", "```", tail, "```", "</details>"]
+        lines += ["", "Push a new commit, or comment `/preview redeploy`, to try again."]
+    if report.phase == "destroyed":
+        lines += ["", "The preview was removed."]
+    return "\n".join(lines)

@@ -1,0 +1,122 @@
+"""The `github.report` activity: tell the PR where its preview is — the sticky comment, a GitHub
+Deployment per sha with its statuses, and a `previewd` commit status for branch protection."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import WorkerContext
+from activities.github.app_auth import GitHubApp
+from activities.github.client import GitHubApiError
+from activities.github.pr_comment import MARKER, comment_body
+from workflows.activity_io import GITHUB_REPORT, ReportInput
+
+DEPLOYMENT_STATE = {
+    "queued": "queued",
+    "building": "in_progress",
+    "deploying": "in_progress",
+    "ready": "success",
+    "failed": "failure",
+    "destroyed": "inactive",
+}
+COMMIT_STATE = {
+    "queued": "pending",
+    "building": "pending",
+    "deploying": "pending",
+    "ready": "success",
+    "failed": "failure",
+}
+COMMENTS_PER_PAGE = 100
+
+
+class GitHubReportActivities:
+    def __init__(self, ctx: WorkerContext, app: GitHubApp | None) -> None:
+        self.ctx = ctx
+        self.app = app
+
+    @activity.defn(name=GITHUB_REPORT)
+    async def report(self, report: ReportInput) -> None:
+        project = await self.ctx.project(report.project_id)
+        if self.app is None or project.github_installation_id is None:
+            return  # not a GitHub App installation's repository: nobody to tell
+        try:
+            token = await self.app.installation_token(project.github_installation_id)
+            await Reporter(
+                self.app, token, project.github_repo_full_name, self.ctx.settings.previewd_base_url
+            ).send(report)
+        except GitHubApiError as error:
+            if error.transient:
+                delay = timedelta(seconds=error.retry_after) if error.retry_after is not None else None
+                raise ApplicationError(str(error), type="GitHubUnavailable", next_retry_delay=delay) from None
+            raise ApplicationError(str(error), type="GitHubRejected", non_retryable=True) from None
+
+
+class Reporter:
+    def __init__(self, app: GitHubApp, token: str, repo: str, base_url: str) -> None:
+        self.app, self.token, self.repo, self.base_url = app, token, repo, base_url
+
+    async def call(self, method: str, path: str, json: Any = None) -> Any:
+        return await self.app.api.request(method, f"/repos/{self.repo}{path}", token=self.token, json=json)
+
+    async def send(self, report: ReportInput) -> None:
+        if report.phase == "ready" and not await self.still_newest(report):
+            return  # a newer push or a close overtook this sha: never announce it
+        logs_url = f"{self.base_url}/api/deployments/{report.deployment_id}/logs"
+        await self.sticky_comment(comment_body(report, logs_url), report.pr_number)
+        await self.deployment_status(report, logs_url)
+        if report.phase in COMMIT_STATE:
+            await self.call(
+                "POST",
+                f"/statuses/{report.sha}",
+                {"state": COMMIT_STATE[report.phase], "context": "previewd", "target_url": logs_url,
+                 "description": f"Preview {report.phase}"},
+            )  # fmt: skip
+
+    async def still_newest(self, report: ReportInput) -> bool:
+        pull = await self.call("GET", f"/pulls/{report.pr_number}")
+        return bool(pull.get("state") == "open" and (pull.get("head") or {}).get("sha") == report.sha)
+
+    async def sticky_comment(self, body: str, pr_number: int) -> None:
+        page = 1
+        while True:
+            comments = await self.call(
+                "GET", f"/issues/{pr_number}/comments?per_page={COMMENTS_PER_PAGE}&page={page}"
+            )
+            for comment in comments:
+                if MARKER in str(comment.get("body", "")):
+                    if comment.get("body") != body:
+                        await self.call("PATCH", f"/issues/comments/{comment['id']}", {"body": body})
+                    return
+            if len(comments) < COMMENTS_PER_PAGE:
+                break
+            page += 1
+        await self.call("POST", f"/issues/{pr_number}/comments", {"body": body})
+
+    async def deployment_status(self, report: ReportInput, logs_url: str) -> None:
+        environment = f"pr-{report.pr_number}"
+        found = await self.call("GET", f"/deployments?sha={report.sha}&environment={environment}")
+        if found:
+            deployment_id = found[0]["id"]
+        elif report.phase == "destroyed":
+            return
+        else:
+            created = await self.call(
+                "POST",
+                "/deployments",
+                {"ref": report.sha, "environment": environment, "transient_environment": True,
+                 "production_environment": False, "auto_merge": False, "required_contexts": [],
+                 "description": f"previewd preview of PR #{report.pr_number}"},
+            )  # fmt: skip
+            deployment_id = created["id"]
+        state = DEPLOYMENT_STATE[report.phase]
+        latest = await self.call("GET", f"/deployments/{deployment_id}/statuses")
+        if latest and latest[0].get("state") == state:
+            return  # a retry: already said
+        status: dict[str, Any] = {"state": state, "log_url": logs_url}
+        if report.phase == "ready" and report.url:
+            status["environment_url"] = report.url
+        await self.call("POST", f"/deployments/{deployment_id}/statuses", status)
