@@ -3,6 +3,7 @@ that say whether waiting helps (5xx, 429, secondary rate limits) or a person mus
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ HEADERS = {
     "X-GitHub-Api-Version": "2022-11-28",
     "User-Agent": "previewd",
 }
+ATTEMPTS_PER_CALL = 5
+MAX_INLINE_WAIT_SECONDS = 10.0
 HINTS = {
     401: "check GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY",
     403: "the App lacks a permission it needs",
@@ -65,6 +68,22 @@ class GitHubApi:
         await self._http.aclose()
 
     async def request(self, method: str, path: str, *, token: str, json: Any = None) -> Any:
+        """One call. Transient answers are retried here a few times, honouring retry-after (capped):
+        telling a PR takes several calls, and retrying the whole activity for one flaky answer would
+        repeat all of them. What still fails goes to Temporal's retry policy."""
+        for attempt in range(1, ATTEMPTS_PER_CALL + 1):
+            try:
+                return await self._once(method, path, token=token, json=json)
+            except GitHubApiError as error:
+                if not error.transient or attempt == ATTEMPTS_PER_CALL:
+                    raise
+                wait = error.retry_after if error.retry_after is not None else 0.5 * 2**attempt
+                if wait > MAX_INLINE_WAIT_SECONDS:
+                    raise  # a long rate-limit wait belongs to Temporal's retry, not a sleeping call
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+    async def _once(self, method: str, path: str, *, token: str, json: Any = None) -> Any:
         response = await self._http.request(
             method, path, json=json, headers={"Authorization": f"Bearer {token}"}
         )

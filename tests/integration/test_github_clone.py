@@ -8,7 +8,9 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -16,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from temporalio.client import Client
 
 from tests.fakes.github_api import FakeGitHub, FakeGitHubServer, create_fake_github
-from tests.integration.system import AppRepo, System, git, start_system
+from tests.integration.system import AppRepo, System, git, start_system, wait_for
 
 APP_ID = 4242
 INSTALLATION = 77
@@ -84,6 +86,7 @@ def test_a_private_repo_is_cloned_with_the_installation_token_and_the_token_leak
         )
     assert created.status_code == 201, created.text
     project = created.json()
+    fake.set_pull(REPO, 1, head_sha=sha)
     system.pull_request(project, "opened", 1, sha)
     deployment = system.wait_status(project["id"], 1, sha, "active")
     assert sha in system.preview(deployment["app_name"]).text
@@ -118,3 +121,103 @@ def test_a_private_repo_is_cloned_with_the_installation_token_and_the_token_leak
         assert all(token not in text for token in tokens) and "extraheader" not in text.lower()
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert all(token not in ps for token in tokens)
+
+
+def _add_pr_project(github: GitHubSystem, number: int) -> dict[str, Any]:
+    with github.system.api() as client:
+        created = client.post(
+            "/api/projects",
+            json={
+                "github_repo_full_name": REPO,
+                "github_repo_id": 9000 + number,
+                "github_installation_id": INSTALLATION,
+                "deployment_config": {
+                    "build_command": "python3 build.py",
+                    "start_command": "python3 server.py",
+                },
+            },
+        )
+    assert created.status_code == 201, created.text
+    project: dict[str, Any] = created.json()
+    return project
+
+
+def _push(github: GitHubSystem, message: str) -> str:
+    sha = github.source.commit(message)
+    git(
+        github.source.path,
+        "push",
+        "--quiet",
+        "--force",
+        str(github.fake.repos[REPO]),
+        "HEAD:refs/heads/feature",
+    )
+    return sha
+
+
+def _told(github: GitHubSystem, number: int, sha: str, state: str) -> bool:
+    deployments = [
+        d
+        for d in github.fake.deployments.get(REPO, [])
+        if d["environment"] == f"pr-{number}" and d["sha"] == sha
+    ]
+    return bool(deployments) and any(
+        s["state"] == state for s in github.fake.deployment_statuses.get(deployments[0]["id"], [])
+    )
+
+
+def test_a_pr_life_leaves_one_comment_one_deployment_per_sha_and_ends_inactive(github: GitHubSystem) -> None:
+    system, fake = github.system, github.fake
+    number = 2
+    project = _add_pr_project(github, number)
+    shas = []
+    for i in range(3):
+        sha = _push(github, f"life {i}")
+        fake.set_pull(REPO, number, head_sha=sha)
+        system.pull_request(project, "opened" if i == 0 else "synchronize", number, sha)
+        system.wait_status(project["id"], number, sha, "active")
+        wait_for(partial(_told, github, number, sha, "success"), timeout=60, what="GitHub told ready")
+        shas.append(sha)
+    fake.set_pull(REPO, number, head_sha=shas[-1], state="closed")
+    system.pull_request(project, "closed", number, shas[-1])
+    system.wait_status(project["id"], number, shas[-1], "destroyed")
+    wait_for(lambda: _told(github, number, shas[-1], "inactive"), timeout=60, what="GitHub told inactive")
+
+    comments = fake.comments[(REPO, number)]
+    assert len(comments) == 1 and "previewd:sticky-comment" in comments[0]["body"]
+    assert "Destroyed" in comments[0]["body"]
+    ours = [d for d in fake.deployments[REPO] if d["environment"] == f"pr-{number}"]
+    assert sorted(d["sha"] for d in ours) == sorted(shas)  # one deployment per deployed sha
+    for deployment in ours:
+        states = [s["state"] for s in fake.deployment_statuses[deployment["id"]]]
+        assert states[0] in ("queued", "in_progress") and "success" in states
+        assert all(d["transient_environment"] and not d["production_environment"] for d in [deployment])
+    last = next(d for d in ours if d["sha"] == shas[-1])
+    assert fake.deployment_statuses[last["id"]][-1]["state"] == "inactive"
+    success = next(s for s in fake.deployment_statuses[last["id"]] if s["state"] == "success")
+    assert success["environment_url"].startswith("http://pr-") and "/logs" in success["log_url"]
+    for sha in shas:
+        assert [s["state"] for s in fake.commit_statuses[(REPO, sha)] if s["context"] == "previewd"][
+            -1
+        ] == "success"
+
+
+def test_with_30_percent_of_github_calls_failing_every_preview_goes_live_and_the_pr_is_told(
+    github: GitHubSystem,
+) -> None:
+    system, fake = github.system, github.fake
+    number = 3
+    project = _add_pr_project(github, number)
+    sha = _push(github, "flaky github")
+    fake.set_pull(REPO, number, head_sha=sha)
+    fake.fail_rate = 0.3
+    try:
+        system.pull_request(project, "opened", number, sha)
+        system.wait_status(project["id"], number, sha, "active")
+        wait_for(
+            lambda: _told(github, number, sha, "success"), timeout=120, what="the PR told, despite failures"
+        )
+    finally:
+        fake.fail_rate = 0.0
+    assert len(fake.comments[(REPO, number)]) == 1
+    assert any(call.injected for call in fake.calls)
