@@ -54,7 +54,6 @@ import random
 import re
 import secrets
 import shutil
-import socket
 import string
 import subprocess
 import threading
@@ -63,14 +62,14 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.fakes.loopback import LoopbackServer
 
 with warnings.catch_warnings():
     # authlib.jose is deprecated in favour of joserfc (not installed); it works until authlib 2.0.
@@ -1181,55 +1180,13 @@ def _cgi_response(stdout: bytes, stderr: bytes, returncode: int | None) -> Respo
     return Response(content, status_code=status, headers=headers, media_type=media_type)
 
 
-class FakeGitHubServer:
-    """Runs a FakeGitHub on a free 127.0.0.1 port in a background thread (sync or async context manager).
-
-    The same server answers the REST API (api.github.com) and git smart HTTP (github.com).
-    """
+class FakeGitHubServer(LoopbackServer):
+    """Runs a FakeGitHub on a free 127.0.0.1 port in a background thread; the same server answers
+    the REST API (api.github.com) and git smart HTTP (github.com)."""
 
     def __init__(self, fake: FakeGitHub) -> None:
+        super().__init__(fake.app, "fake-github")
         self.fake = fake
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(fake.app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True, name="fake-github"
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake GitHub server did not start")
-            time.sleep(0.005)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
-
-    def __enter__(self) -> FakeGitHubServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> FakeGitHubServer:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
 
 def create_fake_github(
