@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     previewd_build_timeout_seconds: int = Field(default=900, ge=10)
     # Name of this worker's host-specific task queue suffix; defaults to the host name.
     previewd_worker_name: str | None = None
+    # Signs the dashboard's session cookie; unset: generated once into {data dir}/session-key.
+    previewd_session_secret: str | None = Field(default=None, min_length=32)
+    # How long a dashboard sign-in lasts, and a one-time sign-in link (local mode) stays good.
+    previewd_session_hours: int = Field(default=24 * 14, ge=1, le=24 * 365)
+    previewd_login_link_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Where the dashboard links each PR's workflow in the Temporal UI.
+    previewd_temporal_ui_url: str = "http://localhost:8233"
 
     github_app_id: str | None = None
     github_app_private_key: str | None = None
@@ -53,7 +60,9 @@ class Settings(BaseSettings):
     fly_preview_url_template: str = "https://{app}.fly.dev/"
     fly_builder: Literal["flyctl", "docker"] = "flyctl"
 
-    @field_validator("previewd_base_url", "github_api_url", "github_url", "fly_api_url")
+    @field_validator(
+        "previewd_base_url", "previewd_temporal_ui_url", "github_api_url", "github_url", "fly_api_url"
+    )
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -69,6 +78,8 @@ class Settings(BaseSettings):
         key = (self.github_app_private_key or "").strip()
         if key and not key.startswith("-----BEGIN") and not Path(key).expanduser().is_file():
             raise ValueError("GITHUB_APP_PRIVATE_KEY is neither PEM text nor a path to a readable file")
+        if bool(self.github_client_id) != bool(self.github_client_secret):
+            raise ValueError("GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together (dashboard sign-in)")
         if "{app}" not in self.fly_preview_url_template:
             raise ValueError("FLY_PREVIEW_URL_TEMPLATE must contain {app}")
         return self
@@ -90,6 +101,15 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.previewd_data_dir
+
+    @property
+    def github_sign_in(self) -> bool:
+        """Dashboard sign-in through GitHub OAuth; otherwise one-time sign-in links (local mode)."""
+        return bool(self.github_client_id and self.github_client_secret)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.previewd_base_url.startswith("https://")
 
     @property
     def preview_scheme_port(self) -> str:

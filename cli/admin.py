@@ -26,6 +26,7 @@ SECRET_FIELDS = {
     "github_client_secret",
     "fly_api_token",
     "previewd_secret_keys",
+    "previewd_session_secret",
 }
 
 

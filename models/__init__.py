@@ -1,21 +1,26 @@
 """SQLModel tables, the database engine, queries and secret encryption."""
 
+from models.audit import AuditEvent
 from models.deliveries import WebhookDelivery
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute
 from models.projects import DeploymentConfig, Project, ProjectSecret
 from models.users import ApiToken, User
+from models.web_sessions import LoginLink, WebSession
 
 __all__ = [
     "ApiToken",
+    "AuditEvent",
     "Deployment",
     "DeploymentConfig",
     "DeploymentLog",
     "DeploymentStatus",
     "LogLevel",
     "LogType",
+    "LoginLink",
     "PreviewRoute",
     "Project",
     "ProjectSecret",
     "User",
+    "WebSession",
     "WebhookDelivery",
 ]

@@ -1,0 +1,105 @@
+"""Deployment page: status timeline, commit, URL, error, and its log (tail first, earlier on demand)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+from sqlmodel import col, select
+
+from models import AuditEvent, Deployment, Project
+from models.dashboard_queries import log_before, log_tail
+from models.deployments import FINAL_STATUSES, LogLevel, LogType
+from web.dashboard.access import project_for
+from web.dashboard.signed_in import SignedIn, UserDep
+from web.dashboard.templating import is_htmx, render
+from web.deps import Services, ServicesDep
+
+router = APIRouter(include_in_schema=False)
+TAIL = 500
+TypeFilter = Annotated[LogType | None, Query(alias="type")]
+LevelFilter = Annotated[LogLevel | None, Query()]
+
+
+async def deployment_for(services: Services, signed_in: SignedIn, deployment_id: uuid.UUID) -> tuple[Deployment, Project]:
+    async with services.db.session() as session:
+        deployment = await session.get(Deployment, deployment_id)
+    if deployment is None:
+        raise HTTPException(404, "Deployment not found")
+    return deployment, await project_for(services, signed_in, deployment.project_id)
+
+
+def timeline(deployment: Deployment, events: list[AuditEvent]) -> list[dict[str, object]]:
+    steps: list[dict[str, object]] = [{"label": "Queued", "at": deployment.created_at, "tone": "gray"}]
+    if deployment.started_at:
+        steps.append({"label": "Build started", "at": deployment.started_at, "tone": "blue"})
+    for event in events:
+        steps.append({"label": f"{event.action.capitalize()} requested by {event.actor}", "at": event.created_at, "tone": "gray"})
+    if deployment.completed_at:
+        steps.append({"label": deployment.status.capitalize(), "at": deployment.completed_at, "tone": deployment.status})
+    elif deployment.status not in ("pending",):
+        steps.append({"label": deployment.status.capitalize() + "…", "at": deployment.updated_at, "tone": deployment.status})
+    return sorted(steps, key=lambda step: step["at"])  # type: ignore[arg-type, return-value]
+
+
+@router.get("/deployments/{deployment_id}")
+async def deployment_page(
+    request: Request, deployment_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
+) -> Response:
+    deployment, project = await deployment_for(services, signed_in, deployment_id)
+    async with services.db.session() as session:
+        events = list(
+            (
+                await session.exec(
+                    select(AuditEvent)
+                    .where(
+                        AuditEvent.project_id == project.id,
+                        AuditEvent.pr_number == deployment.pr_number,
+                        col(AuditEvent.created_at) >= deployment.created_at,
+                    )
+                    .order_by(col(AuditEvent.created_at))
+                    .limit(20)
+                )
+            ).all()
+        )
+    context = {
+        "deployment": deployment,
+        "project": project,
+        "steps": timeline(deployment, events),
+        "final": deployment.status in FINAL_STATUSES,
+    }
+    # The status card polls this URL; htmx gets the card alone.
+    return render(request, "_deployment_status.html" if is_htmx(request) else "deployment.html", context)
+
+
+@router.get("/deployments/{deployment_id}/logs")
+async def deployment_logs(
+    request: Request,
+    deployment_id: uuid.UUID,
+    services: ServicesDep,
+    signed_in: UserDep,
+    type_: TypeFilter = None,
+    level: LevelFilter = None,
+    before: int | None = Query(default=None, ge=1),
+) -> Response:
+    """Without `before`: the log panel for these filters (its tail and a live stream after it).
+    With `before`: the page of lines just before that id, for "Show earlier lines"."""
+    deployment, _ = await deployment_for(services, signed_in, deployment_id)
+    filters = {"type": type_.value if type_ else None, "level": level.value if level else None}
+    async with services.db.session() as session:
+        if before is not None:
+            lines = await log_before(
+                session, deployment_id=deployment_id, before=before, limit=TAIL, type_=filters["type"], level=filters["level"]
+            )
+            return render(request, "_log_earlier.html", {"lines": lines, "deployment": deployment, "filters": filters, "page": TAIL})
+        lines = await log_tail(session, deployment_id=deployment_id, limit=TAIL, type_=filters["type"], level=filters["level"])
+    context = {
+        "deployment": deployment,
+        "lines": lines,
+        "filters": filters,
+        "page": TAIL,
+        "final": deployment.status in FINAL_STATUSES,
+    }
+    return render(request, "_log_panel.html", context)

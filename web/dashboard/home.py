@@ -1,0 +1,30 @@
+"""Home: the user's projects with their live previews, and recent deployments across projects."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from models.dashboard_queries import live_previews, recent_deployments
+from web.dashboard.access import visible_projects
+from web.dashboard.signed_in import UserDep
+from web.dashboard.templating import is_htmx, render
+from web.deps import ServicesDep
+
+router = APIRouter(include_in_schema=False)
+PER_PAGE = 20
+
+
+@router.get("/")
+async def home(
+    request: Request, services: ServicesDep, signed_in: UserDep, page: int = Query(default=1, ge=1, le=10_000)
+) -> Response:
+    projects = await visible_projects(services, signed_in)
+    ids = [project.id for project in projects]
+    names = {project.id: project.github_repo_full_name for project in projects}
+    async with services.db.session() as session:
+        recent = await recent_deployments(session, project_ids=ids, page=page, per_page=PER_PAGE)
+        live = [] if is_htmx(request) else await live_previews(session, project_ids=ids)
+    context = {"projects": projects, "names": names, "recent": recent, "live": live}
+    # The recent-deployments table polls this same URL; htmx gets just the table.
+    return render(request, "_recent.html" if is_htmx(request) else "home.html", context)

@@ -1,0 +1,90 @@
+"""Jinja2 (autoescape on, for every template) and the filters the pages share."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from web.dashboard.csrf import csrf_token
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+STATUS_TONES = {
+    "active": "green",
+    "building": "blue",
+    "deploying": "blue",
+    "pending": "gray",
+    "queued": "gray",
+    "failed": "red",
+    "destroyed": "muted",
+    "superseded": "muted",
+    "replaced": "muted",
+    "closed": "muted",
+    "idle": "muted",
+}
+
+
+def ago(moment: datetime | str | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return "—"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
+    if seconds < 45:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def exact(moment: datetime | str | None) -> str:
+    if moment is None:
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def tone(status: str | None) -> str:
+    return STATUS_TONES.get(status or "", "gray")
+
+
+environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,  # every template, whatever its name: PR titles, branches and log lines are user input
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.filters.update(ago=ago, exact=exact, tone=tone, short=lambda sha: (sha or "")[:7])
+templates = Jinja2Templates(env=environment)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
+    signed_in = getattr(request.state, "signed_in", None)
+    services = request.app.state.services
+    full = {
+        "request": request,
+        "csrf_token": csrf_token(request),
+        "user": signed_in.user if signed_in else None,
+        "github_mode": services.settings.github_sign_in,
+        **(context or {}),
+    }
+    response = templates.TemplateResponse(request, name, full, status_code=status_code)
+    # Full page or fragment depends on HX-Request, and every page on who is signed in.
+    response.headers["Vary"] = "HX-Request, Cookie"
+    response.headers["Cache-Control"] = "no-store"
+    return response

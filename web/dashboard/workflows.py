@@ -1,0 +1,64 @@
+"""The dashboard's two Temporal calls: a PR workflow's live `state`, and a signal to it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from web.deps import Services
+from workflows.signals import PreviewState, workflow_id_for
+
+QUERY_TIMEOUT = 2.0
+SIGNAL_TIMEOUT = 5.0
+
+
+class SignalFailed(Exception):
+    """What went wrong, in words for the person who pressed the button."""
+
+
+async def _state(services: Services, project_id: uuid.UUID, pr_number: int) -> PreviewState | None:
+    client = await services.temporal()
+    handle = client.get_workflow_handle(workflow_id_for(str(project_id), pr_number))
+    try:
+        return await handle.query("state", result_type=PreviewState)
+    except (RPCError, WorkflowQueryFailedError):
+        return None
+
+
+async def pr_states(services: Services, project_id: uuid.UUID, pr_numbers: list[int]) -> dict[int, PreviewState | None]:
+    """Each PR's live state, or None where its workflow is gone or Temporal does not answer in time
+    (the page then shows what Postgres knows)."""
+    if not pr_numbers:
+        return {}
+    try:
+        states = await asyncio.wait_for(
+            asyncio.gather(*(_state(services, project_id, n) for n in pr_numbers)), QUERY_TIMEOUT
+        )
+    except (TimeoutError, RuntimeError, RPCError):
+        return dict.fromkeys(pr_numbers)
+    return dict(zip(pr_numbers, states, strict=True))
+
+
+async def signal(services: Services, project_id: uuid.UUID, pr_number: int, name: str, argument: Any) -> str:
+    """Send `name` to the PR's workflow; returns the workflow id. Raises SignalFailed with advice."""
+    workflow_id = workflow_id_for(str(project_id), pr_number)
+    try:
+        client = await asyncio.wait_for(services.temporal(), SIGNAL_TIMEOUT)
+        await asyncio.wait_for(client.get_workflow_handle(workflow_id).signal(name, argument), SIGNAL_TIMEOUT)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise SignalFailed(
+                f"PR #{pr_number} has no running preview workflow: the PR was closed, or GitHub has not "
+                "sent its first event yet. Push a commit or reopen the PR to start one."
+            ) from None
+        raise SignalFailed(f"Temporal refused the request ({error.status.name}). Try again in a minute.") from None
+    except (TimeoutError, RuntimeError, OSError):
+        raise SignalFailed(
+            "Temporal is not reachable right now, so nothing was changed. Try again in a minute; "
+            "if it keeps failing, check that the Temporal server and the worker are running."
+        ) from None
+    return workflow_id
