@@ -2,6 +2,7 @@
 
 from models.deliveries import WebhookDelivery
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute
+from models.installations import Installation
 from models.projects import DeploymentConfig, Project, ProjectSecret
 from models.users import ApiToken, User
 
@@ -11,6 +12,7 @@ __all__ = [
     "DeploymentConfig",
     "DeploymentLog",
     "DeploymentStatus",
+    "Installation",
     "LogLevel",
     "LogType",
     "PreviewRoute",
