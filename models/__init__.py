@@ -3,6 +3,7 @@
 from models.audit import AuditEvent
 from models.deliveries import WebhookDelivery
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute
+from models.installations import Installation
 from models.projects import DeploymentConfig, Project, ProjectSecret
 from models.users import ApiToken, User
 from models.web_sessions import LoginLink, WebSession
@@ -14,6 +15,7 @@ __all__ = [
     "DeploymentConfig",
     "DeploymentLog",
     "DeploymentStatus",
+    "Installation",
     "LogLevel",
     "LogType",
     "LoginLink",

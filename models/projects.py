@@ -6,7 +6,7 @@ import re
 import shlex
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PydanticField
@@ -35,6 +35,9 @@ class DeploymentConfig(BaseModel):
     fly_config: dict[str, Any] = PydanticField(default_factory=dict)
     clone_url: str | None = None
     build_timeout_seconds: int | None = PydanticField(default=None, ge=10, le=6 * 3600)
+    # Pull requests from forks: "approve" (a maintainer approves each sha before it is built with the
+    # project's secrets), "never" (forks are not previewed) or "always" (forks are trusted like branches).
+    fork_policy: Literal["approve", "never", "always"] = "approve"
 
     @field_validator("install_command", "build_command", "start_command")
     @classmethod
@@ -75,6 +78,10 @@ class Project(SQLModel, table=True):
     github_installation_id: int | None = Field(default=None, index=True, sa_type=BigInteger)
     deployment_config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     is_active: bool = True
+    # Why the project is inactive, when something other than a person switched it off (the App's
+    # installation was suspended or deleted, the repository was removed from it): the matching event
+    # switches it back on.
+    disabled_reason: str | None = Field(default=None, max_length=100)
     created_at: datetime = timestamp_field()
     updated_at: datetime = timestamp_field()
 
