@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from cli import admin, pr, serve, up
+from cli import admin, login_link, pr, serve, up
 from cli import fly as fly_commands
 from cli.output import fail
 from config import load_settings
@@ -28,6 +28,9 @@ def parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("worker", help="run the Temporal worker").set_defaults(run=serve.worker)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=serve.migrate)
+    commands.add_parser(
+        "login-link", help="print a one-time link that signs a browser in to the dashboard (local mode)"
+    ).set_defaults(run=login_link.run)
 
     config = commands.add_parser("config", help="configuration").add_subparsers(dest="what", required=True)
     config.add_parser(

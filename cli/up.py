@@ -17,6 +17,7 @@ import httpx
 from sqlmodel import col, select
 
 from cli.database import database
+from cli.login_link import new_link
 from cli.output import fail, say
 from cli.webhook_client import pull_request_payload, send_webhook
 from config import Settings
@@ -80,7 +81,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             children.append(spawn_previewd("web", ["web"], env=env, log_dir=logs))
             _wait_for_web(settings, children)
             say("")
-            say(f"web app     {settings.previewd_base_url} (API docs at /docs)")
+            say(f"dashboard   {settings.previewd_base_url}")
+            if settings.github_sign_in:
+                say("sign in     with GitHub on the dashboard")
+            else:
+                link = asyncio.run(new_link(url, settings))
+                say(f"sign in     {link}  (works once; `previewd login-link` prints another)")
+            say(f"API docs    {settings.previewd_base_url}/docs")
             if not settings.temporal_address:
                 say(f"temporal UI http://localhost:{TEMPORAL_UI_PORT}")
             say(f"API token   {token}")

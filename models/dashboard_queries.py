@@ -50,7 +50,9 @@ async def project_deployments(
     return Page(rows[:per_page], page, len(rows) > per_page)
 
 
-async def live_previews(session: AsyncSession, *, project_ids: Sequence[uuid.UUID] | None) -> list[Deployment]:
+async def live_previews(
+    session: AsyncSession, *, project_ids: Sequence[uuid.UUID] | None
+) -> list[Deployment]:
     """Deployments that are live now."""
     query = (
         select(Deployment)
@@ -77,7 +79,9 @@ async def pr_deployments(
     )
 
 
-async def project_activity(session: AsyncSession, *, project_id: uuid.UUID, limit: int = 20) -> list[AuditEvent]:
+async def project_activity(
+    session: AsyncSession, *, project_id: uuid.UUID, limit: int = 20
+) -> list[AuditEvent]:
     return list(
         (
             await session.exec(
@@ -111,7 +115,9 @@ async def log_tail(
     session: AsyncSession, *, deployment_id: uuid.UUID, limit: int, type_: str | None, level: str | None
 ) -> list[DeploymentLog]:
     """The newest `limit` lines (oldest first): the log opens at its tail, never all of it."""
-    query = _log_filter(select(DeploymentLog).where(DeploymentLog.deployment_id == deployment_id), type_, level)
+    query = _log_filter(
+        select(DeploymentLog).where(DeploymentLog.deployment_id == deployment_id), type_, level
+    )
     rows = list((await session.exec(query.order_by(col(DeploymentLog.id).desc()).limit(limit))).all())
     rows.reverse()
     return rows
@@ -127,11 +133,12 @@ async def log_before(
     level: str | None,
 ) -> list[DeploymentLog]:
     query = _log_filter(
-        select(DeploymentLog).where(DeploymentLog.deployment_id == deployment_id, col(DeploymentLog.id) < before),
+        select(DeploymentLog).where(
+            DeploymentLog.deployment_id == deployment_id, col(DeploymentLog.id) < before
+        ),
         type_,
         level,
     )
     rows = list((await session.exec(query.order_by(col(DeploymentLog.id).desc()).limit(limit))).all())
     rows.reverse()
     return rows
-

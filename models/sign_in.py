@@ -26,7 +26,10 @@ async def create_login_link(session: AsyncSession, *, user_id: uuid.UUID, hours:
     now = utcnow()
     session.add(
         LoginLink(
-            user_id=user_id, token_sha256=token_digest(token), created_at=now, expires_at=now + timedelta(hours=hours)
+            user_id=user_id,
+            token_sha256=token_digest(token),
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
         )
     )
     await session.commit()

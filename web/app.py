@@ -1,4 +1,4 @@
-"""Builds the FastAPI app: webhooks, JSON API, health."""
+"""Builds the FastAPI app: webhooks, JSON API, health, and the dashboard."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 
 from config import Settings
 from models.crypto import Keyring
 from models.db import Database
 from runtime.data_dir import secret_keys, webhook_secret
 from web import api, health, webhooks
+from web.dashboard.install import install as install_dashboard
 from web.delivery_log import DeliveryLog
 from web.deps import Services
 
@@ -39,10 +39,5 @@ def create_app(settings: Settings, database_url: str, db: Database | None = None
     app.add_route(webhooks.PATH, webhooks.github_webhook, methods=["POST"])
     app.include_router(api.router)
     app.include_router(health.router)
-
-    @app.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:
-        # Until the htmx dashboard lands (issue 5), the front door is the API's documentation.
-        return RedirectResponse("/docs")
-
+    install_dashboard(app, services)
     return app

@@ -39,6 +39,17 @@ class ManualSignal:
 
 
 @dataclass
+class ApproveSignal:
+    """A maintainer lets a fork's sha be built with the project's secrets."""
+
+    sha: str = ""
+    requested_by: str = ""
+    request_id: str = ""
+    # "comment" or "dashboard"
+    source: str = ""
+
+
+@dataclass
 class HistoryEntry:
     deployment_id: str = ""
     sha: str = ""

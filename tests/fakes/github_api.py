@@ -315,6 +315,11 @@ class FakeGitHub:
         self.commit_statuses: dict[tuple[str, str], list[Json]] = {}
         self._ids: dict[str, int] = {}
 
+        # Sign-in and user-token routes (a separate module, imported here as it imports this one).
+        from tests.fakes.github_user import GitHubUsers
+
+        self.users = GitHubUsers(self)
+
         self.app = Starlette(
             routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
         )
@@ -430,6 +435,8 @@ class FakeGitHub:
         match = _GIT_PATH.match(request.url.path)
         if match is not None:
             return await self._git(request, match["owner"], match["name"], match["rest"])
+        if request.url.path.startswith("/login/oauth/"):
+            return await self.users.oauth(request)
         return await self._api(request)
 
     def _request_id(self) -> str:
@@ -581,6 +588,8 @@ class FakeGitHub:
             return 204, None
         if len(parts) >= 4 and parts[0] == "repos":
             return await self._repo_route(request, method, f"{parts[1]}/{parts[2]}", parts[3:])
+        if parts and parts[0] == "user":
+            return await self.users.route(request, method, parts)
         raise GitHubError(404, "Not Found")
 
     # --- app JWT and installation tokens ----------------------------------------------------------

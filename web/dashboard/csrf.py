@@ -38,4 +38,6 @@ async def require_csrf(request: Request) -> None:
         value = (await request.form()).get(FIELD)
         given = value if isinstance(value, str) else None
     if not (isinstance(expected, str) and expected and given and hmac.compare_digest(expected, given)):
-        raise HTTPException(403, "This form has expired or did not come from this site. Reload the page and try again.")
+        raise HTTPException(
+            403, "This form has expired or did not come from this site. Reload the page and try again."
+        )

@@ -23,7 +23,9 @@ TypeFilter = Annotated[LogType | None, Query(alias="type")]
 LevelFilter = Annotated[LogLevel | None, Query()]
 
 
-async def deployment_for(services: Services, signed_in: SignedIn, deployment_id: uuid.UUID) -> tuple[Deployment, Project]:
+async def deployment_for(
+    services: Services, signed_in: SignedIn, deployment_id: uuid.UUID
+) -> tuple[Deployment, Project]:
     async with services.db.session() as session:
         deployment = await session.get(Deployment, deployment_id)
     if deployment is None:
@@ -36,11 +38,29 @@ def timeline(deployment: Deployment, events: list[AuditEvent]) -> list[dict[str,
     if deployment.started_at:
         steps.append({"label": "Build started", "at": deployment.started_at, "tone": "blue"})
     for event in events:
-        steps.append({"label": f"{event.action.capitalize()} requested by {event.actor}", "at": event.created_at, "tone": "gray"})
+        steps.append(
+            {
+                "label": f"{event.action.capitalize()} requested by {event.actor}",
+                "at": event.created_at,
+                "tone": "gray",
+            }
+        )
     if deployment.completed_at:
-        steps.append({"label": deployment.status.capitalize(), "at": deployment.completed_at, "tone": deployment.status})
+        steps.append(
+            {
+                "label": deployment.status.capitalize(),
+                "at": deployment.completed_at,
+                "tone": deployment.status,
+            }
+        )
     elif deployment.status not in ("pending",):
-        steps.append({"label": deployment.status.capitalize() + "…", "at": deployment.updated_at, "tone": deployment.status})
+        steps.append(
+            {
+                "label": deployment.status.capitalize() + "…",
+                "at": deployment.updated_at,
+                "tone": deployment.status,
+            }
+        )
     return sorted(steps, key=lambda step: step["at"])  # type: ignore[arg-type, return-value]
 
 
@@ -91,10 +111,21 @@ async def deployment_logs(
     async with services.db.session() as session:
         if before is not None:
             lines = await log_before(
-                session, deployment_id=deployment_id, before=before, limit=TAIL, type_=filters["type"], level=filters["level"]
+                session,
+                deployment_id=deployment_id,
+                before=before,
+                limit=TAIL,
+                type_=filters["type"],
+                level=filters["level"],
             )
-            return render(request, "_log_earlier.html", {"lines": lines, "deployment": deployment, "filters": filters, "page": TAIL})
-        lines = await log_tail(session, deployment_id=deployment_id, limit=TAIL, type_=filters["type"], level=filters["level"])
+            return render(
+                request,
+                "_log_earlier.html",
+                {"lines": lines, "deployment": deployment, "filters": filters, "page": TAIL},
+            )
+        lines = await log_tail(
+            session, deployment_id=deployment_id, limit=TAIL, type_=filters["type"], level=filters["level"]
+        )
     context = {
         "deployment": deployment,
         "lines": lines,

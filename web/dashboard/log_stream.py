@@ -56,7 +56,12 @@ async def _batch(services: Services, deployment_id: uuid.UUID, cursor: int) -> l
 
 
 async def stream(
-    request: Request, services: Services, deployment_id: uuid.UUID, cursor: int, type_: str | None, level: str | None
+    request: Request,
+    services: Services,
+    deployment_id: uuid.UUID,
+    cursor: int,
+    type_: str | None,
+    level: str | None,
 ) -> AsyncIterator[str]:
     template = environment.get_template("_log_lines.html")
     yield f"retry: {RETRY_MS}\n\n"

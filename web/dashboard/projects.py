@@ -38,14 +38,17 @@ async def project_page(
 
 
 @router.get("/projects/{project_id}/pulls")
-async def project_pulls(request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep) -> Response:
+async def project_pulls(
+    request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
+) -> Response:
     """The open PRs, polled by the project page: Postgres says which, Temporal says where each is now."""
     project = await project_for(services, signed_in, project_id)
     async with services.db.session() as session:
         latest = await latest_deployment_per_pr(session, project_id=project_id)
     open_prs = [d for d in latest if d.status != DeploymentStatus.DESTROYED]
     states = await pr_states(services, project_id, [d.pr_number for d in open_prs])
-    ui = f"{services.settings.previewd_temporal_ui_url}/namespaces/{services.settings.temporal_namespace}/workflows"
+    settings = services.settings
+    ui = f"{settings.previewd_temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows"
     pulls = [
         {
             "deployment": d,

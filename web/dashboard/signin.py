@@ -20,6 +20,7 @@ from web.deps import ServicesDep
 log = logging.getLogger("previewd.web.signin")
 router = APIRouter(include_in_schema=False)
 NEXT_KEY = "next"
+LINK_REFUSED = "That sign-in link is used, expired or unknown. Run `previewd login-link` for a new one."
 
 
 def _start_session(request: Request, sid: str) -> None:
@@ -50,14 +51,16 @@ async def link_page(request: Request, token: str = "") -> Response:
 
 
 @router.post("/auth/link", dependencies=[Depends(require_csrf)])
-async def link_sign_in(request: Request, services: ServicesDep, token: Annotated[str, Form()] = "") -> Response:
+async def link_sign_in(
+    request: Request, services: ServicesDep, token: Annotated[str, Form()] = ""
+) -> Response:
     async with services.db.session() as session:
         user_id = await consume_login_link(session, token=token) if token else None
         if user_id is None:
             return render(
                 request,
                 "login.html",
-                {"error": "That sign-in link is used, expired or unknown. Run `previewd login-link` for a new one."},
+                {"error": LINK_REFUSED},
                 status_code=400,
             )
         sid = await open_session(session, user_id=user_id, hours=services.settings.previewd_session_hours)
@@ -88,7 +91,9 @@ async def github_callback(request: Request, services: ServicesDep) -> Response:
         token = await client.authorize_access_token(request)
     except Exception as error:  # authlib: MismatchingStateError, OAuthError; httpx errors
         log.warning("GitHub sign-in failed: %s", type(error).__name__)
-        return _login_error(request, "GitHub sign-in did not complete (the link expired or was reused). Try again.")
+        return _login_error(
+            request, "GitHub sign-in did not complete (the link expired or was reused). Try again."
+        )
     access_token = str(token.get("access_token", ""))
     try:
         async with GitHubUserApi(services.settings.github_api_url, access_token) as api:

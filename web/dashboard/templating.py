@@ -81,6 +81,7 @@ def render(
         "csrf_token": csrf_token(request),
         "user": signed_in.user if signed_in else None,
         "github_mode": services.settings.github_sign_in,
+        "github_url": services.settings.github_url,
         **(context or {}),
     }
     response = templates.TemplateResponse(request, name, full, status_code=status_code)

@@ -24,12 +24,15 @@ async def _state(services: Services, project_id: uuid.UUID, pr_number: int) -> P
     client = await services.temporal()
     handle = client.get_workflow_handle(workflow_id_for(str(project_id), pr_number))
     try:
-        return await handle.query("state", result_type=PreviewState)
+        state: PreviewState = await handle.query("state", result_type=PreviewState)
+        return state
     except (RPCError, WorkflowQueryFailedError):
         return None
 
 
-async def pr_states(services: Services, project_id: uuid.UUID, pr_numbers: list[int]) -> dict[int, PreviewState | None]:
+async def pr_states(
+    services: Services, project_id: uuid.UUID, pr_numbers: list[int]
+) -> dict[int, PreviewState | None]:
     """Each PR's live state, or None where its workflow is gone or Temporal does not answer in time
     (the page then shows what Postgres knows)."""
     if not pr_numbers:
@@ -55,7 +58,9 @@ async def signal(services: Services, project_id: uuid.UUID, pr_number: int, name
                 f"PR #{pr_number} has no running preview workflow: the PR was closed, or GitHub has not "
                 "sent its first event yet. Push a commit or reopen the PR to start one."
             ) from None
-        raise SignalFailed(f"Temporal refused the request ({error.status.name}). Try again in a minute.") from None
+        raise SignalFailed(
+            f"Temporal refused the request ({error.status.name}). Try again in a minute."
+        ) from None
     except (TimeoutError, RuntimeError, OSError):
         raise SignalFailed(
             "Temporal is not reachable right now, so nothing was changed. Try again in a minute; "

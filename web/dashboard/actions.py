@@ -1,0 +1,70 @@
+"""Stepping in by hand: redeploy, destroy, approve a fork's sha. Each is a signal to the PR's
+workflow, recorded with who asked and how it went, and answered with a notice on the page."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from models import AuditEvent
+from web.dashboard.access import project_for
+from web.dashboard.csrf import require_csrf
+from web.dashboard.signed_in import UserDep
+from web.dashboard.templating import render
+from web.dashboard.workflows import SignalFailed, signal
+from web.deps import ServicesDep
+from workflows.signals import ApproveSignal, ManualSignal
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
+Action = Literal["redeploy", "destroy", "approve"]
+DONE = {
+    "redeploy": "Redeploy of PR #{n} requested. A new deployment appears below in a moment.",
+    "destroy": "PR #{n}'s preview is being torn down. The next push to the PR deploys it again.",
+    "approve": "Commit {sha} of PR #{n} approved; it builds with the project's secrets now.",
+}
+
+
+@router.post("/projects/{project_id}/pulls/{pr_number}/{action}")
+async def act(
+    request: Request,
+    project_id: uuid.UUID,
+    pr_number: int,
+    action: Action,
+    services: ServicesDep,
+    signed_in: UserDep,
+    sha: Annotated[str, Form()] = "",
+) -> Response:
+    project = await project_for(services, signed_in, project_id)
+    who = signed_in.user.login
+    request_id = str(uuid.uuid4())
+    argument: ManualSignal | ApproveSignal = (
+        ApproveSignal(sha=sha, requested_by=who, request_id=request_id, source="dashboard")
+        if action == "approve"
+        else ManualSignal(requested_by=who, request_id=request_id)
+    )
+    try:
+        workflow_id = await signal(services, project.id, pr_number, action, argument)
+        outcome, message = "ok", DONE[action].format(n=pr_number, sha=sha[:7])
+    except SignalFailed as failure:
+        workflow_id, outcome, message = "", str(failure), str(failure)
+    async with services.db.session() as session:
+        session.add(
+            AuditEvent(
+                project_id=project.id,
+                user_id=signed_in.user.id,
+                actor=who,
+                action=action,
+                pr_number=pr_number,
+                outcome=outcome[:300],
+                detail={
+                    "request_id": request_id,
+                    "workflow_id": workflow_id,
+                    **({"sha": sha} if sha else {}),
+                },
+            )
+        )
+        await session.commit()
+    return render(request, "_notice.html", {"ok": outcome == "ok", "message": message})

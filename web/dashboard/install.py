@@ -1,0 +1,58 @@
+"""Puts the dashboard on the FastAPI app: cookie sessions, static files, pages, HTML error pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from web.dashboard import actions, deployments, home, log_stream, projects, signin
+from web.dashboard.session_key import session_secret
+from web.dashboard.signed_in import NotSignedIn, sign_in_redirect
+from web.dashboard.templating import render
+from web.deps import Services
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+SESSION_COOKIE = "previewd_session"
+# JSON keeps answering the API and webhooks; people get pages.
+MACHINE_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/readyz", "/docs", "/openapi.json")
+
+
+def install(app: FastAPI, services: Services) -> None:
+    settings = services.settings
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.previewd_session_hours * 3600,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in (signin, home, projects, deployments, log_stream, actions):
+        app.include_router(module.router)
+
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        return sign_in_redirect(request)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith(MACHINE_PREFIXES) or "text/html" not in request.headers.get(
+            "accept", ""
+        ):
+            return await http_exception_handler(request, exc)
+        if request.headers.get("hx-request") == "true":
+            return render(
+                request, "_notice.html", {"ok": False, "message": exc.detail}, status_code=exc.status_code
+            )
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": exc.detail},
+            status_code=exc.status_code,
+        )

@@ -1,0 +1,37 @@
+// The log viewer's follow-the-tail and a cap on how many lines stay in the page; nothing else.
+(function () {
+  "use strict";
+  var MAX_LINES = 5000;
+
+  function box() { return document.getElementById("log-box"); }
+  function following() { var f = document.getElementById("follow"); return !f || f.checked; }
+
+  function afterLines() {
+    var b = box();
+    if (!b) return;
+    var empty = b.querySelector(".log-empty");
+    if (empty && b.querySelector(".ll")) empty.remove();
+    var lines = document.getElementById("log-lines");
+    // A live log can grow without end: keep the newest MAX_LINES; "Show earlier lines" fetches older ones.
+    if (lines && following()) {
+      var extra = lines.children.length - MAX_LINES;
+      for (var i = 0; i < extra; i++) lines.firstElementChild.remove();
+    }
+    if (following()) b.scrollTop = b.scrollHeight;
+  }
+
+  document.addEventListener("htmx:sseMessage", afterLines);
+  document.addEventListener("htmx:afterSettle", function (e) {
+    if (e.target && e.target.id === "log-panel") afterLines();
+  });
+  document.addEventListener("htmx:sseClose", function () {
+    var state = document.getElementById("log-state");
+    if (state) state.textContent = "finished";
+  });
+  // Scrolling up to read stops following; scrolling back to the bottom resumes it.
+  document.addEventListener("scroll", function (e) {
+    var b = box(), f = document.getElementById("follow");
+    if (!b || e.target !== b || !f) return;
+    f.checked = b.scrollHeight - b.scrollTop - b.clientHeight < 40;
+  }, true);
+})();
