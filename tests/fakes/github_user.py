@@ -43,6 +43,7 @@ USER_TOKEN_TTL = 28800
 TROUBLESHOOTING = (
     "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors"
 )
+MISMATCH = "The redirect_uri MUST match the registered callback URL for this application."
 USER_INSTALLATIONS_DOCS = "https://docs.github.com/rest/apps/installations#list-app-installations-accessible-to-the-user-access-token"
 USER_REPOS_DOCS = (
     "https://docs.github.com/rest/apps/installations#list-repositories-accessible-to-the-user-access-token"
