@@ -9,7 +9,8 @@ the user access token", "List repositories accessible to the user access token")
   (`users.login_as(...)`) approves at once; 302 to `redirect_uri?code=…&state=…`. An unknown
   `client_id` is a 404 page; a `redirect_uri` outside the registered callback URL goes back to the
   callback with `error=redirect_uri_mismatch`; `users.deny_next = True` sends `error=access_denied`.
-- `POST /login/oauth/access_token` (`client_id`, `client_secret`, `code`, optional `redirect_uri`):
+- `POST /login/oauth/access_token` (`client_id`, `client_secret` in the form or as HTTP Basic, `code`,
+  optional `redirect_uri`):
   200 with JSON when `Accept: application/json`, form-encoded otherwise; errors are 200 too, with
   `error` (`bad_verification_code`, `incorrect_client_credentials`, `redirect_uri_mismatch`),
   `error_description` and `error_uri`. A code is good once, for 10 minutes. Tokens are `ghu_…`,
@@ -23,11 +24,12 @@ the user access token", "List repositories accessible to the user access token")
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -157,6 +159,15 @@ class GitHubUsers:
     async def _access_token(self, request: Request) -> Response:
         form = dict(await request.form())
         params = {**dict(request.query_params), **{k: str(v) for k, v in form.items()}}
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            # GitHub takes the client credentials as HTTP Basic too (what OAuth clients send by default).
+            try:
+                client_id, _, client_secret = base64.b64decode(credentials).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                client_id = client_secret = ""
+            params.setdefault("client_id", unquote(client_id))
+            params.setdefault("client_secret", unquote(client_secret))
         wants_json = "application/json" in request.headers.get("accept", "")
 
         def answer(body: Json) -> Response:

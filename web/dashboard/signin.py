@@ -90,7 +90,8 @@ async def github_callback(request: Request, services: ServicesDep) -> Response:
     try:
         token = await client.authorize_access_token(request)
     except Exception as error:  # authlib: MismatchingStateError, OAuthError; httpx errors
-        log.warning("GitHub sign-in failed: %s", type(error).__name__)
+        # OAuthError's description is GitHub's own words (never the code, secret or a token).
+        log.warning("GitHub sign-in failed: %s %s", type(error).__name__, getattr(error, "description", ""))
         return _login_error(
             request, "GitHub sign-in did not complete (the link expired or was reused). Try again."
         )

@@ -1,0 +1,59 @@
+"""Browser tests: Playwright's async API driving Debian's Chromium (never a downloaded browser).
+
+Where Chromium or Playwright is missing they are skipped with the reason, except under CI, where
+that is a failure: `make test` installs Chromium where it can.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Dashboard, dashboard_system
+
+
+def _missing() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed (pip install -e '.[test]')"
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (Debian/Ubuntu: apt-get install chromium; `make test` does it as root)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def requirements() -> None:
+    reason = _missing()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set, so the browser tests must run, but {reason}")
+    pytest.skip(f"browser tests skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def dash(requirements: None) -> Iterator[Dashboard]:
+    with dashboard_system() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def browser(requirements: None) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,41 @@
+"""Small helpers the browser tests share: contexts at a given width, sign-in, screenshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.browser.harness import ARTIFACTS, Dashboard
+
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 860}
+
+
+async def new_page(browser: Any, viewport: dict[str, int] = DESKTOP) -> Any:
+    context = await browser.new_context(viewport=viewport)
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    # Confirmation dialogs (destroy, approve) are accepted, as a person who meant it would.
+    page.on("dialog", lambda dialog: dialog.accept())
+    return page
+
+
+async def sign_in_with_github(page: Any, dash: Dashboard, login: str) -> None:
+    dash.fake.users.login_as(login)
+    await page.goto(f"{dash.url}/")
+    await page.click("#github-sign-in")
+    await page.wait_for_selector(f'.who:has-text("{login}")', timeout=8000)
+
+
+async def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    width = page.viewport_size["width"]
+    path = ARTIFACTS / f"{name}-{width}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+async def horizontal_overflow(page: Any) -> int:
+    """How many CSS pixels the page is wider than the window (0: no horizontal scrolling)."""
+    overflow: int = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    return overflow
