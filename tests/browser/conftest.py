@@ -21,7 +21,7 @@ def _missing() -> str | None:
     if importlib.util.find_spec("playwright") is None:
         return "the playwright package is not installed (pip install -e '.[test]')"
     if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (`apt-get install chromium`; `make test` does it as root on Debian)"
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium; `make test` does it as root)"
     return None
 
 
