@@ -4,6 +4,7 @@ against the loopback GitHub fake, plus a second web process in local mode (sign-
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -108,6 +109,7 @@ def dashboard_system() -> Iterator[Dashboard]:
             system.stop()
             temporal.stop()
             postgres.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _up(url: str, child: Child) -> bool:

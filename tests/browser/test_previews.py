@@ -1,0 +1,141 @@
+"""A PR going live as a person watches it: status without reloading, logs streaming in, then
+redeploy and destroy from the project page, each confirmed on screen and recorded with who asked."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.browser.harness import INSTALLATION, Dashboard
+from tests.browser.pages import DESKTOP, PHONE, horizontal_overflow, new_page, screenshot, sign_in_with_github
+from tests.integration.system import AppRepo
+
+SLOW_BUILD = """import runpy, time
+for i in range(6):
+    print("step", i, flush=True)
+    time.sleep(0.5)
+runpy.run_path("build.py")
+"""
+SLOW_BUILD = """import runpy, time
+for i in range(6):
+    print("step", i, flush=True)
+    time.sleep(0.5)
+runpy.run_path("build.py")
+"""
+HOSTILE_TITLE = "Fix <script>alert(1)</script> & <b>bold</b> claims"
+
+
+async def _until(check: Any, timeout: float = 90) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        value = await asyncio.to_thread(check)
+        if value:
+            return value
+        await asyncio.sleep(0.25)
+    raise AssertionError("timed out")
+
+
+async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
+    browser: Any, dash: Dashboard, tmp_path: Path
+) -> None:
+    dash.fake.users.add_user("maria", installations=[INSTALLATION])
+    repo = AppRepo.create(tmp_path / f"shop-{uuid.uuid4().hex[:6]}")
+    # A slow build, so the page is open while it runs and the log arrives line by line.
+    repo.commit("slow build", {"slow_build.py": SLOW_BUILD})
+    project = dash.add_project(repo, build_command="python3 slow_build.py")
+    page = await new_page(browser)
+    await sign_in_with_github(page, dash, "maria")
+
+    sha = repo.commit("first version")
+    await asyncio.to_thread(
+        dash.system.pull_request, project, "opened", 7, sha, title=HOSTILE_TITLE, author="maria"
+    )
+    row = await _until(lambda: (dash.system.deployments(project["id"], 7) or [None])[0])
+
+    await page.goto(f"{dash.url}/deployments/{row['id']}")
+    # The title is shown as text, never run or rendered as markup.
+    assert await page.locator("h1").inner_text() == f"#7 {HOSTILE_TITLE}"
+    assert await page.locator("h1 b").count() == 0
+    # Lines arrive over SSE while the build runs, without a reload.
+    await page.wait_for_selector("#log-lines .ll:has-text('step 2')", timeout=60_000)
+    await page.wait_for_selector("#status-card [data-status=active]", timeout=90_000)
+    assert await page.locator("#preview-url").count() == 1
+    await page.wait_for_selector("#log-lines .ll:has-text('step 5')")
+    await screenshot(page, "deployment")
+
+    # Filtering by type reloads the panel with only those lines.
+    await page.select_option("select[name=type]", "runtime")
+    await page.wait_for_function("!document.querySelector('#log-lines .ll-m')?.textContent.includes('step')")
+
+    await page.goto(f"{dash.url}/projects/{project['id']}")
+    card = page.locator("#pr-7")
+    await card.locator("[data-status=active]").wait_for()
+    workflow_link = await card.locator("a:has-text('workflow')").get_attribute("href")
+    assert workflow_link == f"http://localhost:8233/namespaces/default/workflows/preview-{project['id']}-pr-7"
+    await screenshot(page, "project")
+
+    await card.locator("[data-action=redeploy]").click()
+    await page.wait_for_selector("#flash .notice-ok:has-text('Redeploy of PR #7 requested')")
+    await _until(lambda: len(dash.system.deployments(project["id"], 7)) == 2)
+    await _until(lambda: dash.system.deployments(project["id"], 7)[-1]["status"] == "active")
+
+    await page.locator("#pr-7 [data-action=destroy]").click()
+    await page.wait_for_selector("#flash .notice-ok:has-text('being torn down')")
+    await _until(lambda: dash.system.deployments(project["id"], 7)[-1]["status"] == "destroyed")
+    # The open-PR list updates by itself: the destroyed preview leaves it.
+    await page.wait_for_selector("#pr-7", state="detached", timeout=20_000)
+    await page.reload()
+    await page.wait_for_selector("text=maria asked to destroy")
+    events = dash.system.rows(
+        "SELECT actor, action, outcome FROM audit_events WHERE project_id = :p ORDER BY id", p=project["id"]
+    )
+    assert [(e["actor"], e["action"], e["outcome"]) for e in events] == [
+        ("maria", "redeploy", "ok"),
+        ("maria", "destroy", "ok"),
+    ]
+
+    # Home, at both widths, lists the deployments newest first; the phone gets one column.
+    for viewport in (DESKTOP, PHONE):
+        home = await new_page(browser, viewport)
+        await home.context.add_cookies(await page.context.cookies())
+        await home.goto(f"{dash.url}/")
+        await home.wait_for_selector(f"#recent tr[data-deployment='{row['id']}']")
+        await screenshot(home, "home")
+        assert await horizontal_overflow(home) == 0
+        for path in (f"/projects/{project['id']}", f"/deployments/{row['id']}"):
+            await home.goto(f"{dash.url}{path}")
+            await home.wait_for_load_state("networkidle")
+            assert await horizontal_overflow(home) == 0, path
+        if viewport is PHONE:
+            await home.goto(f"{dash.url}/projects/{project['id']}")
+            await screenshot(home, "project")
+            await home.goto(f"{dash.url}/deployments/{row['id']}")
+            await home.wait_for_selector("#log-lines .ll")
+            await screenshot(home, "deployment")
+
+
+async def test_an_action_on_a_pr_without_a_workflow_explains_what_to_do(
+    browser: Any, dash: Dashboard, tmp_path: Path
+) -> None:
+    dash.fake.users.add_user("noah", installations=[INSTALLATION])
+    project = dash.add_project(AppRepo.create(tmp_path / f"blog-{uuid.uuid4().hex[:6]}"))
+    page = await new_page(browser)
+    await sign_in_with_github(page, dash, "noah")
+    await page.goto(f"{dash.url}/projects/{project['id']}")
+    response = await page.request.post(
+        f"{dash.url}/projects/{project['id']}/pulls/99/redeploy",
+        headers={"X-CSRF-Token": await _csrf(page), "HX-Request": "true"},
+    )
+    assert response.status == 200
+    assert "has no running preview workflow" in await response.text()
+    events = dash.system.rows(
+        "SELECT actor, outcome FROM audit_events WHERE project_id = :p", p=project["id"]
+    )
+    assert events[0]["actor"] == "noah" and "no running preview workflow" in events[0]["outcome"]
+
+
+async def _csrf(page: Any) -> str:
+    token: str = await page.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']")
+    return token
