@@ -52,7 +52,7 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
     await asyncio.to_thread(
         dash.system.pull_request, project, "opened", 7, sha, title=HOSTILE_TITLE, author="maria"
     )
-    row = await _until(lambda: (dash.system.deployments(project["id"], 7) or [None])[0])
+    row = await _until(lambda: next(iter(dash.system.deployments(project["id"], 7)), None))
 
     await page.goto(f"{dash.url}/deployments/{row['id']}")
     # The title is shown as text, never run or rendered as markup.
