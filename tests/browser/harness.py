@@ -93,6 +93,7 @@ def dashboard_system() -> Iterator[Dashboard]:
         }
         system, postgres, temporal = start_system(root, extra_env=env)
         fake.users.callback_url = f"{system.base_url}/auth/github/callback"
+        fake.users.setup_url = f"{system.base_url}/setup/callback"
         local_port = free_port()
         local_env = {
             **{k: v for k, v in system.env.items() if not k.startswith("GITHUB_CLIENT")},

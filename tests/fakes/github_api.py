@@ -435,7 +435,7 @@ class FakeGitHub:
         match = _GIT_PATH.match(request.url.path)
         if match is not None:
             return await self._git(request, match["owner"], match["name"], match["rest"])
-        if request.url.path.startswith("/login/oauth/"):
+        if request.url.path.startswith(("/login/oauth/", "/apps/")):
             return await self.users.oauth(request)
         return await self._api(request)
 

@@ -15,6 +15,10 @@ the user access token", "List repositories accessible to the user access token")
   `error` (`bad_verification_code`, `incorrect_client_credentials`, `redirect_uri_mismatch`),
   `error_description` and `error_uri`. A code is good once, for 10 minutes. Tokens are `ghu_…`,
   with `expires_in` 28800 and a `ghr_…` refresh token, as for a GitHub App with expiring tokens.
+- `GET /apps/{slug}/installations/new` (github.com): the current user installs the App on the
+  repositories set with `users.install_next(id, repos)`; 302 to the App's setup URL
+  (`users.setup_url`) with `installation_id` and `setup_action=install`, as GitHub does when
+  "Redirect on update" is set.
 - `GET /user`, `GET /user/installations`, `GET /user/installations/{id}/repositories` (api), behind
   `Authorization: Bearer|token ghu_…`: none is 401 "Requires authentication", an unknown or revoked
   one 401 "Bad credentials", an installation token 403 "Resource not accessible by integration"; an
@@ -90,6 +94,8 @@ class GitHubUsers:
         self.deny_next = False
         self.authorize_requests: list[Json] = []
         self._grants: dict[str, _Grant] = {}
+        self.setup_url: str | None = None
+        self._next_install: tuple[int, list[str]] | None = None
 
     # --- setup ----------------------------------------------------------------------------------
 
@@ -106,6 +112,10 @@ class GitHubUsers:
         """The person signed in to github.com in the browser: who approves the next authorization."""
         self.current = login
 
+    def install_next(self, installation_id: int, repos: list[str]) -> None:
+        """What the next visit of the App's install page installs (the person's choices on GitHub)."""
+        self._next_install = (installation_id, repos)
+
     def revoke(self, login: str) -> None:
         for token in self.tokens.values():
             if token.login == login:
@@ -119,7 +129,19 @@ class GitHubUsers:
             return self._authorize(request)
         if path == "/login/oauth/access_token" and request.method == "POST":
             return await self._access_token(request)
+        if path == f"/apps/{self.fake.app_slug}/installations/new" and request.method == "GET":
+            return self._install()
         return Response("Not Found", status_code=404, media_type="text/plain")
+
+    def _install(self) -> Response:
+        user = self.users.get(self.current or "")
+        if user is None or self._next_install is None or self.setup_url is None:
+            return Response("Not Found", status_code=404, media_type="text/html")
+        installation_id, repos = self._next_install
+        self._next_install = None
+        self.fake.add_installation(installation_id, repos, repository_selection="selected")
+        user.installations.add(installation_id)
+        return self._back(self.setup_url, None, installation_id=str(installation_id), setup_action="install")
 
     def _authorize(self, request: Request) -> Response:
         params = dict(request.query_params)

@@ -10,7 +10,16 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from web.dashboard import actions, deployments, home, log_stream, projects, signin
+from web.dashboard import (
+    actions,
+    deployments,
+    github_setup,
+    home,
+    log_stream,
+    projects,
+    settings_pages,
+    signin,
+)
 from web.dashboard.session_key import session_secret
 from web.dashboard.signed_in import NotSignedIn, sign_in_redirect
 from web.dashboard.templating import render
@@ -33,8 +42,9 @@ def install(app: FastAPI, services: Services) -> None:
         https_only=settings.secure_cookies,
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (signin, home, projects, deployments, log_stream, actions):
+    for module in (signin, home, projects, deployments, log_stream, actions, github_setup, settings_pages):
         app.include_router(module.router)
+    app.include_router(settings_pages.changes)
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:

@@ -1,0 +1,143 @@
+"""The project configuration form: HTML fields to a validated DeploymentConfig, and back.
+
+Validation is the models' own (DeploymentConfig, FlyConfig); this module only says which field of
+the form each error belongs to, so it can be shown beside that field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from models.fly_config import FlyConfig
+from models.projects import ENV_NAME, DeploymentConfig
+
+TEXT_FIELDS = ("install_command", "build_command", "start_command", "dockerfile_path")
+FLY_FIELDS = {
+    ("region",): "fly_region",
+    ("fallback_regions",): "fly_fallback_regions",
+    ("guest", "cpu_kind"): "fly_cpu_kind",
+    ("guest", "cpus"): "fly_cpus",
+    ("guest", "memory_mb"): "fly_memory_mb",
+    ("image",): "fly_image",
+    ("auto_stop",): "fly_auto_stop",
+}
+
+
+@dataclass
+class ConfigForm:
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    config: DeploymentConfig | None = None
+
+
+def _first(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def parse_env(text: str) -> tuple[dict[str, str], str | None]:
+    """`NAME=value` per line; blank lines and `#` comments skipped."""
+    env: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep:
+            return env, f"line {number}: expected NAME=value"
+        if not ENV_NAME.match(name):
+            return env, f"line {number}: {name!r} is not a valid variable name"
+        env[name] = value
+    return env, None
+
+
+def _number(values: dict[str, str], errors: dict[str, str], name: str) -> int | None:
+    raw = values.get(name, "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        errors[name] = "must be a whole number"
+        return None
+    return int(raw)
+
+
+def parse(form: Any, *, keep: dict[str, Any] | None = None) -> ConfigForm:
+    """Read the posted form. `keep` is the saved config: keys the form does not show (clone_url,
+    build_timeout_seconds, extra Fly services) survive an edit."""
+    names = (*TEXT_FIELDS, "port", "env_vars", "fork_policy", *FLY_FIELDS.values())
+    values = {name: _first(form, name) for name in names}
+    values["fly_auto_stop"] = "on" if form.get("fly_auto_stop") else ""
+    errors: dict[str, str] = {}
+    env, env_error = parse_env(values["env_vars"])
+    if env_error:
+        errors["env_vars"] = env_error
+    port = _number(values, errors, "port")
+    fly: dict[str, Any] = dict((keep or {}).get("fly_config", {}))
+    fly.pop("region", None), fly.pop("fallback_regions", None), fly.pop("image", None)
+    if values["fly_region"]:
+        fly["region"] = values["fly_region"]
+    if values["fly_fallback_regions"]:
+        fly["fallback_regions"] = [r.strip() for r in values["fly_fallback_regions"].split(",") if r.strip()]
+    if values["fly_image"]:
+        fly["image"] = values["fly_image"]
+    guest: dict[str, Any] = {"cpu_kind": values["fly_cpu_kind"] or "shared"}
+    for key, name in (("cpus", "fly_cpus"), ("memory_mb", "fly_memory_mb")):
+        number = _number(values, errors, name)
+        if number is not None:
+            guest[key] = number
+    fly["guest"] = guest
+    fly["auto_stop"] = values["fly_auto_stop"] == "on"
+    try:
+        fly = FlyConfig.model_validate(fly).model_dump(exclude_defaults=True)
+    except ValidationError as error:
+        for item in error.errors():
+            name = FLY_FIELDS.get(
+                tuple(str(p) for p in item["loc"][:2]), FLY_FIELDS.get((str(item["loc"][0]),), "")
+            )
+            errors.setdefault(name or "fly_region", _message(item["msg"]))
+    raw: dict[str, Any] = {
+        **{k: v for k, v in (keep or {}).items() if k in ("clone_url", "build_timeout_seconds")},
+        **{name: values[name] or None for name in TEXT_FIELDS},
+        "env_vars": env,
+        "fork_policy": values["fork_policy"] or "approve",
+        "fly_config": fly if not any(k.startswith("fly_") for k in errors) else {},
+    }
+    if port is not None:
+        raw["port"] = port
+    try:
+        config = DeploymentConfig.model_validate(raw)
+    except ValidationError as error:
+        for item in error.errors():
+            name = str(item["loc"][0]) if item["loc"] else "port"
+            errors.setdefault(name, _message(item["msg"]))
+        config = None
+    return ConfigForm(values=values, errors=errors, config=None if errors else config)
+
+
+def _message(text: str) -> str:
+    if "should match pattern '^[a-z]{3}$'" in text:
+        return "must be a Fly region code: three lower-case letters, such as iad"
+    return text.removeprefix("Value error, ")
+
+
+def values_of(config: dict[str, Any]) -> dict[str, str]:
+    """A saved config as form values (for the edit form)."""
+    parsed = DeploymentConfig.model_validate(config)
+    fly = parsed.fly()
+    return {
+        **{name: getattr(parsed, name) or "" for name in TEXT_FIELDS},
+        "port": str(parsed.port),
+        "env_vars": "\n".join(f"{k}={v}" for k, v in parsed.env_vars.items()),
+        "fork_policy": parsed.fork_policy,
+        "fly_region": fly.region or "",
+        "fly_fallback_regions": ", ".join(fly.fallback_regions),
+        "fly_cpu_kind": fly.guest.cpu_kind,
+        "fly_cpus": str(fly.guest.cpus),
+        "fly_memory_mb": str(fly.guest.memory_mb),
+        "fly_image": fly.image or "",
+        "fly_auto_stop": "on" if fly.auto_stop else "",
+    }

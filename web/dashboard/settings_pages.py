@@ -1,0 +1,207 @@
+"""A project's settings: its configuration, write-only secrets, disable / enable, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from models import AuditEvent, Project, ProjectSecret
+from models.common import utcnow
+from models.projects import ENV_NAME
+from models.secrets import delete_secret, put_secret
+from web.dashboard.access import project_for
+from web.dashboard.config_form import ConfigForm, parse, values_of
+from web.dashboard.csrf import require_csrf
+from web.dashboard.signed_in import SignedIn, UserDep
+from web.dashboard.teardown import all_prs, delete_after_teardown, destroy_previews
+from web.dashboard.templating import render
+from web.deps import Services, ServicesDep
+
+router = APIRouter(include_in_schema=False)
+changes = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
+# Background deletions, held so they are not garbage-collected mid-way.
+_deleting: set[asyncio.Task[None]] = set()
+
+
+async def _page(
+    request: Request,
+    services: Services,
+    project: Project,
+    *,
+    form: ConfigForm | None = None,
+    notice: tuple[bool, str] | None = None,
+    secret_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with services.db.session() as session:
+        secrets = (
+            await session.exec(
+                select(ProjectSecret)
+                .where(ProjectSecret.project_id == project.id)
+                .order_by(col(ProjectSecret.name))
+            )
+        ).all()
+    context = {
+        "project": project,
+        "form": form or ConfigForm(values=values_of(project.deployment_config)),
+        # Names and when each changed: a saved value never comes back to a page.
+        "secrets": [{"name": s.name, "updated_at": s.updated_at} for s in secrets],
+        "notice": notice,
+        "secret_error": secret_error,
+    }
+    return render(request, "settings.html", context, status_code=status_code)
+
+
+async def _audit(
+    services: Services, project: Project, signed_in: SignedIn, action: str, **detail: object
+) -> None:
+    async with services.db.session() as session:
+        session.add(
+            AuditEvent(
+                project_id=project.id,
+                user_id=signed_in.user.id,
+                actor=signed_in.user.login,
+                action=action,
+                detail=detail,
+            )
+        )
+        await session.commit()
+
+
+@router.get("/projects/{project_id}/settings")
+async def settings_page(
+    request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
+) -> Response:
+    project = await project_for(services, signed_in, project_id)
+    saved = (True, "Settings saved.") if request.query_params.get("saved") else None
+    return await _page(request, services, project, notice=saved)
+
+
+@changes.post("/projects/{project_id}/settings")
+async def save_settings(
+    request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
+) -> Response:
+    project = await project_for(services, signed_in, project_id)
+    form = parse(await request.form(), keep=project.deployment_config)
+    if form.errors or form.config is None:
+        return await _page(request, services, project, form=form, status_code=422)
+    async with services.db.session() as session:
+        await session.execute(
+            update(Project)
+            .where(col(Project.id) == project.id)
+            .values(
+                deployment_config=form.config.model_dump(mode="json", exclude_none=True), updated_at=utcnow()
+            )
+        )
+        await session.commit()
+    await _audit(services, project, signed_in, "configure")
+    return RedirectResponse(f"/projects/{project.id}/settings?saved=1", status_code=303)
+
+
+@changes.post("/projects/{project_id}/secrets")
+async def save_secret(
+    request: Request,
+    project_id: uuid.UUID,
+    services: ServicesDep,
+    signed_in: UserDep,
+    name: Annotated[str, Form()] = "",
+    value: Annotated[str, Form()] = "",
+) -> Response:
+    project = await project_for(services, signed_in, project_id)
+    name = name.strip()
+    if not ENV_NAME.match(name) or not value or len(value) > 64 * 1024:
+        problem = "a name like DATABASE_URL (letters, digits, _) and a value of at most 64 KiB are needed"
+        return await _page(request, services, project, secret_error=problem, status_code=422)
+    async with services.db.session() as session:
+        await put_secret(session, keyring=services.keyring, project_id=project.id, name=name, value=value)
+    await _audit(services, project, signed_in, "set secret", name=name)
+    return await _page(
+        request, services, project, notice=(True, f"Secret {name} saved. Its value is not shown again.")
+    )
+
+
+@changes.post("/projects/{project_id}/secrets/{name}/delete")
+async def remove_secret(
+    request: Request, project_id: uuid.UUID, name: str, services: ServicesDep, signed_in: UserDep
+) -> Response:
+    project = await project_for(services, signed_in, project_id)
+    async with services.db.session() as session:
+        removed = await delete_secret(session, project_id=project.id, name=name)
+    if removed:
+        await _audit(services, project, signed_in, "delete secret", name=name)
+    notice = (True, f"Secret {name} deleted.") if removed else (False, f"There is no secret {name}.")
+    return await _page(request, services, project, notice=notice)
+
+
+@changes.post("/projects/{project_id}/disable")
+async def disable(
+    request: Request,
+    project_id: uuid.UUID,
+    services: ServicesDep,
+    signed_in: UserDep,
+    previews: Annotated[Literal["keep", "destroy"], Form()] = "keep",
+) -> Response:
+    project = await project_for(services, signed_in, project_id)
+    await _set_active(services, project.id, False, "disabled")
+    message = "Disabled: webhooks are ignored from now on. Running previews are kept."
+    ok = True
+    if previews == "destroy":
+        asked, errors = await destroy_previews(services, project.id, signed_in.user.login)
+        message = f"Disabled: webhooks are ignored, and {len(asked)} preview(s) are being torn down."
+        if errors:
+            ok, message = False, message + " Some could not be asked: " + " ".join(errors)
+    await _audit(services, project, signed_in, "disable", previews=previews)
+    project.is_active = False
+    return await _page(request, services, project, notice=(ok, message))
+
+
+@changes.post("/projects/{project_id}/enable")
+async def enable(
+    request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
+) -> Response:
+    project = await project_for(services, signed_in, project_id)
+    await _set_active(services, project.id, True, None)
+    await _audit(services, project, signed_in, "enable")
+    project.is_active = True
+    return await _page(
+        request, services, project, notice=(True, "Enabled: new pushes to pull requests deploy again.")
+    )
+
+
+async def _set_active(services: Services, project_id: uuid.UUID, active: bool, reason: str | None) -> None:
+    async with services.db.session() as session:
+        await session.execute(
+            update(Project)
+            .where(col(Project.id) == project_id)
+            .values(is_active=active, disabled_reason=reason, updated_at=utcnow())
+        )
+        await session.commit()
+
+
+@changes.post("/projects/{project_id}/delete")
+async def delete_project(
+    request: Request,
+    project_id: uuid.UUID,
+    services: ServicesDep,
+    signed_in: UserDep,
+    confirm: Annotated[str, Form()] = "",
+) -> Response:
+    project = await project_for(services, signed_in, project_id)
+    if confirm != project.github_repo_full_name:
+        problem = (False, f"To delete, type the repository name, {project.github_repo_full_name}, exactly.")
+        return await _page(request, services, project, notice=problem, status_code=422)
+    # Webhooks stop at once; the previews go first, then the rows (see teardown.delete_after_teardown).
+    await _set_active(services, project.id, False, "deleting")
+    await _audit(services, project, signed_in, "delete")
+    prs = await all_prs(services, project.id)
+    await destroy_previews(services, project.id, signed_in.user.login)
+    task = asyncio.create_task(delete_after_teardown(services, project.id, prs, signed_in.user.login))
+    _deleting.add(task)
+    task.add_done_callback(_deleting.discard)
+    return RedirectResponse("/?deleted=" + project.github_repo_full_name, status_code=303)
