@@ -131,6 +131,8 @@ class PreviewWorkflow:
         who = signal.requested_by or "someone"
         desired = self.state.desired
         problem = _approval_problem(signal, desired)
+        if problem is None and self.state.phase == "fork_blocked":
+            problem = "this project does not preview pull requests from forks; an approval changes nothing."
         if problem is not None or desired is None:
             self._notify(f"@{who}: {problem}")
             return
@@ -227,10 +229,13 @@ class PreviewWorkflow:
     async def _run_deploy(self) -> None:
         superseded_before = self._interrupted
         self._interrupted = False
+        checked = self.state.desired
         if superseded_before:
             await self._wait_for_quiet()
             if not self._deploy_wanted() or self.state.close_requested or self.state.destroy_requested_by:
                 return
+            if self.state.desired is not checked:
+                return  # a newer push: the main loop looks at it first (a fork's may need approval)
         target = self.state.desired
         if target is None:
             return
@@ -249,7 +254,7 @@ class PreviewWorkflow:
         """A fork's sha is built with the project's secrets only once a maintainer approved it, unless
         the project trusts forks; with policy "never" it is not built at all."""
         desired = self.state.desired
-        if desired is None or not desired.fork or desired.sha in self.state.approved_shas:
+        if desired is None or not desired.fork:
             return False
         # Patched: runs recorded before fork approval existed never held a push back.
         if not workflow.patched("fork-approval"):
@@ -266,10 +271,10 @@ class PreviewWorkflow:
             )
         except ActivityError:
             policy = "approve"  # the project is gone or unreadable: trust nothing
-        if policy == "always":
+        if self.state.desired is not desired:
+            return True  # a push came meanwhile: look at it afresh
+        if policy == "always" or (policy == "approve" and desired.sha in self.state.approved_shas):
             return False
-        if self.state.desired is not desired or desired.sha in self.state.approved_shas:
-            return True  # a push or an approval came meanwhile: look again
         self.state.attempted_sha = desired.sha
         self.state.force_redeploy = False
         phase = "awaiting_approval" if policy == "approve" else "fork_blocked"

@@ -56,5 +56,5 @@ def comment_body(report: ReportInput, logs_url: str | None) -> str:
     if report.phase == "fork_blocked":
         lines += ["", "This project does not preview pull requests from forks."]
     if report.notice:
-        lines += ["", f"> {html.escape(report.notice)}"]
+        lines += ["", f"> {html.escape(report.notice, quote=False)}"]
     return "\n".join(lines)
