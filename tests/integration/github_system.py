@@ -31,14 +31,14 @@ class GitHubSystem:
     fake: FakeGitHub
     source: AppRepo
 
-    def add_project(self, repo_id: int, **config: Any) -> dict[str, Any]:
+    def add_project(self, repo_id: int, installation: int = INSTALLATION, **config: Any) -> dict[str, Any]:
         with self.system.api() as client:
             created = client.post(
                 "/api/projects",
                 json={
                     "github_repo_full_name": REPO,
                     "github_repo_id": repo_id,
-                    "github_installation_id": INSTALLATION,
+                    "github_installation_id": installation,
                     "deployment_config": {
                         "build_command": "python3 build.py", "start_command": "python3 server.py", **config,
                     },

@@ -93,22 +93,45 @@ def test_a_pr_life_leaves_one_comment_one_deployment_per_sha_and_ends_inactive(g
         ] == "success"
 
 
-def test_with_30_percent_of_github_calls_failing_every_preview_goes_live_and_the_pr_is_told(
+def test_with_30_percent_of_github_calls_failing_every_preview_goes_live_and_every_pr_ends_told(
     github: GitHubSystem,
 ) -> None:
     system, fake = github.system, github.fake
-    number = 3
-    project = github.add_project(9000 + number)
-    sha = github.push("flaky github")
-    fake.set_pull(REPO, number, head_sha=sha)
+    numbers = [3, 4, 5]
+    projects = {number: github.add_project(9000 + number) for number in numbers}
+    heads: dict[int, str] = {}
     fake.fail_rate = 0.3
     try:
-        system.pull_request(project, "opened", number, sha)
-        system.wait_status(project["id"], number, sha, "active")
-        wait_for(
-            lambda: github.told(number, sha, "success"), timeout=120, what="the PR told, despite failures"
-        )
+        for number in numbers:
+            heads[number] = github.push(f"flaky github {number}")
+            fake.set_pull(REPO, number, head_sha=heads[number])
+            system.pull_request(projects[number], "opened", number, heads[number])
+        for number in numbers:
+            system.wait_status(projects[number]["id"], number, heads[number], "active")
+            wait_for(partial(github.told, number, heads[number], "success"), timeout=120,
+                     what=f"PR #{number} told ready, despite failures")  # fmt: skip
+            fake.set_pull(REPO, number, head_sha=heads[number], state="closed")
+            system.pull_request(projects[number], "closed", number, heads[number])
+        for number in numbers:
+            system.wait_status(projects[number]["id"], number, heads[number], "destroyed")
+            wait_for(partial(github.told, number, heads[number], "inactive"), timeout=120,
+                     what=f"PR #{number} told inactive, despite failures")  # fmt: skip
+            wait_for(partial(_comment_says, github, number, "Destroyed"), timeout=60, what="the comment")
     finally:
         fake.fail_rate = 0.0
-    assert len(fake.comments[(REPO, number)]) == 1
+    for number in numbers:
+        assert len(fake.comments[(REPO, number)]) == 1
+        assert github.commit_states(heads[number])[-1] == "success"
     assert any(call.injected for call in fake.calls)
+
+
+def test_repeated_reads_are_conditional_and_cost_no_rate_limit(github: GitHubSystem) -> None:
+    """The reporter re-reads the PR and its deployments; unchanged answers come back as 304."""
+    fake = github.fake
+    not_modified = [call for call in fake.calls if call.status == 304]
+    assert not_modified, "no conditional GET was answered 304"
+    assert all(call.method == "GET" for call in not_modified)
+
+
+def _comment_says(github: GitHubSystem, number: int, text: str) -> bool:
+    return text in github.sticky(number)
