@@ -100,6 +100,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 store.activate,
                 store.fail_deployment,
                 store.mark_destroyed,
+                store.fork_policy,
                 host.claim_queue,
                 GitHubReportActivities(ctx, github).report,
                 # Reached here only when no host holds the preview (nothing to stop locally).

@@ -170,6 +170,11 @@ class StoreActivities:
             await session.commit()
         return FailDeploymentResult(log_tail=tail)
 
+    @activity.defn(name=ActivityName.FORK_POLICY)
+    async def fork_policy(self, project_id: str) -> str:
+        """The project's fork policy as it is now (people change it while PRs wait)."""
+        return (await self.ctx.project(project_id)).config().fork_policy
+
     @activity.defn(name=ActivityName.MARK_DESTROYED)
     async def mark_destroyed(self, input: MarkDestroyedInput) -> None:
         ids = [uuid.UUID(value) for value in input.deployment_ids or []]

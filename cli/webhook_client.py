@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,7 +23,12 @@ def pull_request_payload(
     author: str = "previewd",
     head_ref: str = "",
     merged: bool = False,
+    draft: bool = False,
+    head_repo: dict[str, Any] | None | str = "same",
+    updated_at: str | None = None,
 ) -> dict[str, Any]:
+    """`head_repo`: "same" (a branch of the repository), None (a fork GitHub no longer has), or the
+    fork's repository object."""
     owner, name = repo_full_name.split("/", 1)
     user = {"login": author, "id": 1, "type": "User"}
     repository = {
@@ -34,6 +40,7 @@ def pull_request_payload(
         "fork": False,
         "default_branch": "main",
     }
+    head = repository if head_repo == "same" else head_repo
     closed = action == "closed"
     return {
         "action": action,
@@ -43,14 +50,15 @@ def pull_request_payload(
             "state": "closed" if closed else "open",
             "title": title or f"PR #{number}",
             "user": user,
-            "draft": False,
+            "draft": draft,
             "merged": merged and closed,
+            "updated_at": updated_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "head": {
                 "label": f"{owner}:{head_ref}",
                 "ref": head_ref or f"pr-{number}",
                 "sha": sha,
                 "user": user,
-                "repo": repository,
+                "repo": head,
             },
             "base": {
                 "label": f"{owner}:main",

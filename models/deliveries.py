@@ -19,6 +19,8 @@ class DeliveryOutcome(StrEnum):
     QUEUED = "queued"
     DISPATCHED = "dispatched"
     IGNORED = "ignored"
+    # Carried out while the delivery was recorded (installation changes): nothing left to dispatch.
+    APPLIED = "applied"
 
 
 class WebhookDelivery(SQLModel, table=True):

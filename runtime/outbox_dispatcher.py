@@ -27,13 +27,22 @@ import psycopg
 from sqlalchemy import text, update
 from sqlmodel import col
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from config import Settings
 from models import WebhookDelivery
 from models.common import utcnow
 from models.db import Database
 from models.deliveries import DeliveryOutcome
-from workflows.signals import CloseSignal, PreviewInput, PushSignal, workflow_id_for
+from workflows.signals import (
+    ApproveSignal,
+    CloseSignal,
+    ManualSignal,
+    PreviewInput,
+    PushSignal,
+    RefusalSignal,
+    workflow_id_for,
+)
 
 log = logging.getLogger("previewd.dispatcher")
 
@@ -44,7 +53,27 @@ IDLE_POLL_SECONDS = 0.05
 NOT_LEADER_RETRY_SECONDS = 2.0
 LEADER_CHECK_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 10.0
-SIGNAL_TYPES: dict[str, type[Any]] = {"push": PushSignal, "close": CloseSignal}
+
+
+@dataclass(frozen=True)
+class OutboxSignal:
+    name: str  # the workflow's signal
+    type: type[Any]
+    # Whether the signal may start the PR's workflow. Commands and teardowns go only to a workflow
+    # that runs: a `/preview destroy` must not bring a closed PR's workflow back to life.
+    starts: bool
+
+
+OUTBOX_SIGNALS = {
+    "push": OutboxSignal("push", PushSignal, starts=True),
+    "close": OutboxSignal("close", CloseSignal, starts=True),
+    "close_if_running": OutboxSignal("close", CloseSignal, starts=False),
+    "redeploy": OutboxSignal("redeploy", ManualSignal, starts=False),
+    "destroy": OutboxSignal("destroy", ManualSignal, starts=False),
+    "approve": OutboxSignal("approve", ApproveSignal, starts=False),
+    "refuse": OutboxSignal("refuse", RefusalSignal, starts=False),
+}
+NO_WORKFLOW = "no preview workflow runs for this pull request"
 
 
 @dataclass(frozen=True)
@@ -119,40 +148,59 @@ class Dispatcher:
             groups.setdefault((queued.project_id, queued.pr_number), []).append(queued)
         limit = asyncio.Semaphore(PARALLEL_PRS)
         sent: list[int] = []
+        not_running: list[int] = []
 
         async def send_group(group: list[Queued]) -> bool:
             async with limit:
                 for queued in group:
-                    if not await self._send(queued):
+                    delivered = await self._send(queued)
+                    if delivered is None:
                         return False
-                    sent.append(queued.id)
+                    (sent if delivered else not_running).append(queued.id)
                 return True
 
         results = await asyncio.gather(*(send_group(group) for group in groups.values()))
         await self._mark_dispatched(sent)
-        return len(sent), not all(results)
+        await self._mark_not_running(not_running)
+        return len(sent) + len(not_running), not all(results)
 
-    async def _send(self, queued: Queued) -> bool:
+    async def _send(self, queued: Queued) -> bool | None:
+        """True once Temporal took the signal, False when it had no workflow to give it to (for a
+        signal that does not start one), None when it failed (to be sent again)."""
+        outbox = OUTBOX_SIGNALS[queued.signal]
+        argument = outbox.type(**queued.signal_args)
+        workflow_id = workflow_id_for(str(queued.project_id), queued.pr_number)
         try:
+            if not outbox.starts:
+                await self.client.get_workflow_handle(workflow_id).signal(outbox.name, argument)
+                return True
             await self.client.start_workflow(
                 "PreviewWorkflow",
                 PreviewInput(project_id=str(queued.project_id), pr_number=queued.pr_number),
-                id=workflow_id_for(str(queued.project_id), queued.pr_number),
+                id=workflow_id,
                 task_queue=self.settings.temporal_task_queue,
-                start_signal=queued.signal,
-                start_signal_args=[SIGNAL_TYPES[queued.signal](**queued.signal_args)],
+                start_signal=outbox.name,
+                start_signal_args=[argument],
             )
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND and not outbox.starts:
+                return False
+            await self._failed(queued, error)
+            return None
         except Exception as error:
-            log.warning("delivery %s not yet dispatched: %s", queued.delivery_id, error)
-            async with self.db.session() as session:
-                await session.execute(
-                    update(WebhookDelivery)
-                    .where(col(WebhookDelivery.id) == queued.id)
-                    .values(attempts=WebhookDelivery.attempts + 1, last_error=str(error)[:500])
-                )
-                await session.commit()
-            return False
+            await self._failed(queued, error)
+            return None
         return True
+
+    async def _failed(self, queued: Queued, error: Exception) -> None:
+        log.warning("delivery %s not yet dispatched: %s", queued.delivery_id, error)
+        async with self.db.session() as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id) == queued.id)
+                .values(attempts=WebhookDelivery.attempts + 1, last_error=str(error)[:500])
+            )
+            await session.commit()
 
     async def _mark_dispatched(self, ids: list[int]) -> None:
         # One UPDATE per batch. If we die before it, those deliveries are sent again and each
@@ -167,6 +215,19 @@ class Dispatcher:
                     outcome=DeliveryOutcome.DISPATCHED,
                     dispatched_at=utcnow(),
                     attempts=WebhookDelivery.attempts + 1,
+                )
+            )
+            await session.commit()
+
+    async def _mark_not_running(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        async with self.db.session() as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id).in_(ids))
+                .values(
+                    outcome=DeliveryOutcome.IGNORED, reason=NO_WORKFLOW, attempts=WebhookDelivery.attempts + 1
                 )
             )
             await session.commit()

@@ -12,6 +12,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from models.deliveries import DeliveryOutcome
+from web.installation_events import InstallationChange
+from web.installation_sync import apply_installation_change
 
 # Finds the repository's active project and records the delivery in one statement. ON CONFLICT makes a
 # redelivery (same X-GitHub-Delivery) a no-op: RETURNING then yields no row.
@@ -83,6 +85,14 @@ class DeliveryLog:
             "ignored": DeliveryOutcome.IGNORED.value,
         }  # fmt: skip
         return await self._record(RECORD_IGNORED, params)
+
+    async def record_installation_change(
+        self, *, delivery_id: str, event: str, action: str | None, change: InstallationChange
+    ) -> str | None:
+        async with self.pool.connection() as connection:
+            return await apply_installation_change(
+                connection, delivery_id=delivery_id, event=event, action=action, change=change
+            )
 
     async def _record(
         self, sql: str, params: dict[str, Any], lock: tuple[int, int] | None = None

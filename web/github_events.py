@@ -5,12 +5,17 @@ Pure functions over the parsed payload, so the webhook route stays a few lines a
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from workflows.signals import CloseSignal, PushSignal
+from workflows.signals import ApproveSignal, CloseSignal, ManualSignal, PushSignal, RefusalSignal
 
 PUSH_ACTIONS = frozenset({"opened", "reopened", "synchronize", "ready_for_review"})
+# Who may steer previews from a PR comment: people with a say over the repository, never its visitors.
+TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+COMMANDS = ("redeploy", "destroy", "approve")
+COMMAND = re.compile(r"\A/preview(?:[ \t]+(\S+))?(?:[ \t]+(\S+))?[ \t]*\Z", re.IGNORECASE)
 
 
 class MalformedPayload(ValueError):
@@ -41,9 +46,70 @@ def pull_request_event(
         sha = str(pull["head"]["sha"])
         title = str(pull.get("title") or "")
         author = str((pull.get("user") or {}).get("login") or "")
+        fork = head_is_fork(pull, repo_id)
+        updated_at = str(pull.get("updated_at") or "")[:40]
     except (KeyError, TypeError, ValueError) as error:
         raise MalformedPayload(f"pull_request payload is missing {error}") from None
     if len(sha) < 7 or not all(c in "0123456789abcdef" for c in sha.lower()):
         raise MalformedPayload("pull_request.head.sha is not a commit sha")
-    push = PushSignal(sha=sha, title=title[:300], author=author[:100], delivery_id=delivery_id)
+    push = PushSignal(
+        sha=sha, title=title[:300], author=author[:100], delivery_id=delivery_id, fork=fork,
+        updated_at=updated_at,
+    )  # fmt: skip
     return PullRequestEvent(repo_id, number, "push", asdict(push))
+
+
+def head_is_fork(pull: dict[str, Any], base_repo_id: int) -> bool:
+    """A head in another repository: a fork, or a fork deleted since (GitHub then sends `repo: null`)."""
+    head_repo = (pull.get("head") or {}).get("repo")
+    if not isinstance(head_repo, dict):
+        return True
+    return bool(head_repo.get("fork")) or int(head_repo.get("id") or 0) != base_repo_id
+
+
+def issue_comment_event(
+    action: str | None, payload: dict[str, Any], delivery_id: str
+) -> PullRequestEvent | None:
+    """A `/preview …` command in a new comment on a pull request, or None for any other comment."""
+    if action != "created":
+        return None
+    try:
+        issue, comment = payload["issue"], payload["comment"]
+        if not issue.get("pull_request"):
+            return None  # a comment on a plain issue
+        if (comment.get("user") or {}).get("type") == "Bot":
+            return None  # our own sticky comment, or another bot's
+        match = COMMAND.match(str(comment.get("body") or "").strip().split("\n", 1)[0].strip())
+        if match is None:
+            return None
+        number = int(issue["number"])
+        repo_id = int(payload["repository"]["id"])
+        who = str((comment.get("user") or {}).get("login") or "")[:100]
+        association = str(comment.get("author_association") or "NONE")
+        created_at = str(comment.get("created_at") or "")[:40]
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise MalformedPayload(f"issue_comment payload is missing {error}") from None
+    command, argument = (match.group(1) or "").lower(), match.group(2) or ""
+    if association not in TRUSTED_ASSOCIATIONS:
+        reason = (
+            f"only the repository's owners, members and collaborators can use `/preview {command}`; "
+            "a maintainer can run it for you."
+        )
+        refusal = RefusalSignal(requested_by=who, command=command, reason=reason, request_id=delivery_id)
+        return PullRequestEvent(repo_id, number, "refuse", asdict(refusal))
+    if command == "approve":
+        approve = ApproveSignal(
+            sha=argument[:40],
+            requested_by=who,
+            request_id=delivery_id,
+            source="comment",
+            created_at=created_at,
+        )
+        return PullRequestEvent(repo_id, number, "approve", asdict(approve))
+    if command in ("redeploy", "destroy"):
+        manual = ManualSignal(requested_by=who, request_id=delivery_id)
+        return PullRequestEvent(repo_id, number, command, asdict(manual))
+    unknown = f"`/preview {command}` is not a command" if command else "a command is missing"
+    reason = f"{unknown}; use `/preview redeploy`, `/preview destroy` or `/preview approve`."
+    refusal = RefusalSignal(requested_by=who, command=command, reason=reason, request_id=delivery_id)
+    return PullRequestEvent(repo_id, number, "refuse", asdict(refusal))

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from web.deps import Services
-from web.github_events import MalformedPayload, pull_request_event
+from web.github_events import MalformedPayload, issue_comment_event, pull_request_event
+from web.installation_events import INSTALLATION_EVENTS, installation_change
 from web.signature import signature_valid
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
@@ -64,13 +65,21 @@ async def _handle(request: Request, services: Services) -> dict[str, str]:
         raise Rejected(400, "body must be a JSON object")
     action = payload["action"][:50] if isinstance(payload.get("action"), str) else None
     event = event[:50]
-    pr = None
-    if event == "pull_request":
-        try:
+    pr = change = None
+    try:
+        if event == "pull_request":
             pr = pull_request_event(action, payload, delivery_id)
-        except MalformedPayload as error:
-            raise Rejected(400, str(error)) from None
-    if pr is not None:
+        elif event == "issue_comment":
+            pr = issue_comment_event(action, payload, delivery_id)
+        elif event in INSTALLATION_EVENTS:
+            change = installation_change(event, action, payload)
+    except MalformedPayload as error:
+        raise Rejected(400, str(error)) from None
+    if change is not None:
+        outcome = await services.deliveries.record_installation_change(
+            delivery_id=delivery_id, event=event, action=action, change=change
+        )
+    elif pr is not None:
         outcome = await services.deliveries.record_pull_request(
             delivery_id=delivery_id, event=event, action=action,
             repo_id=pr.repo_id, pr_number=pr.pr_number, signal=pr.signal, args=pr.args,

@@ -11,6 +11,7 @@ class ActivityName:
     ACTIVATE = "store.activate"
     FAIL_DEPLOYMENT = "store.fail_deployment"
     MARK_DESTROYED = "store.mark_destroyed"
+    FORK_POLICY = "store.fork_policy"
     CLAIM_HOST_QUEUE = "host.claim_queue"
     CLONE = "source.clone"
     BUILD = "build.run"
@@ -128,8 +129,12 @@ class ReportInput:
     pr_number: int = 0
     sha: str = ""
     deployment_id: str = ""
-    # queued | building | deploying | ready | failed | destroyed
+    # queued | building | deploying | ready | failed | destroyed | awaiting_approval | fork_blocked
     phase: str = ""
     url: str | None = None
     error: str | None = None
     log_tail: list[str] | None = None
+    # A line for the people on the PR (a refused command, an approval that came too late).
+    notice: str | None = None
+    # Only the sticky comment changes (a notice): the deployment and commit statuses stay as they are.
+    comment_only: bool = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -37,12 +37,14 @@ with workflow.unsafe.imports_passed_through():
         SetStatusInput,
     )
     from workflows.signals import (
+        ApproveSignal,
         CloseSignal,
         HistoryEntry,
         ManualSignal,
         PreviewInput,
         PreviewState,
         PushSignal,
+        RefusalSignal,
         workflow_id_for,
     )
 
@@ -53,6 +55,7 @@ T = TypeVar("T")
 QUIET_AFTER_SUPERSEDE = timedelta(seconds=1)
 RECENT_DELIVERIES = 100
 HISTORY_LENGTH = 20
+APPROVALS_KEPT = 50
 
 # Bookkeeping in Postgres: retried until the database answers.
 STORE_TIMEOUT = timedelta(seconds=30)
@@ -80,6 +83,8 @@ class PreviewWorkflow:
         self._reporting = False
         self._report: ReportInput | None = None
         self._report_in_flight = False
+        # The last thing the PR was told: a notice (a refused command) is added to it.
+        self._last_told: ReportInput | None = None
 
     # -- signals and query --------------------------------------------------------------------
 
@@ -99,6 +104,7 @@ class PreviewWorkflow:
         if self._seen(signal.delivery_id):
             return
         self.state.close_requested = True
+        self.state.close_reason = signal.reason
         self.state.desired = None
         self._interrupt_deploy()
 
@@ -118,6 +124,30 @@ class PreviewWorkflow:
         self.state.desired = None
         self._interrupt_deploy()
 
+    @workflow.signal
+    def approve(self, signal: ApproveSignal) -> None:
+        if self._seen(signal.request_id):
+            return
+        who = signal.requested_by or "someone"
+        desired = self.state.desired
+        problem = _approval_problem(signal, desired)
+        if problem is None and self.state.phase == "fork_blocked":
+            problem = "this project does not preview pull requests from forks; an approval changes nothing."
+        if problem is not None or desired is None:
+            self._notify(f"@{who}: {problem}")
+            return
+        if desired.sha not in self.state.approved_shas:
+            self.state.approved_shas = (self.state.approved_shas + [desired.sha])[-APPROVALS_KEPT:]
+            self.state.approved_by = (self.state.approved_by + [who])[-APPROVALS_KEPT:]
+        if self.state.attempted_sha == desired.sha and self.state.phase == "awaiting_approval":
+            self.state.attempted_sha = None  # held back for want of this approval: deploy it now
+
+    @workflow.signal
+    def refuse(self, signal: RefusalSignal) -> None:
+        if self._seen(signal.request_id):
+            return
+        self._notify(f"@{signal.requested_by or 'someone'}: {signal.reason}")
+
     @workflow.query(name="state")
     def get_state(self) -> PreviewState:
         return self.state
@@ -133,8 +163,9 @@ class PreviewWorkflow:
         while True:
             await workflow.wait_condition(lambda: self._has_work() or self._should_continue_as_new())
             if self.state.close_requested:
-                await self._teardown("pull request closed")
+                await self._teardown(self.state.close_reason or "pull request closed")
                 self.state.close_requested = False
+                self.state.close_reason = ""
                 self.state.phase = "closed"
                 # A reopen that arrived during teardown keeps the workflow going; otherwise the run
                 # ends. Temporal refuses to complete a run that has unprocessed signals, so a push that
@@ -158,6 +189,8 @@ class PreviewWorkflow:
                     )
                 )
             if self._deploy_wanted():
+                if await self._held_back_as_fork():
+                    continue
                 await self._run_deploy()
 
     def _has_work(self) -> bool:
@@ -196,10 +229,13 @@ class PreviewWorkflow:
     async def _run_deploy(self) -> None:
         superseded_before = self._interrupted
         self._interrupted = False
+        checked = self.state.desired
         if superseded_before:
             await self._wait_for_quiet()
             if not self._deploy_wanted() or self.state.close_requested or self.state.destroy_requested_by:
                 return
+            if self.state.desired is not checked:
+                return  # a newer push: the main loop looks at it first (a fork's may need approval)
         target = self.state.desired
         if target is None:
             return
@@ -213,6 +249,44 @@ class PreviewWorkflow:
                 raise  # the workflow itself is being cancelled
         finally:
             self._deploy_task = None
+
+    async def _held_back_as_fork(self) -> bool:
+        """A fork's sha is built with the project's secrets only once a maintainer approved it, unless
+        the project trusts forks; with policy "never" it is not built at all."""
+        desired = self.state.desired
+        if desired is None or not desired.fork:
+            return False
+        # Patched: runs recorded before fork approval existed never held a push back.
+        if not workflow.patched("fork-approval"):
+            return False
+        try:
+            policy = await workflow.execute_activity(
+                ActivityName.FORK_POLICY,
+                self.state.project_id,
+                result_type=str,
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=RetryPolicy(
+                    maximum_interval=timedelta(seconds=10), non_retryable_error_types=NON_RETRYABLE
+                ),
+            )
+        except ActivityError:
+            policy = "approve"  # the project is gone or unreadable: trust nothing
+        if self.state.desired is not desired:
+            return True  # a push came meanwhile: look at it afresh
+        if policy == "always" or (policy == "approve" and desired.sha in self.state.approved_shas):
+            return False
+        self.state.attempted_sha = desired.sha
+        self.state.force_redeploy = False
+        phase = "awaiting_approval" if policy == "approve" else "fork_blocked"
+        self.state.phase = phase
+        self._record("", desired.sha, phase)
+        self._tell(
+            DeploymentRef(
+                project_id=self.state.project_id, pr_number=self.state.pr_number, commit_sha=desired.sha
+            ),
+            phase,
+        )
+        return True
 
     async def _wait_for_quiet(self) -> None:
         while True:
@@ -442,10 +516,24 @@ class PreviewWorkflow:
         log_tail: list[str] | None = None,
     ) -> None:  # fmt: skip
         if self._reporting:
-            self._report = ReportInput(
+            self._report = self._last_told = ReportInput(
                 project_id=ref.project_id, pr_number=ref.pr_number, sha=ref.commit_sha,
                 deployment_id=ref.deployment_id, phase=phase, url=url, error=error, log_tail=log_tail,
             )  # fmt: skip
+
+    def _notify(self, notice: str) -> None:
+        """Add a line to the sticky comment, keeping what it says about the preview."""
+        if not self._reporting:
+            return
+        pending = self._report
+        base = (
+            pending
+            or self._last_told
+            or ReportInput(project_id=self.state.project_id, pr_number=self.state.pr_number)
+        )
+        self._report = self._last_told = replace(
+            base, notice=notice, comment_only=pending is None or pending.comment_only
+        )
 
     async def _reporter(self) -> None:
         while True:
@@ -499,6 +587,35 @@ async def _on_host(
         result_type=result_type,
     )
     return result
+
+
+def _approval_problem(signal: ApproveSignal, desired: PushSignal | None) -> str | None:
+    """Why an approval does not apply to the sha waiting for one, or None when it does."""
+    if desired is None:
+        return "there is no commit waiting for approval."
+    if not desired.fork:
+        return "this pull request does not come from a fork; there is nothing to approve."
+    short = desired.sha[:12]
+    if signal.sha:
+        if len(signal.sha) < 7 or not desired.sha.lower().startswith(signal.sha.lower()):
+            wrong = signal.sha[:40]
+            return f"`{wrong}` is not this pull request's newest commit (`{short}`); nothing was approved."
+        return None
+    # Without a sha, an approval only covers what the maintainer could have seen: a push that GitHub
+    # stamped at or after the approval's time is a commit they did not look at.
+    approved_at, pushed_at = _instant(signal.created_at), _instant(desired.updated_at)
+    if approved_at is None or (pushed_at is not None and approved_at <= pushed_at):
+        return f"commit `{short}` was pushed after your approval; comment `/preview approve` again."
+    return None
+
+
+def _instant(value: str) -> datetime | None:
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    # GitHub's times carry a zone; a bare one is taken as UTC rather than failing the comparison.
+    return instant.replace(tzinfo=instant.tzinfo or UTC) if instant else None
 
 
 def _describe_failure(error: ActivityError) -> str:

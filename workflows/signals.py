@@ -22,12 +22,19 @@ class PushSignal:
     title: str = ""
     author: str = ""
     delivery_id: str = ""
+    # The head is in another repository (a fork, or a fork since deleted): its code is untrusted until
+    # a maintainer approves this sha, unless the project's fork policy says otherwise.
+    fork: bool = False
+    # pull_request.updated_at of the delivery: an approval given before it cannot be for this sha.
+    updated_at: str = ""
 
 
 @dataclass
 class CloseSignal:
     delivery_id: str = ""
     merged: bool = False
+    # Why, when it was not the PR that closed (the App's installation went away, say).
+    reason: str = ""
 
 
 @dataclass
@@ -42,11 +49,25 @@ class ManualSignal:
 class ApproveSignal:
     """A maintainer lets a fork's sha be built with the project's secrets."""
 
+    # The approved sha or a prefix of it (at least 7 characters); empty: the sha waiting for approval,
+    # provided no push came after `created_at`.
     sha: str = ""
     requested_by: str = ""
     request_id: str = ""
     # "comment" or "dashboard"
     source: str = ""
+    # When the approval was given (the comment's created_at), ISO 8601.
+    created_at: str = ""
+
+
+@dataclass
+class RefusalSignal:
+    """A `/preview` command that was not carried out; the PR is told why."""
+
+    requested_by: str = ""
+    command: str = ""
+    reason: str = ""
+    request_id: str = ""
 
 
 @dataclass
@@ -62,7 +83,8 @@ class HistoryEntry:
 class PreviewState:
     project_id: str = ""
     pr_number: int = 0
-    # idle | queued | building | deploying | active | failed | destroyed | closed
+    # idle | queued | awaiting_approval | fork_blocked | building | deploying | active | failed |
+    # destroyed | closed
     phase: str = "idle"
     desired: PushSignal | None = None
     last_push: PushSignal | None = None
@@ -77,8 +99,13 @@ class PreviewState:
     # The host-specific task queue whose worker runs the live preview (local platform).
     host_queue: str | None = None
     close_requested: bool = False
+    # Why the run is closing when it was not the PR that closed (say, the App was uninstalled).
+    close_reason: str = ""
     destroy_requested_by: str | None = None
     pushes_seen: int = 0
+    # Fork shas a maintainer approved (newest last), and who approved each.
+    approved_shas: list[str] = field(default_factory=list)
+    approved_by: list[str] = field(default_factory=list)
     recent_delivery_ids: list[str] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
 

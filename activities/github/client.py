@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,9 @@ HEADERS = {
     "User-Agent": "previewd",
 }
 ATTEMPTS_PER_CALL = 5
+# Answers kept for conditional GETs: a 304 costs no rate limit. Keyed by path: what a path returns does
+# not depend on which installation token asked (every token we hold reaches the repository or gets 404).
+ETAG_CACHE_SIZE = 1000
 MAX_INLINE_WAIT_SECONDS = 10.0
 HINTS = {
     401: "check GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY",
@@ -63,6 +67,7 @@ def retry_after(response: httpx.Response) -> float | None:
 class GitHubApi:
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, headers=HEADERS, timeout=timeout)
+        self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -84,11 +89,19 @@ class GitHubApi:
         raise AssertionError("unreachable")
 
     async def _once(self, method: str, path: str, *, token: str, json: Any = None) -> Any:
-        response = await self._http.request(
-            method, path, json=json, headers={"Authorization": f"Bearer {token}"}
-        )
+        headers = {"Authorization": f"Bearer {token}"}
+        cached = self._etags.get(path) if method == "GET" else None
+        if cached is not None:
+            headers["If-None-Match"] = cached[0]
+        response = await self._http.request(method, path, json=json, headers=headers)
+        if response.status_code == 304 and cached is not None:
+            self._etags.move_to_end(path)
+            return cached[1]
         if response.is_success:
-            return response.json() if response.content else None
+            body = response.json() if response.content else None
+            if method == "GET" and (etag := response.headers.get("etag")):
+                self._remember(path, etag, body)
+            return body
         try:
             message = str(response.json().get("message", response.text))
         except ValueError:
@@ -101,3 +114,9 @@ class GitHubApi:
         raise GitHubApiError(
             response.status_code, message, method, path, wait, response.headers.get("x-github-request-id")
         )
+
+    def _remember(self, path: str, etag: str, body: Any) -> None:
+        self._etags[path] = (etag, body)
+        self._etags.move_to_end(path)
+        while len(self._etags) > ETAG_CACHE_SIZE:
+            self._etags.popitem(last=False)

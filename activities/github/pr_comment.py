@@ -15,6 +15,8 @@ TITLES = {
     "ready": "✅ Ready",
     "failed": "❌ Failed",
     "destroyed": "🧹 Destroyed",
+    "awaiting_approval": "🔒 Waiting for approval",
+    "fork_blocked": "⛔ Not previewed",
 }
 
 
@@ -23,16 +25,19 @@ def _cell(text: str) -> str:
     return html.escape(text).replace("|", "\\|").replace("\n", " ")
 
 
-def comment_body(report: ReportInput, logs_url: str) -> str:
-    rows = [
-        ("Status", TITLES.get(report.phase, report.phase)),
-        ("Commit", f"`{report.sha[:12]}`"),
-    ]
+def comment_body(report: ReportInput, logs_url: str | None) -> str:
+    rows: list[tuple[str, str]] = []
+    if report.phase:
+        rows.append(("Status", TITLES.get(report.phase, report.phase)))
+    if report.sha:
+        rows.append(("Commit", f"`{report.sha[:12]}`"))
     if report.phase == "ready" and report.url:
         rows.append(("Preview", f"[{_cell(report.url)}]({report.url})"))
-    rows.append(("Logs", f"[deployment logs]({logs_url})"))
-    lines = [MARKER, "**previewd** preview of this pull request", "", "| | |", "|---|---|"]
-    lines += [f"| {name} | {value} |" for name, value in rows]
+    if logs_url:
+        rows.append(("Logs", f"[deployment logs]({logs_url})"))
+    lines = [MARKER, "**previewd** preview of this pull request"]
+    if rows:
+        lines += ["", "| | |", "|---|---|"] + [f"| {name} | {value} |" for name, value in rows]
     if report.phase == "failed":
         lines += ["", f"**Error:** {_cell(report.error or 'the deployment failed')}"]
         if report.log_tail:
@@ -41,4 +46,15 @@ def comment_body(report: ReportInput, logs_url: str) -> str:
         lines += ["", "Push a new commit, or comment `/preview redeploy`, to try again."]
     if report.phase == "destroyed":
         lines += ["", "The preview was removed."]
+    if report.phase == "awaiting_approval":
+        lines += [
+            "",
+            "This pull request comes from a fork, so its code is not built with the project's secrets "
+            "until a maintainer approves it. A repository owner, member or collaborator can comment "
+            f"`/preview approve` to deploy commit `{report.sha[:12]}`; each new commit needs a new approval.",
+        ]
+    if report.phase == "fork_blocked":
+        lines += ["", "This project does not preview pull requests from forks."]
+    if report.notice:
+        lines += ["", f"> {html.escape(report.notice, quote=False)}"]
     return "\n".join(lines)

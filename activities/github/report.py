@@ -3,6 +3,7 @@ Deployment per sha with its statuses, and a `previewd` commit status for branch 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -29,14 +30,21 @@ COMMIT_STATE = {
     "deploying": "pending",
     "ready": "success",
     "failed": "failure",
+    # Branch protection that requires a working preview also waits for the maintainer's approval.
+    "awaiting_approval": "pending",
 }
+COMMIT_DESCRIPTION = {"awaiting_approval": "Waiting for a maintainer's approval (/preview approve)"}
 COMMENTS_PER_PAGE = 100
+COMMENT_IDS_KEPT = 5000
 
 
 class GitHubReportActivities:
     def __init__(self, ctx: WorkerContext, app: GitHubApp | None) -> None:
         self.ctx = ctx
         self.app = app
+        # (repository, PR) -> sticky comment id, so an edit needs no search. Lost on restart (the marker
+        # finds the comment again); never trusted for content, since another worker may have edited it.
+        self.comments: OrderedDict[tuple[str, int], int] = OrderedDict()
 
     @activity.defn(name=GITHUB_REPORT)
     async def report(self, report: ReportInput) -> None:
@@ -46,8 +54,9 @@ class GitHubReportActivities:
         try:
             token = await self.app.installation_token(project.github_installation_id)
             await Reporter(
-                self.app, token, project.github_repo_full_name, self.ctx.settings.previewd_base_url
-            ).send(report)
+                self.app, token, project.github_repo_full_name, self.ctx.settings.previewd_base_url,
+                self.comments,
+            ).send(report)  # fmt: skip
         except GitHubApiError as error:
             if error.transient:
                 delay = timedelta(seconds=error.retry_after) if error.retry_after is not None else None
@@ -56,8 +65,12 @@ class GitHubReportActivities:
 
 
 class Reporter:
-    def __init__(self, app: GitHubApp, token: str, repo: str, base_url: str) -> None:
+    def __init__(
+        self, app: GitHubApp, token: str, repo: str, base_url: str,
+        comments: OrderedDict[tuple[str, int], int],
+    ) -> None:  # fmt: skip
         self.app, self.token, self.repo, self.base_url = app, token, repo, base_url
+        self.comments = comments
 
     async def call(self, method: str, path: str, json: Any = None) -> Any:
         return await self.app.api.request(method, f"/repos/{self.repo}{path}", token=self.token, json=json)
@@ -65,22 +78,45 @@ class Reporter:
     async def send(self, report: ReportInput) -> None:
         if report.phase == "ready" and not await self.still_newest(report):
             return  # a newer push or a close overtook this sha: never announce it
-        logs_url = f"{self.base_url}/api/deployments/{report.deployment_id}/logs"
+        logs_url = (
+            f"{self.base_url}/api/deployments/{report.deployment_id}/logs" if report.deployment_id else None
+        )
         await self.sticky_comment(comment_body(report, logs_url), report.pr_number)
-        await self.deployment_status(report, logs_url)
+        if report.comment_only or not report.sha:
+            return
+        if logs_url is not None and report.phase in DEPLOYMENT_STATE:
+            await self.deployment_status(report, logs_url)
         if report.phase in COMMIT_STATE:
-            await self.call(
-                "POST",
-                f"/statuses/{report.sha}",
-                {"state": COMMIT_STATE[report.phase], "context": "previewd", "target_url": logs_url,
-                 "description": f"Preview {report.phase}"},
-            )  # fmt: skip
+            description = COMMIT_DESCRIPTION.get(report.phase, f"Preview {report.phase}")
+            status = {"state": COMMIT_STATE[report.phase], "context": "previewd", "description": description}
+            if logs_url is not None:
+                status["target_url"] = logs_url
+            await self.call("POST", f"/statuses/{report.sha}", status)
 
     async def still_newest(self, report: ReportInput) -> bool:
         pull = await self.call("GET", f"/pulls/{report.pr_number}")
         return bool(pull.get("state") == "open" and (pull.get("head") or {}).get("sha") == report.sha)
 
     async def sticky_comment(self, body: str, pr_number: int) -> None:
+        key = (self.repo, pr_number)
+        if (comment_id := self.comments.get(key)) is not None:
+            try:
+                await self.call("PATCH", f"/issues/comments/{comment_id}", {"body": body})
+                self._remember(key, comment_id)
+                return
+            except GitHubApiError as error:
+                if error.status != 404:
+                    raise
+                del self.comments[key]  # someone deleted it: find it by the marker, or post anew
+        self._remember(key, await self._find_or_post(body, pr_number))
+
+    def _remember(self, key: tuple[str, int], comment_id: int) -> None:
+        self.comments[key] = comment_id
+        self.comments.move_to_end(key)
+        while len(self.comments) > COMMENT_IDS_KEPT:
+            self.comments.popitem(last=False)
+
+    async def _find_or_post(self, body: str, pr_number: int) -> int:
         page = 1
         while True:
             comments = await self.call(
@@ -90,11 +126,12 @@ class Reporter:
                 if MARKER in str(comment.get("body", "")):
                     if comment.get("body") != body:
                         await self.call("PATCH", f"/issues/comments/{comment['id']}", {"body": body})
-                    return
+                    return int(comment["id"])
             if len(comments) < COMMENTS_PER_PAGE:
                 break
             page += 1
-        await self.call("POST", f"/issues/{pr_number}/comments", {"body": body})
+        created = await self.call("POST", f"/issues/{pr_number}/comments", {"body": body})
+        return int(created["id"])
 
     async def deployment_status(self, report: ReportInput, logs_url: str) -> None:
         environment = f"pr-{report.pr_number}"

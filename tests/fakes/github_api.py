@@ -38,7 +38,8 @@ credentials":
 - `POST /repos/{o}/{r}/statuses/{sha}`
 
 A malformed JSON body is 400 "Problems parsing JSON"; a bad field is 422 "Validation Failed" with
-`errors: [{"resource", "code", "field"}]`. `fail_rate` makes these routes (and only these) fail at
+`errors: [{"resource", "code", "field"}]`. Every successful GET carries a weak `ETag`; a request whose
+`If-None-Match` names it is answered 304 with no body and does not count against the rate limit. `fail_rate` makes these routes (and only these) fail at
 random with 500/502/503/429/secondary-rate-limit 403, from a seeded generator.
 """
 
@@ -446,13 +447,13 @@ class FakeGitHub:
             f"{r.randrange(16**7):07X}:{int(time.time()):08X}"
         )
 
-    def _rate_headers(self, exhausted: bool = False) -> dict[str, str]:
+    def _rate_headers(self, exhausted: bool = False, counted: bool = True) -> dict[str, str]:
         with self._lock:
             rl = self.rate_limit
             now = time.time()
             if now >= rl.reset:
                 rl.used, rl.reset = 0, now + rl.window
-            rl.used += 1
+            rl.used += 1 if counted else 0
             remaining = 0 if exhausted else max(0, rl.limit - rl.used)
             return {
                 "x-ratelimit-limit": str(rl.limit),
@@ -479,6 +480,8 @@ class FakeGitHub:
                 if isinstance(payload, _WithHeaders):
                     payload, extra = payload.payload, payload.headers
                 response = self._json(status, payload)
+                if method == "GET" and status == 200:
+                    response = self._conditional(request, response)
         except GitHubError as exc:
             body: Json = {"message": exc.message, "documentation_url": exc.documentation_url}
             if exc.errors is not None:
@@ -490,7 +493,9 @@ class FakeGitHub:
             response = self._json(exc.status, body)
             extra = exc.headers
         exhausted = extra.get("x-ratelimit-remaining") == "0"
-        for name, value in {**self._rate_headers(exhausted), **extra}.items():
+        # A 304 does not count against the primary rate limit (docs: "Use conditional requests").
+        counted = response.status_code != 304
+        for name, value in {**self._rate_headers(exhausted, counted), **extra}.items():
             response.headers[name] = value
         response.headers["x-github-request-id"] = request_id
         response.headers["x-github-api-version-selected"] = API_VERSION
@@ -556,6 +561,15 @@ class FakeGitHub:
         if isinstance(body, str | bytes):
             return Response(body, status_code=fault.status, media_type="text/plain")
         return self._json(fault.status, body)
+
+    @staticmethod
+    def _conditional(request: Request, response: Response) -> Response:
+        """GitHub sends a weak ETag with every GET; `If-None-Match` with it gets an empty 304."""
+        etag = f'W/"{hashlib.sha256(response.body).hexdigest()[:40]}"'
+        if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+            return Response(status_code=304, headers={"ETag": etag})
+        response.headers["ETag"] = etag
+        return response
 
     @staticmethod
     def _json(status: int, payload: Any) -> Response:

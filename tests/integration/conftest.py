@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.github_system import GitHubSystem, github_system
 from tests.integration.system import AppRepo, System, start_system
 
 
@@ -27,3 +28,10 @@ def system() -> Iterator[System]:
 def repo(tmp_path: Path) -> AppRepo:
     # A name of its own: the project's (local) repository id is derived from it.
     return AppRepo.create(tmp_path / f"app-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="session")
+def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHubSystem]:
+    """The system as a GitHub App installation on a loopback fake of GitHub; shared by the GitHub tests."""
+    with github_system(tmp_path_factory.mktemp("github")) as running:
+        yield running

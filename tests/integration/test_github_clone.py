@@ -5,64 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
-from typing import Any
 
-import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from temporalio.client import Client
 
-from tests.fakes.github_api import FakeGitHub, FakeGitHubServer, create_fake_github
-from tests.integration.system import AppRepo, System, git, start_system, wait_for
-
-APP_ID = 4242
-INSTALLATION = 77
-REPO = "acme/private-app"
-
-
-@dataclass
-class GitHubSystem:
-    system: System
-    fake: FakeGitHub
-    source: AppRepo
-
-
-@pytest.fixture(scope="module")
-def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHubSystem]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    fake = create_fake_github(app_id=APP_ID, public_key_pem=public)
-    work = tmp_path_factory.mktemp("github")
-    source = AppRepo.create(work / "private-app")
-    bare = work / "private-app.git"
-    git(work, "clone", "--quiet", "--bare", str(source.path), str(bare))
-    fake.add_repo(REPO, bare)
-    fake.add_installation(INSTALLATION, repos=[REPO])
-    root = Path(tempfile.mkdtemp(prefix="pvd-gh-"))
-    with FakeGitHubServer(fake) as server:
-        env = {
-            "GITHUB_APP_ID": str(APP_ID),
-            "GITHUB_APP_PRIVATE_KEY": private.decode(),
-            "GITHUB_API_URL": server.url,
-            "GITHUB_URL": server.url,
-        }
-        system, postgres, temporal = start_system(root, extra_env=env)
-        try:
-            yield GitHubSystem(system, fake, source)
-        finally:
-            system.stop()
-            temporal.stop()
-            postgres.stop()
+from tests.integration.github_system import REPO, GitHubSystem
+from tests.integration.system import git, wait_for
 
 
 def test_a_private_repo_is_cloned_with_the_installation_token_and_the_token_leaks_nowhere(
@@ -71,21 +19,7 @@ def test_a_private_repo_is_cloned_with_the_installation_token_and_the_token_leak
     system, fake, source = github.system, github.fake, github.source
     sha = source.commit("private change")
     git(source.path, "push", "--quiet", str(fake.repos[REPO]), "HEAD:refs/heads/feature")
-    with system.api() as client:
-        created = client.post(
-            "/api/projects",
-            json={
-                "github_repo_full_name": REPO,
-                "github_repo_id": 9001,
-                "github_installation_id": INSTALLATION,
-                "deployment_config": {
-                    "build_command": "python3 build.py",
-                    "start_command": "python3 server.py",
-                },
-            },
-        )
-    assert created.status_code == 201, created.text
-    project = created.json()
+    project = github.add_project(9001)
     fake.set_pull(REPO, 1, head_sha=sha)
     system.pull_request(project, "opened", 1, sha)
     deployment = system.wait_status(project["id"], 1, sha, "active")
@@ -123,65 +57,22 @@ def test_a_private_repo_is_cloned_with_the_installation_token_and_the_token_leak
     assert all(token not in ps for token in tokens)
 
 
-def _add_pr_project(github: GitHubSystem, number: int) -> dict[str, Any]:
-    with github.system.api() as client:
-        created = client.post(
-            "/api/projects",
-            json={
-                "github_repo_full_name": REPO,
-                "github_repo_id": 9000 + number,
-                "github_installation_id": INSTALLATION,
-                "deployment_config": {
-                    "build_command": "python3 build.py",
-                    "start_command": "python3 server.py",
-                },
-            },
-        )
-    assert created.status_code == 201, created.text
-    project: dict[str, Any] = created.json()
-    return project
-
-
-def _push(github: GitHubSystem, message: str) -> str:
-    sha = github.source.commit(message)
-    git(
-        github.source.path,
-        "push",
-        "--quiet",
-        "--force",
-        str(github.fake.repos[REPO]),
-        "HEAD:refs/heads/feature",
-    )
-    return sha
-
-
-def _told(github: GitHubSystem, number: int, sha: str, state: str) -> bool:
-    deployments = [
-        d
-        for d in github.fake.deployments.get(REPO, [])
-        if d["environment"] == f"pr-{number}" and d["sha"] == sha
-    ]
-    return bool(deployments) and any(
-        s["state"] == state for s in github.fake.deployment_statuses.get(deployments[0]["id"], [])
-    )
-
-
 def test_a_pr_life_leaves_one_comment_one_deployment_per_sha_and_ends_inactive(github: GitHubSystem) -> None:
     system, fake = github.system, github.fake
     number = 2
-    project = _add_pr_project(github, number)
+    project = github.add_project(9000 + number)
     shas = []
     for i in range(3):
-        sha = _push(github, f"life {i}")
+        sha = github.push(f"life {i}")
         fake.set_pull(REPO, number, head_sha=sha)
         system.pull_request(project, "opened" if i == 0 else "synchronize", number, sha)
         system.wait_status(project["id"], number, sha, "active")
-        wait_for(partial(_told, github, number, sha, "success"), timeout=60, what="GitHub told ready")
+        wait_for(partial(github.told, number, sha, "success"), timeout=60, what="GitHub told ready")
         shas.append(sha)
     fake.set_pull(REPO, number, head_sha=shas[-1], state="closed")
     system.pull_request(project, "closed", number, shas[-1])
     system.wait_status(project["id"], number, shas[-1], "destroyed")
-    wait_for(lambda: _told(github, number, shas[-1], "inactive"), timeout=60, what="GitHub told inactive")
+    wait_for(lambda: github.told(number, shas[-1], "inactive"), timeout=60, what="GitHub told inactive")
 
     comments = fake.comments[(REPO, number)]
     assert len(comments) == 1 and "previewd:sticky-comment" in comments[0]["body"]
@@ -202,22 +93,45 @@ def test_a_pr_life_leaves_one_comment_one_deployment_per_sha_and_ends_inactive(g
         ] == "success"
 
 
-def test_with_30_percent_of_github_calls_failing_every_preview_goes_live_and_the_pr_is_told(
+def test_with_30_percent_of_github_calls_failing_every_preview_goes_live_and_every_pr_ends_told(
     github: GitHubSystem,
 ) -> None:
     system, fake = github.system, github.fake
-    number = 3
-    project = _add_pr_project(github, number)
-    sha = _push(github, "flaky github")
-    fake.set_pull(REPO, number, head_sha=sha)
+    numbers = [3, 4, 5]
+    projects = {number: github.add_project(9000 + number) for number in numbers}
+    heads: dict[int, str] = {}
     fake.fail_rate = 0.3
     try:
-        system.pull_request(project, "opened", number, sha)
-        system.wait_status(project["id"], number, sha, "active")
-        wait_for(
-            lambda: _told(github, number, sha, "success"), timeout=120, what="the PR told, despite failures"
-        )
+        for number in numbers:
+            heads[number] = github.push(f"flaky github {number}")
+            fake.set_pull(REPO, number, head_sha=heads[number])
+            system.pull_request(projects[number], "opened", number, heads[number])
+        for number in numbers:
+            system.wait_status(projects[number]["id"], number, heads[number], "active")
+            wait_for(partial(github.told, number, heads[number], "success"), timeout=120,
+                     what=f"PR #{number} told ready, despite failures")  # fmt: skip
+            fake.set_pull(REPO, number, head_sha=heads[number], state="closed")
+            system.pull_request(projects[number], "closed", number, heads[number])
+        for number in numbers:
+            system.wait_status(projects[number]["id"], number, heads[number], "destroyed")
+            wait_for(partial(github.told, number, heads[number], "inactive"), timeout=120,
+                     what=f"PR #{number} told inactive, despite failures")  # fmt: skip
+            wait_for(partial(_comment_says, github, number, "Destroyed"), timeout=60, what="the comment")
     finally:
         fake.fail_rate = 0.0
-    assert len(fake.comments[(REPO, number)]) == 1
+    for number in numbers:
+        assert len(fake.comments[(REPO, number)]) == 1
+        assert github.commit_states(heads[number])[-1] == "success"
     assert any(call.injected for call in fake.calls)
+
+
+def test_repeated_reads_are_conditional_and_cost_no_rate_limit(github: GitHubSystem) -> None:
+    """The reporter re-reads the PR and its deployments; unchanged answers come back as 304."""
+    fake = github.fake
+    not_modified = [call for call in fake.calls if call.status == 304]
+    assert not_modified, "no conditional GET was answered 304"
+    assert all(call.method == "GET" for call in not_modified)
+
+
+def _comment_says(github: GitHubSystem, number: int, text: str) -> bool:
+    return text in github.sticky(number)

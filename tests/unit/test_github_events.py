@@ -64,6 +64,8 @@ def test_push_actions_map_to_push_with_head_sha_title_and_author(action: str) ->
             "title": pull["title"],
             "author": pull["user"]["login"],
             "delivery_id": "delivery-1",
+            "fork": False,
+            "updated_at": pull["updated_at"],
         },
     )
 
@@ -94,7 +96,7 @@ def test_closed_maps_to_close_not_merged_in_sample() -> None:
         repo_id=186853002,
         pr_number=2,
         signal="close",
-        args={"delivery_id": "delivery-close", "merged": False},
+        args={"delivery_id": "delivery-close", "merged": False, "reason": ""},
     )
 
 
@@ -107,7 +109,7 @@ def test_closed_merged_variant_sets_merged_flag() -> None:
 
     assert event is not None
     assert event.signal == "close"
-    assert event.args == {"delivery_id": "delivery-merge", "merged": True}
+    assert event.args == {"delivery_id": "delivery-merge", "merged": True, "reason": ""}
 
 
 @pytest.mark.parametrize("action", sorted(IGNORED_FILES))

@@ -77,6 +77,7 @@ class Recorder:
     cancelled_builds: list[str] = field(default_factory=list)  # deployment ids
     slow_shas: set[str] = field(default_factory=set)  # builds that run until cancelled
     failing_shas: set[str] = field(default_factory=set)  # builds that fail with BuildFailed
+    fork_policy: str = "approve"
 
     def args(self, name: str) -> list[Any]:
         return [call.arg for call in self.calls if call.name == name]
@@ -123,6 +124,11 @@ class FakeActivities:
     @activity.defn(name=ActivityName.MARK_DESTROYED)
     async def mark_destroyed(self, input: MarkDestroyedInput) -> None:
         self._record(ActivityName.MARK_DESTROYED, input)
+
+    @activity.defn(name=ActivityName.FORK_POLICY)
+    async def fork_policy(self, project_id: str) -> str:
+        self._record(ActivityName.FORK_POLICY, project_id)
+        return self.recorder.fork_policy
 
     @activity.defn(name=GITHUB_REPORT)
     async def report(self, input: ReportInput) -> None:
@@ -214,6 +220,7 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
     shared: list[Callable[..., Any]] = [
         fakes.create_deployment, fakes.set_status, fakes.activate, fakes.fail_deployment,
         fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy, fakes.report,
+        fakes.fork_policy,
     ]  # fmt: skip
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(

@@ -4,7 +4,9 @@ Runs a few scenarios against a local dev server with the fake activities and wri
 run's history to tests/workflows/histories/<scenario>.json. Re-record only on purpose: the point of
 the saved histories is that changed workflow code must still replay them.
 
-    python -m tests.workflows.record_histories      (or: python tests/workflows/record_histories.py)
+    python -m tests.workflows.record_histories [scenario ...]   (default: every scenario)
+
+Name the new scenario when adding one, so the older histories stay as the older code wrote them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from temporalio.client import WorkflowHandle  # noqa: E402
 from tests.workflows import harness as fx  # noqa: E402
 from workflows.activity_io import ActivityName  # noqa: E402
 from workflows.preview import PreviewWorkflow  # noqa: E402
-from workflows.signals import CloseSignal, ManualSignal  # noqa: E402
+from workflows.signals import (  # noqa: E402
+    ApproveSignal,
+    CloseSignal,
+    ManualSignal,
+    PreviewInput,
+    PushSignal,
+    RefusalSignal,
+    workflow_id_for,
+)
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 Handle = WorkflowHandle[Any, Any]
@@ -76,18 +86,53 @@ async def destroy_redeploy(h: fx.Harness) -> Handle:
     return handle
 
 
+PUSHED_LATER = "2026-11-25T10:01:00Z"
+
+
+async def fork_approval(h: fx.Harness) -> Handle:
+    """A fork's push waits; a refused command is told; an approval deploys it; a new push waits again."""
+    handle = await h.start("sha-fork-1")
+    await handle.signal(PreviewWorkflow.close, CloseSignal(delivery_id=fx.new_id()))
+    await handle.result()
+    push = PushSignal(sha="f0f0f01", delivery_id=fx.new_id(), fork=True, updated_at="2026-11-25T10:00:00Z")
+    handle = await h.client.start_workflow(
+        PreviewWorkflow.run, PreviewInput(project_id=h.project_id, pr_number=2),
+        id=workflow_id_for(h.project_id, 2), task_queue=h.task_queue,
+        start_signal="push", start_signal_args=[push],
+    )  # fmt: skip
+    await fx.wait_for_state(handle, lambda state: state.phase == "awaiting_approval")
+    refusal = RefusalSignal(requested_by="visitor", command="approve", reason="no.", request_id=fx.new_id())
+    await handle.signal(PreviewWorkflow.refuse, refusal)
+    approval = ApproveSignal(
+        requested_by="maintainer", request_id=fx.new_id(), created_at="2026-11-25T10:01:00Z"
+    )
+    await handle.signal(PreviewWorkflow.approve, approval)
+    await fx.wait_for_state(handle, fx.is_active("f0f0f01"))
+    newer = PushSignal(sha="f0f0f02", delivery_id=fx.new_id(), fork=True, updated_at="2026-11-25T10:02:00Z")
+    await handle.signal(PreviewWorkflow.push, newer)
+    await fx.wait_for_state(handle, lambda state: state.phase == "awaiting_approval")
+    await close(handle)
+    return handle
+
+
 SCENARIOS: dict[str, Callable[[fx.Harness], Awaitable[Handle]]] = {
     "open_push_close": open_push_close,
     "superseded_burst": superseded_burst,
     "failed_build": failed_build,
     "destroy_redeploy": destroy_redeploy,
+    "fork_approval": fork_approval,
 }
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}")
     async with fx.dev_server() as env:
         for name, scenario in SCENARIOS.items():
+            if names and name not in names:
+                continue
             async with fx.running_workers(env.client) as harness:
                 handle = await scenario(harness)
                 history = await handle.fetch_history()
@@ -97,4 +142,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

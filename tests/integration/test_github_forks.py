@@ -1,0 +1,190 @@
+"""Fork PRs and `/preview` commands, through signed webhooks, the real worker and the GitHub fake."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cli.webhook_client import pull_request_payload
+from tests.integration.github_system import REPO, GitHubSystem, before, fork_repository, iso
+from tests.integration.system import wait_for
+
+
+def fork_pull_request(
+    github: GitHubSystem,
+    project: dict[str, object],
+    action: str,
+    number: int,
+    sha: str,
+    *,
+    head_repo: dict[str, object] | None,
+    pushed: datetime,
+) -> None:
+    payload = pull_request_payload(
+        action=action,
+        number=number,
+        sha=sha,
+        repo_id=int(str(project["github_repo_id"])),
+        repo_full_name=REPO,
+        author="visitor",
+        head_repo=head_repo,
+        updated_at=iso(pushed),
+    )
+    response = github.system.webhook("pull_request", payload)
+    assert response.status_code == 202, response.text
+
+
+def test_a_fork_pr_waits_for_a_members_approval_and_an_outsiders_is_refused(github: GitHubSystem) -> None:
+    system, fake = github.system, github.fake
+    number = 20
+    project = github.add_project(9020)
+    ref = f"refs/pull/{number}/head"
+    sha = github.push("from a fork", ref=ref)
+    fake.set_pull(REPO, number, head_sha=sha)
+    fork_pull_request(github, project, "opened", number, sha, head_repo=fork_repository(), pushed=before(5))
+
+    wait_for(lambda: "Waiting for approval" in github.sticky(number), timeout=60, what="the PR told to wait")
+    assert "/preview approve" in github.sticky(number)
+    assert system.deployments(project["id"], number) == []  # nothing built, no secret handed out
+    wait_for(lambda: github.commit_states(sha) == ["pending"], timeout=30, what="a pending commit status")
+
+    # Someone without a say over the repository: refused on the PR, nothing deployed.
+    github.comment(project, number, "/preview approve", login="visitor", association="CONTRIBUTOR")
+    wait_for(
+        lambda: "@visitor: only the repository's owners" in github.sticky(number),
+        timeout=60,
+        what="the refusal",
+    )
+    assert "Waiting for approval" in github.sticky(number)
+    assert system.deployments(project["id"], number) == []
+
+    # A member approves: that sha goes live, and the PR is told.
+    github.comment(project, number, "/preview approve", login="maintainer", association="MEMBER")
+    system.wait_status(project["id"], number, sha, "active")
+    wait_for(lambda: github.told(number, sha, "success"), timeout=60, what="the PR told ready")
+
+    # A new push from the fork, whose repository has since been deleted (`head.repo: null`): it waits
+    # for a new approval while the approved sha keeps serving.
+    newer = github.push("more from the fork", ref=ref)
+    fake.set_pull(REPO, number, head_sha=newer)
+    fork_pull_request(github, project, "synchronize", number, newer, head_repo=None, pushed=datetime.now(UTC))
+    wait_for(
+        lambda: newer[:12] in github.sticky(number) and "Waiting for approval" in github.sticky(number),
+        timeout=60,
+        what="the new sha waiting",
+    )
+    assert [d["commit_sha"] for d in system.deployments(project["id"], number)] == [sha]
+    assert system.deployments(project["id"], number)[0]["status"] == "active"
+
+    # An approval naming the sha is enough whatever its time.
+    github.comment(project, number, f"/preview approve {newer[:10]}", login="owner", association="OWNER")
+    system.wait_status(project["id"], number, newer, "active")
+
+    fork_pull_request(github, project, "closed", number, newer, head_repo=None, pushed=datetime.now(UTC))
+    system.wait_status(project["id"], number, newer, "destroyed")
+    wait_for(lambda: github.told(number, newer, "inactive"), timeout=60, what="the PR told inactive")
+    assert len(fake.comments[(REPO, number)]) == 1
+
+
+def test_a_project_that_trusts_forks_deploys_them_and_one_that_refuses_them_never_does(
+    github: GitHubSystem,
+) -> None:
+    system, fake = github.system, github.fake
+    trusting = github.add_project(9021, fork_policy="always")
+    sha = github.push("trusted fork", ref="refs/pull/21/head")
+    fake.set_pull(REPO, 21, head_sha=sha)
+    fork_pull_request(github, trusting, "opened", 21, sha, head_repo=fork_repository(), pushed=before(1))
+    system.wait_status(trusting["id"], 21, sha, "active")
+
+    refusing = github.add_project(9022, fork_policy="never")
+    sha = github.push("refused fork", ref="refs/pull/22/head")
+    fake.set_pull(REPO, 22, head_sha=sha)
+    fork_pull_request(github, refusing, "opened", 22, sha, head_repo=fork_repository(), pushed=before(1))
+    wait_for(
+        lambda: "does not preview pull requests from forks" in github.sticky(22),
+        timeout=60,
+        what="the PR told",
+    )
+    github.comment(refusing, 22, "/preview approve", login="maintainer", association="MEMBER")
+    wait_for(
+        lambda: "@maintainer: this project does not preview" in github.sticky(22),
+        timeout=60,
+        what="the approval answered",
+    )
+    assert system.deployments(refusing["id"], 22) == []
+
+
+def test_members_steer_a_preview_from_comments_and_a_redelivery_acts_once(
+    github: GitHubSystem,
+) -> None:
+    system, fake = github.system, github.fake
+    number = 23
+    project = github.add_project(9023)
+    sha = github.push("branch pr", ref="refs/heads/draft-work")
+    fake.set_pull(REPO, number, head_sha=sha)
+    # A draft is previewed like any other PR: seeing it is often why it was opened.
+    system.pull_request(project, "opened", number, sha, draft=True)
+    live = system.wait_status(project["id"], number, sha, "active")
+
+    first = github.comment(
+        project,
+        number,
+        "/preview destroy",
+        login="maintainer",
+        association="COLLABORATOR",
+        delivery_id="comment-destroy-23",
+    )
+    assert first.json()["status"] == "queued"
+    system.wait_status(project["id"], number, sha, "destroyed")
+    again = github.comment(
+        project,
+        number,
+        "/preview destroy",
+        login="maintainer",
+        association="COLLABORATOR",
+        delivery_id="comment-destroy-23",
+    )
+    assert again.json()["status"] == "duplicate"
+
+    github.comment(project, number, "/preview redeploy", login="maintainer", association="MEMBER")
+    wait_for(
+        lambda: len([d for d in system.deployments(project["id"], number) if d["status"] == "active"]) == 1,
+        timeout=90,
+        what="the redeployed preview",
+    )
+    assert len(system.deployments(project["id"], number)) == 2 and live["status"] == "active"
+
+    # An outsider's destroy is refused and the preview stays.
+    github.comment(project, number, "/preview destroy", login="drive-by", association="NONE")
+    wait_for(lambda: "@drive-by" in github.sticky(number), timeout=60, what="the refusal")
+    assert [d["status"] for d in system.deployments(project["id"], number)] == ["destroyed", "active"]
+
+    # A merged close tears it down and leaves the GitHub deployment inactive.
+    fake.set_pull(REPO, number, head_sha=sha, state="merged")
+    system.pull_request(project, "closed", number, sha, merged=True)
+    wait_for(
+        lambda: all(d["status"] == "destroyed" for d in system.deployments(project["id"], number)),
+        timeout=90,
+        what="everything destroyed",
+    )
+    wait_for(lambda: github.told(number, sha, "inactive"), timeout=60, what="the PR told inactive")
+    # A command on a closed PR reaches no workflow and brings nothing back.
+    github.comment(
+        project,
+        number,
+        "/preview redeploy",
+        login="maintainer",
+        association="MEMBER",
+        delivery_id="comment-after-close-23",
+    )
+    wait_for(
+        lambda: (
+            system.rows(
+                "SELECT outcome, reason FROM webhook_deliveries WHERE delivery_id = :d",
+                d="comment-after-close-23",
+            )[0]["outcome"]
+            == "ignored"
+        ),
+        timeout=30,
+        what="the command ignored",
+    )
+    assert len(system.deployments(project["id"], number)) == 2
