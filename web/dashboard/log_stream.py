@@ -75,8 +75,8 @@ async def stream(
             shown = [r for r in rows if (not type_ or r.type == type_) and (not level or r.level == level)]
             # An id-only event still moves the browser's Last-Event-ID past filtered-out lines.
             yield event("lines", template.render(lines=shown) if shown else "", cursor)
-            if len(rows) == BATCH:
-                continue
+            if len(rows) == BATCH or finished:
+                continue  # more is waiting, or a finished log is read to its end without pausing
         elif finished:
             yield event("end", "finished", cursor)
             return
