@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# The browser tests drive Debian's Chromium (tests/browser); PREVIEWD_CHROMIUM points elsewhere.
+CHROMIUM ?= $(or $(PREVIEWD_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: up install test lint clean
+.PHONY: up install test lint clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +26,21 @@ install: $(STAMP)
 up: install
 	$(BIN)/previewd up
 
-test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q
+# Installs Chromium where it is missing and can be (root with apt-get). Where it cannot, the browser
+# tests are skipped with the reason, or fail when CI is set.
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get install -y -qq chromium >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
+		|| echo "could not install chromium: the browser tests will be skipped (or fail under CI)"; \
+	else \
+		echo "no chromium at $(CHROMIUM) and no way to install it: the browser tests will be skipped (or fail under CI)"; \
+	fi
+
+test: $(TEST_STAMP) chromium
+	PREVIEWD_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
