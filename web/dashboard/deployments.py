@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from sqlmodel import col, select
 
 from models import AuditEvent, Deployment, Project
+from models.common import utcnow
 from models.dashboard_queries import log_before, log_tail
 from models.deployments import FINAL_STATUSES, LogLevel, LogType
 from web.dashboard.access import project_for
@@ -33,34 +34,41 @@ async def deployment_for(
     return deployment, await project_for(services, signed_in, deployment.project_id)
 
 
+FINAL_LABELS = {
+    "failed": "Failed",
+    "destroyed": "Destroyed",
+    "superseded": "Superseded by a newer push",
+    "replaced": "Replaced by a newer commit",
+}
+
+
 def timeline(deployment: Deployment, events: list[AuditEvent]) -> list[dict[str, object]]:
-    steps: list[dict[str, object]] = [{"label": "Queued", "at": deployment.created_at, "tone": "gray"}]
+    """What happened to this deployment, oldest first. `completed_at` is when it went live, failed
+    or was destroyed; a replaced one keeps its live time there, and was replaced at `updated_at`."""
+    status = deployment.status
+    steps: list[dict[str, object]] = [{"label": "Queued", "at": deployment.created_at, "tone": "pending"}]
     if deployment.started_at:
-        steps.append({"label": "Build started", "at": deployment.started_at, "tone": "blue"})
-    for event in events:
+        steps.append({"label": "Build started", "at": deployment.started_at, "tone": "building"})
+    steps += [
+        {"label": f"{e.action.capitalize()} requested by {e.actor}", "at": e.created_at, "tone": "pending"}
+        for e in events
+    ]
+    if status == "active" and deployment.completed_at:
+        steps.append({"label": "Live", "at": deployment.completed_at, "tone": "active"})
+    elif status == "replaced":
+        if deployment.completed_at:
+            steps.append({"label": "Live", "at": deployment.completed_at, "tone": "active"})
+        steps.append({"label": FINAL_LABELS[status], "at": deployment.updated_at, "tone": status})
+    elif status in FINAL_LABELS:
         steps.append(
             {
-                "label": f"{event.action.capitalize()} requested by {event.actor}",
-                "at": event.created_at,
-                "tone": "gray",
+                "label": FINAL_LABELS[status],
+                "at": deployment.completed_at or deployment.updated_at,
+                "tone": status,
             }
         )
-    if deployment.completed_at:
-        steps.append(
-            {
-                "label": deployment.status.capitalize(),
-                "at": deployment.completed_at,
-                "tone": deployment.status,
-            }
-        )
-    elif deployment.status not in ("pending",):
-        steps.append(
-            {
-                "label": deployment.status.capitalize() + "…",
-                "at": deployment.updated_at,
-                "tone": deployment.status,
-            }
-        )
+    elif status != "pending":
+        steps.append({"label": status.capitalize() + "…", "at": deployment.updated_at, "tone": status})
     return sorted(steps, key=lambda step: step["at"])  # type: ignore[arg-type, return-value]
 
 
@@ -69,6 +77,7 @@ async def deployment_page(
     request: Request, deployment_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
 ) -> Response:
     deployment, project = await deployment_for(services, signed_in, deployment_id)
+    final = deployment.status in FINAL_STATUSES
     async with services.db.session() as session:
         events = list(
             (
@@ -78,6 +87,8 @@ async def deployment_page(
                         AuditEvent.project_id == project.id,
                         AuditEvent.pr_number == deployment.pr_number,
                         col(AuditEvent.created_at) >= deployment.created_at,
+                        # Only what happened while this was the PR's deployment.
+                        col(AuditEvent.created_at) <= (deployment.updated_at if final else utcnow()),
                     )
                     .order_by(col(AuditEvent.created_at))
                     .limit(20)
@@ -88,7 +99,7 @@ async def deployment_page(
         "deployment": deployment,
         "project": project,
         "steps": timeline(deployment, events),
-        "final": deployment.status in FINAL_STATUSES,
+        "final": final,
     }
     # The status card polls this URL; htmx gets the card alone.
     return render(request, "_deployment_status.html" if is_htmx(request) else "deployment.html", context)

@@ -21,6 +21,8 @@ STATUS_TONES = {
     "deploying": "blue",
     "pending": "gray",
     "queued": "gray",
+    "awaiting_approval": "amber",
+    "fork_blocked": "amber",
     "failed": "red",
     "destroyed": "muted",
     "superseded": "muted",

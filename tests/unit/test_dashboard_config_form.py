@@ -1,0 +1,88 @@
+"""The configuration form: each mistake lands beside its own field; saved keys the form hides survive."""
+
+from __future__ import annotations
+
+from web.dashboard.config_form import parse, parse_env, values_of
+
+GOOD = {
+    "build_command": "npm run build",
+    "start_command": "npm start",
+    "port": "3000",
+    "env_vars": "NODE_ENV=production\n# a comment\n\nAPI=https://x?a=b",
+    "fork_policy": "never",
+    "fly_region": "iad",
+    "fly_fallback_regions": "ord, lhr",
+    "fly_cpu_kind": "performance",
+    "fly_cpus": "2",
+    "fly_memory_mb": "4096",
+    "fly_auto_stop": "on",
+}
+
+
+def test_a_good_form_becomes_a_deployment_config() -> None:
+    form = parse(GOOD)
+    assert form.errors == {}
+    assert form.config is not None
+    assert form.config.env_vars == {"NODE_ENV": "production", "API": "https://x?a=b"}
+    assert form.config.fork_policy == "never"
+    assert form.config.fly_config == {
+        "region": "iad",
+        "fallback_regions": ["ord", "lhr"],
+        "guest": {"cpu_kind": "performance", "cpus": 2, "memory_mb": 4096},
+    }
+
+
+def test_each_mistake_is_reported_against_its_field() -> None:
+    form = parse(
+        {
+            **GOOD,
+            "build_command": "echo 'unclosed",
+            "port": "http",
+            "env_vars": "OK=1\n1BAD=2",
+            "fly_region": "Frankfurt",
+            "fly_fallback_regions": "ord, LHR",
+            "fly_memory_mb": "1000",
+            "fork_policy": "sometimes",
+        }
+    )
+    assert form.config is None
+    assert set(form.errors) == {
+        "build_command",
+        "port",
+        "env_vars",
+        "fly_region",
+        "fly_fallback_regions",
+        "fly_memory_mb",
+        "fork_policy",
+    }
+    assert "line 2" in form.errors["env_vars"]
+    assert "three lower-case letters" in form.errors["fly_region"]
+    assert "multiple of 256" in form.errors["fly_memory_mb"]
+
+
+def test_an_edit_keeps_what_the_form_does_not_show() -> None:
+    saved = {
+        "clone_url": "/srv/repo",
+        "build_timeout_seconds": 60,
+        "fly_config": {"extra_services": [{"internal_port": 9000, "port": 9000}]},
+    }
+    form = parse(GOOD, keep=saved)
+    assert form.config is not None
+    assert form.config.clone_url == "/srv/repo" and form.config.build_timeout_seconds == 60
+    assert form.config.fly_config["extra_services"] == [{"internal_port": 9000, "port": 9000}]
+
+
+def test_a_saved_config_fills_the_form_it_came_from() -> None:
+    form = parse(GOOD)
+    assert form.config is not None
+    again = parse(values_of(form.config.model_dump()))
+    assert again.config == form.config
+
+
+def test_unchecked_auto_stop_is_saved_as_off() -> None:
+    form = parse({**GOOD, "fly_auto_stop": ""})
+    assert form.config is not None and form.config.fly().auto_stop is False
+
+
+def test_env_lines_without_equals_are_refused() -> None:
+    assert parse_env("A=1\nB") == ({"A": "1"}, "line 2: expected NAME=value")
