@@ -3,6 +3,7 @@ against the loopback GitHub fake, plus a second web process in local mode (sign-
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -65,6 +66,9 @@ class Dashboard:
             assert response.status_code == 200, response.text
             project = response.json()
         return project
+
+    async def wait_active(self, project_id: str, pr_number: int, sha: str, timeout: float = 90) -> None:
+        await asyncio.to_thread(self.system.wait_status, project_id, pr_number, sha, "active", timeout)
 
 
 def _public_key() -> bytes:

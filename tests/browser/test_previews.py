@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cli.webhook_client import pull_request_payload
 from tests.browser.harness import INSTALLATION, Dashboard
 from tests.browser.pages import DESKTOP, PHONE, horizontal_overflow, new_page, screenshot, sign_in_with_github
+from tests.integration.github_system import fork_repository, iso
 from tests.integration.system import AppRepo
 
 SLOW_BUILD = """import runpy, time
@@ -84,8 +87,8 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
     await page.locator("#pr-7 [data-action=destroy]").click()
     await page.wait_for_selector("#flash .notice-ok:has-text('being torn down')")
     await _until(lambda: dash.system.deployments(project["id"], 7)[-1]["status"] == "destroyed")
-    # The open-PR list updates by itself: the destroyed preview leaves it.
-    await page.wait_for_selector("#pr-7", state="detached", timeout=20_000)
+    # The open-PR list updates by itself: the PR stays open, its preview gone, Redeploy at hand.
+    await page.wait_for_selector("#pr-7[data-phase=destroyed]", timeout=20_000)
     await page.reload()
     await page.wait_for_selector("text=maria asked to destroy")
     events = dash.system.rows(
@@ -139,3 +142,41 @@ async def test_an_action_on_a_pr_without_a_workflow_explains_what_to_do(
 async def _csrf(page: Any) -> str:
     token: str = await page.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']")
     return token
+
+
+async def test_a_fork_pr_waits_until_approved_on_the_dashboard(
+    browser: Any, dash: Dashboard, tmp_path: Path
+) -> None:
+    dash.fake.users.add_user("olga", installations=[INSTALLATION])
+    repo = AppRepo.create(tmp_path / f"forked-{uuid.uuid4().hex[:6]}")
+    project = dash.add_project(repo)  # fork policy: approve (the default)
+    page = await new_page(browser)
+    await sign_in_with_github(page, dash, "olga")
+    sha = repo.commit("from a fork")
+    payload = pull_request_payload(
+        action="opened",
+        number=12,
+        sha=sha,
+        repo_id=project["github_repo_id"],
+        repo_full_name=project["github_repo_full_name"],
+        title="Improve the docs (from a fork)",
+        author="visitor",
+        head_repo=fork_repository(),
+        updated_at=iso(datetime.now(UTC) - timedelta(seconds=5)),
+    )
+    assert (await asyncio.to_thread(dash.system.webhook, "pull_request", payload)).status_code == 202
+
+    await page.goto(f"{dash.url}/projects/{project['id']}")
+    card = page.locator("#pr-12[data-phase=awaiting_approval]")
+    await card.wait_for(timeout=30_000)
+    assert dash.system.deployments(project["id"], 12) == []  # nothing built before the approval
+    assert sha[:7] in await card.inner_text()
+    await screenshot(page, "project-approval")
+    await card.locator("[data-action=approve]").click()
+    await page.wait_for_selector(f"#flash .notice-ok:has-text('Commit {sha[:7]} of PR #12 approved')")
+    await dash.wait_active(project["id"], 12, sha)
+    await page.wait_for_selector("#pr-12[data-phase=active]", timeout=20_000)
+    [event] = dash.system.rows(
+        "SELECT actor, action, detail FROM audit_events WHERE project_id = :p", p=project["id"]
+    )
+    assert (event["actor"], event["action"], event["detail"]["sha"]) == ("olga", "approve", sha)

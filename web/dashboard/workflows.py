@@ -46,6 +46,26 @@ async def pr_states(
     return dict(zip(pr_numbers, states, strict=True))
 
 
+async def running_prs(services: Services, project_id: uuid.UUID) -> set[int] | None:
+    """PR numbers whose workflow runs now (an open PR, whether or not it has a deployment yet: a fork
+    waiting for approval has none). None when Temporal cannot tell; the page then relies on Postgres."""
+    prefix = workflow_id_for(str(project_id), 0).removesuffix("0")
+    query = f'WorkflowId STARTS_WITH "{prefix}" AND ExecutionStatus = "Running"'
+
+    async def listing() -> set[int]:
+        client = await services.temporal()
+        return {
+            int(w.id.removeprefix(prefix))
+            async for w in client.list_workflows(query)
+            if w.id.removeprefix(prefix).isdigit()
+        }
+
+    try:
+        return await asyncio.wait_for(listing(), QUERY_TIMEOUT)
+    except (TimeoutError, RuntimeError, RPCError):
+        return None
+
+
 async def signal(services: Services, project_id: uuid.UUID, pr_number: int, name: str, argument: Any) -> str:
     """Send `name` to the PR's workflow; returns the workflow id. Raises SignalFailed with advice."""
     workflow_id = workflow_id_for(str(project_id), pr_number)
