@@ -31,6 +31,14 @@ SESSION_COOKIE = "previewd_session"
 MACHINE_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/readyz", "/docs", "/openapi.json")
 
 
+def _for_machines(request: Request) -> bool:
+    if request.url.path.startswith(MACHINE_PREFIXES):
+        return True
+    return (
+        "text/html" not in request.headers.get("accept", "") and request.headers.get("hx-request") != "true"
+    )
+
+
 def install(app: FastAPI, services: Services) -> None:
     settings = services.settings
     app.add_middleware(

@@ -28,6 +28,28 @@
     var state = document.getElementById("log-state");
     if (state) state.textContent = "finished";
   });
+  // htmx leaves the page as it was on an error answer; a button press must not fail silently.
+  document.addEventListener("htmx:responseError", function (e) {
+    var flash = document.getElementById("flash");
+    if (!flash || e.detail.requestConfig.verb === "get") return;
+    var status = e.detail.xhr.status;
+    var note = document.createElement("div");
+    note.className = "notice notice-error";
+    note.setAttribute("role", "alert");
+    note.textContent = status === 403
+      ? "This page has expired (its security token is no longer valid). Reload it and try again."
+      : "The server answered with an error (HTTP " + status + "). Reload the page and try again.";
+    flash.replaceChildren(note);
+  });
+  document.addEventListener("htmx:sendError", function (e) {
+    var flash = document.getElementById("flash");
+    if (!flash || e.detail.requestConfig.verb === "get") return;
+    var note = document.createElement("div");
+    note.className = "notice notice-error";
+    note.textContent = "previewd could not be reached. Check your connection and try again.";
+    flash.replaceChildren(note);
+  });
+
   // Scrolling up to read stops following; scrolling back to the bottom resumes it.
   document.addEventListener("scroll", function (e) {
     var b = box(), f = document.getElementById("follow");
