@@ -180,3 +180,27 @@ async def test_a_fork_pr_waits_until_approved_on_the_dashboard(
         "SELECT actor, action, detail FROM audit_events WHERE project_id = :p", p=project["id"]
     )
     assert (event["actor"], event["action"], event["detail"]["sha"]) == ("olga", "approve", sha)
+
+
+async def test_an_open_pr_without_a_preview_deploys_with_one_click(
+    browser: Any, dash: Dashboard, tmp_path: Path
+) -> None:
+    """A PR opened before the repository was connected: GitHub lists it, one click deploys it."""
+    dash.fake.users.add_user("lena", installations=[INSTALLATION])
+    repo = AppRepo.create(tmp_path / f"older-{uuid.uuid4().hex[:6]}")
+    project = dash.add_project(repo)
+    dash.fake.installations[INSTALLATION].repos.append(project["github_repo_full_name"])
+    # GitHub knows the repository by the id the project holds: the PR's head is no fork.
+    dash.fake.repo_ids[project["github_repo_full_name"]] = project["github_repo_id"]
+    sha = repo.commit("opened long ago")
+    dash.fake.set_pull(project["github_repo_full_name"], 3, head_sha=sha, title="Older PR")
+    page = await new_page(browser)
+    await sign_in_with_github(page, dash, "lena")
+    await page.goto(f"{dash.url}/projects/{project['id']}")
+    await page.locator("#gh-pr-3 [data-action=deploy]").click()
+    await page.wait_for_selector(f"#flash .notice-ok:has-text('queued to deploy commit {sha[:7]}')")
+    await dash.wait_active(project["id"], 3, sha)
+    await page.wait_for_selector("#pr-3[data-phase=active]", timeout=20_000)
+    assert dash.system.deployments(project["id"], 3)[0]["pr_title"] == "Older PR"
+    events = dash.system.rows("SELECT actor, action FROM audit_events WHERE project_id = :p", p=project["id"])
+    assert events == [{"actor": "lena", "action": "deploy"}]

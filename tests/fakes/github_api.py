@@ -600,6 +600,8 @@ class FakeGitHub:
             issued = self._check_installation_token(request)
             issued.revoked = True
             return 204, None
+        if parts and parts[0] in ("user", "repos") and self.users.holds_user_token(request):
+            return await self.users.route(request, method, parts)
         if len(parts) >= 4 and parts[0] == "repos":
             return await self._repo_route(request, method, f"{parts[1]}/{parts[2]}", parts[3:])
         if parts and parts[0] == "user":

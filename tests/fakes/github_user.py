@@ -22,7 +22,9 @@ the user access token", "List repositories accessible to the user access token")
 - `GET /user`, `GET /user/installations`, `GET /user/installations/{id}/repositories` (api), behind
   `Authorization: Bearer|token ghu_…`: none is 401 "Requires authentication", an unknown or revoked
   one 401 "Bad credentials", an installation token 403 "Resource not accessible by integration"; an
-  installation the user cannot reach is 404. Lists take `per_page` (≤ 100) and `page`, answer
+  installation the user cannot reach is 404. `GET /repos/{o}/{r}/pulls?state=open` with a user
+  token lists the repository's pull requests (404 unless one of the user's installations reaches
+  it), newest first. Lists take `per_page` (≤ 100) and `page`, answer
   `{"total_count", "installations"|"repositories"}` and send a `Link` header.
 """
 
@@ -269,9 +271,15 @@ class GitHubUsers:
             "email": None,
         }
 
+    def holds_user_token(self, request: Request) -> bool:
+        credential = request.headers.get("authorization", "").partition(" ")[2].strip()
+        return credential in self.tokens
+
     async def route(self, request: Request, method: str, parts: list[str]) -> tuple[int, Any]:
-        """`parts` of a path under /user; GET only, as GitHub has these."""
+        """`parts` of a path under /user, or a repository's pull list; GET only, as GitHub has these."""
         user = self._user(request)
+        if method == "GET" and len(parts) == 4 and parts[0] == "repos" and parts[3] == "pulls":
+            return 200, self._pulls(request, user, f"{parts[1]}/{parts[2]}")
         if method == "GET" and parts == ["user"]:
             return 200, self._user_view(user)
         if method == "GET" and parts == ["user", "installations"]:
@@ -295,6 +303,22 @@ class GitHubUsers:
             listing.payload["repository_selection"] = installation.repository_selection
             return 200, listing
         raise GitHubError(404, "Not Found")
+
+    def _pulls(self, request: Request, user: FakeUser, repo: str) -> _WithHeaders:
+        reachable = any(
+            repo in self.fake.installations[i].repos
+            for i in user.installations
+            if i in self.fake.installations
+        )
+        if not reachable:
+            raise GitHubError(404, "Not Found", "https://docs.github.com/rest/pulls/pulls#list-pull-requests")
+        state = request.query_params.get("state", "open")
+        pulls = [
+            pull
+            for (name, _), pull in sorted(self.fake.pulls.items(), key=lambda item: -item[0][1])
+            if name == repo and (state == "all" or pull["state"] == state)
+        ]
+        return self.fake._paginate(request, pulls)
 
     def _listing(self, request: Request, key: str, items: list[Json]) -> _WithHeaders:
         page = self.fake._paginate(request, items)

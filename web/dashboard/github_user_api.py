@@ -78,3 +78,11 @@ class GitHubUserApi:
 
     async def repositories(self, installation_id: int) -> list[dict[str, Any]]:
         return await self._paged(f"/user/installations/{installation_id}/repositories", "repositories")
+
+    async def open_pulls(self, full_name: str) -> list[dict[str, Any]]:
+        """The repository's open pull requests, newest first (first 100: enough to pick from)."""
+        pulls: list[dict[str, Any]] = await self._get(
+            f"/repos/{full_name}/pulls",
+            {"state": "open", "per_page": PER_PAGE, "sort": "created", "direction": "desc"},
+        )
+        return pulls

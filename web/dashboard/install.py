@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
@@ -19,6 +20,7 @@ from web.dashboard import (
     projects,
     settings_pages,
     signin,
+    start_preview,
 )
 from web.dashboard.session_key import session_secret
 from web.dashboard.signed_in import NotSignedIn, sign_in_redirect
@@ -29,14 +31,31 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_COOKIE = "previewd_session"
 # JSON keeps answering the API and webhooks; people get pages.
 MACHINE_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/readyz", "/docs", "/openapi.json")
+# start_preview comes before actions: its POST …/pulls/{n}/deploy must not meet actions' …/{action}.
+MODULES = (
+    signin,
+    home,
+    projects,
+    deployments,
+    log_stream,
+    start_preview,
+    actions,
+    github_setup,
+    settings_pages,
+)
 
 
 def _for_machines(request: Request) -> bool:
     if request.url.path.startswith(MACHINE_PREFIXES):
         return True
-    return (
-        "text/html" not in request.headers.get("accept", "") and request.headers.get("hx-request") != "true"
-    )
+    htmx = request.headers.get("hx-request") == "true"
+    return not htmx and "text/html" not in request.headers.get("accept", "")
+
+
+def _error_page(request: Request, status: int, message: object) -> Response:
+    if request.headers.get("hx-request") == "true":
+        return render(request, "_notice.html", {"ok": False, "message": message}, status_code=status)
+    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
 def install(app: FastAPI, services: Services) -> None:
@@ -50,7 +69,7 @@ def install(app: FastAPI, services: Services) -> None:
         https_only=settings.secure_cookies,
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (signin, home, projects, deployments, log_stream, actions, github_setup, settings_pages):
+    for module in MODULES:
         app.include_router(module.router)
     app.include_router(settings_pages.changes)
 
@@ -58,19 +77,17 @@ def install(app: FastAPI, services: Services) -> None:
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
         return sign_in_redirect(request)
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        if _for_machines(request):
+            return await request_validation_exception_handler(request, exc)
+        # A malformed id in the path names nothing: the same 404 as a missing one.
+        if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
+            return _error_page(request, 404, "Not found")
+        return _error_page(request, 400, "That address has a bad parameter")
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        if request.url.path.startswith(MACHINE_PREFIXES) or "text/html" not in request.headers.get(
-            "accept", ""
-        ):
+        if _for_machines(request):
             return await http_exception_handler(request, exc)
-        if request.headers.get("hx-request") == "true":
-            return render(
-                request, "_notice.html", {"ok": False, "message": exc.detail}, status_code=exc.status_code
-            )
-        return render(
-            request,
-            "error.html",
-            {"status": exc.status_code, "message": exc.detail},
-            status_code=exc.status_code,
-        )
+        return _error_page(request, exc.status_code, exc.detail)

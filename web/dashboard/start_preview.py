@@ -1,0 +1,106 @@
+"""Deploying an open PR that has no preview yet (say, one opened before the repository was
+connected) with one click.
+
+The PR is read again from GitHub with the user's token (never taken from the form), and handed to
+the same transactional outbox that webhooks fill: the dispatcher starts its workflow with
+signal-with-start, in order with any webhook for that PR. Nothing here talks to Temporal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from models import AuditEvent, Project, WebhookDelivery
+from models.deliveries import DeliveryOutcome
+from web.dashboard.access import github_token_of, project_for
+from web.dashboard.csrf import require_csrf
+from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
+from web.dashboard.signed_in import SignedIn, UserDep
+from web.dashboard.templating import render
+from web.dashboard.workflows import running_prs
+from web.deps import Services, ServicesDep
+from web.github_events import head_is_fork
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _open_pulls(
+    services: Services, signed_in: SignedIn, project: Project
+) -> list[dict[str, Any]] | str:
+    """The PRs GitHub lists as open, or what went wrong in words."""
+    token = github_token_of(services, signed_in)
+    if token is None or project.github_installation_id is None:
+        return []
+    try:
+        async with GitHubUserApi(services.settings.github_api_url, token) as api:
+            return await api.open_pulls(project.github_repo_full_name)
+    except GitHubUserError as error:
+        return f"GitHub did not list the open pull requests ({error.status}: {error.message})."
+
+
+@router.get("/projects/{project_id}/github-pulls")
+async def github_pulls(
+    request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
+) -> Response:
+    project = await project_for(services, signed_in, project_id)
+    pulls = await _open_pulls(services, signed_in, project)
+    running = await running_prs(services, project.id) or set()
+    waiting = [p for p in pulls if p["number"] not in running] if isinstance(pulls, list) else []
+    error = pulls if isinstance(pulls, str) else None
+    return render(request, "_github_pulls.html", {"project": project, "pulls": waiting, "error": error})
+
+
+@router.post("/projects/{project_id}/pulls/{pr_number}/deploy", dependencies=[Depends(require_csrf)])
+async def deploy(
+    request: Request, project_id: uuid.UUID, pr_number: int, services: ServicesDep, signed_in: UserDep
+) -> Response:
+    project = await project_for(services, signed_in, project_id)
+    pulls = await _open_pulls(services, signed_in, project)
+    if isinstance(pulls, str):
+        return render(request, "_notice.html", {"ok": False, "message": pulls})
+    pull = next((p for p in pulls if p["number"] == pr_number), None)
+    if pull is None:
+        message = f"PR #{pr_number} is not open on GitHub any more."
+        return render(request, "_notice.html", {"ok": False, "message": message})
+    if not project.is_active:
+        message = "This project is disabled: enable it in its settings first."
+        return render(request, "_notice.html", {"ok": False, "message": message})
+    delivery_id = f"dashboard-{uuid.uuid4()}"
+    args = {
+        "sha": pull["head"]["sha"],
+        "title": str(pull.get("title", ""))[:300],
+        "author": str((pull.get("user") or {}).get("login", ""))[:100],
+        "delivery_id": delivery_id,
+        "fork": head_is_fork(pull, project.github_repo_id),
+        "updated_at": str(pull.get("updated_at", "")),
+    }
+    async with services.db.session() as session:
+        session.add(
+            WebhookDelivery(
+                delivery_id=delivery_id,
+                event="dashboard",
+                action="deploy",
+                outcome=DeliveryOutcome.QUEUED,
+                project_id=project.id,
+                pr_number=pr_number,
+                signal="push",
+                signal_args=args,
+            )
+        )
+        session.add(
+            AuditEvent(
+                project_id=project.id,
+                user_id=signed_in.user.id,
+                actor=signed_in.user.login,
+                action="deploy",
+                pr_number=pr_number,
+                detail={"sha": args["sha"], "delivery_id": delivery_id},
+            )
+        )
+        await session.commit()
+    message = f"PR #{pr_number} is queued to deploy commit {args['sha'][:7]}. It appears above in a moment."
+    return render(request, "_notice.html", {"ok": True, "message": message})
