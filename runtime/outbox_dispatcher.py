@@ -8,8 +8,10 @@ serialised by Postgres, which showed up directly in the webhook's p99 under a bu
 One dispatcher leads at a time (a Postgres advisory lock), which keeps each PR's deliveries in
 arrival order however many workers run. Deliveries of different PRs go out concurrently; the
 deliveries of one PR go one after the other, and the first that fails holds back the rest of that
-PR until Temporal answers again. A delivery is marked dispatched only after Temporal accepted it; if
-we die in between it is sent again and the workflow drops it by its delivery id.
+PR, with a backoff of its own (0.2 s doubling to 10 s), while every other PR's keep flowing. A row
+that cannot become a signal at all is set aside as `ignored` with the reason, never retried. A
+delivery is marked dispatched only after Temporal accepted it; if we die in between it is sent again
+and the workflow drops it by its delivery id.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from sqlalchemy import text, update
@@ -91,7 +93,9 @@ class Dispatcher:
         self.settings = settings
         self.db = db
         self.client = client
-        self._backoff = 0.0
+        # Per PR: (failures in a row, monotonic time before which it is not tried again). One PR whose
+        # deliveries Temporal keeps refusing waits alone; every other PR's keep flowing.
+        self._held: dict[tuple[uuid.UUID, int], tuple[int, float]] = {}
 
     async def run(self) -> None:
         while True:
@@ -119,17 +123,13 @@ class Dispatcher:
                 # Raises if the lock's connection is gone: stop leading before another takes over.
                 await lock_conn.execute("SELECT 1")
                 last_check = time.monotonic()
-            sent, failed = await self.drain_once()
-            if failed:
-                self._backoff = min(MAX_BACKOFF_SECONDS, max(0.2, self._backoff * 2))
-                await asyncio.sleep(self._backoff)
-                continue
-            self._backoff = 0.0
+            sent, _ = await self.drain_once()
             if not sent:
                 await asyncio.sleep(IDLE_POLL_SECONDS)
 
     async def drain_once(self) -> tuple[int, bool]:
-        """Send one batch of queued deliveries. Returns (sent, whether any send failed)."""
+        """Send one batch of queued deliveries, skipping PRs whose last attempt failed until their
+        backoff ends. Returns (sent, whether any send failed)."""
         async with self.db.session() as session:
             rows = (
                 await session.execute(
@@ -143,32 +143,47 @@ class Dispatcher:
         if not rows:
             return 0, False
         groups: OrderedDict[tuple[uuid.UUID, int], list[Queued]] = OrderedDict()
+        now = time.monotonic()
         for row in rows:
             queued = Queued(*row)
-            groups.setdefault((queued.project_id, queued.pr_number), []).append(queued)
+            pr = (queued.project_id, queued.pr_number)
+            if self._held.get(pr, (0, 0.0))[1] <= now:
+                groups.setdefault(pr, []).append(queued)
         limit = asyncio.Semaphore(PARALLEL_PRS)
         sent: list[int] = []
         not_running: list[int] = []
 
-        async def send_group(group: list[Queued]) -> bool:
+        async def send_group(pr: tuple[uuid.UUID, int], group: list[Queued]) -> bool:
             async with limit:
                 for queued in group:
                     delivered = await self._send(queued)
+                    if delivered == "set aside":
+                        continue
                     if delivered is None:
+                        failures = self._held.get(pr, (0, 0.0))[0] + 1
+                        delay = min(MAX_BACKOFF_SECONDS, 0.2 * 2 ** (failures - 1))
+                        self._held[pr] = (failures, time.monotonic() + delay)
                         return False
                     (sent if delivered else not_running).append(queued.id)
+                self._held.pop(pr, None)
                 return True
 
-        results = await asyncio.gather(*(send_group(group) for group in groups.values()))
+        results = await asyncio.gather(*(send_group(pr, group) for pr, group in groups.items()))
         await self._mark_dispatched(sent)
         await self._mark_not_running(not_running)
         return len(sent) + len(not_running), not all(results)
 
-    async def _send(self, queued: Queued) -> bool | None:
+    async def _send(self, queued: Queued) -> bool | Literal["set aside"] | None:
         """True once Temporal took the signal, False when it had no workflow to give it to (for a
-        signal that does not start one), None when it failed (to be sent again)."""
-        outbox = OUTBOX_SIGNALS[queued.signal]
-        argument = outbox.type(**queued.signal_args)
+        signal that does not start one), "set aside" for a row that is no signal, None when it failed
+        (to be sent again)."""
+        try:
+            outbox = OUTBOX_SIGNALS[queued.signal]
+            argument = outbox.type(**queued.signal_args)
+        except (KeyError, TypeError) as error:
+            log.error("delivery %s cannot be dispatched: %r", queued.delivery_id, error)
+            await self._set_aside(queued.id, f"not a signal previewd knows: {error!r}"[:200])
+            return "set aside"
         workflow_id = workflow_id_for(str(queued.project_id), queued.pr_number)
         try:
             if not outbox.starts:
@@ -216,6 +231,15 @@ class Dispatcher:
                     dispatched_at=utcnow(),
                     attempts=WebhookDelivery.attempts + 1,
                 )
+            )
+            await session.commit()
+
+    async def _set_aside(self, id: int, reason: str) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id) == id)
+                .values(outcome=DeliveryOutcome.IGNORED, reason=reason, attempts=WebhookDelivery.attempts + 1)
             )
             await session.commit()
 

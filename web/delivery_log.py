@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from models.deliveries import DeliveryOutcome
 from web.installation_events import InstallationChange
-from web.installation_sync import apply_installation_change
+from web.installation_sync import apply_installation_change, repo_lock_key
 
 # Finds the repository's active project and records the delivery in one statement. ON CONFLICT makes a
 # redelivery (same X-GitHub-Delivery) a no-op: RETURNING then yields no row.
@@ -73,9 +73,12 @@ class DeliveryLog:
             "queued": DeliveryOutcome.QUEUED.value, "ignored": DeliveryOutcome.IGNORED.value,
         }  # fmt: skip
         # Deliveries of one PR take their ids in commit order, so the dispatcher's `ORDER BY id` is
-        # the order GitHub sent them in: a close can never overtake the push before it.
-        lock = (repo_id % 2**31, pr_number % 2**31)
-        return await self._record(RECORD_PULL_REQUEST, params, lock=lock)
+        # the order GitHub sent them in: a close can never overtake the push before it. The shared
+        # lock on the repository lets an installation change that switches its project off wait for
+        # deliveries in flight, and makes later ones wait for it (and then find the project off).
+        return await self._record(
+            RECORD_PULL_REQUEST, params, locks=(repo_id % 2**31, pr_number % 2**31, repo_lock_key(repo_id))
+        )
 
     async def record_ignored(
         self, *, delivery_id: str, event: str, action: str | None, reason: str
@@ -95,11 +98,13 @@ class DeliveryLog:
             )
 
     async def _record(
-        self, sql: str, params: dict[str, Any], lock: tuple[int, int] | None = None
+        self, sql: str, params: dict[str, Any], locks: tuple[int, int, int] | None = None
     ) -> str | None:
         # One transaction, committed when the connection goes back to the pool.
         async with self.pool.connection() as connection:
-            if lock is not None:
-                await connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", lock)
+            if locks is not None:
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s), pg_advisory_xact_lock_shared(%s)", locks
+                )
             row = await (await connection.execute(sql, params)).fetchone()
         return str(row[0]) if row else None

@@ -46,9 +46,13 @@ ON CONFLICT (id) DO UPDATE SET
 # person already switched off keeps their reason; its previews are torn down all the same, since the
 # App can no longer reach the repository.
 AFFECTED_PROJECTS = """
-SELECT id FROM projects
+SELECT id, github_repo_id FROM projects
 WHERE github_installation_id = %(id)s AND (%(all)s OR github_repo_id = ANY(%(repos)s))
+ORDER BY github_repo_id
 """
+# Exclusive per repository, in a fixed order: waits for that repository's deliveries in flight (they
+# hold it shared), so no push recorded for a project that is being switched off can follow its teardown.
+LOCK_REPO = "SELECT pg_advisory_xact_lock(%s)"
 DEACTIVATE = """
 UPDATE projects SET is_active = false, disabled_reason = %(reason)s, updated_at = now()
 WHERE id = ANY(%(projects)s) AND is_active
@@ -87,6 +91,12 @@ WHERE github_installation_id = %(id)s AND disabled_reason = %(suspended)s
 """
 
 
+def repo_lock_key(repo_id: int) -> int:
+    """The repository's advisory lock, in the one-key space below zero: the dispatcher's leader lock
+    is a positive key there, and a repository id must never meet it."""
+    return -1 - repo_id
+
+
 async def apply_installation_change(
     connection: AsyncConnection[Any], *, delivery_id: str, event: str, action: str | None,
     change: InstallationChange,
@@ -119,6 +129,8 @@ async def apply_installation_change(
             )
         ).fetchall()
         projects = [row[0] for row in rows]
+        for repo_id in sorted({row[1] for row in rows}):
+            await connection.execute(LOCK_REPO, (repo_lock_key(repo_id),))
         await connection.execute(DEACTIVATE, {"projects": projects, "reason": reason})
         await connection.execute(
             QUEUE_TEARDOWNS,

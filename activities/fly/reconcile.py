@@ -8,16 +8,18 @@ PreviewWorkflow runs (closing it ends the workflow), so that is what is asked, n
 from __future__ import annotations
 
 import logging
+import uuid
 
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.fly.client import FlyClient
 from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT
-from models import Deployment
+from models import Deployment, WebhookDelivery
 from models.db import Database
+from models.deliveries import DeliveryOutcome
 from workflows.fly_reconcile import RECONCILE_ACTIVITY, Decision, ReconcileInput, ReconcileResult
 from workflows.signals import workflow_id_for
 
@@ -50,10 +52,31 @@ class Reconciler:
             raise
         return described.status == WorkflowExecutionStatus.RUNNING
 
+    async def pr_pending(self, project_id: str, pr_number: int) -> bool:
+        """A delivery for the PR is recorded but not yet dispatched (a reopen, say): it is coming back."""
+        try:
+            project = uuid.UUID(project_id)
+        except ValueError:
+            return False
+        async with self.db.session() as session:
+            found = await session.exec(
+                select(WebhookDelivery.id)
+                .where(
+                    col(WebhookDelivery.outcome) == DeliveryOutcome.QUEUED,
+                    col(WebhookDelivery.project_id) == project,
+                    col(WebhookDelivery.pr_number) == pr_number,
+                )
+                .limit(1)
+            )
+            return found.first() is not None
+
     async def run(self, apply: bool) -> list[Decision]:
         decisions = []
         for app in sorted(a.get("name", "") for a in await self.client.list_apps(self.org)):
             decision = await self._decide(app)
+            if decision.action == "destroy" and apply:
+                # Asked again just before deleting: a PR reopened while we looked at other apps keeps its app.
+                decision = await self._decide(app)
             if decision.action == "destroy" and apply:
                 await self.client.delete_app(app)
                 decision.action = "destroyed"
@@ -70,6 +93,8 @@ class Reconciler:
         project_id, pr_number = owner
         if await self.pr_open(project_id, pr_number):
             return Decision(app, "keep", f"PR #{pr_number} of project {project_id} is open")
+        if await self.pr_pending(project_id, pr_number):
+            return Decision(app, "keep", f"PR #{pr_number} of project {project_id} has a delivery on its way")
         return Decision(app, "destroy", f"PR #{pr_number} of project {project_id} has no open preview")
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from activities.github.content_budget import ContentBudget
+
 HEADERS = {
     "Accept": "application/vnd.github+json",
     "X-GitHub-Api-Version": "2022-11-28",
@@ -68,6 +70,7 @@ class GitHubApi:
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, headers=HEADERS, timeout=timeout)
         self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        self.content_budget = ContentBudget()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -88,7 +91,18 @@ class GitHubApi:
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
+    async def _within_budget(self, method: str, path: str, token: str) -> None:
+        """Writes wait for room in the installation's content-creation budget; a long wait is handed
+        to Temporal's retry (by then the workflow may have something newer to say)."""
+        if method == "GET" or path.startswith("/app/"):
+            return
+        while (wait := self.content_budget.reserve(token)) > 0:
+            if wait > MAX_INLINE_WAIT_SECONDS:
+                raise GitHubApiError(429, "previewd's content-creation budget is spent", method, path, wait)
+            await asyncio.sleep(wait)
+
     async def _once(self, method: str, path: str, *, token: str, json: Any = None) -> Any:
+        await self._within_budget(method, path, token)
         headers = {"Authorization": f"Bearer {token}"}
         cached = self._etags.get(path) if method == "GET" else None
         if cached is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from cli.webhook_client import pull_request_payload
 from tests.integration.github_system import REPO, GitHubSystem, before, fork_repository, iso
 from tests.integration.system import wait_for
+from tests.unit.test_github_events import load_payload
 
 
 def fork_pull_request(
@@ -188,3 +190,40 @@ def test_members_steer_a_preview_from_comments_and_a_redelivery_acts_once(
         what="the command ignored",
     )
     assert len(system.deployments(project["id"], number)) == 2
+
+
+def real_payload(name: str, project: dict[str, Any], number: int, sha: str) -> dict[str, Any]:
+    """One of the octokit example payloads, pointed at our project's repository, PR and commit."""
+    payload = load_payload(name)
+    repo_id = project["github_repo_id"]
+    payload["repository"]["id"] = repo_id
+    payload["number"] = payload["pull_request"]["number"] = number
+    payload["pull_request"]["head"].update(sha=sha)
+    for side in ("head", "base"):
+        payload["pull_request"][side]["repo"]["id"] = repo_id
+    return payload
+
+
+def test_the_real_example_payloads_drive_a_preview_and_the_rest_are_ignored(github: GitHubSystem) -> None:
+    system, fake = github.system, github.fake
+    number = 24
+    project = github.add_project(9024)
+    sha = github.push("real payloads", ref="refs/heads/real-payloads")
+    fake.set_pull(REPO, number, head_sha=sha)
+    opened = system.webhook(
+        "pull_request", real_payload("pull_request.opened.payload.json", project, number, sha)
+    )
+    assert opened.json()["status"] == "queued"
+    system.wait_status(project["id"], number, sha, "active")
+    for name in (
+        "pull_request.labeled.payload.json",
+        "pull_request.converted_to_draft.with-installation.payload.json",
+    ):
+        answer = system.webhook("pull_request", real_payload(name, project, number, sha))
+        assert answer.status_code == 202 and answer.json()["status"] == "ignored"
+    fake.set_pull(REPO, number, head_sha=sha, state="closed")
+    closed = system.webhook(
+        "pull_request", real_payload("pull_request.closed.payload.json", project, number, sha)
+    )
+    assert closed.json()["status"] == "queued"
+    system.wait_status(project["id"], number, sha, "destroyed")

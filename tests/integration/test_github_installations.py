@@ -3,11 +3,15 @@ switch projects off (tearing their previews down) and on again."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+import psycopg
 
 from tests.integration.github_system import REPO, GitHubSystem
 from tests.integration.system import System, wait_for
 from tests.unit.test_github_events import load_payload
+from web.installation_sync import repo_lock_key
 
 # An installation of its own, so that suspending or deleting it leaves the other tests' projects be.
 INSTALLATION = 88
@@ -130,3 +134,23 @@ def test_deleting_the_installation_tears_every_preview_down(github: GitHubSystem
     assert send(system, "installation", again) == "applied"
     assert project_row(system, project) == {"is_active": True, "disabled_reason": None,
                                             "github_installation_id": INSTALLATION + 1}  # fmt: skip
+
+
+def test_switching_a_project_off_waits_for_its_deliveries_in_flight(github: GitHubSystem) -> None:
+    """A delivery being recorded holds its repository's lock shared; the removal waits for it, so no
+    push recorded before the switch-off can be dispatched after the teardown."""
+    system = github.system
+    add_project(github, 9037)
+    removed = installation_payload("installation_repositories.removed.payload.json", repo_id=9037)
+    answers: list[str] = []
+    with psycopg.connect(system.database_url) as in_flight:
+        in_flight.execute("SELECT pg_advisory_xact_lock_shared(%s)", (repo_lock_key(9037),))
+        sender = threading.Thread(
+            target=lambda: answers.append(send(system, "installation_repositories", removed))
+        )
+        sender.start()
+        sender.join(timeout=1.5)
+        assert sender.is_alive() and not answers, "the removal did not wait for the delivery in flight"
+        in_flight.commit()
+    sender.join(timeout=30)
+    assert answers == ["applied"]

@@ -6,6 +6,7 @@ import json
 import uuid
 
 import httpx
+from sqlalchemy import text
 
 from cli.webhook_client import pull_request_payload
 from tests.integration.system import AppRepo, System, wait_for
@@ -122,3 +123,24 @@ def test_api_rejects_bad_input_and_unknown_ids(system: System) -> None:
         assert client.get(f"/api/deployments/{uuid.uuid4()}").status_code == 404
     assert httpx.get(f"{system.base_url}/api/projects").status_code == 401
     wait_for(lambda: True, timeout=1)
+
+
+def test_an_outbox_row_that_is_no_signal_is_set_aside_and_holds_nothing_back(
+    system: System, repo: AppRepo
+) -> None:
+    project = system.add_project(repo)
+    with system.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO webhook_deliveries (delivery_id, event, action, received_at, outcome,"
+                " project_id, pr_number, signal, signal_args, attempts) VALUES"
+                " (:d, 'pull_request', 'opened', now(), 'queued', :p, 1, 'push', CAST(:args AS jsonb), 0)"
+            ),
+            {"d": "bogus-args", "p": project["id"], "args": json.dumps({"no_such_field": 1})},
+        )
+    sha = repo.commit("after a bogus row")
+    system.pull_request(project, "opened", 2, sha)
+    system.wait_status(project["id"], 2, sha, "active")
+    wait_for(lambda: deliveries(system, "bogus-args")[0]["outcome"] == "ignored", timeout=10,
+             what="the bogus row set aside")  # fmt: skip
+    assert "not a signal previewd knows" in str(deliveries(system, "bogus-args")[0]["reason"])

@@ -9,6 +9,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,18 @@ PRIVATE_PEM, PUBLIC_PEM = _keypair()
 OTHER_PRIVATE_PEM, _ = _keypair()
 
 
+@dataclass(frozen=True)
+class FROM_NOW:  # noqa: N801  (reads as a value in the parameter lists)
+    """A claim time given as seconds from the moment the JWT is made."""
+
+    seconds: int
+
+
 def make_jwt(private_pem: bytes = PRIVATE_PEM, alg: str = "RS256", **overrides: Any) -> str:
     """GitHub's documented shape: iat 60 s in the past, exp 10 minutes from now, iss the app id."""
     now = int(time.time())
     payload: dict[str, Any] = {"iat": now - 60, "exp": now + 540, "iss": str(APP_ID)}
-    payload.update(overrides)
+    payload.update({k: now + v.seconds if isinstance(v, FROM_NOW) else v for k, v in overrides.items()})
     payload = {k: v for k, v in payload.items() if v is not None}
     token = jwt.encode({"alg": alg}, payload, private_pem)
     return token.decode() if isinstance(token, bytes) else str(token)
@@ -143,10 +151,11 @@ def test_the_documented_iat_minus_60_exp_plus_600_is_accepted(client: httpx.Clie
         ({"private_pem": OTHER_PRIVATE_PEM}, JWT_UNDECODABLE),
         ({"iss": "999"}, JWT_UNDECODABLE),
         ({"iss": None}, JWT_UNDECODABLE),
-        ({"exp": int(time.time()) - 5}, JWT_EXPIRED),
+        # Times as offsets from when the test runs (parameters are made at collection, minutes earlier).
+        ({"exp": FROM_NOW(-5)}, JWT_EXPIRED),
         ({"exp": None}, JWT_EXPIRED),
-        ({"exp": int(time.time()) + 3600}, JWT_TOO_LONG),
-        ({"iat": int(time.time()) + 300}, JWT_BAD_IAT),
+        ({"exp": FROM_NOW(3600)}, JWT_TOO_LONG),
+        ({"iat": FROM_NOW(300)}, JWT_BAD_IAT),
         ({"iat": None}, JWT_BAD_IAT),
     ],
 )
