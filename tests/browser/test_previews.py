@@ -4,6 +4,7 @@ redeploy and destroy from the project page, each confirmed on screen and recorde
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,6 +99,21 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
         ("maria", "redeploy", "ok"),
         ("maria", "destroy", "ok"),
     ]
+
+    # The live log resumes exactly after the last event id a browser saw (a reconnect sends it).
+    ids = [
+        r["id"]
+        for r in dash.system.rows(
+            "SELECT id FROM deployment_logs WHERE deployment_id = :d ORDER BY id", d=row["id"]
+        )
+    ]
+    seen = ids[len(ids) // 2]
+    resumed = await page.request.get(
+        f"{dash.url}/deployments/{row['id']}/logs/stream", headers={"Last-Event-ID": str(seen)}
+    )
+    body = await resumed.text()
+    assert [int(i) for i in re.findall(r'data-id="(\d+)"', body)] == [i for i in ids if i > seen]
+    assert body.rstrip().endswith("data: finished")
 
     # Home, at both widths, lists the deployments newest first; the phone gets one column.
     for viewport in (DESKTOP, PHONE):
