@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from models import Deployment
 from models.dashboard_queries import live_previews, recent_deployments
 from web.dashboard.access import visible_projects
 from web.dashboard.signed_in import UserDep
@@ -25,6 +28,9 @@ async def home(
     async with services.db.session() as session:
         recent = await recent_deployments(session, project_ids=ids, page=page, per_page=PER_PAGE)
         live = [] if is_htmx(request) else await live_previews(session, project_ids=ids)
-    context = {"projects": projects, "names": names, "recent": recent, "live": live}
+    live_by_project: dict[uuid.UUID, list[Deployment]] = {}
+    for deployment in live:
+        live_by_project.setdefault(deployment.project_id, []).append(deployment)
+    context = {"projects": projects, "names": names, "recent": recent, "live": live_by_project}
     # The recent-deployments table polls this same URL; htmx gets just the table.
     return render(request, "_recent.html" if is_htmx(request) else "home.html", context)
