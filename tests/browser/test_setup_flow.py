@@ -81,6 +81,10 @@ async def test_connect_configure_and_manage_a_repository(browser: Any, dash: Das
     await page.wait_for_selector("[data-secret=API_KEY]")
     assert SECRET not in await page.content()
     await screenshot(page, "settings")
+    for path in ("/setup", f"/setup/installations/{INSTALL_ID}", f"/projects/{project['id']}/settings"):
+        await phone.goto(f"{dash.url}{path}")
+        assert await horizontal_overflow(phone) == 0, path
+    await screenshot(phone, "settings")
     await page.fill("#f-build_command", "npm run build:preview")
     await page.click("#save-settings")
     await page.wait_for_selector("text=Settings saved.")
