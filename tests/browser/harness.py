@@ -59,6 +59,9 @@ class Dashboard:
     ) -> dict[str, Any]:
         project = self.system.add_project(repo, **config)
         if installation is not None:
+            # The repository is on "GitHub" too, reached by that installation, under the same id.
+            self.fake.installations[installation].repos.append(project["github_repo_full_name"])
+            self.fake.repo_ids[project["github_repo_full_name"]] = project["github_repo_id"]
             with self.system.api() as client:
                 response = client.patch(
                     f"/api/projects/{project['id']}", json={"github_installation_id": installation}

@@ -76,6 +76,7 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
     await page.goto(f"{dash.url}/projects/{project['id']}")
     card = page.locator("#pr-7")
     await card.locator("[data-status=active]").wait_for()
+    await page.wait_for_selector("#github-pulls p:has-text('Every open pull request has a preview')")
     workflow_link = await card.locator("a:has-text('workflow')").get_attribute("href")
     assert workflow_link == f"http://localhost:8233/namespaces/default/workflows/preview-{project['id']}-pr-7"
     await screenshot(page, "project")
@@ -129,6 +130,8 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
             assert await horizontal_overflow(home) == 0, path
         if viewport is PHONE:
             await home.goto(f"{dash.url}/projects/{project['id']}")
+            await home.wait_for_selector("#pr-7")
+            await home.wait_for_selector("#github-pulls p:has-text('Every open pull request has a preview')")
             await screenshot(home, "project")
             await home.goto(f"{dash.url}/deployments/{row['id']}")
             await home.wait_for_selector("#log-lines .ll")
@@ -205,9 +208,6 @@ async def test_an_open_pr_without_a_preview_deploys_with_one_click(
     dash.fake.users.add_user("lena", installations=[INSTALLATION])
     repo = AppRepo.create(tmp_path / f"older-{uuid.uuid4().hex[:6]}")
     project = dash.add_project(repo)
-    dash.fake.installations[INSTALLATION].repos.append(project["github_repo_full_name"])
-    # GitHub knows the repository by the id the project holds: the PR's head is no fork.
-    dash.fake.repo_ids[project["github_repo_full_name"]] = project["github_repo_id"]
     sha = repo.commit("opened long ago")
     dash.fake.set_pull(project["github_repo_full_name"], 3, head_sha=sha, title="Older PR")
     page = await new_page(browser)

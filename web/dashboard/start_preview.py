@@ -39,7 +39,12 @@ async def _open_pulls(
         async with GitHubUserApi(services.settings.github_api_url, token) as api:
             return await api.open_pulls(project.github_repo_full_name)
     except GitHubUserError as error:
-        return f"GitHub did not list the open pull requests ({error.status}: {error.message})."
+        if error.status == 404:
+            name = project.github_repo_full_name
+            return f"Your GitHub account cannot see {name}: is it still in the App's installation?"
+        return (
+            f"GitHub did not list the open pull requests ({error.status}: {error.message}). Try again later."
+        )
 
 
 @router.get("/projects/{project_id}/github-pulls")
