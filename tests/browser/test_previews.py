@@ -81,6 +81,30 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
     assert workflow_link == f"http://localhost:8233/namespaces/default/workflows/preview-{project['id']}-pr-7"
     await screenshot(page, "project")
 
+    # Home, at both widths, lists the deployments newest first; the phone gets one column.
+    for viewport in (DESKTOP, PHONE):
+        home = await new_page(browser, viewport)
+        await home.context.add_cookies(await page.context.cookies())
+        await home.goto(f"{dash.url}/")
+        await home.wait_for_selector(f"#recent tr[data-deployment='{row['id']}']")
+        await screenshot(home, "home")
+        assert await horizontal_overflow(home) == 0
+        for path, loaded in (
+            (f"/projects/{project['id']}", "#pr-7"),
+            (f"/deployments/{row['id']}", "#log-lines .ll"),
+        ):
+            await home.goto(f"{dash.url}{path}")
+            await home.wait_for_selector(loaded)
+            assert await horizontal_overflow(home) == 0, path
+        if viewport is PHONE:
+            await home.goto(f"{dash.url}/projects/{project['id']}")
+            await home.wait_for_selector("#pr-7")
+            await home.wait_for_selector("#github-pulls p:has-text('Every open pull request has a preview')")
+            await screenshot(home, "project")
+            await home.goto(f"{dash.url}/deployments/{row['id']}")
+            await home.wait_for_selector("#log-lines .ll")
+            await screenshot(home, "deployment")
+
     await card.locator("[data-action=redeploy]").click()
     await page.wait_for_selector("#flash .notice-ok:has-text('Redeploy of PR #7 requested')")
     await _until(lambda: len(dash.system.deployments(project["id"], 7)) == 2)
@@ -115,27 +139,6 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
     body = await resumed.text()
     assert [int(i) for i in re.findall(r'data-id="(\d+)"', body)] == [i for i in ids if i > seen]
     assert body.rstrip().endswith("data: finished")
-
-    # Home, at both widths, lists the deployments newest first; the phone gets one column.
-    for viewport in (DESKTOP, PHONE):
-        home = await new_page(browser, viewport)
-        await home.context.add_cookies(await page.context.cookies())
-        await home.goto(f"{dash.url}/")
-        await home.wait_for_selector(f"#recent tr[data-deployment='{row['id']}']")
-        await screenshot(home, "home")
-        assert await horizontal_overflow(home) == 0
-        for path in (f"/projects/{project['id']}", f"/deployments/{row['id']}"):
-            await home.goto(f"{dash.url}{path}")
-            await home.wait_for_load_state("networkidle")
-            assert await horizontal_overflow(home) == 0, path
-        if viewport is PHONE:
-            await home.goto(f"{dash.url}/projects/{project['id']}")
-            await home.wait_for_selector("#pr-7")
-            await home.wait_for_selector("#github-pulls p:has-text('Every open pull request has a preview')")
-            await screenshot(home, "project")
-            await home.goto(f"{dash.url}/deployments/{row['id']}")
-            await home.wait_for_selector("#log-lines .ll")
-            await screenshot(home, "deployment")
 
 
 async def test_an_action_on_a_pr_without_a_workflow_explains_what_to_do(
