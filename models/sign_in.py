@@ -64,6 +64,9 @@ async def open_session(
     """A new session row; returns the random id that only the (signed) cookie carries."""
     sid = secrets.token_urlsafe(32)
     now = utcnow()
+    # Housekeeping on the rare write path: sessions and links past their time are worth nothing.
+    await session.execute(delete(WebSession).where(col(WebSession.expires_at) < now))
+    await session.execute(delete(LoginLink).where(col(LoginLink.expires_at) < now - timedelta(days=7)))
     row = WebSession(
         id_sha256=token_digest(sid), user_id=user_id, created_at=now, expires_at=now + timedelta(hours=hours)
     )
