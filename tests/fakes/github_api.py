@@ -38,9 +38,10 @@ credentials":
 - `POST /repos/{o}/{r}/statuses/{sha}`
 
 A malformed JSON body is 400 "Problems parsing JSON"; a bad field is 422 "Validation Failed" with
-`errors: [{"resource", "code", "field"}]`. Every successful GET carries a weak `ETag`; a request whose
-`If-None-Match` names it is answered 304 with no body and does not count against the rate limit. `fail_rate` makes these routes (and only these) fail at
-random with 500/502/503/429/secondary-rate-limit 403, from a seeded generator.
+`errors: [{"resource", "code", "field"}]`. Every successful GET carries a weak `ETag`; a request
+whose `If-None-Match` names it is answered 304 with no body and does not count against the rate
+limit. `fail_rate` makes these routes (and only these) fail at random with 500/502/503/429/
+secondary-rate-limit 403, from a seeded generator.
 """
 
 from __future__ import annotations
