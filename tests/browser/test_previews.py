@@ -87,6 +87,7 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
         await home.context.add_cookies(await page.context.cookies())
         await home.goto(f"{dash.url}/")
         await home.wait_for_selector(f"#recent tr[data-deployment='{row['id']}']")
+        await home.wait_for_selector(f"[data-project='{project['id']}'] .live-visit")
         await screenshot(home, "home")
         assert await horizontal_overflow(home) == 0
         for path, loaded in (
@@ -105,10 +106,19 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
             await home.wait_for_selector("#log-lines .ll")
             await screenshot(home, "deployment")
 
+    # An overview left open in another tab picks up the redeploy by itself.
+    watcher = await new_page(browser)
+    await watcher.context.add_cookies(await page.context.cookies())
+    await watcher.goto(f"{dash.url}/")
     await card.locator("[data-action=redeploy]").click()
     await page.wait_for_selector("#flash .notice-ok:has-text('Redeploy of PR #7 requested')")
     await _until(lambda: len(dash.system.deployments(project["id"], 7)) == 2)
     await _until(lambda: dash.system.deployments(project["id"], 7)[-1]["status"] == "active")
+    newer = dash.system.deployments(project["id"], 7)[-1]["id"]
+    await watcher.wait_for_selector(
+        f"#recent tr[data-deployment='{newer}'] [data-status=active]", timeout=20_000
+    )
+    await watcher.wait_for_selector(f"#recent tr[data-deployment='{row['id']}'] [data-status=replaced]")
 
     await page.locator("#pr-7 [data-action=destroy]").click()
     await page.wait_for_selector("#flash .notice-ok:has-text('being torn down')")

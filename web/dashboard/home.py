@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -16,21 +17,33 @@ from web.deps import ServicesDep
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 20
+FRAGMENTS = {"recent": "_recent.html", "projects": "_projects.html"}
 
 
 @router.get("/")
 async def home(
-    request: Request, services: ServicesDep, signed_in: UserDep, page: int = Query(default=1, ge=1, le=10_000)
+    request: Request,
+    services: ServicesDep,
+    signed_in: UserDep,
+    page: int = Query(default=1, ge=1, le=10_000),
+    part: Literal["recent", "projects"] = "recent",
 ) -> Response:
+    """The full page, or (for htmx's polling) the one part asked for."""
     projects = await visible_projects(services, signed_in)
     ids = [project.id for project in projects]
-    names = {project.id: project.github_repo_full_name for project in projects}
+    fragment = FRAGMENTS[part] if is_htmx(request) else None
     async with services.db.session() as session:
-        recent = await recent_deployments(session, project_ids=ids, page=page, per_page=PER_PAGE)
-        live = [] if is_htmx(request) else await live_previews(session, project_ids=ids)
+        recent = None
+        if fragment != "_projects.html":
+            recent = await recent_deployments(session, project_ids=ids, page=page, per_page=PER_PAGE)
+        live = [] if fragment == "_recent.html" else await live_previews(session, project_ids=ids)
     live_by_project: dict[uuid.UUID, list[Deployment]] = {}
     for deployment in live:
         live_by_project.setdefault(deployment.project_id, []).append(deployment)
-    context = {"projects": projects, "names": names, "recent": recent, "live": live_by_project}
-    # The recent-deployments table polls this same URL; htmx gets just the table.
-    return render(request, "_recent.html" if is_htmx(request) else "home.html", context)
+    context = {
+        "projects": projects,
+        "names": {project.id: project.github_repo_full_name for project in projects},
+        "recent": recent,
+        "live": live_by_project,
+    }
+    return render(request, fragment or "home.html", context)
