@@ -82,7 +82,8 @@ async def run(url: str, temporal: str, data: Dataset, root: Path, runs: int) -> 
             pages: list[tuple[str, Callable[[], Awaitable[object]]]] = [
                 ("home", lambda: client.get("/")),
                 ("home, page 50 (offset 980)", lambda: client.get("/?page=50")),
-                ("home, poll (htmx fragment)", lambda: client.get("/", headers=headers)),
+                ("home, poll of recent deployments", lambda: client.get("/", headers=headers)),
+                ("home, poll of the project cards", lambda: client.get("/?part=projects", headers=headers)),
                 ("project", lambda: client.get(f"/projects/{busiest}")),
                 ("project, page 20 of history", lambda: client.get(f"/projects/{busiest}?page=20")),
                 ("project, open PRs + Temporal state", lambda: client.get(f"/projects/{busiest}/pulls")),
