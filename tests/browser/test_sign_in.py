@@ -23,6 +23,7 @@ async def test_local_mode_shows_no_dashboard_until_a_one_time_link_is_used(
     await page.click("#link-sign-in")
     await page.wait_for_selector("h1:has-text('Overview')")
     assert await page.locator(".who").inner_text() == "admin"
+    await screenshot(page, "home-local")
 
     # The link worked once: a second browser gets nothing from it.
     other = await new_page(browser)
