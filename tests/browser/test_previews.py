@@ -28,6 +28,10 @@ for i in range(6):
     time.sleep(0.5)
 runpy.run_path("build.py")
 """
+ONLY_RUNTIME = (
+    "(kinds => kinds.length > 0 && kinds.every(k => k.textContent === 'runtime'))"
+    "([...document.querySelectorAll('#log-lines .ll-k')])"
+)
 HOSTILE_TITLE = "Fix <script>alert(1)</script> & <b>bold</b> claims"
 
 
@@ -71,7 +75,8 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
 
     # Filtering by type reloads the panel with only those lines.
     await page.select_option("select[name=type]", "runtime")
-    await page.wait_for_function("!document.querySelector('#log-lines .ll-m')?.textContent.includes('step')")
+    await page.wait_for_function(ONLY_RUNTIME)
+    assert await page.locator("#log-lines .ll:has-text('serving on port')").count() == 1
 
     await page.goto(f"{dash.url}/projects/{project['id']}")
     card = page.locator("#pr-7")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from models import AuditEvent, Deployment, Project
 from models.common import utcnow
 from models.dashboard_queries import log_before, log_tail
-from models.deployments import FINAL_STATUSES, LogLevel, LogType
+from models.deployments import FINAL_STATUSES
 from web.dashboard.access import project_for
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.templating import is_htmx, render
@@ -20,8 +20,9 @@ from web.deps import Services, ServicesDep
 
 router = APIRouter(include_in_schema=False)
 TAIL = 500
-TypeFilter = Annotated[LogType | None, Query(alias="type")]
-LevelFilter = Annotated[LogLevel | None, Query()]
+# "" is "all": what the filter form's first option sends.
+TypeFilter = Annotated[Literal["", "build", "deploy", "runtime"], Query(alias="type")]
+LevelFilter = Annotated[Literal["", "info", "warning", "error"], Query()]
 
 
 async def deployment_for(
@@ -111,14 +112,14 @@ async def deployment_logs(
     deployment_id: uuid.UUID,
     services: ServicesDep,
     signed_in: UserDep,
-    type_: TypeFilter = None,
-    level: LevelFilter = None,
+    type_: TypeFilter = "",
+    level: LevelFilter = "",
     before: int | None = Query(default=None, ge=1),
 ) -> Response:
     """Without `before`: the log panel for these filters (its tail and a live stream after it).
     With `before`: the page of lines just before that id, for "Show earlier lines"."""
     deployment, _ = await deployment_for(services, signed_in, deployment_id)
-    filters = {"type": type_.value if type_ else None, "level": level.value if level else None}
+    filters = {"type": type_ or None, "level": level or None}
     async with services.db.session() as session:
         if before is not None:
             lines = await log_before(

@@ -89,8 +89,8 @@ async def log_stream(
     deployment_id: uuid.UUID,
     services: ServicesDep,
     signed_in: UserDep,
-    type_: TypeFilter = None,
-    level: LevelFilter = None,
+    type_: TypeFilter = "",
+    level: LevelFilter = "",
     after: int = Query(default=0, ge=0),
 ) -> StreamingResponse:
     await deployment_for(services, signed_in, deployment_id)
@@ -100,8 +100,8 @@ async def log_stream(
             services,
             deployment_id,
             resume_point(request, after),
-            type_.value if type_ else None,
-            level.value if level else None,
+            type_ or None,
+            level or None,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
