@@ -94,6 +94,14 @@ async def test_connect_configure_and_manage_a_repository(browser: Any, dash: Das
         ]["build_command"]
         == "npm run build:preview"
     )
+    await page.fill("#s-name", "DATABASE_URL")
+    await page.fill("#s-value", "postgres://user:hunter2@db/app")
+    await page.click("#save-secret")
+    await page.wait_for_selector("text=Secret DATABASE_URL saved. Its value is not shown again.")
+    assert await page.locator("[data-secret]").all_inner_texts() != []
+    assert "hunter2" not in await page.content()
+    await page.click("[data-secret=DATABASE_URL] button")
+    await page.wait_for_selector("text=Secret DATABASE_URL deleted.")
     await page.click("[data-secret=API_KEY] button")  # the confirmation dialog is accepted
     await page.wait_for_selector("text=Secret API_KEY deleted.")
     assert dash.system.rows("SELECT * FROM project_secrets WHERE project_id = :p", p=project["id"]) == []
@@ -123,4 +131,6 @@ async def test_connect_configure_and_manage_a_repository(browser: Any, dash: Das
         e["action"]
         for e in dash.system.rows("SELECT action FROM audit_events WHERE actor = 'sam' ORDER BY id")
     ]
-    assert actions == ["configure", "delete secret", "disable", "enable", "delete", "deleted"]
+    assert actions == [
+        "configure", "set secret", "delete secret", "delete secret", "disable", "enable", "delete", "deleted"
+    ]  # fmt: skip
