@@ -78,9 +78,7 @@ class Reporter:
     async def send(self, report: ReportInput) -> None:
         if report.phase == "ready" and not await self.still_newest(report):
             return  # a newer push or a close overtook this sha: never announce it
-        logs_url = (
-            f"{self.base_url}/api/deployments/{report.deployment_id}/logs" if report.deployment_id else None
-        )
+        logs_url = f"{self.base_url}/deployments/{report.deployment_id}" if report.deployment_id else None
         await self.sticky_comment(comment_body(report, logs_url), report.pr_number)
         if report.comment_only or not report.sha:
             return

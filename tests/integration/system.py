@@ -4,6 +4,7 @@ real `previewd worker` and `previewd web` processes, driven through signed webho
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -129,6 +130,19 @@ class System:
         response = self.webhook("pull_request", payload)
         assert response.status_code == 202, response.text
         return response
+
+    def dashboard(self) -> httpx.Client:
+        """A dashboard session, signed in through a one-time link as a person would (local mode).
+        Already open: close it when done (it cannot be used in a `with` block)."""
+        command = [sys.executable, "-m", "cli", "login-link"]
+        link = subprocess.run(command, env=self.env, capture_output=True, text=True, check=True).stdout
+        link = link.strip().splitlines()[-1]
+        client = httpx.Client(base_url=self.base_url, timeout=30, follow_redirects=True)
+        page = client.get(link.replace(self.env["PREVIEWD_BASE_URL"], ""))
+        fields = dict(re.findall(r'name="(csrf_token|token)" value="([^"]*)"', page.text))
+        signed_in = client.post("/auth/link", data=fields)
+        assert signed_in.status_code == 200 and "Sign in to previewd" not in signed_in.text, signed_in.text
+        return client
 
     def preview(self, app_name: str) -> httpx.Response:
         return httpx.get(

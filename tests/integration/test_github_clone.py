@@ -46,6 +46,15 @@ def test_a_private_repo_is_cloned_with_the_installation_token_and_the_token_leak
         "web log": (system.root / "logs" / "web.log").read_text(),
         "workflow history": asyncio.run(history()),
     }
+    dashboard = system.dashboard()
+    try:
+        for path in ("/", f"/projects/{project['id']}", f"/deployments/{deployment['id']}",
+                     f"/deployments/{deployment['id']}/logs"):  # fmt: skip
+            page = dashboard.get(path)
+            assert page.status_code == 200, (path, page.status_code)
+            places[f"dashboard {path}"] = page.text
+    finally:
+        dashboard.close()
     for token in tokens:
         for place, text in places.items():
             assert token not in text, f"installation token found in {place}"
@@ -86,7 +95,10 @@ def test_a_pr_life_leaves_one_comment_one_deployment_per_sha_and_ends_inactive(g
     last = next(d for d in ours if d["sha"] == shas[-1])
     assert fake.deployment_statuses[last["id"]][-1]["state"] == "inactive"
     success = next(s for s in fake.deployment_statuses[last["id"]] if s["state"] == "success")
-    assert success["environment_url"].startswith("http://pr-") and "/logs" in success["log_url"]
+    assert success["environment_url"].startswith("http://pr-")
+    # The link goes to the deployment's page in the dashboard.
+    last_row = system.deployments(project["id"], number)[-1]
+    assert success["log_url"] == f"{system.base_url}/deployments/{last_row['id']}"
     for sha in shas:
         assert [s["state"] for s in fake.commit_statuses[(REPO, sha)] if s["context"] == "previewd"][
             -1
