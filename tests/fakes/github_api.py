@@ -1178,11 +1178,12 @@ class FakeGitHub:
             git,
             "http-backend",
             env=env,
-            stdin=asyncio.subprocess.PIPE,
+            # A GET has no body: git may answer and exit before an empty stdin could be written.
+            stdin=asyncio.subprocess.PIPE if body else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        stdout, stderr = await proc.communicate(body)
+        stdout, stderr = await proc.communicate(body or None)
         return _cgi_response(stdout, stderr, proc.returncode)
 
 
