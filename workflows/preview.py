@@ -110,7 +110,9 @@ class PreviewWorkflow:
 
     @workflow.signal
     def redeploy(self, signal: ManualSignal) -> None:
-        if self._seen(signal.request_id) or self.state.last_push is None or self.state.close_requested:
+        # Never for a closed PR, nor one closing: only a push (a reopen) brings its preview back.
+        closing = self.state.close_requested or self.state.phase == "closed"
+        if self._seen(signal.request_id) or self.state.last_push is None or closing:
             return
         self.state.desired = self.state.last_push
         self.state.force_redeploy = True

@@ -3,6 +3,7 @@ real `previewd worker` and `previewd web` processes, driven through signed webho
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -18,6 +19,8 @@ from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import Engine, text
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from cli.webhook_client import pull_request_payload, send_webhook
 from models.db import make_sync_engine
@@ -25,6 +28,7 @@ from runtime.children import Child, spawn_previewd
 from runtime.embedded_postgres import EmbeddedPostgres
 from runtime.embedded_temporal import start_dev_server
 from runtime.migrate import migrate
+from workflows.signals import workflow_id_for
 
 T = TypeVar("T")
 EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "hello"
@@ -143,6 +147,22 @@ class System:
         signed_in = client.post("/auth/link", data=fields)
         assert signed_in.status_code == 200 and "Sign in to previewd" not in signed_in.text, signed_in.text
         return client
+
+    def workflow_status(self, project_id: str, pr_number: int) -> str | None:
+        """The PR workflow's status name (RUNNING, COMPLETED…), or None when there is none."""
+
+        async def describe() -> str | None:
+            client = await Client.connect(self.env["TEMPORAL_ADDRESS"])
+            handle = client.get_workflow_handle(workflow_id_for(project_id, pr_number))
+            try:
+                described = await handle.describe()
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    return None
+                raise
+            return described.status.name if described.status else None
+
+        return asyncio.run(describe())
 
     def preview(self, app_name: str) -> httpx.Response:
         return httpx.get(

@@ -170,6 +170,8 @@ def test_members_steer_a_preview_from_comments_and_a_redelivery_acts_once(
     )
     wait_for(lambda: github.told(number, sha, "inactive"), timeout=60, what="the PR told inactive")
     # A command on a closed PR reaches no workflow and brings nothing back.
+    wait_for(lambda: system.workflow_status(project["id"], number) == "COMPLETED", timeout=30,
+             what="the PR's workflow to end")  # fmt: skip
     github.comment(
         project,
         number,
