@@ -128,19 +128,42 @@ class PreviewWorkflow:
 
     @workflow.signal
     def approve(self, signal: ApproveSignal) -> None:
+        """From a PR comment: a refusal is told on the PR, where the approval was given."""
         if self._seen(signal.request_id):
             return
-        who = signal.requested_by or "someone"
-        desired = self.state.desired
-        problem = _approval_problem(signal, desired)
+        if (problem := self._approval_problem(signal)) is not None:
+            self._notify(f"@{signal.requested_by or 'someone'}: {problem}")
+            return
+        self._approve(signal)
+
+    @workflow.update(name="approve_commit")
+    def approve_commit(self, signal: ApproveSignal) -> str:
+        """From the dashboard: the person who pressed the button hears at once whether it took."""
+        if not self._seen(signal.request_id):
+            self._approve(signal)
+        return self.state.desired.sha if self.state.desired else ""
+
+    @approve_commit.validator
+    def _validate_approval(self, signal: ApproveSignal) -> None:
+        # A rejected update leaves nothing in the history, and the page shows the reason.
+        if (problem := self._approval_problem(signal)) is not None:
+            raise ValueError(problem[:1].upper() + problem[1:])
+
+    def _approval_problem(self, signal: ApproveSignal) -> str | None:
+        problem = _approval_problem(signal, self.state.desired)
         if problem is None and self.state.phase == "fork_blocked":
             problem = "this project does not preview pull requests from forks; an approval changes nothing."
-        if problem is not None or desired is None:
-            self._notify(f"@{who}: {problem}")
+        return problem
+
+    def _approve(self, signal: ApproveSignal) -> None:
+        desired = self.state.desired
+        if desired is None:
             return
         if desired.sha not in self.state.approved_shas:
             self.state.approved_shas = (self.state.approved_shas + [desired.sha])[-APPROVALS_KEPT:]
-            self.state.approved_by = (self.state.approved_by + [who])[-APPROVALS_KEPT:]
+            self.state.approved_by = (self.state.approved_by + [signal.requested_by or "someone"])[
+                -APPROVALS_KEPT:
+            ]
         if self.state.attempted_sha == desired.sha and self.state.phase == "awaiting_approval":
             self.state.attempted_sha = None  # held back for want of this approval: deploy it now
 

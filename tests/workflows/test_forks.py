@@ -3,6 +3,9 @@ refused commands and misdirected approvals are told on the PR, never acted on.""
 
 from __future__ import annotations
 
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
 from tests.workflows.harness import Handle, Harness, is_active, new_id, wait_for_state, wait_until
 from workflows.activity_io import GITHUB_REPORT
 from workflows.activity_io import ActivityName as A
@@ -124,3 +127,18 @@ async def test_branch_pushes_never_ask_for_approval(harness: Harness) -> None:
     await handle.signal(PreviewWorkflow.approve, approve())
     await wait_until(lambda: any(n and "does not come from a fork" in n for _, n in reports(harness)),
                      what="the notice")  # fmt: skip
+
+
+async def test_the_dashboards_approval_is_answered_at_once(harness: Harness) -> None:
+    handle = await start_fork(harness, "f00d001")
+    await wait_for_state(handle, lambda s: s.phase == "awaiting_approval")
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(PreviewWorkflow.approve_commit, approve(sha="abcdef0", who="dash"))
+    assert "is not this pull request's newest commit" in str(refused.value.cause)
+    assert (await handle.query(PreviewWorkflow.get_state)).approved_shas == []
+
+    approved = await handle.execute_update(PreviewWorkflow.approve_commit, approve(sha="f00d001", who="dash"))
+    assert approved == "f00d001"
+    live = await wait_for_state(handle, is_active("f00d001"))
+    assert live.approved_by == ["dash"]

@@ -14,7 +14,7 @@ from web.dashboard.access import project_for
 from web.dashboard.csrf import require_csrf
 from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import render
-from web.dashboard.workflows import SignalFailed, signal
+from web.dashboard.workflows import SignalFailed, approve, signal
 from web.deps import ServicesDep
 from workflows.signals import ApproveSignal, ManualSignal
 
@@ -46,7 +46,10 @@ async def act(
         else ManualSignal(requested_by=who, request_id=request_id)
     )
     try:
-        workflow_id = await signal(services, project.id, pr_number, action, argument)
+        if isinstance(argument, ApproveSignal):
+            workflow_id = await approve(services, project.id, pr_number, argument)
+        else:
+            workflow_id = await signal(services, project.id, pr_number, action, argument)
         outcome, message = "ok", DONE[action].format(n=pr_number, sha=sha[:7])
     except SignalFailed as failure:
         workflow_id, outcome, message = "", str(failure), str(failure)

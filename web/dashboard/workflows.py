@@ -1,16 +1,19 @@
-"""The dashboard's two Temporal calls: a PR workflow's live `state`, and a signal to it."""
+"""The dashboard's Temporal calls: a PR workflow's live `state`, a signal to it, and an approval (an
+update, so the page can say at once whether it took)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from web.deps import Services
-from workflows.signals import PreviewState, workflow_id_for
+from workflows.signals import ApproveSignal, PreviewState, workflow_id_for
 
 QUERY_TIMEOUT = 2.0
 SIGNAL_TIMEOUT = 5.0
@@ -69,9 +72,33 @@ async def running_prs(services: Services, project_id: uuid.UUID) -> set[int] | N
 async def signal(services: Services, project_id: uuid.UUID, pr_number: int, name: str, argument: Any) -> str:
     """Send `name` to the PR's workflow; returns the workflow id. Raises SignalFailed with advice."""
     workflow_id = workflow_id_for(str(project_id), pr_number)
-    try:
+    async with _asking_temporal(pr_number):
         client = await asyncio.wait_for(services.temporal(), SIGNAL_TIMEOUT)
         await asyncio.wait_for(client.get_workflow_handle(workflow_id).signal(name, argument), SIGNAL_TIMEOUT)
+    return workflow_id
+
+
+async def approve(services: Services, project_id: uuid.UUID, pr_number: int, argument: ApproveSignal) -> str:
+    """Approve a fork's commit; returns the workflow id. A refusal (say, a newer push came first) is a
+    SignalFailed carrying the workflow's reason."""
+    workflow_id = workflow_id_for(str(project_id), pr_number)
+    async with _asking_temporal(pr_number):
+        client = await asyncio.wait_for(services.temporal(), SIGNAL_TIMEOUT)
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            await asyncio.wait_for(
+                handle.execute_update("approve_commit", argument, result_type=str), SIGNAL_TIMEOUT
+            )
+        except WorkflowUpdateFailedError as failure:
+            raise SignalFailed(f"Not approved: {failure.cause}") from None
+    return workflow_id
+
+
+@contextlib.asynccontextmanager
+async def _asking_temporal(pr_number: int) -> AsyncIterator[None]:
+    """Temporal's failures, in words for the person who pressed the button."""
+    try:
+        yield
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise SignalFailed(
@@ -86,4 +113,3 @@ async def signal(services: Services, project_id: uuid.UUID, pr_number: int, name
             "Temporal is not reachable right now, so nothing was changed. Try again in a minute; "
             "if it keeps failing, check that the Temporal server and the worker are running."
         ) from None
-    return workflow_id
