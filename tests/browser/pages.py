@@ -17,7 +17,17 @@ async def new_page(browser: Any, viewport: dict[str, int] = DESKTOP) -> Any:
     page = await context.new_page()
     # Confirmation dialogs (destroy, approve) are accepted, as a person who meant it would.
     page.on("dialog", lambda dialog: dialog.accept())
+    # Anything the pages' Content-Security-Policy blocks is a page that does not work as written.
+    violations = CSP_VIOLATIONS.setdefault(id(page), [])
+    page.on("console", lambda message: violations.append(message.text) if _csp(message.text) else None)
     return page
+
+
+CSP_VIOLATIONS: dict[int, list[str]] = {}
+
+
+def _csp(text: str) -> bool:
+    return "Content Security Policy" in text or "Content-Security-Policy" in text
 
 
 async def sign_in_with_github(page: Any, dash: Dashboard, login: str) -> None:
@@ -31,7 +41,9 @@ async def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     width = page.viewport_size["width"]
     path = ARTIFACTS / f"{name}-{width}.png"
-    await page.screenshot(path=str(path), full_page=True)
+    # caret="initial": hiding the caret means an injected <style>, which the page's CSP (rightly) blocks.
+    await page.screenshot(path=str(path), full_page=True, caret="initial")
+    assert CSP_VIOLATIONS.get(id(page), []) == [], f"{name}: blocked by the page's CSP: {CSP_VIOLATIONS.get(id(page))}"
     return path
 
 

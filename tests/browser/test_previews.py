@@ -75,7 +75,13 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
 
     # Filtering by type reloads the panel with only those lines.
     await page.select_option("select[name=type]", "runtime")
-    await page.wait_for_function(ONLY_RUNTIME)
+    # Polled with evaluate (the DevTools protocol), not wait_for_function: the page's CSP forbids the
+    # string evaluation wait_for_function does inside the page.
+    for _ in range(150):
+        if await page.evaluate(ONLY_RUNTIME):
+            break
+        await asyncio.sleep(0.1)
+    assert await page.evaluate(ONLY_RUNTIME), "the log did not narrow to runtime lines"
     assert await page.locator("#log-lines .ll:has-text('serving on port')").count() == 1
 
     await page.goto(f"{dash.url}/projects/{project['id']}")

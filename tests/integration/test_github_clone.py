@@ -52,6 +52,7 @@ def test_a_private_repo_is_cloned_with_the_installation_token_and_the_token_leak
                      f"/deployments/{deployment['id']}/logs"):  # fmt: skip
             page = dashboard.get(path)
             assert page.status_code == 200, (path, page.status_code)
+            assert "script-src 'self'" in page.headers["content-security-policy"]
             places[f"dashboard {path}"] = page.text
     finally:
         dashboard.close()

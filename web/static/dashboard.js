@@ -1,4 +1,5 @@
-// The log viewer's follow-the-tail and a cap on how many lines stay in the page; nothing else.
+// The log viewer's follow-the-tail, a cap on how many lines stay in the page, error notices for htmx
+// requests, and confirmations for plain forms (`data-confirm`: the page's CSP allows no inline handler).
 (function () {
   "use strict";
   var MAX_LINES = 5000;
@@ -49,6 +50,11 @@
     note.textContent = "previewd could not be reached. Check your connection and try again.";
     flash.replaceChildren(note);
   });
+
+  document.addEventListener("submit", function (e) {
+    var message = e.target && e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) e.preventDefault();
+  }, true);
 
   // Scrolling up to read stops following; scrolling back to the bottom resumes it.
   document.addEventListener("scroll", function (e) {
