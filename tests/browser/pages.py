@@ -43,7 +43,8 @@ async def screenshot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}-{width}.png"
     # caret="initial": hiding the caret means an injected <style>, which the page's CSP (rightly) blocks.
     await page.screenshot(path=str(path), full_page=True, caret="initial")
-    assert CSP_VIOLATIONS.get(id(page), []) == [], f"{name}: blocked by the page's CSP: {CSP_VIOLATIONS.get(id(page))}"
+    blocked = CSP_VIOLATIONS.get(id(page), [])
+    assert blocked == [], f"{name}: blocked by the page's CSP: {blocked}"
     return path
 
 
