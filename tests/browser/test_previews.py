@@ -16,12 +16,7 @@ from tests.browser.pages import DESKTOP, PHONE, horizontal_overflow, new_page, s
 from tests.integration.github_system import fork_repository, iso
 from tests.integration.system import AppRepo
 
-SLOW_BUILD = """import runpy, time
-for i in range(6):
-    print("step", i, flush=True)
-    time.sleep(0.5)
-runpy.run_path("build.py")
-"""
+# A build that takes a few seconds, so the page can be watched streaming its log.
 SLOW_BUILD = """import runpy, time
 for i in range(6):
     print("step", i, flush=True)
