@@ -86,3 +86,15 @@ def test_unchecked_auto_stop_is_saved_as_off() -> None:
 
 def test_env_lines_without_equals_are_refused() -> None:
     assert parse_env("A=1\nB") == ({"A": "1"}, "line 2: expected NAME=value")
+
+
+def test_the_secrets_box_never_quotes_a_line_and_refuses_a_value_split_over_lines() -> None:
+    env, error = parse_env("DB_PASSWORD hunter2=x", secret=True)
+    assert env == {} and error is not None and "hunter2" not in error
+    pem = "KEY=-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw==\n-----END KEY-----"
+    env, error = parse_env(pem, secret=True)
+    assert env == {} and error is not None and "MIIEvQ" not in error
+    assert parse_env("API_KEY=abc=def\n# note\nTOKEN=x", secret=True) == (
+        {"API_KEY": "abc=def", "TOKEN": "x"},
+        None,
+    )

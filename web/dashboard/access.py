@@ -23,6 +23,7 @@ from web.dashboard.signed_in import NotSignedIn, SignedIn
 from web.deps import Services
 
 CACHE = timedelta(minutes=3)
+STALE_LIMIT = timedelta(minutes=30)
 
 
 def github_token_of(services: Services, signed_in: SignedIn) -> str | None:
@@ -60,8 +61,11 @@ async def reachable_installations(
             async with services.db.session() as session:
                 await close_session(session, sid=signed_in.sid)
             raise NotSignedIn() from None
-        # GitHub is down: keep serving what was reachable a moment ago rather than nothing.
-        return {int(i) for i in row.installation_ids or []}
+        # GitHub is down: keep serving what was reachable a moment ago rather than nothing, but not
+        # for long: someone removed from an installation must not keep access through an outage.
+        if checked is not None and utcnow() - checked < STALE_LIMIT:
+            return {int(i) for i in row.installation_ids or []}
+        return set()
     async with services.db.session() as session:
         await session.execute(
             update(WebSession)

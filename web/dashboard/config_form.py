@@ -6,6 +6,7 @@ the form each error belongs to, so it can be shown beside that field.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,18 +39,31 @@ def _first(form: Any, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def parse_env(text: str) -> tuple[dict[str, str], str | None]:
-    """`NAME=value` per line; blank lines and `#` comments skipped."""
+SECRET_NAME = re.compile(r"\A[A-Z_][A-Z0-9_]*\Z")
+
+
+def parse_env(text: str, *, secret: bool = False) -> tuple[dict[str, str], str | None]:
+    """`NAME=value` per line; blank lines and `#` comments skipped.
+
+    For secrets, an error never quotes the line (it may hold the value), and names must be upper-case
+    (`API_KEY`): a value pasted over several lines (a PEM key) then fails instead of turning its
+    second line into a secret *name*, which the settings page would list."""
     env: dict[str, str] = {}
+    valid = SECRET_NAME if secret else ENV_NAME
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         name, sep, value = line.partition("=")
         name = name.strip()
-        if not sep:
-            return env, f"line {number}: expected NAME=value"
-        if not ENV_NAME.match(name):
+        if not sep or not valid.match(name):
+            if secret:
+                return {}, (
+                    f"line {number} is not NAME=value with an upper-case NAME; a value that spans "
+                    "lines is added on its own under Settings → Secrets after saving"
+                )
+            if not sep:
+                return env, f"line {number}: expected NAME=value"
             return env, f"line {number}: {name!r} is not a valid variable name"
         env[name] = value
     return env, None

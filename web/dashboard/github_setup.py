@@ -140,7 +140,7 @@ async def activate(
     posted = await request.form()
     form = parse(posted)
     secrets_text = str(posted.get("secrets", ""))
-    secrets, secrets_error = parse_env(secrets_text)
+    secrets, secrets_error = parse_env(secrets_text, secret=True)
     if secrets_error:
         form.errors["secrets"] = secrets_error
     async with services.db.session() as session:

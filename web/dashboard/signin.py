@@ -15,7 +15,7 @@ from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
 from web.dashboard.oauth import github_oauth
 from web.dashboard.signed_in import SESSION_ID_KEY, SignedIn, optional_user, safe_next
 from web.dashboard.templating import render
-from web.deps import ServicesDep
+from web.deps import Services, ServicesDep
 
 log = logging.getLogger("previewd.web.signin")
 router = APIRouter(include_in_schema=False)
@@ -23,8 +23,13 @@ NEXT_KEY = "next"
 LINK_REFUSED = "That sign-in link is used, expired or unknown. Run `previewd login-link` for a new one."
 
 
-def _start_session(request: Request, sid: str) -> None:
-    # A fresh CSRF token too: nothing from before sign-in carries over (session fixation).
+async def _start_session(request: Request, services: Services, sid: str) -> None:
+    # A fresh CSRF token too: nothing from before sign-in carries over (session fixation). A session
+    # this browser had before is closed, not left valid behind the new one.
+    previous = request.session.get(SESSION_ID_KEY)
+    if isinstance(previous, str) and previous != sid:
+        async with services.db.session() as session:
+            await close_session(session, sid=previous)
     request.session.clear()
     request.session[SESSION_ID_KEY] = sid
 
@@ -54,6 +59,9 @@ async def link_page(request: Request, token: str = "") -> Response:
 async def link_sign_in(
     request: Request, services: ServicesDep, token: Annotated[str, Form()] = ""
 ) -> Response:
+    if services.settings.github_sign_in:
+        # With GitHub sign-in configured, a link printed before (local mode) no longer opens a session.
+        return render(request, "login.html", {"error": LINK_REFUSED}, status_code=400)
     async with services.db.session() as session:
         user_id = await consume_login_link(session, token=token) if token else None
         if user_id is None:
@@ -65,7 +73,7 @@ async def link_sign_in(
             )
         sid = await open_session(session, user_id=user_id, hours=services.settings.previewd_session_hours)
     target = safe_next(request.session.get(NEXT_KEY))
-    _start_session(request, sid)
+    await _start_session(request, services, sid)
     return RedirectResponse(target, status_code=303)
 
 
@@ -113,7 +121,7 @@ async def github_callback(request: Request, services: ServicesDep) -> Response:
             github_token=seal_github_token(services, user.id, access_token),
         )
     target = safe_next(request.session.get(NEXT_KEY))
-    _start_session(request, sid)
+    await _start_session(request, services, sid)
     return RedirectResponse(target, status_code=303)
 
 
