@@ -12,7 +12,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.audit import AuditEvent
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus
-from models.projects import Project
 
 
 @dataclass
@@ -64,21 +63,6 @@ async def live_previews(
     return list((await session.exec(query)).all())
 
 
-async def pr_deployments(
-    session: AsyncSession, *, project_id: uuid.UUID, pr_number: int, limit: int = 20
-) -> list[Deployment]:
-    return list(
-        (
-            await session.exec(
-                select(Deployment)
-                .where(Deployment.project_id == project_id, Deployment.pr_number == pr_number)
-                .order_by(col(Deployment.created_at).desc())
-                .limit(limit)
-            )
-        ).all()
-    )
-
-
 async def project_activity(
     session: AsyncSession, *, project_id: uuid.UUID, limit: int = 20
 ) -> list[AuditEvent]:
@@ -92,15 +76,6 @@ async def project_activity(
             )
         ).all()
     )
-
-
-async def project_names(session: AsyncSession, *, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(col(Project.id), col(Project.github_repo_full_name)).where(col(Project.id).in_(set(ids)))
-    )
-    return {row[0]: row[1] for row in rows}
 
 
 def _log_filter(query, type_: str | None, level: str | None):  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from models import Project
@@ -18,16 +19,15 @@ from models.installations import Installation
 from models.queries import create_project
 from models.secrets import put_secret
 from web.dashboard.access import github_token_of, reachable_installations
-from web.dashboard.config_form import ConfigForm, parse, parse_env
+from web.dashboard.config_form import ConfigForm, parse, parse_env, values_of
 from web.dashboard.csrf import require_csrf
 from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
+from web.installation_sync import repo_lock_key
 
 router = APIRouter(include_in_schema=False)
-DEFAULT_FORM = {"port": "8080", "fork_policy": "approve", "fly_cpu_kind": "shared", "fly_cpus": "1",
-                "fly_memory_mb": "256", "fly_auto_stop": "on"}  # fmt: skip
 
 
 def _github(services: Services, signed_in: SignedIn) -> GitHubUserApi:
@@ -125,7 +125,7 @@ async def configure(
     request: Request, installation_id: int, repo_id: int, services: ServicesDep, signed_in: UserDep
 ) -> Response:
     repository = await _repository(services, signed_in, installation_id, repo_id)
-    form = ConfigForm(values=dict(DEFAULT_FORM))
+    form = ConfigForm(values=values_of({}))  # the models' own defaults
     return render(
         request, "setup_configure.html", {"repository": repository, "form": form, "secrets_text": ""}
     )
@@ -144,14 +144,16 @@ async def activate(
     if secrets_error:
         form.errors["secrets"] = secrets_error
     async with services.db.session() as session:
+        # The check and the insert under one lock on the repository: a double-submitted form (or two
+        # people at once) cannot connect a repository twice.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": repo_lock_key(repo_id)})
         taken = (await session.exec(select(Project).where(Project.github_repo_id == repo_id))).first()
-    if taken is not None:
-        form.errors["repository"] = "This repository is already connected."
-    if form.errors or form.config is None:
-        # The secret values typed are not sent back into the page: they are asked for again.
-        context = {"repository": repository, "form": form, "secrets_text": ""}
-        return render(request, "setup_configure.html", context, status_code=422)
-    async with services.db.session() as session:
+        if taken is not None:
+            form.errors["repository"] = "This repository is already connected."
+        if form.errors or form.config is None:
+            # The secret values typed are not sent back into the page: they are asked for again.
+            context = {"repository": repository, "form": form, "secrets_text": ""}
+            return render(request, "setup_configure.html", context, status_code=422)
         project = await create_project(
             session,
             user_id=signed_in.user.id,
@@ -162,4 +164,4 @@ async def activate(
         )
         for name, value in secrets.items():
             await put_secret(session, keyring=services.keyring, project_id=project.id, name=name, value=value)
-    return RedirectResponse(f"/projects/{project.id}?created=1", status_code=303)
+    return RedirectResponse(f"/projects/{project.id}", status_code=303)

@@ -62,7 +62,9 @@ async def project_pulls(
     numbers |= (
         running
         if running is not None
-        else {n for n, d in latest.items() if d.status != DeploymentStatus.DESTROYED}
+        # Temporal cannot tell: only a deployment that is building or live marks an open PR (a closed
+        # PR's failed or superseded deployments are never marked destroyed).
+        else {n for n, d in latest.items() if d.status == DeploymentStatus.ACTIVE}
     )
     ordered = sorted(numbers, reverse=True)
     states = await pr_states(services, project_id, ordered)

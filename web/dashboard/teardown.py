@@ -12,7 +12,7 @@ from sqlmodel import col
 from models import AuditEvent, Project
 from models.deployments import DeploymentStatus
 from models.queries import latest_deployment_per_pr
-from web.dashboard.workflows import SignalFailed, signal
+from web.dashboard.workflows import SignalFailed, running_prs, signal
 from web.deps import Services
 from workflows.signals import ManualSignal, workflow_id_for
 
@@ -48,8 +48,11 @@ async def destroy_previews(
 
 
 async def all_prs(services: Services, project_id: uuid.UUID) -> list[int]:
+    """Every PR with a deployment, and every PR whose workflow runs without one (a fork's waiting for
+    approval): all of them are ended before the project goes."""
     async with services.db.session() as session:
-        return [d.pr_number for d in await latest_deployment_per_pr(session, project_id=project_id)]
+        numbers = {d.pr_number for d in await latest_deployment_per_pr(session, project_id=project_id)}
+    return sorted(numbers | (await running_prs(services, project_id) or set()))
 
 
 async def delete_after_teardown(

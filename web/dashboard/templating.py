@@ -78,7 +78,15 @@ environment = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-environment.filters.update(ago=ago, exact=exact, tone=tone, short=lambda sha: (sha or "")[:7])
+
+
+def clock(moment: datetime) -> str:
+    """A log line's time of day, in UTC like every exact time on the pages (Postgres hands times back
+    in the connection's zone, which is the server's unless set)."""
+    return moment.astimezone(UTC).strftime("%H:%M:%S")
+
+
+environment.filters.update(ago=ago, exact=exact, tone=tone, clock=clock, short=lambda sha: (sha or "")[:7])
 templates = Jinja2Templates(env=environment)
 
 

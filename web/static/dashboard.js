@@ -14,14 +14,49 @@
     if (empty && b.querySelector(".ll")) empty.remove();
     var lines = document.getElementById("log-lines");
     // A live log can grow without end: keep the newest MAX_LINES; "Show earlier lines" fetches older ones.
-    if (lines && following()) {
+    if (lines && following() && lines.children.length > MAX_LINES) {
       var extra = lines.children.length - MAX_LINES;
       for (var i = 0; i < extra; i++) lines.firstElementChild.remove();
+      earlierFrom(b, lines.firstElementChild);
     }
     if (following()) b.scrollTop = b.scrollHeight;
   }
 
-  document.addEventListener("htmx:sseMessage", afterLines);
+  // After trimming, older lines are fetched from the first line still shown: earlier chunks loaded
+  // before would otherwise sit above a hole where the trimmed lines were.
+  function earlierFrom(b, first) {
+    var url = b.getAttribute("sse-connect"), id = first && first.getAttribute("data-id");
+    if (!url || !id || !window.htmx) return;
+    b.querySelectorAll(".log-chunk, .log-earlier").forEach(function (el) { el.remove(); });
+    var button = document.createElement("button");
+    button.className = "btn btn-quiet log-earlier";
+    button.textContent = "Show earlier lines";
+    button.setAttribute("hx-get", url.replace("/logs/stream?", "/logs?").replace(/after=\d+/, "before=" + id));
+    button.setAttribute("hx-swap", "outerHTML");
+    b.insertBefore(button, document.getElementById("log-lines"));
+    window.htmx.process(button);
+  }
+
+  // When its EventSource is closed (a 502 while the server restarts), the SSE extension opens a new one
+  // from `sse-connect`, without Last-Event-ID: keep the URL's `after=` at the last line received, so
+  // the stream resumes there instead of sending every line again.
+  var failures = 0;
+  document.addEventListener("htmx:sseMessage", function (e) {
+    failures = 0;
+    var b = box(), id = e.detail && e.detail.lastEventId;
+    var url = b && b.getAttribute("sse-connect");
+    if (url && id && /^\d+$/.test(id)) b.setAttribute("sse-connect", url.replace(/([?&]after=)\d+/, "$1" + id));
+    afterLines();
+  });
+  // A stream refused again and again (signed out, deployment deleted) stops retrying and says so.
+  document.addEventListener("htmx:sseError", function (e) {
+    var source = e.detail && e.detail.source;
+    if (!source || source.readyState !== 2 || ++failures < 5) return;
+    var b = box();
+    if (b) b.removeAttribute("sse-connect");
+    var state = document.getElementById("log-state");
+    if (state) state.textContent = "disconnected: reload the page to resume";
+  });
   document.addEventListener("htmx:afterSettle", function (e) {
     if (e.target && e.target.id === "log-panel") afterLines();
   });
