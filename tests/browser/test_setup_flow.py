@@ -120,7 +120,8 @@ async def test_connect_configure_and_manage_a_repository(browser: Any, dash: Das
     await page.wait_for_selector("text=To delete, type the repository name")
     await page.fill("#confirm", REPO)
     await page.click("#delete")
-    await page.wait_for_url(f"{dash.url}/?deleted={REPO}")
+    await page.wait_for_url(f"{dash.url}/")
+    await page.wait_for_selector(f"text=Deleting {REPO}: its previews are torn down first")
     for _ in range(100):
         if not dash.system.rows("SELECT id FROM projects WHERE id = :p", p=project["id"]):
             break

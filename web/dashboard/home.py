@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from models import Deployment
 from models.dashboard_queries import live_previews, recent_deployments
 from web.dashboard.access import visible_projects
+from web.dashboard.settings_pages import DELETED_NOTICE
 from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import is_htmx, render
 from web.deps import ServicesDep
@@ -45,5 +46,6 @@ async def home(
         "names": {project.id: project.github_repo_full_name for project in projects},
         "recent": recent,
         "live": live_by_project,
+        "deleted": None if fragment else request.session.pop(DELETED_NOTICE, None),
     }
     return render(request, fragment or "home.html", context)

@@ -24,6 +24,7 @@ from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
 
 router = APIRouter(include_in_schema=False)
+DELETED_NOTICE = "deleted"
 changes = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 # Background deletions, held so they are not garbage-collected mid-way.
 _deleting: set[asyncio.Task[None]] = set()
@@ -204,4 +205,6 @@ async def delete_project(
     task = asyncio.create_task(delete_after_teardown(services, project.id, prs, signed_in.user.login))
     _deleting.add(task)
     task.add_done_callback(_deleting.discard)
-    return RedirectResponse("/?deleted=" + project.github_repo_full_name, status_code=303)
+    # Told once on the overview, from the session: a notice in the URL could be forged by anyone's link.
+    request.session[DELETED_NOTICE] = project.github_repo_full_name
+    return RedirectResponse("/", status_code=303)
