@@ -30,6 +30,7 @@ from activities.environment import app_env
 from activities.logsink import Masker
 from activities.processes import group_alive, kill_group, kill_recorded_group, lower_priority, split_command
 from models import Deployment, DeploymentLog, LogLevel, LogType, PreviewRoute
+from models.queries import lock_log_order
 from workflows.activity_io import DeploymentRef
 
 log = logging.getLogger(__name__)
@@ -335,6 +336,7 @@ class LocalRuntime:
             for line in lines
         ]
         async with self.ctx.db.session() as session:
+            await lock_log_order(session, [uuid.UUID(deployment_id)])
             await session.execute(insert(DeploymentLog), rows)
             await session.commit()
 

@@ -12,6 +12,7 @@ from sqlalchemy import insert
 
 from models import DeploymentLog, LogLevel, LogType
 from models.db import Database
+from models.queries import lock_log_order
 
 FLUSH_EVERY_SECONDS = 0.2
 FLUSH_AT_LINES = 500
@@ -86,6 +87,7 @@ class LogSink:
             return
         batch, self._pending = self._pending, []
         async with self._db.session() as session:
+            await lock_log_order(session, [self._deployment_id])
             await session.execute(insert(DeploymentLog), batch)
             await session.commit()
 

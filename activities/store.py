@@ -14,6 +14,7 @@ from activities.context import WorkerContext
 from models import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, Project
 from models.common import utcnow
 from models.deployments import FINAL_STATUSES
+from models.queries import lock_log_order
 from workflows.activity_io import (
     ActivateInput,
     ActivityName,
@@ -107,6 +108,7 @@ class StoreActivities:
                 .values(**values)
             )
             if input.message:
+                await lock_log_order(session, [uuid.UUID(input.deployment_id)])
                 session.add(
                     DeploymentLog(
                         deployment_id=uuid.UUID(input.deployment_id),
@@ -159,6 +161,7 @@ class StoreActivities:
                 .where(col(Deployment.id) == deployment_id)
                 .values(status=DeploymentStatus.FAILED, error=error, completed_at=now, updated_at=now)
             )
+            await lock_log_order(session, [deployment_id])
             session.add(
                 DeploymentLog(
                     deployment_id=deployment_id,
@@ -187,6 +190,7 @@ class StoreActivities:
                 .where(col(Deployment.id).in_(ids))
                 .values(status=DeploymentStatus.DESTROYED, completed_at=now, updated_at=now)
             )
+            await lock_log_order(session, ids)
             for deployment_id in ids:
                 session.add(
                     DeploymentLog(

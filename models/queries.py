@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -74,3 +75,18 @@ async def logs_after(
         .limit(limit)
     )
     return rows.all()
+
+
+# Log line ids come from one sequence, taken when a row is inserted; writers of the same deployment's
+# log (build output, runtime output, status lines) take this lock first, so their transactions commit in
+# id order and a reader that follows the log by id (`logs_after`) never steps over a line committed late.
+LOG_ORDER_LOCK_SPACE = 0x6C6F6773  # "logs"
+
+
+async def lock_log_order(session: AsyncSession, deployment_ids: Iterable[uuid.UUID]) -> None:
+    """Held until the transaction ends; several ids are locked in one order, so writers never deadlock."""
+    for deployment_id in sorted(set(deployment_ids)):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:deployment))"),
+            {"space": LOG_ORDER_LOCK_SPACE, "deployment": str(deployment_id)},
+        )

@@ -67,7 +67,9 @@ async def stream(
     yield f"retry: {RETRY_MS}\n\n"
     deadline = time.monotonic() + STREAM_SECONDS
     while time.monotonic() < deadline and not await request.is_disconnected():
-        # Read the status before the lines: if it was final then, no line can come after these.
+        # Read the status before the lines: if it was final then, no line can come after these. Lines
+        # of one deployment commit in id order (models.queries.lock_log_order), so the cursor never
+        # steps over a line committed late.
         finished = await _status(services, deployment_id) in FINAL_STATUSES
         rows = await _batch(services, deployment_id, cursor)
         if rows:
