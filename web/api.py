@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from datetime import datetime
@@ -11,8 +10,6 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
-from temporalio.client import WorkflowQueryFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from models import Deployment, DeploymentConfig, Project, ProjectSecret
 from models.common import utcnow
@@ -21,7 +18,8 @@ from models.queries import create_project, latest_deployment_per_pr, logs_after
 from models.secrets import delete_secret, put_secret
 from web.auth import CurrentUser
 from web.deps import Services, ServicesDep
-from workflows.signals import ManualSignal, PreviewState, workflow_id_for
+from web.preview_workflows import SignalFailed, pr_states, signal
+from workflows.signals import ManualSignal
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -187,29 +185,19 @@ async def delete_project_secret(
     return Response(status_code=204)
 
 
-async def _workflow_state(services: Services, project_id: uuid.UUID, pr_number: int) -> dict[str, Any] | None:
-    try:
-        client = await asyncio.wait_for(services.temporal(), 3)
-        handle = client.get_workflow_handle(workflow_id_for(str(project_id), pr_number))
-        state = await asyncio.wait_for(handle.query("state", result_type=PreviewState), 5)
-    except (RPCError, WorkflowQueryFailedError, TimeoutError, RuntimeError):
-        return None
-    return dataclasses.asdict(state)
-
-
 @router.get("/projects/{project_id}/pulls")
 async def list_pulls(project_id: uuid.UUID, services: ServicesDep, user: CurrentUser) -> list[PullOut]:
     await _project(services, project_id)
     async with services.db.session() as session:
         latest = await latest_deployment_per_pr(session, project_id=project_id)
-    states = await asyncio.gather(*(_workflow_state(services, project_id, d.pr_number) for d in latest))
+    states = await pr_states(services, project_id, [d.pr_number for d in latest])
     return [
         PullOut(
             pr_number=d.pr_number,
             latest_deployment=DeploymentOut.model_validate(d, from_attributes=True),
-            workflow=state,
+            workflow=dataclasses.asdict(state) if (state := states.get(d.pr_number)) else None,
         )
-        for d, state in zip(latest, states, strict=True)
+        for d in latest
     ]
 
 
@@ -239,22 +227,20 @@ async def get_logs(
 
 
 async def _signal(
-    services: Services, project_id: uuid.UUID, pr_number: int, signal: str, who: str
+    services: Services, project_id: uuid.UUID, pr_number: int, name: str, who: str
 ) -> ActionOut:
     await _project(services, project_id)
-    workflow_id = workflow_id_for(str(project_id), pr_number)
     try:
-        client = await asyncio.wait_for(services.temporal(), 5)
-        await client.get_workflow_handle(workflow_id).signal(
-            signal, ManualSignal(requested_by=who, request_id=str(uuid.uuid4()))
+        workflow_id = await signal(
+            services,
+            project_id,
+            pr_number,
+            name,
+            ManualSignal(requested_by=who, request_id=str(uuid.uuid4())),
         )
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(404, f"no open preview workflow for PR #{pr_number}") from None
-        raise HTTPException(503, "Temporal is unavailable; try again shortly") from None
-    except (TimeoutError, RuntimeError):
-        raise HTTPException(503, "Temporal is unavailable; try again shortly") from None
-    return ActionOut(status=f"{signal} requested", workflow_id=workflow_id)
+    except SignalFailed as failure:
+        raise HTTPException(404 if failure.no_workflow else 503, str(failure)) from None
+    return ActionOut(status=f"{name} requested", workflow_id=workflow_id)
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/redeploy", status_code=202)

@@ -14,8 +14,8 @@ from web.dashboard.access import project_for
 from web.dashboard.csrf import require_csrf
 from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import render
-from web.dashboard.workflows import SignalFailed, approve, signal
 from web.deps import ServicesDep
+from web.preview_workflows import SignalFailed, approve, signal
 from workflows.signals import ApproveSignal, ManualSignal
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])

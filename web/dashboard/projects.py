@@ -15,8 +15,8 @@ from models.queries import latest_deployment_per_pr
 from web.dashboard.access import project_for
 from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import is_htmx, render
-from web.dashboard.workflows import pr_states, running_prs
 from web.deps import ServicesDep
+from web.preview_workflows import pr_states, running_prs
 from workflows.signals import PreviewState, workflow_id_for
 
 router = APIRouter(include_in_schema=False)

@@ -21,9 +21,9 @@ from web.dashboard.csrf import require_csrf
 from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.templating import render
-from web.dashboard.workflows import running_prs
 from web.deps import Services, ServicesDep
 from web.github_events import head_is_fork
+from web.preview_workflows import running_prs
 
 router = APIRouter(include_in_schema=False)
 

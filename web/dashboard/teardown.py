@@ -12,8 +12,8 @@ from sqlmodel import col
 from models import AuditEvent, Project
 from models.deployments import DeploymentStatus
 from models.queries import latest_deployment_per_pr
-from web.dashboard.workflows import SignalFailed, running_prs, signal
 from web.deps import Services
+from web.preview_workflows import SignalFailed, running_prs, signal
 from workflows.signals import ManualSignal, workflow_id_for
 
 log = logging.getLogger("previewd.web.teardown")

@@ -1,5 +1,5 @@
-"""The dashboard's Temporal calls: a PR workflow's live `state`, a signal to it, and an approval (an
-update, so the page can say at once whether it took)."""
+"""Calls to PR workflows, shared by the dashboard and the JSON API: a workflow's live `state`, the
+running ones, a signal, and an approval (an update, so the caller hears at once whether it took)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,12 @@ SIGNAL_TIMEOUT = 5.0
 
 
 class SignalFailed(Exception):
-    """What went wrong, in words for the person who pressed the button."""
+    """What went wrong, in words for the person who pressed the button. `no_workflow`: the PR has no
+    running workflow (the API answers 404); otherwise Temporal could not be asked (503)."""
+
+    def __init__(self, message: str, *, no_workflow: bool = False) -> None:
+        super().__init__(message)
+        self.no_workflow = no_workflow
 
 
 async def _state(services: Services, project_id: uuid.UUID, pr_number: int) -> PreviewState | None:
@@ -103,7 +108,8 @@ async def _asking_temporal(pr_number: int) -> AsyncIterator[None]:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise SignalFailed(
                 f"PR #{pr_number} has no running preview workflow: the PR was closed, or GitHub has not "
-                "sent its first event yet. Push a commit or reopen the PR to start one."
+                "sent its first event yet. Push a commit or reopen the PR to start one.",
+                no_workflow=True,
             ) from None
         raise SignalFailed(
             f"Temporal refused the request ({error.status.name}). Try again in a minute."
