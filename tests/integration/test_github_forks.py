@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from cli.webhook_client import pull_request_payload
 from tests.integration.github_system import REPO, GitHubSystem, before, fork_repository, iso
 from tests.integration.system import wait_for
 from tests.unit.test_github_events import load_payload
+from web.dashboard.config_form import values_of
 
 
 def fork_pull_request(
@@ -229,3 +231,28 @@ def test_the_real_example_payloads_drive_a_preview_and_the_rest_are_ignored(gith
     )
     assert closed.json()["status"] == "queued"
     system.wait_status(project["id"], number, sha, "destroyed")
+
+
+def test_switching_the_fork_policy_to_always_releases_a_waiting_fork(github: GitHubSystem) -> None:
+    system, fake = github.system, github.fake
+    number = 25
+    project = github.add_project(9025)
+    sha = github.push("waits, then trusted", ref=f"refs/pull/{number}/head")
+    fake.set_pull(REPO, number, head_sha=sha)
+    fork_pull_request(github, project, "opened", number, sha, head_repo=fork_repository(), pushed=before(5))
+    wait_for(lambda: "Waiting for approval" in github.sticky(number), timeout=60, what="the PR told to wait")
+
+    dashboard = system.dashboard()
+    try:
+        page = dashboard.get(f"/projects/{project['id']}/settings")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None, page.text[:500]
+        form = values_of(project["deployment_config"]) | {
+            "fork_policy": "always",
+            "csrf_token": csrf.group(1),
+        }
+        saved = dashboard.post(f"/projects/{project['id']}/settings", data=form)
+        assert saved.status_code == 200 and "Settings saved." in saved.text, saved.text[:500]
+    finally:
+        dashboard.close()
+    system.wait_status(project["id"], number, sha, "active")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Annotated, Literal
 
@@ -22,6 +23,8 @@ from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.teardown import all_prs, delete_after_teardown, destroy_previews
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
+from web.preview_workflows import SignalFailed, pr_states, running_prs, signal
+from workflows.signals import ManualSignal
 
 router = APIRouter(include_in_schema=False)
 DELETED_NOTICE = "deleted"
@@ -102,7 +105,20 @@ async def save_settings(
         )
         await session.commit()
     await _audit(services, project, signed_in, "configure")
+    if form.config.fork_policy != project.config().fork_policy:
+        await _recheck_forks(services, project.id, signed_in.user.login)
     return RedirectResponse(f"/projects/{project.id}/settings?saved=1", status_code=303)
+
+
+async def _recheck_forks(services: Services, project_id: uuid.UUID, who: str) -> None:
+    """A fork's sha is held back by the policy it met; after a change of policy, the PRs held back
+    look again (a redeploy goes through the same check): "always" now deploys them, "approve" asks."""
+    running = await running_prs(services, project_id) or set()
+    states = await pr_states(services, project_id, sorted(running))
+    for number, state in states.items():
+        if state is not None and state.phase in ("awaiting_approval", "fork_blocked"):
+            with contextlib.suppress(SignalFailed):  # the next push looks again anyway
+                await signal(services, project_id, number, "redeploy", ManualSignal(who, str(uuid.uuid4())))
 
 
 @changes.post("/projects/{project_id}/secrets")
