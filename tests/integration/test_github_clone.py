@@ -72,7 +72,7 @@ def test_a_pr_life_leaves_one_comment_one_deployment_per_sha_and_ends_inactive(g
     number = 2
     project = github.add_project(9000 + number)
     shas = []
-    for i in range(3):
+    for i in range(4):  # open, then three pushes
         sha = github.push(f"life {i}")
         fake.set_pull(REPO, number, head_sha=sha)
         system.pull_request(project, "opened" if i == 0 else "synchronize", number, sha)
