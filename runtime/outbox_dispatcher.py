@@ -170,7 +170,7 @@ class Dispatcher:
 
         results = await asyncio.gather(*(send_group(pr, group) for pr, group in groups.items()))
         await self._mark_dispatched(sent)
-        await self._mark_not_running(not_running)
+        await self._mark_ignored(not_running, NO_WORKFLOW)
         return len(sent) + len(not_running), not all(results)
 
     async def _send(self, queued: Queued) -> bool | Literal["set aside"] | None:
@@ -182,7 +182,7 @@ class Dispatcher:
             argument = outbox.type(**queued.signal_args)
         except (KeyError, TypeError) as error:
             log.error("delivery %s cannot be dispatched: %r", queued.delivery_id, error)
-            await self._set_aside(queued.id, f"not a signal previewd knows: {error!r}"[:200])
+            await self._mark_ignored([queued.id], f"not a signal previewd knows: {error!r}"[:200])
             return "set aside"
         workflow_id = workflow_id_for(str(queued.project_id), queued.pr_number)
         try:
@@ -234,25 +234,14 @@ class Dispatcher:
             )
             await session.commit()
 
-    async def _set_aside(self, id: int, reason: str) -> None:
-        async with self.db.session() as session:
-            await session.execute(
-                update(WebhookDelivery)
-                .where(col(WebhookDelivery.id) == id)
-                .values(outcome=DeliveryOutcome.IGNORED, reason=reason, attempts=WebhookDelivery.attempts + 1)
-            )
-            await session.commit()
-
-    async def _mark_not_running(self, ids: list[int]) -> None:
+    async def _mark_ignored(self, ids: list[int], reason: str) -> None:
         if not ids:
             return
         async with self.db.session() as session:
             await session.execute(
                 update(WebhookDelivery)
                 .where(col(WebhookDelivery.id).in_(ids))
-                .values(
-                    outcome=DeliveryOutcome.IGNORED, reason=NO_WORKFLOW, attempts=WebhookDelivery.attempts + 1
-                )
+                .values(outcome=DeliveryOutcome.IGNORED, reason=reason, attempts=WebhookDelivery.attempts + 1)
             )
             await session.commit()
 

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from runtime.children import Child, spawn_previewd
 from tests.fakes.github_api import FakeGitHub, FakeGitHubServer, create_fake_github
-from tests.integration.system import AppRepo, System, free_port, start_system, wait_for
+from tests.integration.system import AppRepo, System, free_port, start_system, wait_for, web_healthy
 
 CLIENT_ID = "Iv1.previewdtests0001"
 CLIENT_SECRET = "browser-test-client-secret"
@@ -110,7 +109,11 @@ def dashboard_system() -> Iterator[Dashboard]:
         }
         local: Child = spawn_previewd("web-local", ["web"], env=local_env, log_dir=root / "logs")
         try:
-            wait_for(lambda: _up(f"http://127.0.0.1:{local_port}", local), timeout=60, what="local-mode web")
+            wait_for(
+                lambda: web_healthy(f"http://127.0.0.1:{local_port}", [local]),
+                timeout=60,
+                what="local-mode web",
+            )
             yield Dashboard(system, fake, github.url, f"http://127.0.0.1:{local_port}", local_env)
         finally:
             local.stop()
@@ -118,15 +121,6 @@ def dashboard_system() -> Iterator[Dashboard]:
             temporal.stop()
             postgres.stop()
             shutil.rmtree(root, ignore_errors=True)
-
-
-def _up(url: str, child: Child) -> bool:
-    if not child.alive():
-        raise AssertionError(f"local web died: {child.log_file.read_text()[-3000:]}")
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).is_success
-    except httpx.HTTPError:
-        return False
 
 
 CHROMIUM = os.environ.get("PREVIEWD_CHROMIUM", "/usr/bin/chromium")

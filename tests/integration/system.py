@@ -276,10 +276,15 @@ def start_system(
 
 
 def _healthy(system: System) -> bool:
-    for child in system.children.values():
+    return web_healthy(system.base_url, list(system.children.values()))
+
+
+def web_healthy(base_url: str, children: list[Child]) -> bool:
+    """/healthz answers; a child that died fails at once with the end of its log."""
+    for child in children:
         if not child.alive():
             raise AssertionError(f"{child.name} died: {child.log_file.read_text()[-3000:]}")
     try:
-        return httpx.get(f"{system.base_url}/healthz", timeout=1).is_success
+        return httpx.get(f"{base_url}/healthz", timeout=1).is_success
     except httpx.HTTPError:
         return False

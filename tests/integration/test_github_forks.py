@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from cli.webhook_client import pull_request_payload
@@ -129,24 +130,13 @@ def test_members_steer_a_preview_from_comments_and_a_redelivery_acts_once(
     system.pull_request(project, "opened", number, sha, draft=True)
     live = system.wait_status(project["id"], number, sha, "active")
 
-    first = github.comment(
-        project,
-        number,
-        "/preview destroy",
-        login="maintainer",
-        association="COLLABORATOR",
-        delivery_id="comment-destroy-23",
-    )
+    # The same delivery twice (GitHub redelivers on request): acted on once.
+    destroy = partial(github.comment, project, number, "/preview destroy", login="maintainer",
+                      association="COLLABORATOR", delivery_id="comment-destroy-23")  # fmt: skip
+    first = destroy()
     assert first.json()["status"] == "queued"
     system.wait_status(project["id"], number, sha, "destroyed")
-    again = github.comment(
-        project,
-        number,
-        "/preview destroy",
-        login="maintainer",
-        association="COLLABORATOR",
-        delivery_id="comment-destroy-23",
-    )
+    again = destroy()
     assert again.json()["status"] == "duplicate"
 
     github.comment(project, number, "/preview redeploy", login="maintainer", association="MEMBER")
