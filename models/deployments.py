@@ -10,29 +10,17 @@ from sqlalchemy import BigInteger, Column, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from models.common import optional_timestamp_field, timestamp_field
+from workflows.vocabulary import FINAL_STATUSES, DeploymentStatus
 
-
-class DeploymentStatus(StrEnum):
-    PENDING = "pending"
-    BUILDING = "building"
-    DEPLOYING = "deploying"
-    ACTIVE = "active"
-    FAILED = "failed"
-    DESTROYED = "destroyed"
-    # A newer push replaced this sha before it went live.
-    SUPERSEDED = "superseded"
-    # It was live, and a newer sha of the same PR took its place.
-    REPLACED = "replaced"
-
-
-FINAL_STATUSES = frozenset(
-    {
-        DeploymentStatus.FAILED,
-        DeploymentStatus.DESTROYED,
-        DeploymentStatus.SUPERSEDED,
-        DeploymentStatus.REPLACED,
-    }
-)
+__all__ = [
+    "FINAL_STATUSES",
+    "Deployment",
+    "DeploymentLog",
+    "DeploymentStatus",
+    "LogLevel",
+    "LogType",
+    "PreviewRoute",
+]
 
 
 class LogType(StrEnum):
