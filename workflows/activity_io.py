@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 class ActivityName:
@@ -20,8 +21,8 @@ class ActivityName:
     DESTROY = "platform.destroy"
 
 
-class ErrorType:
-    """ApplicationError types the workflow tells apart. None of them is retried."""
+class ErrorType(StrEnum):
+    """Every ApplicationError type previewd raises, so the workflow can tell them apart."""
 
     BUILD_FAILED = "BuildFailed"
     BUILD_TIMED_OUT = "BuildTimedOut"
@@ -33,9 +34,15 @@ class ErrorType:
     FLY_REJECTED = "FlyRejected"
     APP_NAME_TAKEN = "AppNameTaken"
     NO_CAPACITY = "NoCapacity"
+    # GitHub refused a report (a 4xx other than rate limits): retrying will not change its mind.
+    GITHUB_REJECTED = "GitHubRejected"
+    # Transient: Temporal retries these, honouring the service's Retry-After as the next delay.
+    FLY_UNAVAILABLE = "FlyUnavailable"
+    GITHUB_UNAVAILABLE = "GitHubUnavailable"
 
 
-NON_RETRYABLE = [value for key, value in vars(ErrorType).items() if key.isupper()]
+RETRYABLE = frozenset({ErrorType.FLY_UNAVAILABLE, ErrorType.GITHUB_UNAVAILABLE})
+NON_RETRYABLE = [str(error) for error in ErrorType if error not in RETRYABLE]
 
 
 @dataclass

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         DeploymentRef,
         DeployResult,
         DestroyInput,
+        ErrorType,
         FailDeploymentInput,
         FailDeploymentResult,
         MarkDestroyedInput,
@@ -572,7 +573,8 @@ class PreviewWorkflow:
                     start_to_close_timeout=timedelta(minutes=1),
                     # Until GitHub answers (an outage only delays the PR's news); never for a refusal.
                     retry_policy=RetryPolicy(
-                        maximum_interval=timedelta(minutes=5), non_retryable_error_types=["GitHubRejected"]
+                        maximum_interval=timedelta(minutes=5),
+                        non_retryable_error_types=[str(ErrorType.GITHUB_REJECTED)],
                     ),
                 )
             except ActivityError as failure:

@@ -33,7 +33,7 @@ def as_activity_error(error: FlyApiError, org: str) -> ApplicationError:
         )
     if error.transient:
         delay = None if error.retry_after is None else timedelta(seconds=error.retry_after)
-        return ApplicationError(str(error), type="FlyUnavailable", next_retry_delay=delay)
+        return ApplicationError(str(error), type=ErrorType.FLY_UNAVAILABLE, next_retry_delay=delay)
     return ApplicationError(str(error), type=ErrorType.FLY_REJECTED, non_retryable=True)
 
 
@@ -210,7 +210,7 @@ class FlyPlatformActivities:
                 while await self.client.get_app(input.app_name) is not None:
                     if time.monotonic() > deadline:
                         raise ApplicationError(
-                            f"Fly has not removed {input.app_name} yet", type="FlyUnavailable"
+                            f"Fly has not removed {input.app_name} yet", type=ErrorType.FLY_UNAVAILABLE
                         )
                     await heartbeat()
                     await asyncio.sleep(1)

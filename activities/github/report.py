@@ -14,7 +14,7 @@ from activities.context import WorkerContext
 from activities.github.app_auth import GitHubApp
 from activities.github.client import GitHubApiError
 from activities.github.pr_comment import MARKER, comment_body
-from workflows.activity_io import GITHUB_REPORT, ReportInput
+from workflows.activity_io import GITHUB_REPORT, ErrorType, ReportInput
 
 DEPLOYMENT_STATE = {
     "queued": "queued",
@@ -60,8 +60,10 @@ class GitHubReportActivities:
         except GitHubApiError as error:
             if error.transient:
                 delay = timedelta(seconds=error.retry_after) if error.retry_after is not None else None
-                raise ApplicationError(str(error), type="GitHubUnavailable", next_retry_delay=delay) from None
-            raise ApplicationError(str(error), type="GitHubRejected", non_retryable=True) from None
+                raise ApplicationError(
+                    str(error), type=ErrorType.GITHUB_UNAVAILABLE, next_retry_delay=delay
+                ) from None
+            raise ApplicationError(str(error), type=ErrorType.GITHUB_REJECTED, non_retryable=True) from None
 
 
 class Reporter:
