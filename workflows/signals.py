@@ -7,6 +7,27 @@ saved histories.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+# The workflow type's registered name: what the Temporal UI shows and saved histories carry.
+WORKFLOW_NAME = "PreviewWorkflow"
+
+
+class SignalName(StrEnum):
+    """PreviewWorkflow's signals by name, for the few places a name cannot be a method reference:
+    signal-with-start's `start_signal`, and outbox rows that store which signal to send."""
+
+    PUSH = "push"
+    CLOSE = "close"
+    REDEPLOY = "redeploy"
+    DESTROY = "destroy"
+    APPROVE = "approve"
+    REFUSE = "refuse"
+
+
+# The state query and the dashboard's approval (an update, so the caller hears whether it took).
+STATE_QUERY = "state"
+APPROVE_UPDATE = "approve_commit"
 
 
 def workflow_id_for(project_id: str, pr_number: int) -> str:
