@@ -16,10 +16,10 @@ from models.common import utcnow
 from models.projects import ENV_NAME
 from models.queries import create_project, latest_deployment_per_pr, logs_after
 from models.secrets import delete_secret, put_secret
+from web import preview_workflows
 from web.auth import CurrentUser
 from web.deps import Services, ServicesDep
-from web.preview_workflows import SignalFailed, pr_states, signal
-from workflows.signals import ManualSignal
+from web.preview_workflows import ManualAction, SignalFailed, pr_states
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -226,32 +226,26 @@ async def get_logs(
     return LogsOut(lines=lines, next_after=lines[-1].id if lines else after)
 
 
-async def _signal(
-    services: Services, project_id: uuid.UUID, pr_number: int, name: str, who: str
+async def _ask(
+    services: Services, project_id: uuid.UUID, pr_number: int, action: ManualAction, verb: str, who: str
 ) -> ActionOut:
     await _project(services, project_id)
     try:
-        workflow_id = await signal(
-            services,
-            project_id,
-            pr_number,
-            name,
-            ManualSignal(requested_by=who, request_id=str(uuid.uuid4())),
-        )
+        workflow_id = await action(services, project_id, pr_number, requested_by=who)
     except SignalFailed as failure:
         raise HTTPException(404 if failure.no_workflow else 503, str(failure)) from None
-    return ActionOut(status=f"{name} requested", workflow_id=workflow_id)
+    return ActionOut(status=f"{verb} requested", workflow_id=workflow_id)
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/redeploy", status_code=202)
 async def redeploy(
     project_id: uuid.UUID, pr_number: int, services: ServicesDep, user: CurrentUser
 ) -> ActionOut:
-    return await _signal(services, project_id, pr_number, "redeploy", user.login)
+    return await _ask(services, project_id, pr_number, preview_workflows.redeploy, "redeploy", user.login)
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/destroy", status_code=202)
 async def destroy(
     project_id: uuid.UUID, pr_number: int, services: ServicesDep, user: CurrentUser
 ) -> ActionOut:
-    return await _signal(services, project_id, pr_number, "destroy", user.login)
+    return await _ask(services, project_id, pr_number, preview_workflows.destroy, "destroy", user.login)

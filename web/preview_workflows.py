@@ -1,19 +1,23 @@
-"""Calls to PR workflows, shared by the dashboard and the JSON API: a workflow's live `state`, the
-running ones, a signal, and an approval (an update, so the caller hears at once whether it took)."""
+"""The one module outside workflows/ that talks to PR workflows, shared by the dashboard and the JSON
+API: a workflow's live state, the running ones, redeploy / destroy (signals), an approval (an update,
+so the caller hears at once whether it took), and ending a workflow. Every call names the workflow's
+method (`PreviewWorkflow.redeploy`, `PreviewWorkflow.get_state`), never a string, so a rename fails
+mypy rather than production."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
-from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from web.deps import Services
-from workflows.signals import ApproveSignal, PreviewState, workflow_id_for
+from workflows.preview import PreviewWorkflow
+from workflows.signals import ApproveSignal, ManualSignal, PreviewState, workflow_id_for
 
 QUERY_TIMEOUT = 2.0
 SIGNAL_TIMEOUT = 5.0
@@ -28,12 +32,17 @@ class SignalFailed(Exception):
         self.no_workflow = no_workflow
 
 
-async def _state(services: Services, project_id: uuid.UUID, pr_number: int) -> PreviewState | None:
+async def _handle(
+    services: Services, project_id: uuid.UUID, pr_number: int
+) -> WorkflowHandle[PreviewWorkflow, PreviewState]:
     client = await services.temporal()
-    handle = client.get_workflow_handle(workflow_id_for(str(project_id), pr_number))
+    return client.get_workflow_handle_for(PreviewWorkflow.run, workflow_id_for(str(project_id), pr_number))
+
+
+async def _state(services: Services, project_id: uuid.UUID, pr_number: int) -> PreviewState | None:
+    handle = await _handle(services, project_id, pr_number)
     try:
-        state: PreviewState = await handle.query("state", result_type=PreviewState)
-        return state
+        return await handle.query(PreviewWorkflow.get_state)
     except (RPCError, WorkflowQueryFailedError):
         return None
 
@@ -74,29 +83,58 @@ async def running_prs(services: Services, project_id: uuid.UUID) -> set[int] | N
         return None
 
 
-async def signal(services: Services, project_id: uuid.UUID, pr_number: int, name: str, argument: Any) -> str:
-    """Send `name` to the PR's workflow; returns the workflow id. Raises SignalFailed with advice."""
-    workflow_id = workflow_id_for(str(project_id), pr_number)
+class ManualAction(Protocol):
+    """redeploy or destroy: what the dashboard's and the API's buttons call."""
+
+    async def __call__(
+        self, services: Services, project_id: uuid.UUID, pr_number: int, *, requested_by: str
+    ) -> str: ...
+
+
+async def redeploy(services: Services, project_id: uuid.UUID, pr_number: int, *, requested_by: str) -> str:
+    """Build the PR's newest pushed sha again; returns the workflow id. Raises SignalFailed with advice."""
+    request = ManualSignal(requested_by=requested_by, request_id=str(uuid.uuid4()))
+    return await _signal(services, project_id, pr_number, PreviewWorkflow.redeploy, request)
+
+
+async def destroy(services: Services, project_id: uuid.UUID, pr_number: int, *, requested_by: str) -> str:
+    """Tear the PR's preview down until its next push; returns the workflow id."""
+    request = ManualSignal(requested_by=requested_by, request_id=str(uuid.uuid4()))
+    return await _signal(services, project_id, pr_number, PreviewWorkflow.destroy, request)
+
+
+async def _signal(
+    services: Services,
+    project_id: uuid.UUID,
+    pr_number: int,
+    method: Callable[[PreviewWorkflow, ManualSignal], None],
+    argument: ManualSignal,
+) -> str:
     async with _asking_temporal(pr_number):
-        client = await asyncio.wait_for(services.temporal(), SIGNAL_TIMEOUT)
-        await asyncio.wait_for(client.get_workflow_handle(workflow_id).signal(name, argument), SIGNAL_TIMEOUT)
-    return workflow_id
+        handle = await asyncio.wait_for(_handle(services, project_id, pr_number), SIGNAL_TIMEOUT)
+        await asyncio.wait_for(handle.signal(method, argument), SIGNAL_TIMEOUT)
+    return handle.id
+
+
+async def terminate(services: Services, project_id: uuid.UUID, pr_number: int, *, reason: str) -> None:
+    """End the PR's workflow at once (its project is being deleted). Raises what Temporal raised:
+    a workflow already finished, or never started, is the caller's to shrug off."""
+    handle = await _handle(services, project_id, pr_number)
+    await handle.terminate(reason=reason)
 
 
 async def approve(services: Services, project_id: uuid.UUID, pr_number: int, argument: ApproveSignal) -> str:
     """Approve a fork's commit; returns the workflow id. A refusal (say, a newer push came first) is a
     SignalFailed carrying the workflow's reason."""
-    workflow_id = workflow_id_for(str(project_id), pr_number)
     async with _asking_temporal(pr_number):
-        client = await asyncio.wait_for(services.temporal(), SIGNAL_TIMEOUT)
-        handle = client.get_workflow_handle(workflow_id)
+        handle = await asyncio.wait_for(_handle(services, project_id, pr_number), SIGNAL_TIMEOUT)
         try:
             await asyncio.wait_for(
-                handle.execute_update("approve_commit", argument, result_type=str), SIGNAL_TIMEOUT
+                handle.execute_update(PreviewWorkflow.approve_commit, argument), SIGNAL_TIMEOUT
             )
         except WorkflowUpdateFailedError as failure:
             raise SignalFailed(f"Not approved: {failure.cause}") from None
-    return workflow_id
+    return handle.id
 
 
 @contextlib.asynccontextmanager

@@ -6,17 +6,18 @@ from __future__ import annotations
 import html
 
 from workflows.activity_io import ReportInput
+from workflows.vocabulary import ReportPhase
 
 MARKER = "<!-- previewd:sticky-comment -->"
-TITLES = {
-    "queued": "⏳ Queued",
-    "building": "🔨 Building",
-    "deploying": "🚀 Deploying",
-    "ready": "✅ Ready",
-    "failed": "❌ Failed",
-    "destroyed": "🧹 Destroyed",
-    "awaiting_approval": "🔒 Waiting for approval",
-    "fork_blocked": "⛔ Not previewed",
+TITLES: dict[str, str] = {
+    ReportPhase.QUEUED: "⏳ Queued",
+    ReportPhase.BUILDING: "🔨 Building",
+    ReportPhase.DEPLOYING: "🚀 Deploying",
+    ReportPhase.READY: "✅ Ready",
+    ReportPhase.FAILED: "❌ Failed",
+    ReportPhase.DESTROYED: "🧹 Destroyed",
+    ReportPhase.AWAITING_APPROVAL: "🔒 Waiting for approval",
+    ReportPhase.FORK_BLOCKED: "⛔ Not previewed",
 }
 
 
@@ -31,29 +32,29 @@ def comment_body(report: ReportInput, logs_url: str | None) -> str:
         rows.append(("Status", TITLES.get(report.phase, report.phase)))
     if report.sha:
         rows.append(("Commit", f"`{report.sha[:12]}`"))
-    if report.phase == "ready" and report.url:
+    if report.phase == ReportPhase.READY and report.url:
         rows.append(("Preview", f"[{_cell(report.url)}]({report.url})"))
     if logs_url:
         rows.append(("Logs", f"[deployment logs]({logs_url})"))
     lines = [MARKER, "**previewd** preview of this pull request"]
     if rows:
         lines += ["", "| | |", "|---|---|"] + [f"| {name} | {value} |" for name, value in rows]
-    if report.phase == "failed":
+    if report.phase == ReportPhase.FAILED:
         lines += ["", f"**Error:** {_cell(report.error or 'the deployment failed')}"]
         if report.log_tail:
             tail = "\n".join(report.log_tail[-15:]).replace("```", "ʼʼʼ")
             lines += ["", "<details><summary>Last log lines</summary>", "", "```", tail, "```", "</details>"]
         lines += ["", "Push a new commit, or comment `/preview redeploy`, to try again."]
-    if report.phase == "destroyed":
+    if report.phase == ReportPhase.DESTROYED:
         lines += ["", "The preview was removed."]
-    if report.phase == "awaiting_approval":
+    if report.phase == ReportPhase.AWAITING_APPROVAL:
         lines += [
             "",
             "This pull request comes from a fork, so its code is not built with the project's secrets "
             "until a maintainer approves it. A repository owner, member or collaborator can comment "
             f"`/preview approve` to deploy commit `{report.sha[:12]}`; each new commit needs a new approval.",
         ]
-    if report.phase == "fork_blocked":
+    if report.phase == ReportPhase.FORK_BLOCKED:
         lines += ["", "This project does not preview pull requests from forks."]
     if report.notice:
         lines += ["", f"> {html.escape(report.notice, quote=False)}"]

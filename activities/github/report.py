@@ -15,25 +15,28 @@ from activities.github.app_auth import GitHubApp
 from activities.github.client import GitHubApiError
 from activities.github.pr_comment import MARKER, comment_body
 from workflows.activity_io import GITHUB_REPORT, ErrorType, ReportInput
+from workflows.vocabulary import ReportPhase
 
-DEPLOYMENT_STATE = {
-    "queued": "queued",
-    "building": "in_progress",
-    "deploying": "in_progress",
-    "ready": "success",
-    "failed": "failure",
-    "destroyed": "inactive",
+DEPLOYMENT_STATE: dict[str, str] = {
+    ReportPhase.QUEUED: "queued",
+    ReportPhase.BUILDING: "in_progress",
+    ReportPhase.DEPLOYING: "in_progress",
+    ReportPhase.READY: "success",
+    ReportPhase.FAILED: "failure",
+    ReportPhase.DESTROYED: "inactive",
 }
-COMMIT_STATE = {
-    "queued": "pending",
-    "building": "pending",
-    "deploying": "pending",
-    "ready": "success",
-    "failed": "failure",
+COMMIT_STATE: dict[str, str] = {
+    ReportPhase.QUEUED: "pending",
+    ReportPhase.BUILDING: "pending",
+    ReportPhase.DEPLOYING: "pending",
+    ReportPhase.READY: "success",
+    ReportPhase.FAILED: "failure",
     # Branch protection that requires a working preview also waits for the maintainer's approval.
-    "awaiting_approval": "pending",
+    ReportPhase.AWAITING_APPROVAL: "pending",
 }
-COMMIT_DESCRIPTION = {"awaiting_approval": "Waiting for a maintainer's approval (/preview approve)"}
+COMMIT_DESCRIPTION: dict[str, str] = {
+    ReportPhase.AWAITING_APPROVAL: "Waiting for a maintainer's approval (/preview approve)"
+}
 COMMENTS_PER_PAGE = 100
 COMMENT_IDS_KEPT = 5000
 
@@ -78,7 +81,7 @@ class Reporter:
         return await self.app.api.request(method, f"/repos/{self.repo}{path}", token=self.token, json=json)
 
     async def send(self, report: ReportInput) -> None:
-        if report.phase == "ready" and not await self.still_newest(report):
+        if report.phase == ReportPhase.READY and not await self.still_newest(report):
             return  # a newer push or a close overtook this sha: never announce it
         logs_url = f"{self.base_url}/deployments/{report.deployment_id}" if report.deployment_id else None
         await self.sticky_comment(comment_body(report, logs_url), report.pr_number)
@@ -138,7 +141,7 @@ class Reporter:
         found = await self.call("GET", f"/deployments?sha={report.sha}&environment={environment}")
         if found:
             deployment_id = found[0]["id"]
-        elif report.phase == "destroyed":
+        elif report.phase == ReportPhase.DESTROYED:
             return
         else:
             created = await self.call(
@@ -154,6 +157,6 @@ class Reporter:
         if latest and latest[0].get("state") == state:
             return  # a retry: already said
         status: dict[str, Any] = {"state": state, "log_url": logs_url}
-        if report.phase == "ready" and report.url:
+        if report.phase == ReportPhase.READY and report.url:
             status["environment_url"] = report.url
         await self.call("POST", f"/deployments/{deployment_id}/statuses", status)

@@ -15,11 +15,12 @@ from web.dashboard.csrf import require_csrf
 from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import render
 from web.deps import ServicesDep
-from web.preview_workflows import SignalFailed, approve, signal
-from workflows.signals import ApproveSignal, ManualSignal
+from web.preview_workflows import ManualAction, SignalFailed, approve, destroy, redeploy
+from workflows.signals import ApproveSignal
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 Action = Literal["redeploy", "destroy", "approve"]
+MANUAL: dict[str, ManualAction] = {"redeploy": redeploy, "destroy": destroy}
 DONE = {
     "redeploy": "Redeploy of PR #{n} requested. A new deployment appears below in a moment.",
     "destroy": "PR #{n}'s preview is being torn down. The next push to the PR deploys it again.",
@@ -40,16 +41,12 @@ async def act(
     project = await project_for(services, signed_in, project_id)
     who = signed_in.user.login
     request_id = str(uuid.uuid4())
-    argument: ManualSignal | ApproveSignal = (
-        ApproveSignal(sha=sha, requested_by=who, request_id=request_id, source="dashboard")
-        if action == "approve"
-        else ManualSignal(requested_by=who, request_id=request_id)
-    )
     try:
-        if isinstance(argument, ApproveSignal):
-            workflow_id = await approve(services, project.id, pr_number, argument)
+        if action == "approve":
+            approval = ApproveSignal(sha=sha, requested_by=who, request_id=request_id, source="dashboard")
+            workflow_id = await approve(services, project.id, pr_number, approval)
         else:
-            workflow_id = await signal(services, project.id, pr_number, action, argument)
+            workflow_id = await MANUAL[action](services, project.id, pr_number, requested_by=who)
         outcome, message = "ok", DONE[action].format(n=pr_number, sha=sha[:7])
     except SignalFailed as failure:
         workflow_id, outcome, message = "", str(failure), str(failure)

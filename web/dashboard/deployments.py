@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from models import AuditEvent, Deployment, Project
 from models.common import utcnow
 from models.dashboard_queries import log_before, log_tail
-from models.deployments import FINAL_STATUSES
+from models.deployments import FINAL_STATUSES, DeploymentStatus
 from web.dashboard.access import project_for
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.templating import is_htmx, render
@@ -35,11 +35,11 @@ async def deployment_for(
     return deployment, await project_for(services, signed_in, deployment.project_id)
 
 
-FINAL_LABELS = {
-    "failed": "Failed",
-    "destroyed": "Destroyed",
-    "superseded": "Superseded by a newer push",
-    "replaced": "Replaced by a newer commit",
+FINAL_LABELS: dict[str, str] = {
+    DeploymentStatus.FAILED: "Failed",
+    DeploymentStatus.DESTROYED: "Destroyed",
+    DeploymentStatus.SUPERSEDED: "Superseded by a newer push",
+    DeploymentStatus.REPLACED: "Replaced by a newer commit",
 }
 
 
@@ -47,18 +47,27 @@ def timeline(deployment: Deployment, events: list[AuditEvent]) -> list[dict[str,
     """What happened to this deployment, oldest first. `completed_at` is when it went live, failed
     or was destroyed; a replaced one keeps its live time there, and was replaced at `updated_at`."""
     status = deployment.status
-    steps: list[dict[str, object]] = [{"label": "Queued", "at": deployment.created_at, "tone": "pending"}]
+    steps: list[dict[str, object]] = [
+        {"label": "Queued", "at": deployment.created_at, "tone": DeploymentStatus.PENDING}
+    ]
     if deployment.started_at:
-        steps.append({"label": "Build started", "at": deployment.started_at, "tone": "building"})
+        steps.append(
+            {"label": "Build started", "at": deployment.started_at, "tone": DeploymentStatus.BUILDING}
+        )
     steps += [
-        {"label": f"{e.action.capitalize()} requested by {e.actor}", "at": e.created_at, "tone": "pending"}
+        {
+            "label": f"{e.action.capitalize()} requested by {e.actor}",
+            "at": e.created_at,
+            "tone": DeploymentStatus.PENDING,
+        }
         for e in events
     ]
-    if status == "active" and deployment.completed_at:
-        steps.append({"label": "Live", "at": deployment.completed_at, "tone": "active"})
-    elif status == "replaced":
+    live = DeploymentStatus.ACTIVE
+    if status == live and deployment.completed_at:
+        steps.append({"label": "Live", "at": deployment.completed_at, "tone": live})
+    elif status == DeploymentStatus.REPLACED:
         if deployment.completed_at:
-            steps.append({"label": "Live", "at": deployment.completed_at, "tone": "active"})
+            steps.append({"label": "Live", "at": deployment.completed_at, "tone": live})
         steps.append({"label": FINAL_LABELS[status], "at": deployment.updated_at, "tone": status})
     elif status in FINAL_LABELS:
         steps.append(
@@ -68,7 +77,7 @@ def timeline(deployment: Deployment, events: list[AuditEvent]) -> list[dict[str,
                 "tone": status,
             }
         )
-    elif status != "pending":
+    elif status != DeploymentStatus.PENDING:
         steps.append({"label": status.capitalize() + "…", "at": deployment.updated_at, "tone": status})
     return sorted(steps, key=lambda step: step["at"])  # type: ignore[arg-type, return-value]
 

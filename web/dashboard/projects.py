@@ -18,6 +18,7 @@ from web.dashboard.templating import is_htmx, render
 from web.deps import ServicesDep
 from web.preview_workflows import pr_states, running_prs
 from workflows.signals import PreviewState, workflow_id_for
+from workflows.vocabulary import Phase
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 20
@@ -72,7 +73,7 @@ async def project_pulls(
     ui = f"{settings.previewd_temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows"
     pulls = [pull_view(n, latest.get(n), states.get(n), workflow_id_for(str(project_id), n)) for n in ordered]
     # A closed PR's workflow answers with phase "closed" until it ends: it is not open any more.
-    pulls = [p for p in pulls if p["phase"] != "closed"]
+    pulls = [p for p in pulls if p["phase"] != Phase.CLOSED]
     return render(request, "_pulls.html", {"project": project, "pulls": pulls, "temporal_ui": ui})
 
 

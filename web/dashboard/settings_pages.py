@@ -23,8 +23,8 @@ from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.teardown import all_prs, delete_after_teardown, destroy_previews
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
-from web.preview_workflows import SignalFailed, pr_states, running_prs, signal
-from workflows.signals import ManualSignal
+from web.preview_workflows import SignalFailed, pr_states, redeploy, running_prs
+from workflows.vocabulary import Phase
 
 router = APIRouter(include_in_schema=False)
 DELETED_NOTICE = "deleted"
@@ -116,9 +116,9 @@ async def _recheck_forks(services: Services, project_id: uuid.UUID, who: str) ->
     running = await running_prs(services, project_id) or set()
     states = await pr_states(services, project_id, sorted(running))
     for number, state in states.items():
-        if state is not None and state.phase in ("awaiting_approval", "fork_blocked"):
+        if state is not None and state.phase in (Phase.AWAITING_APPROVAL, Phase.FORK_BLOCKED):
             with contextlib.suppress(SignalFailed):  # the next push looks again anyway
-                await signal(services, project_id, number, "redeploy", ManualSignal(who, str(uuid.uuid4())))
+                await redeploy(services, project_id, number, requested_by=who)
 
 
 @changes.post("/projects/{project_id}/secrets")

@@ -10,20 +10,14 @@ from sqlalchemy import delete
 from sqlmodel import col
 
 from models import AuditEvent, Project
-from models.deployments import DeploymentStatus
+from models.deployments import FINAL_STATUSES
 from models.queries import latest_deployment_per_pr
 from web.deps import Services
-from web.preview_workflows import SignalFailed, running_prs, signal
-from workflows.signals import ManualSignal, workflow_id_for
+from web.preview_workflows import SignalFailed, destroy, running_prs, terminate
 
 log = logging.getLogger("previewd.web.teardown")
 DELETE_WAIT_SECONDS = 120.0
-GONE = {
-    DeploymentStatus.DESTROYED,
-    DeploymentStatus.FAILED,
-    DeploymentStatus.SUPERSEDED,
-    DeploymentStatus.REPLACED,
-}
+GONE = FINAL_STATUSES
 
 
 async def _standing(services: Services, project_id: uuid.UUID) -> list[int]:
@@ -40,7 +34,7 @@ async def destroy_previews(
     asked, errors = [], []
     for pr_number in await _standing(services, project_id):
         try:
-            await signal(services, project_id, pr_number, "destroy", ManualSignal(who, str(uuid.uuid4())))
+            await destroy(services, project_id, pr_number, requested_by=who)
             asked.append(pr_number)
         except SignalFailed as failure:
             errors.append(f"PR #{pr_number}: {failure}")
@@ -65,11 +59,9 @@ async def delete_after_teardown(
     while await _standing(services, project_id) and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(1)
     try:
-        client = await services.temporal()
         for pr_number in pr_numbers:
             try:
-                handle = client.get_workflow_handle(workflow_id_for(str(project_id), pr_number))
-                await handle.terminate(reason=f"project deleted by {who}")
+                await terminate(services, project_id, pr_number, reason=f"project deleted by {who}")
             except Exception as error:  # already finished, or never started: nothing to end
                 log.info("workflow of PR #%s not terminated: %s", pr_number, type(error).__name__)
     except Exception as error:

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from web.dashboard.csrf import csrf_token
+from workflows.vocabulary import DeploymentStatus, Phase
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -28,20 +29,21 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
-STATUS_TONES = {
-    "active": "green",
-    "building": "blue",
-    "deploying": "blue",
-    "pending": "gray",
-    "queued": "gray",
-    "awaiting_approval": "amber",
-    "fork_blocked": "amber",
-    "failed": "red",
-    "destroyed": "muted",
-    "superseded": "muted",
-    "replaced": "muted",
-    "closed": "muted",
-    "idle": "muted",
+# A badge's colour, for a workflow phase or a deployment status (both are shown as badges).
+STATUS_TONES: dict[str, str] = {
+    Phase.ACTIVE: "green",
+    Phase.BUILDING: "blue",
+    Phase.DEPLOYING: "blue",
+    DeploymentStatus.PENDING: "gray",
+    Phase.QUEUED: "gray",
+    Phase.AWAITING_APPROVAL: "amber",
+    Phase.FORK_BLOCKED: "amber",
+    Phase.FAILED: "red",
+    Phase.DESTROYED: "muted",
+    DeploymentStatus.SUPERSEDED: "muted",
+    DeploymentStatus.REPLACED: "muted",
+    Phase.CLOSED: "muted",
+    Phase.IDLE: "muted",
 }
 
 
@@ -87,6 +89,8 @@ def clock(moment: datetime) -> str:
 
 
 environment.filters.update(ago=ago, exact=exact, tone=tone, clock=clock, short=lambda sha: (sha or "")[:7])
+# Templates compare against the enums, never against strings of their own.
+environment.globals.update(Phase=Phase, DeploymentStatus=DeploymentStatus)
 templates = Jinja2Templates(env=environment)
 
 
