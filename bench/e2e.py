@@ -26,6 +26,7 @@ import httpx
 
 from bench.common import median, running_system, table
 from tests.integration.system import AppRepo, System, free_port
+from workflows.vocabulary import DeploymentStatus
 
 SLEEP_INSTALL = "python3 -c 'import time; time.sleep(3)'"
 OVERHEAD_BAR = 1.0
@@ -90,9 +91,9 @@ def previewd_run(system: System, project: dict[str, Any], sha: str, pr: int, tim
             n=pr,
             s=sha,
         )
-        if any(r["status"] == "active" for r in rows):
+        if any(r["status"] == DeploymentStatus.ACTIVE for r in rows):
             return time.perf_counter() - started
-        failed = [r for r in rows if r["status"] == "failed"]
+        failed = [r for r in rows if r["status"] == DeploymentStatus.FAILED]
         if failed:
             raise RuntimeError(f"PR {pr} deployment failed: {failed[0]['error']}")
         if time.monotonic() > deadline:
@@ -111,7 +112,7 @@ def close_and_wait(system: System, project: dict[str, Any], sha: str, pr: int) -
             n=pr,
             s=sha,
         )
-        if rows and all(r["status"] == "destroyed" for r in rows):
+        if rows and all(r["status"] == DeploymentStatus.DESTROYED for r in rows):
             return
         time.sleep(0.05)
     print(f"warning: PR {pr} not destroyed within 60s", file=sys.stderr)

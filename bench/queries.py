@@ -160,7 +160,7 @@ def deployment_rows(rng: random.Random, data: Dataset) -> list[tuple[Any, ...]]:
                 )
                 error = (
                     "build failed: exit status 1\n\nLast log lines:\nnpm ERR! code ELIFECYCLE"
-                    if status == "failed"
+                    if status == DeploymentStatus.FAILED
                     else None
                 )
                 deployment_id = uuid.UUID(int=rng.getrandbits(128), version=4)
@@ -266,7 +266,7 @@ def load(url: str, data: Dataset) -> dict[str, float]:
         timings["projects + deployments"] = time.perf_counter() - t0
 
         # The big one: an active deployment from early in the month that has been logging since.
-        active = [row for row in rows if row[9] == "active"]
+        active = [row for row in rows if row[9] == DeploymentStatus.ACTIVE]
         born = NOW - timedelta(days=BIG_AGE_DAYS)
         data.big_deployment = min(active, key=lambda row: abs(row[13] - born))[0]
         created = {row[0]: row[13] for row in rows}

@@ -26,6 +26,7 @@ from bench.raw_http import Connection, build_request
 from cli.webhook_client import pull_request_payload
 from tests.integration.system import WEBHOOK_SECRET, System, git
 from web.signature import sign
+from workflows.vocabulary import DeploymentStatus
 
 FIRST_PR = 1000
 ACK_P99_BAR_MS = 50.0
@@ -211,7 +212,7 @@ def main() -> int:
                 r=f"{run_id}-%",
             )[0]["n"]
             return counts.get(
-                "active", 0
+                DeploymentStatus.ACTIVE, 0
             ) >= args.prs, f"last sha {dict(sorted(counts.items()))}, outbox queued {queued}"
 
         converged, converge_time = wait_until(all_on_last, args.timeout, "converging")
@@ -279,7 +280,7 @@ def main() -> int:
                 " ORDER BY pr_number, created_at DESC",
                 p=pid,
             )
-            destroyed = sum(1 for r in latest if r["status"] == "destroyed")
+            destroyed = sum(1 for r in latest if r["status"] == DeploymentStatus.DESTROYED)
             routes = system.rows(
                 "SELECT count(*) AS n FROM preview_routes r"
                 " JOIN deployments d ON d.id = r.deployment_id WHERE d.project_id = :p",
