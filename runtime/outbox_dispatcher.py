@@ -36,6 +36,7 @@ from models import WebhookDelivery
 from models.common import utcnow
 from models.db import Database
 from models.deliveries import DeliveryOutcome
+from models.locks import DISPATCHER_LEADER
 from workflows.signals import (
     ApproveSignal,
     CloseSignal,
@@ -48,7 +49,6 @@ from workflows.signals import (
 
 log = logging.getLogger("previewd.dispatcher")
 
-LEADER_LOCK_KEY = 0x70726576  # "prev"
 BATCH = 500
 PARALLEL_PRS = 20
 IDLE_POLL_SECONDS = 0.05
@@ -104,7 +104,7 @@ class Dispatcher:
                 # releases leadership, so two dispatchers never lead at once.
                 async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as lock_conn:
                     got = await (
-                        await lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,))
+                        await lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (DISPATCHER_LEADER,))
                     ).fetchone()
                     if not (got and got[0]):
                         await asyncio.sleep(NOT_LEADER_RETRY_SECONDS)

@@ -12,8 +12,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from models.deliveries import DeliveryOutcome
+from models.locks import pull_request_key, repository_key
 from web.installation_events import InstallationChange
-from web.installation_sync import apply_installation_change, repo_lock_key
+from web.installation_sync import apply_installation_change
 
 # Finds the repository's active project and records the delivery in one statement. ON CONFLICT makes a
 # redelivery (same X-GitHub-Delivery) a no-op: RETURNING then yields no row.
@@ -77,7 +78,7 @@ class DeliveryLog:
         # lock on the repository lets an installation change that switches its project off wait for
         # deliveries in flight, and makes later ones wait for it (and then find the project off).
         return await self._record(
-            RECORD_PULL_REQUEST, params, locks=(repo_id % 2**31, pr_number % 2**31, repo_lock_key(repo_id))
+            RECORD_PULL_REQUEST, params, locks=(pull_request_key(repo_id, pr_number), repository_key(repo_id))
         )
 
     async def record_ignored(
@@ -98,13 +99,13 @@ class DeliveryLog:
             )
 
     async def _record(
-        self, sql: str, params: dict[str, Any], locks: tuple[int, int, int] | None = None
+        self, sql: str, params: dict[str, Any], locks: tuple[int, int] | None = None
     ) -> str | None:
         # One transaction, committed when the connection goes back to the pool.
         async with self.pool.connection() as connection:
             if locks is not None:
                 await connection.execute(
-                    "SELECT pg_advisory_xact_lock(%s, %s), pg_advisory_xact_lock_shared(%s)", locks
+                    "SELECT pg_advisory_xact_lock(%s), pg_advisory_xact_lock_shared(%s)", locks
                 )
             row = await (await connection.execute(sql, params)).fetchone()
         return str(row[0]) if row else None

@@ -12,6 +12,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from models.deliveries import DeliveryOutcome
+from models.locks import repository_key
 from web.installation_events import REPO_REMOVED, SUSPENDED, UNINSTALLED, InstallationChange
 
 RECORD = """
@@ -91,12 +92,6 @@ WHERE github_installation_id = %(id)s AND disabled_reason = %(suspended)s
 """
 
 
-def repo_lock_key(repo_id: int) -> int:
-    """The repository's advisory lock, in the one-key space below zero: the dispatcher's leader lock
-    is a positive key there, and a repository id must never meet it."""
-    return -1 - repo_id
-
-
 async def apply_installation_change(
     connection: AsyncConnection[Any], *, delivery_id: str, event: str, action: str | None,
     change: InstallationChange,
@@ -129,8 +124,8 @@ async def apply_installation_change(
             )
         ).fetchall()
         projects = [row[0] for row in rows]
-        for repo_id in sorted({row[1] for row in rows}):
-            await connection.execute(LOCK_REPO, (repo_lock_key(repo_id),))
+        for key in sorted({repository_key(row[1]) for row in rows}):
+            await connection.execute(LOCK_REPO, (key,))
         await connection.execute(DEACTIVATE, {"projects": projects, "reason": reason})
         await connection.execute(
             QUEUE_TEARDOWNS,
