@@ -34,8 +34,8 @@ from activities.workdirs import Workdirs
 from config import Settings
 from models.crypto import Keyring
 from models.db import Database
+from outbox.dispatcher import Dispatcher, run_dispatcher
 from runtime.data_dir import secret_keys
-from runtime.outbox_dispatcher import Dispatcher, run_dispatcher
 from runtime.temporal_client import connect
 from workflows.fly_reconcile import FlyReconcileWorkflow
 from workflows.preview import PreviewWorkflow

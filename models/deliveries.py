@@ -1,4 +1,4 @@
-"""Webhook deliveries: the dedup record and the transactional outbox the dispatcher drains."""
+"""Webhook deliveries: the dedup record and the transactional outbox (outbox/) the dispatcher drains."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class WebhookDelivery(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=200)
     project_id: uuid.UUID | None = None
     pr_number: int | None = None
+    # What the row asks of its PR workflow: an outbox.intents.Intent, written by outbox.enqueue only.
     signal: str | None = Field(default=None, max_length=20)
     # The signal's argument (sha, title, author...): what the dispatcher sends, so it needs no re-parse.
     signal_args: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))

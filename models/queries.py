@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.deployments import Deployment, DeploymentLog
+from models.locks import deployment_log_key
 from models.projects import DeploymentConfig, Project
 from models.users import User
 
@@ -80,13 +81,7 @@ async def logs_after(
 # Log line ids come from one sequence, taken when a row is inserted; writers of the same deployment's
 # log (build output, runtime output, status lines) take this lock first, so their transactions commit in
 # id order and a reader that follows the log by id (`logs_after`) never steps over a line committed late.
-LOG_ORDER_LOCK_SPACE = 0x6C6F6773  # "logs"
-
-
 async def lock_log_order(session: AsyncSession, deployment_ids: Iterable[uuid.UUID]) -> None:
     """Held until the transaction ends; several ids are locked in one order, so writers never deadlock."""
-    for deployment_id in sorted(set(deployment_ids)):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, hashtext(:deployment))"),
-            {"space": LOG_ORDER_LOCK_SPACE, "deployment": str(deployment_id)},
-        )
+    for key in sorted({deployment_log_key(deployment_id) for deployment_id in deployment_ids}):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -1,4 +1,4 @@
-"""What a GitHub delivery asks of us: which PR workflow, which signal, with which argument.
+"""What a GitHub delivery asks of us: which PR workflow, what (an outbox intent), with which argument.
 
 Pure functions over the parsed payload, so the webhook route stays a few lines and this is easy to test.
 """
@@ -9,12 +9,15 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from outbox.intents import Intent
 from workflows.signals import ApproveSignal, CloseSignal, ManualSignal, PushSignal, RefusalSignal
 
 PUSH_ACTIONS = frozenset({"opened", "reopened", "synchronize", "ready_for_review"})
 # Who may steer previews from a PR comment: people with a say over the repository, never its visitors.
 TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
-COMMANDS = ("redeploy", "destroy", "approve")
+# The words a `/preview` comment may use (the PR's own syntax, shown to people) and what each asks for.
+APPROVE_COMMAND = "approve"
+MANUAL_COMMANDS = {"redeploy": Intent.REDEPLOY, "destroy": Intent.DESTROY}
 COMMAND = re.compile(r"\A/preview(?:[ \t]+(\S+))?(?:[ \t]+(\S+))?[ \t]*\Z", re.IGNORECASE)
 
 
@@ -26,14 +29,14 @@ class MalformedPayload(ValueError):
 class PullRequestEvent:
     repo_id: int
     pr_number: int
-    signal: str
+    intent: Intent
     args: dict[str, Any]
 
 
 def pull_request_event(
     action: str | None, payload: dict[str, Any], delivery_id: str
 ) -> PullRequestEvent | None:
-    """The signal a `pull_request` delivery maps to, or None for actions we do not act on."""
+    """What a `pull_request` delivery asks, or None for actions we do not act on."""
     if action not in PUSH_ACTIONS and action != "closed":
         return None
     try:
@@ -42,7 +45,7 @@ def pull_request_event(
         repo_id = int(payload["repository"]["id"])
         if action == "closed":
             close = CloseSignal(delivery_id=delivery_id, merged=bool(pull.get("merged")))
-            return PullRequestEvent(repo_id, number, "close", asdict(close))
+            return PullRequestEvent(repo_id, number, Intent.CLOSE, asdict(close))
         sha = str(pull["head"]["sha"])
         title = str(pull.get("title") or "")
         author = str((pull.get("user") or {}).get("login") or "")
@@ -56,7 +59,7 @@ def pull_request_event(
         sha=sha, title=title[:300], author=author[:100], delivery_id=delivery_id, fork=fork,
         updated_at=updated_at,
     )  # fmt: skip
-    return PullRequestEvent(repo_id, number, "push", asdict(push))
+    return PullRequestEvent(repo_id, number, Intent.PUSH, asdict(push))
 
 
 def head_is_fork(pull: dict[str, Any], base_repo_id: int) -> bool:
@@ -96,8 +99,8 @@ def issue_comment_event(
             "a maintainer can run it for you."
         )
         refusal = RefusalSignal(requested_by=who, command=command, reason=reason, request_id=delivery_id)
-        return PullRequestEvent(repo_id, number, "refuse", asdict(refusal))
-    if command == "approve":
+        return PullRequestEvent(repo_id, number, Intent.REFUSE, asdict(refusal))
+    if command == APPROVE_COMMAND:
         approve = ApproveSignal(
             sha=argument[:40],
             requested_by=who,
@@ -105,11 +108,11 @@ def issue_comment_event(
             source="comment",
             created_at=created_at,
         )
-        return PullRequestEvent(repo_id, number, "approve", asdict(approve))
-    if command in ("redeploy", "destroy"):
+        return PullRequestEvent(repo_id, number, Intent.APPROVE, asdict(approve))
+    if intent := MANUAL_COMMANDS.get(command):
         manual = ManualSignal(requested_by=who, request_id=delivery_id)
-        return PullRequestEvent(repo_id, number, command, asdict(manual))
+        return PullRequestEvent(repo_id, number, intent, asdict(manual))
     unknown = f"`/preview {command}` is not a command" if command else "a command is missing"
     reason = f"{unknown}; use `/preview redeploy`, `/preview destroy` or `/preview approve`."
     refusal = RefusalSignal(requested_by=who, command=command, reason=reason, request_id=delivery_id)
-    return PullRequestEvent(repo_id, number, "refuse", asdict(refusal))
+    return PullRequestEvent(repo_id, number, Intent.REFUSE, asdict(refusal))

@@ -2,7 +2,7 @@
 
 Switching projects off and queueing the teardown of their previews happen together or not at all; a
 redelivery finds the delivery recorded and changes nothing. The teardowns go through the outbox like
-any PR event, as `close_if_running`: the dispatcher signals only workflows that exist.
+any PR event, as `close_if_running` (outbox.enqueue): the dispatcher signals only workflows that exist.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from models.deliveries import DeliveryOutcome
+from outbox.enqueue import lock_repositories, queue_teardowns
 from web.installation_events import REPO_REMOVED, SUSPENDED, UNINSTALLED, InstallationChange
 
 RECORD = """
@@ -50,28 +51,9 @@ SELECT id, github_repo_id FROM projects
 WHERE github_installation_id = %(id)s AND (%(all)s OR github_repo_id = ANY(%(repos)s))
 ORDER BY github_repo_id
 """
-# Exclusive per repository, in a fixed order: waits for that repository's deliveries in flight (they
-# hold it shared), so no push recorded for a project that is being switched off can follow its teardown.
-LOCK_REPO = "SELECT pg_advisory_xact_lock(%s)"
 DEACTIVATE = """
 UPDATE projects SET is_active = false, disabled_reason = %(reason)s, updated_at = now()
 WHERE id = ANY(%(projects)s) AND is_active
-"""
-
-# Every PR that ever reached a workflow: a signal to one that has ended is simply not delivered.
-QUEUE_TEARDOWNS = """
-INSERT INTO webhook_deliveries
-    (delivery_id, event, action, received_at, outcome, project_id, pr_number, signal, signal_args, attempts)
-SELECT key, %(event)s, %(action)s, now(), %(queued)s, project_id, pr_number, 'close_if_running',
-       jsonb_build_object('delivery_id', key, 'merged', false, 'reason', %(reason)s::text), 0
-FROM (
-    SELECT DISTINCT project_id, pr_number,
-           %(delivery_id)s || ':' || project_id::text || ':' || pr_number::text AS key
-    FROM webhook_deliveries
-    WHERE project_id = ANY(%(projects)s) AND signal = 'push'
-) AS prs
-ORDER BY project_id, pr_number
-ON CONFLICT (delivery_id) DO NOTHING
 """
 
 # A repository (back) in an installation: projects switched off because the App lost it come back, on
@@ -89,12 +71,6 @@ UNSUSPEND = """
 UPDATE projects SET is_active = true, disabled_reason = NULL, updated_at = now()
 WHERE github_installation_id = %(id)s AND disabled_reason = %(suspended)s
 """
-
-
-def repo_lock_key(repo_id: int) -> int:
-    """The repository's advisory lock, in the one-key space below zero: the dispatcher's leader lock
-    is a positive key there, and a repository id must never meet it."""
-    return -1 - repo_id
 
 
 async def apply_installation_change(
@@ -129,14 +105,13 @@ async def apply_installation_change(
             )
         ).fetchall()
         projects = [row[0] for row in rows]
-        for repo_id in sorted({row[1] for row in rows}):
-            await connection.execute(LOCK_REPO, (repo_lock_key(repo_id),))
+        # Waits for those repositories' deliveries in flight, so no push recorded for a project that
+        # is being switched off can follow its teardown.
+        await lock_repositories(connection, (row[1] for row in rows))
         await connection.execute(DEACTIVATE, {"projects": projects, "reason": reason})
-        await connection.execute(
-            QUEUE_TEARDOWNS,
-            {"projects": projects, "reason": reason, "event": event, "action": action,
-             "delivery_id": delivery_id, "queued": DeliveryOutcome.QUEUED.value},
-        )  # fmt: skip
+        await queue_teardowns(
+            connection, delivery_id=delivery_id, event=event, action=action, projects=projects, reason=reason
+        )
     if change.repos_added:
         repos = {**installation, "repos": change.repos_added}
         await connection.execute(REACTIVATE_REPOS, {**repos, "reasons": [UNINSTALLED, REPO_REMOVED]})

@@ -82,7 +82,7 @@ async def _handle(request: Request, services: Services) -> dict[str, str]:
     elif pr is not None:
         outcome = await services.deliveries.record_pull_request(
             delivery_id=delivery_id, event=event, action=action,
-            repo_id=pr.repo_id, pr_number=pr.pr_number, signal=pr.signal, args=pr.args,
+            repo_id=pr.repo_id, pr_number=pr.pr_number, intent=pr.intent, args=pr.args,
         )  # fmt: skip
     else:
         reason = "ping" if event == "ping" else f"{event} {action or ''} is not handled".strip()

@@ -8,10 +8,10 @@ from typing import Any
 
 import psycopg
 
+from models.locks import repository_key
 from tests.integration.github_system import REPO, GitHubSystem
 from tests.integration.system import System, wait_for
 from tests.unit.test_github_events import load_payload
-from web.installation_sync import repo_lock_key
 
 # An installation of its own, so that suspending or deleting it leaves the other tests' projects be.
 INSTALLATION = 88
@@ -144,7 +144,7 @@ def test_switching_a_project_off_waits_for_its_deliveries_in_flight(github: GitH
     removed = installation_payload("installation_repositories.removed.payload.json", repo_id=9037)
     answers: list[str] = []
     with psycopg.connect(system.database_url) as in_flight:
-        in_flight.execute("SELECT pg_advisory_xact_lock_shared(%s)", (repo_lock_key(9037),))
+        in_flight.execute("SELECT pg_advisory_xact_lock_shared(%s)", (repository_key(9037),))
         sender = threading.Thread(
             target=lambda: answers.append(send(system, "installation_repositories", removed))
         )

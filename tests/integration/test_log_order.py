@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 
 import psycopg
 
 from activities.logsink import LogSink
 from models import LogType
 from models.db import Database
-from models.queries import LOG_ORDER_LOCK_SPACE
+from models.locks import deployment_log_key
 from tests.integration.system import AppRepo, System
 
 INSERT_LINE = (
@@ -40,7 +41,7 @@ def test_a_writer_waits_for_another_writer_of_the_same_log(system: System, repo:
         asyncio.run(run())
 
     with psycopg.connect(system.database_url) as first:
-        first.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOG_ORDER_LOCK_SPACE, deployment_id))
+        first.execute("SELECT pg_advisory_xact_lock(%s)", (deployment_log_key(uuid.UUID(deployment_id)),))
         row = first.execute(INSERT_LINE, (deployment_id,)).fetchone()
         assert row is not None
         held_id = row[0]

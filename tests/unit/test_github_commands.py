@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from outbox.intents import Intent
 from tests.unit.test_github_events import opened
 from web.github_events import MalformedPayload, issue_comment_event, pull_request_event
 
@@ -52,15 +53,15 @@ def comment(body: str, association: str = "MEMBER", on_pr: bool = True, **extra:
 def test_maintainers_commands_become_signals(association: str) -> None:
     redeploy = issue_comment_event("created", comment("/preview redeploy", association), "d1")
     assert redeploy is not None
-    assert (redeploy.repo_id, redeploy.pr_number, redeploy.signal) == (42, 7, "redeploy")
+    assert (redeploy.repo_id, redeploy.pr_number, redeploy.intent) == (42, 7, Intent.REDEPLOY)
     assert redeploy.args == {"requested_by": "alice", "request_id": "d1"}
     destroy = issue_comment_event("created", comment("  /Preview DESTROY \nthanks"), "d2")
-    assert destroy is not None and destroy.signal == "destroy"
+    assert destroy is not None and destroy.intent == Intent.DESTROY
 
 
 def test_approve_carries_the_sha_and_the_comment_time() -> None:
     event = issue_comment_event("created", comment("/preview approve abc1234"), "d")
-    assert event is not None and event.signal == "approve"
+    assert event is not None and event.intent == Intent.APPROVE
     assert event.args == {"sha": "abc1234", "requested_by": "alice", "request_id": "d", "source": "comment",
                           "created_at": "2026-11-25T10:00:00Z"}  # fmt: skip
 
@@ -68,14 +69,14 @@ def test_approve_carries_the_sha_and_the_comment_time() -> None:
 @pytest.mark.parametrize("association", ["CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR", "NONE", "MANNEQUIN", ""])
 def test_anyone_else_is_refused_politely(association: str) -> None:
     event = issue_comment_event("created", comment("/preview approve", association), "d")
-    assert event is not None and event.signal == "refuse"
+    assert event is not None and event.intent == Intent.REFUSE
     assert event.args["requested_by"] == "alice" and event.args["command"] == "approve"
     assert "owners, members and collaborators" in event.args["reason"]
 
 
 def test_an_unknown_command_from_a_maintainer_gets_help() -> None:
     event = issue_comment_event("created", comment("/preview deploy-now"), "d")
-    assert event is not None and event.signal == "refuse"
+    assert event is not None and event.intent == Intent.REFUSE
     assert "is not a command" in event.args["reason"] and "/preview approve" in event.args["reason"]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from outbox.intents import Intent
 from web.github_events import MalformedPayload, PullRequestEvent, pull_request_event
 
 PAYLOAD_DIR = Path(__file__).resolve().parents[3] / "shared" / "github-payloads"
@@ -58,7 +59,7 @@ def test_push_actions_map_to_push_with_head_sha_title_and_author(action: str) ->
     assert event == PullRequestEvent(
         repo_id=payload["repository"]["id"],
         pr_number=payload["number"],
-        signal="push",
+        intent=Intent.PUSH,
         args={
             "sha": pull["head"]["sha"],
             "title": pull["title"],
@@ -95,7 +96,7 @@ def test_closed_maps_to_close_not_merged_in_sample() -> None:
     assert event == PullRequestEvent(
         repo_id=186853002,
         pr_number=2,
-        signal="close",
+        intent=Intent.CLOSE,
         args={"delivery_id": "delivery-close", "merged": False, "reason": ""},
     )
 
@@ -108,7 +109,7 @@ def test_closed_merged_variant_sets_merged_flag() -> None:
     event = pull_request_event("closed", payload, "delivery-merge")
 
     assert event is not None
-    assert event.signal == "close"
+    assert event.intent == Intent.CLOSE
     assert event.args == {"delivery_id": "delivery-merge", "merged": True, "reason": ""}
 
 
@@ -218,7 +219,7 @@ def test_fork_pull_request_still_maps_to_push_on_base_repository() -> None:
     event = pull_request_event("opened", payload, "d")
 
     assert event is not None
-    assert event.signal == "push"
+    assert event.intent == Intent.PUSH
     assert event.repo_id == 186853002
     assert event.args["sha"] == payload["pull_request"]["head"]["sha"]
 
@@ -230,7 +231,7 @@ def test_deleted_fork_with_null_head_repo_still_maps_to_push() -> None:
     event = pull_request_event("synchronize", payload, "d")
 
     assert event is not None
-    assert event.signal == "push"
+    assert event.intent == Intent.PUSH
     assert event.args["sha"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 
 

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from models import Project
 from models.common import utcnow
 from models.installations import Installation
+from models.locks import repository_key
 from models.queries import create_project
 from models.secrets import put_secret
 from web.dashboard.access import github_token_of, reachable_installations
@@ -25,7 +26,6 @@ from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
-from web.installation_sync import repo_lock_key
 
 router = APIRouter(include_in_schema=False)
 
@@ -146,7 +146,7 @@ async def activate(
     async with services.db.session() as session:
         # The check and the insert under one lock on the repository: a double-submitted form (or two
         # people at once) cannot connect a repository twice.
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": repo_lock_key(repo_id)})
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": repository_key(repo_id)})
         taken = (await session.exec(select(Project).where(Project.github_repo_id == repo_id))).first()
         if taken is not None:
             form.errors["repository"] = "This repository is already connected."

@@ -2,20 +2,23 @@
 connected) with one click.
 
 The PR is read again from GitHub with the user's token (never taken from the form), and handed to
-the same transactional outbox that webhooks fill: the dispatcher starts its workflow with
-signal-with-start, in order with any webhook for that PR. Nothing here talks to Temporal.
+the same transactional outbox that webhooks fill, under the same per-PR lock: the dispatcher starts
+its workflow with signal-with-start, in order with any webhook for that PR. Nothing here talks to
+Temporal.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from models import AuditEvent, Project, WebhookDelivery
-from models.deliveries import DeliveryOutcome
+from models import AuditEvent, Project
+from outbox.enqueue import enqueue
+from outbox.intents import Intent
 from web.dashboard.access import github_token_of, project_for
 from web.dashboard.csrf import require_csrf
 from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
@@ -24,6 +27,7 @@ from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
 from web.github_events import head_is_fork
 from web.preview_workflows import running_prs
+from workflows.signals import PushSignal
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,27 +79,19 @@ async def deploy(
         message = "This project is disabled: enable it in its settings first."
         return render(request, "_notice.html", {"ok": False, "message": message})
     delivery_id = f"dashboard-{uuid.uuid4()}"
-    args = {
-        "sha": pull["head"]["sha"],
-        "title": str(pull.get("title", ""))[:300],
-        "author": str((pull.get("user") or {}).get("login", ""))[:100],
-        "delivery_id": delivery_id,
-        "fork": head_is_fork(pull, project.github_repo_id),
-        "updated_at": str(pull.get("updated_at", "")),
-    }
+    push = PushSignal(
+        sha=pull["head"]["sha"],
+        title=str(pull.get("title", ""))[:300],
+        author=str((pull.get("user") or {}).get("login", ""))[:100],
+        delivery_id=delivery_id,
+        fork=head_is_fork(pull, project.github_repo_id),
+        updated_at=str(pull.get("updated_at", "")),
+    )
     async with services.db.session() as session:
-        session.add(
-            WebhookDelivery(
-                delivery_id=delivery_id,
-                event="dashboard",
-                action="deploy",
-                outcome=DeliveryOutcome.QUEUED,
-                project_id=project.id,
-                pr_number=pr_number,
-                signal="push",
-                signal_args=args,
-            )
-        )
+        await enqueue(
+            session, delivery_id=delivery_id, event="dashboard", action="deploy", project=project,
+            pr_number=pr_number, intent=Intent.PUSH, args=asdict(push),
+        )  # fmt: skip
         session.add(
             AuditEvent(
                 project_id=project.id,
@@ -103,9 +99,9 @@ async def deploy(
                 actor=signed_in.user.login,
                 action="deploy",
                 pr_number=pr_number,
-                detail={"sha": args["sha"], "delivery_id": delivery_id},
+                detail={"sha": push.sha, "delivery_id": delivery_id},
             )
         )
         await session.commit()
-    message = f"PR #{pr_number} is queued to deploy commit {args['sha'][:7]}. It appears above in a moment."
+    message = f"PR #{pr_number} is queued to deploy commit {push.sha[:7]}. It appears above in a moment."
     return render(request, "_notice.html", {"ok": True, "message": message})

@@ -36,19 +36,13 @@ from models import WebhookDelivery
 from models.common import utcnow
 from models.db import Database
 from models.deliveries import DeliveryOutcome
-from workflows.signals import (
-    ApproveSignal,
-    CloseSignal,
-    ManualSignal,
-    PreviewInput,
-    PushSignal,
-    RefusalSignal,
-    workflow_id_for,
-)
+from models.locks import DISPATCHER_LEADER
+from outbox.intents import ROUTES, Intent
+from workflows.preview import PreviewWorkflow
+from workflows.signals import PreviewInput, workflow_id_for
 
 log = logging.getLogger("previewd.dispatcher")
 
-LEADER_LOCK_KEY = 0x70726576  # "prev"
 BATCH = 500
 PARALLEL_PRS = 20
 IDLE_POLL_SECONDS = 0.05
@@ -57,24 +51,6 @@ LEADER_CHECK_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 10.0
 
 
-@dataclass(frozen=True)
-class OutboxSignal:
-    name: str  # the workflow's signal
-    type: type[Any]
-    # Whether the signal may start the PR's workflow. Commands and teardowns go only to a workflow
-    # that runs: a `/preview destroy` must not bring a closed PR's workflow back to life.
-    starts: bool
-
-
-OUTBOX_SIGNALS = {
-    "push": OutboxSignal("push", PushSignal, starts=True),
-    "close": OutboxSignal("close", CloseSignal, starts=True),
-    "close_if_running": OutboxSignal("close", CloseSignal, starts=False),
-    "redeploy": OutboxSignal("redeploy", ManualSignal, starts=False),
-    "destroy": OutboxSignal("destroy", ManualSignal, starts=False),
-    "approve": OutboxSignal("approve", ApproveSignal, starts=False),
-    "refuse": OutboxSignal("refuse", RefusalSignal, starts=False),
-}
 NO_WORKFLOW = "no preview workflow runs for this pull request"
 
 
@@ -104,7 +80,7 @@ class Dispatcher:
                 # releases leadership, so two dispatchers never lead at once.
                 async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as lock_conn:
                     got = await (
-                        await lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,))
+                        await lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (DISPATCHER_LEADER,))
                     ).fetchone()
                     if not (got and got[0]):
                         await asyncio.sleep(NOT_LEADER_RETRY_SECONDS)
@@ -178,27 +154,27 @@ class Dispatcher:
         signal that does not start one), "set aside" for a row that is no signal, None when it failed
         (to be sent again)."""
         try:
-            outbox = OUTBOX_SIGNALS[queued.signal]
-            argument = outbox.type(**queued.signal_args)
-        except (KeyError, TypeError) as error:
+            route = ROUTES[Intent(queued.signal)]
+            argument = route.argument(**queued.signal_args)
+        except (ValueError, TypeError) as error:
             log.error("delivery %s cannot be dispatched: %r", queued.delivery_id, error)
             await self._mark_ignored([queued.id], f"not a signal previewd knows: {error!r}"[:200])
             return "set aside"
         workflow_id = workflow_id_for(str(queued.project_id), queued.pr_number)
         try:
-            if not outbox.starts:
-                await self.client.get_workflow_handle(workflow_id).signal(outbox.name, argument)
+            if not route.starts:
+                await self.client.get_workflow_handle(workflow_id).signal(route.signal, argument)
                 return True
             await self.client.start_workflow(
-                "PreviewWorkflow",
+                PreviewWorkflow.run,
                 PreviewInput(project_id=str(queued.project_id), pr_number=queued.pr_number),
                 id=workflow_id,
                 task_queue=self.settings.temporal_task_queue,
-                start_signal=outbox.name,
+                start_signal=route.name,
                 start_signal_args=[argument],
             )
         except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND and not outbox.starts:
+            if error.status == RPCStatusCode.NOT_FOUND and not route.starts:
                 return False
             await self._failed(queued, error)
             return None
