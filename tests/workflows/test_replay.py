@@ -20,8 +20,7 @@ from temporalio.workflow import NondeterminismError
 
 from tests.workflows.record_histories import HISTORIES, SCENARIOS
 from workflows.preview import PreviewWorkflow
-from workflows.signals import WORKFLOW_NAME, PreviewInput, PreviewState, PushSignal
-from workflows.vocabulary import DeploymentStatus
+from workflows.signals import WORKFLOW_NAME, PreviewInput, PreviewState
 
 HISTORY_FILES = sorted(HISTORIES.glob("*.json"))
 
@@ -42,15 +41,12 @@ async def test_saved_history_replays_deterministically(path: Path) -> None:
 
 @workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
 class DriftedPreviewWorkflow(PreviewWorkflow):
-    """The real workflow plus one extra timer before each deployment: a nondeterministic change."""
+    """The real workflow plus one extra timer before anything else: a nondeterministic change."""
 
     @workflow.run
     async def run(self, input: PreviewInput) -> PreviewState:
-        return await super().run(input)
-
-    async def _deploy(self, push: PushSignal) -> DeploymentStatus:
         await workflow.sleep(timedelta(seconds=1))
-        return await super()._deploy(push)
+        return await super().run(input)
 
 
 async def test_replay_detects_a_nondeterministic_change() -> None:
