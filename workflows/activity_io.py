@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from workflows.vocabulary import DeploymentStatus, ReportPhase
+
 
 class ActivityName:
     CREATE_DEPLOYMENT = "store.create_deployment"
@@ -67,7 +69,7 @@ class CreateDeploymentResult:
 @dataclass
 class SetStatusInput:
     deployment_id: str = ""
-    status: str = ""
+    status: DeploymentStatus = DeploymentStatus.PENDING
     message: str | None = None
 
 
@@ -136,8 +138,8 @@ class ReportInput:
     pr_number: int = 0
     sha: str = ""
     deployment_id: str = ""
-    # queued | building | deploying | ready | failed | destroyed | awaiting_approval | fork_blocked
-    phase: str = ""
+    # A notice on a PR that was told nothing else yet goes out as queued: it has a push waiting.
+    phase: ReportPhase = ReportPhase.QUEUED
     url: str | None = None
     error: str | None = None
     log_tail: list[str] | None = None

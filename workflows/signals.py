@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from workflows.activity_io import ReportInput
+from workflows.vocabulary import Phase
+
 # The workflow type's registered name: what the Temporal UI shows and saved histories carry.
 WORKFLOW_NAME = "PreviewWorkflow"
 
@@ -91,10 +94,16 @@ class RefusalSignal:
     request_id: str = ""
 
 
+# A history entry's status for a teardown that failed: the deployment's row keeps its own status
+# (the Fly reconciler removes the app later), so this one is the history's alone.
+DESTROY_FAILED = "destroy failed"
+
+
 @dataclass
 class HistoryEntry:
     deployment_id: str = ""
     sha: str = ""
+    # A DeploymentStatus, or DESTROY_FAILED.
     status: str = ""
     at: str = ""
     error: str | None = None
@@ -104,14 +113,15 @@ class HistoryEntry:
 class PreviewState:
     project_id: str = ""
     pr_number: int = 0
-    # idle | queued | awaiting_approval | fork_blocked | building | deploying | active | failed |
-    # destroyed | closed
-    phase: str = "idle"
+    phase: Phase = Phase.IDLE
     desired: PushSignal | None = None
     last_push: PushSignal | None = None
-    # The sha whose deployment was last started; a failed sha is not retried until a push or redeploy.
+    # Counts the changes of what is wanted (a push of another sha, a redeploy, a close, a destroy). A
+    # deployment remembers the generation it started in; a different one means it was superseded.
+    generation: int = 0
+    # The sha whose deployment was last started; a failed sha is not retried until a push of another
+    # sha or a redeploy (which clears it).
     attempted_sha: str | None = None
-    force_redeploy: bool = False
     deployed_sha: str | None = None
     url: str | None = None
     app_name: str | None = None
@@ -129,6 +139,9 @@ class PreviewState:
     approved_by: list[str] = field(default_factory=list)
     recent_delivery_ids: list[str] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
+    # The last thing the PR was told: a notice (a refused command) is added to it, so the sticky
+    # comment keeps its status rows, across continue-as-new too.
+    last_report: ReportInput | None = None
 
 
 @dataclass

@@ -39,7 +39,8 @@ from workflows.activity_io import (
     SetStatusInput,
 )
 from workflows.preview import PreviewWorkflow
-from workflows.signals import PreviewInput, PreviewState, PushSignal, workflow_id_for
+from workflows.signals import PreviewInput, PreviewState, PushSignal, SignalName, workflow_id_for
+from workflows.vocabulary import Phase
 
 # Heartbeats reach the server (and cancellation reaches the fake build) within this interval.
 HEARTBEAT_THROTTLE = timedelta(milliseconds=50)
@@ -195,7 +196,7 @@ class Harness:
             PreviewInput(project_id=self.project_id, pr_number=pr_number),
             id=workflow_id_for(self.project_id, pr_number),
             task_queue=self.task_queue,
-            start_signal="push",
+            start_signal=SignalName.PUSH,
             start_signal_args=[push],
         )
 
@@ -251,10 +252,10 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what:
 async def wait_for_state(
     handle: Handle, predicate: Callable[[PreviewState], bool], timeout: float = 15.0
 ) -> PreviewState:
-    """Poll the `state` query until predicate holds; fail with the last state seen."""
+    """Poll the state query until predicate holds; fail with the last state seen."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        state: PreviewState = await handle.query("state", result_type=PreviewState)
+        state: PreviewState = await handle.query(PreviewWorkflow.get_state)
         if predicate(state):
             return state
         if asyncio.get_running_loop().time() > deadline:
@@ -263,4 +264,4 @@ async def wait_for_state(
 
 
 def is_active(sha: str) -> Callable[[PreviewState], bool]:
-    return lambda state: state.phase == "active" and state.deployed_sha == sha
+    return lambda state: state.phase == Phase.ACTIVE and state.deployed_sha == sha

@@ -1,12 +1,14 @@
 """Record PreviewWorkflow histories for the replay tests.
 
 Runs a few scenarios against a local dev server with the fake activities and writes each finished
-run's history to tests/workflows/histories/<scenario>.json. Re-record only on purpose: the point of
-the saved histories is that changed workflow code must still replay them.
+run's history to tests/workflows/histories/<scenario>.json. The point of the saved histories is that
+changed workflow code must still replay them.
 
     python -m tests.workflows.record_histories [scenario ...]   (default: every scenario)
 
-Name the new scenario when adding one, so the older histories stay as the older code wrote them.
+Before the first release, re-record them all whenever the workflow changes what it does. After it,
+re-record nothing: name only a new scenario, so the older histories stay as the released code wrote
+them, and change the workflow through `workflow.patched` (see test_replay.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from workflows.signals import (  # noqa: E402
     PreviewInput,
     PushSignal,
     RefusalSignal,
+    SignalName,
     workflow_id_for,
 )
 
@@ -98,7 +101,7 @@ async def fork_approval(h: fx.Harness) -> Handle:
     handle = await h.client.start_workflow(
         PreviewWorkflow.run, PreviewInput(project_id=h.project_id, pr_number=2),
         id=workflow_id_for(h.project_id, 2), task_queue=h.task_queue,
-        start_signal="push", start_signal_args=[push],
+        start_signal=SignalName.PUSH, start_signal_args=[push],
     )  # fmt: skip
     await fx.wait_for_state(handle, lambda state: state.phase == "awaiting_approval")
     refusal = RefusalSignal(requested_by="visitor", command="approve", reason="no.", request_id=fx.new_id())

@@ -21,9 +21,13 @@ from tests.workflows.harness import (
     new_id,
     running_workers,
     wait_for_state,
+    wait_until,
 )
+from workflows.activity_io import GITHUB_REPORT, CreateDeploymentInput
 from workflows.activity_io import ActivityName as A
-from workflows.activity_io import CreateDeploymentInput
+from workflows.preview import PreviewWorkflow
+from workflows.signals import RefusalSignal
+from workflows.vocabulary import ReportPhase
 
 # One fake deployment takes a little under 60 events, so the suggestion arrives during the second.
 SUGGEST_CONTINUE_AS_NEW_AT = 60
@@ -165,3 +169,34 @@ async def test_continues_as_new_when_suggested_and_keeps_its_state(limited_harne
     assert state.phase == "active" and state.deployed_sha == "sha-6"
     assert (await wait_until_settled(client, handle.id)) != first_run_id
     assert len(rec.args(A.CREATE_DEPLOYMENT)) == 6
+
+
+async def test_a_refusal_after_continuing_as_new_keeps_the_comments_status_rows(
+    limited_harness: Harness,
+) -> None:
+    """What the PR was told last is part of the state: a notice added in a later run keeps it."""
+    harness, rec = limited_harness, limited_harness.recorder
+    client = harness.client
+    handle = await harness.start("sha-1")
+    first_run_id = handle.first_execution_run_id
+    await wait_for_state(handle, is_active("sha-1"))
+    live_run_id = await wait_until_settled(client, handle.id)
+    for n in range(2, 7):  # push until the workflow has continued as new
+        if live_run_id != first_run_id:
+            break
+        await harness.push(handle, f"sha-{n}")
+        await wait_for_state(handle, is_active(f"sha-{n}"))
+        live_run_id = await wait_until_settled(client, handle.id)
+    assert live_run_id != first_run_id, "the workflow never continued as new"
+    live = await handle.query(PreviewWorkflow.get_state)
+
+    refusal = RefusalSignal(requested_by="visitor", command="redeploy", reason="only maintainers can.",
+                            request_id=new_id())  # fmt: skip
+    await handle.signal(PreviewWorkflow.refuse, refusal)
+    await wait_until(lambda: any(r.notice for r in rec.args(GITHUB_REPORT)), what="the refusal told")
+
+    [told] = [report for report in rec.args(GITHUB_REPORT) if report.notice]
+    assert told.notice == "@visitor: only maintainers can."
+    assert told.comment_only
+    assert (told.phase, told.url, told.sha) == (ReportPhase.READY, live.url, live.deployed_sha)
+    assert told.deployment_id == live.current_deployment_id

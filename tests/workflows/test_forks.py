@@ -16,6 +16,7 @@ from workflows.signals import (
     PreviewInput,
     PushSignal,
     RefusalSignal,
+    SignalName,
     workflow_id_for,
 )
 
@@ -31,7 +32,7 @@ async def start_fork(harness: Harness, sha: str, pushed_at: str = PUSHED_AT) -> 
         PreviewInput(project_id=harness.project_id, pr_number=7),
         id=workflow_id_for(harness.project_id, 7),
         task_queue=harness.task_queue,
-        start_signal="push",
+        start_signal=SignalName.PUSH,
         start_signal_args=[push],
     )
 

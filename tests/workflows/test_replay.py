@@ -1,4 +1,11 @@
-"""Saved histories (record_histories.py) must replay against the current PreviewWorkflow code."""
+"""Saved histories (record_histories.py) must replay against the current PreviewWorkflow code.
+
+Until the first release the histories are simply re-recorded when the workflow changes, so they exercise
+today's code paths. After a release, running workflows must keep replaying: a change that alters the
+commands a workflow issues then follows samples-python's `patching/` life cycle instead
+(`workflow.patched("x")` beside the old branch → `workflow.deprecate_patch("x")` once no run before it
+is open → the branch removed), and the histories recorded before it stay as they are.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from temporalio.workflow import NondeterminismError
 
 from tests.workflows.record_histories import HISTORIES, SCENARIOS
 from workflows.preview import PreviewWorkflow
-from workflows.signals import PreviewInput, PreviewState, PushSignal
+from workflows.signals import WORKFLOW_NAME, PreviewInput, PreviewState
 
 HISTORY_FILES = sorted(HISTORIES.glob("*.json"))
 
@@ -32,17 +39,14 @@ async def test_saved_history_replays_deterministically(path: Path) -> None:
     await Replayer(workflows=[PreviewWorkflow]).replay_workflow(load(path))
 
 
-@workflow.defn(name="PreviewWorkflow", sandboxed=False)
+@workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
 class DriftedPreviewWorkflow(PreviewWorkflow):
-    """The real workflow plus one extra timer before each deployment: a nondeterministic change."""
+    """The real workflow plus one extra timer before anything else: a nondeterministic change."""
 
     @workflow.run
     async def run(self, input: PreviewInput) -> PreviewState:
-        return await super().run(input)
-
-    async def _deploy(self, push: PushSignal) -> None:
         await workflow.sleep(timedelta(seconds=1))
-        await super()._deploy(push)
+        return await super().run(input)
 
 
 async def test_replay_detects_a_nondeterministic_change() -> None:

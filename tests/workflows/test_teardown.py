@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from temporalio.client import WorkflowExecutionStatus
+import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import CancelledError
 
 from tests.workflows.harness import Harness, is_active, new_id, wait_for_state, wait_until
 from workflows.activity_io import ActivityName as A
@@ -85,3 +87,21 @@ async def test_reopen_after_close_starts_a_new_run_that_deploys(harness: Harness
     assert (await closed_run.describe()).status == WorkflowExecutionStatus.COMPLETED
     # The new run starts from empty state, so it asks the store for the app name afresh.
     assert [call.app_name for call in harness.recorder.args(A.CREATE_DEPLOYMENT)] == [None, None]
+
+
+async def test_cancelling_the_workflow_stops_the_build_and_cleans_it_up(harness: Harness) -> None:
+    rec = harness.recorder
+    rec.slow_shas.add("sha-1")
+    handle = await harness.start("sha-1")
+    await wait_until(lambda: bool(rec.args(A.BUILD)), what="the build to start")
+
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+
+    assert isinstance(failure.value.cause, CancelledError)
+    [build] = rec.args(A.BUILD)
+    assert rec.cancelled_builds == [build.deployment_id]
+    assert rec.statuses(build.deployment_id) == ["building", "superseded"]
+    assert build.deployment_id in {ref.deployment_id for ref in rec.args(A.RETIRE)}
+    assert not rec.args(A.DEPLOY) and not rec.args(A.ACTIVATE)
