@@ -36,7 +36,8 @@ def test_the_workflows_active_is_githubs_ready() -> None:
 
 def test_a_member_equals_its_stored_string() -> None:
     # Rows and saved histories hold plain strings; the enums must read them back unchanged.
-    assert DeploymentStatus("active") == "active" and {Phase.ACTIVE: 1}["active"] == 1
+    by_phase: dict[str, int] = {Phase.ACTIVE: 1}
+    assert DeploymentStatus("active") == "active" and by_phase["active"] == 1
 
 
 # A call that names a workflow's message or an activity by a string literal, or the workflow type.
