@@ -138,8 +138,8 @@ class ReportInput:
     pr_number: int = 0
     sha: str = ""
     deployment_id: str = ""
-    # A notice on a PR that was told nothing else yet goes out as queued: it has a push waiting.
-    phase: ReportPhase = ReportPhase.QUEUED
+    # None: a notice on a PR that was told nothing else yet; the comment then has no status rows.
+    phase: ReportPhase | None = None
     url: str | None = None
     error: str | None = None
     log_tail: list[str] | None = None

@@ -87,8 +87,8 @@ class Reporter:
         await self.sticky_comment(comment_body(report, logs_url), report.pr_number)
         if report.comment_only or not report.sha:
             return
-        if logs_url is not None and report.phase in DEPLOYMENT_STATE:
-            await self.deployment_status(report, logs_url)
+        if logs_url is not None and report.phase is not None and report.phase in DEPLOYMENT_STATE:
+            await self.deployment_status(report, report.phase, logs_url)
         if report.phase in COMMIT_STATE:
             description = COMMIT_DESCRIPTION.get(report.phase, f"Preview {report.phase}")
             status = {"state": COMMIT_STATE[report.phase], "context": "previewd", "description": description}
@@ -136,7 +136,7 @@ class Reporter:
         created = await self.call("POST", f"/issues/{pr_number}/comments", {"body": body})
         return int(created["id"])
 
-    async def deployment_status(self, report: ReportInput, logs_url: str) -> None:
+    async def deployment_status(self, report: ReportInput, phase: ReportPhase, logs_url: str) -> None:
         environment = f"pr-{report.pr_number}"
         found = await self.call("GET", f"/deployments?sha={report.sha}&environment={environment}")
         if found:
@@ -152,7 +152,7 @@ class Reporter:
                  "description": f"previewd preview of PR #{report.pr_number}"},
             )  # fmt: skip
             deployment_id = created["id"]
-        state = DEPLOYMENT_STATE[report.phase]
+        state = DEPLOYMENT_STATE[phase]
         latest = await self.call("GET", f"/deployments/{deployment_id}/statuses")
         if latest and latest[0].get("state") == state:
             return  # a retry: already said
