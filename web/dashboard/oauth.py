@@ -27,7 +27,9 @@ def github_oauth(settings: Settings) -> StarletteOAuth2App | None:
     client: StarletteOAuth2App = oauth.register(
         name="github",
         client_id=settings.github_client_id,
-        client_secret=settings.github_client_secret,
+        client_secret=settings.github_client_secret.get_secret_value()
+        if settings.github_client_secret
+        else None,
         authorize_url=f"{settings.github_url}/login/oauth/authorize",
         access_token_url=f"{settings.github_url}/login/oauth/access_token",
         # A GitHub App's user token carries the App's permissions; no scope is needed.
