@@ -13,13 +13,13 @@ from cli.database import database
 from cli.output import fail, say
 from config import Settings
 from models import DeploymentConfig, Project
+from models.api_tokens import create_token
 from models.crypto import Keyring
 from models.db import Database
 from models.queries import create_project, ensure_admin
 from models.secrets import rotate_all
 from runtime.data_dir import secret_keys, webhook_secret
 from runtime.temporal_client import temporal_address
-from web.auth import create_token
 
 
 def config_show(args: argparse.Namespace, settings: Settings) -> int:
