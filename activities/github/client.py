@@ -43,7 +43,6 @@ class GitHubApiError(Exception):
     method: str
     path: str
     retry_after: float | None = None
-    request_id: str | None = None
     # False when GitHub gave no answer (connection refused, timeout): `status` is then 503.
     answered: bool = True
     hints: Mapping[int, str] = field(default_factory=lambda: APP_HINTS, repr=False)
@@ -160,10 +159,8 @@ class GitHubApi:
         # x-ratelimit-remaining: 0, or the words "secondary rate limit").
         if response.status_code == 403 and wait is None and "rate limit" in message.lower():
             wait = 60.0
-        raise GitHubApiError(
-            response.status_code, message or f"HTTP {response.status_code}", method, path, wait,
-            response.headers.get("x-github-request-id"), hints=self.hints,
-        )  # fmt: skip
+        message = message or f"HTTP {response.status_code}"
+        raise GitHubApiError(response.status_code, message, method, path, wait, hints=self.hints)
 
     def _remember(self, key: str, etag: str, body: Any) -> None:
         self._etags[key] = (etag, body)
