@@ -13,12 +13,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# setuptools tells every editable install, as a warning pip prints, to mind folders named like our
+# packages; that is the layout, so a newcomer's first screen skips it. Real warnings still show.
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
+
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e .
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $@
 
 install: $(STAMP)

@@ -1,6 +1,8 @@
 """Settings of DESIGN §5, read once from the environment and `.env`.
 
 A bad value stops the program at start with a message naming the variable (see `load_settings`).
+Secrets are `SecretStr`: they print as `**********` (in `config show`, a traceback, a log line) and
+are read with `.get_secret_value()` only where they are used.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SESSION_SECRET_MIN_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -25,7 +29,7 @@ class Settings(BaseSettings):
     previewd_data_dir: Path = Path(".previewd")
     previewd_platform: Literal["local", "fly"] = "local"
     previewd_base_url: str = "http://localhost:8000"
-    previewd_secret_keys: str | None = None
+    previewd_secret_keys: SecretStr | None = None
     previewd_web_host: str = "127.0.0.1"
     previewd_web_port: int = Field(default=8000, ge=1, le=65535)
     previewd_preview_port: int = Field(default=8080, ge=1, le=65535)
@@ -36,7 +40,7 @@ class Settings(BaseSettings):
     # Name of this worker's host-specific task queue suffix; defaults to the host name.
     previewd_worker_name: str | None = None
     # Signs the dashboard's session cookie; unset: generated once into {data dir}/session-key.
-    previewd_session_secret: str | None = Field(default=None, min_length=32)
+    previewd_session_secret: SecretStr | None = None
     # How long a dashboard sign-in lasts, and a one-time sign-in link (local mode) stays good.
     previewd_session_hours: int = Field(default=24 * 14, ge=1, le=24 * 365)
     previewd_login_link_hours: int = Field(default=24, ge=1, le=24 * 30)
@@ -44,15 +48,15 @@ class Settings(BaseSettings):
     previewd_temporal_ui_url: str = "http://localhost:8233"
 
     github_app_id: str | None = None
-    github_app_private_key: str | None = None
-    github_webhook_secret: str | None = None
+    github_app_private_key: SecretStr | None = None
+    github_webhook_secret: SecretStr | None = None
     github_client_id: str | None = None
-    github_client_secret: str | None = None
+    github_client_secret: SecretStr | None = None
     github_app_slug: str | None = None
     github_api_url: str = "https://api.github.com"
     github_url: str = "https://github.com"
 
-    fly_api_token: str | None = None
+    fly_api_token: SecretStr | None = None
     fly_org: str = "personal"
     fly_region: str = "iad"
     fly_api_url: str = "https://api.machines.dev"
@@ -75,7 +79,7 @@ class Settings(BaseSettings):
             raise ValueError("FLY_API_TOKEN is required when PREVIEWD_PLATFORM=fly")
         if self.github_app_id and not self.github_app_private_key:
             raise ValueError("GITHUB_APP_PRIVATE_KEY (PEM text or a path) is required with GITHUB_APP_ID")
-        key = (self.github_app_private_key or "").strip()
+        key = self.github_app_private_key.get_secret_value().strip() if self.github_app_private_key else ""
         if key and not key.startswith("-----BEGIN") and not Path(key).expanduser().is_file():
             raise ValueError("GITHUB_APP_PRIVATE_KEY is neither PEM text nor a path to a readable file")
         if bool(self.github_client_id) != bool(self.github_client_secret):
@@ -83,6 +87,15 @@ class Settings(BaseSettings):
         if "{app}" not in self.fly_preview_url_template:
             raise ValueError("FLY_PREVIEW_URL_TEMPLATE must contain {app}")
         return self
+
+    @field_validator("previewd_session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here rather than with Field(min_length=...), whose message on a SecretStr speaks
+        # of "items".
+        if value is not None and len(value.get_secret_value()) < SESSION_SECRET_MIN_LENGTH:
+            raise ValueError(f"must be at least {SESSION_SECRET_MIN_LENGTH} characters")
+        return value
 
     @field_validator("database_url")
     @classmethod

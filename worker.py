@@ -47,7 +47,7 @@ def github_app(settings: Settings) -> GitHubApp | None:
     """The GitHub App, when one is configured (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)."""
     if not (settings.github_app_id and settings.github_app_private_key):
         return None
-    key = load_private_key(settings.github_app_private_key)
+    key = load_private_key(settings.github_app_private_key.get_secret_value())
     return GitHubApp(
         app_id=settings.github_app_id, private_key_pem=key, api=GitHubApi(settings.github_api_url)
     )

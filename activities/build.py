@@ -61,7 +61,11 @@ class BuildActivities:
         steps = self._steps(config, ref, secrets)
         masked = [
             *secrets.values(),
-            *([self.ctx.settings.fly_api_token] if self.ctx.settings.fly_api_token else []),
+            *(
+                [self.ctx.settings.fly_api_token.get_secret_value()]
+                if self.ctx.settings.fly_api_token
+                else []
+            ),
         ]
         async with LogSink(self.ctx.db, ref.deployment_id, LogType.BUILD, secrets=masked) as sink:
             attempt = activity.info().attempt

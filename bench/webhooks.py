@@ -25,7 +25,7 @@ from bench.common import percentile, running_system, table
 from bench.raw_http import Connection, build_request
 from cli.webhook_client import pull_request_payload
 from tests.integration.system import WEBHOOK_SECRET, System, git
-from web.signature import sign
+from webhook_signature import sign
 from workflows.vocabulary import DeploymentStatus
 
 FIRST_PR = 1000

@@ -6,33 +6,26 @@ import argparse
 import asyncio
 import json
 
+from pydantic import SecretStr
 from sqlmodel import col, select
 
 from cli.database import database
 from cli.output import fail, say
 from config import Settings
 from models import DeploymentConfig, Project
+from models.api_tokens import create_token
 from models.crypto import Keyring
 from models.db import Database
 from models.queries import create_project, ensure_admin
 from models.secrets import rotate_all
 from runtime.data_dir import secret_keys, webhook_secret
 from runtime.temporal_client import temporal_address
-from web.auth import create_token
-
-SECRET_FIELDS = {
-    "github_webhook_secret",
-    "github_app_private_key",
-    "github_client_secret",
-    "fly_api_token",
-    "previewd_secret_keys",
-    "previewd_session_secret",
-}
 
 
 def config_show(args: argparse.Namespace, settings: Settings) -> int:
     for name, value in sorted(settings.model_dump().items()):
-        shown = "(set, hidden)" if name in SECRET_FIELDS and value else value
+        # Which settings are secret is the type's to say (config.py), not a list kept here.
+        shown = "(set, hidden)" if isinstance(value, SecretStr) and value.get_secret_value() else value
         say(f"{name.upper():32} {shown if shown is not None else '(unset)'}")
     say(f"{'temporal (effective)':32} {temporal_address(settings)}")
     if not settings.github_webhook_secret:

@@ -17,9 +17,10 @@ from runtime.temporal_client import connect
 def gc(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.fly_api_token:
         raise fail("FLY_API_TOKEN is not set")
+    token = settings.fly_api_token.get_secret_value()
 
     async def main(url: str) -> int:
-        client = FlyClient(base_url=settings.fly_api_url, token=settings.fly_api_token or "")
+        client = FlyClient(base_url=settings.fly_api_url, token=token)
         db = Database(url, pool_size=2)
         try:
             reconciler = Reconciler(

@@ -22,6 +22,8 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def web(args: argparse.Namespace, settings: Settings) -> int:
+    # The one place the CLI imports web/: this command is the web app. Lazily, so every other command
+    # starts without loading FastAPI and the dashboard.
     from web.server import serve
 
     with database(settings) as url:

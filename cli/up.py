@@ -22,6 +22,7 @@ from cli.output import fail, say
 from cli.webhook_client import pull_request_payload, send_webhook
 from config import Settings
 from models import Deployment, DeploymentConfig, Project
+from models.api_tokens import ensure_token, new_token
 from models.db import Database
 from models.deployments import DeploymentStatus
 from models.queries import create_project, ensure_admin
@@ -30,7 +31,6 @@ from runtime.data_dir import read_or_create, webhook_secret
 from runtime.demo import DEMO_REPO_NAME, ensure_demo_repo
 from runtime.embedded_temporal import port_open, start_dev_server
 from runtime.migrate import migrate
-from web.auth import create_token, new_token, token_digest
 
 TEMPORAL_PORT, TEMPORAL_UI_PORT = 7233, 8233
 DEMO_TIMEOUT_SECONDS = 180
@@ -145,13 +145,7 @@ async def _admin_token(url: str, settings: Settings) -> str:
     try:
         async with db.session() as session:
             admin = await ensure_admin(session)
-            from models import ApiToken
-
-            known = (
-                await session.execute(select(ApiToken.id).where(ApiToken.token_sha256 == token_digest(token)))
-            ).first()
-            if known is None:
-                await create_token(session, user_id=admin.id, name="previewd up", token=token)
+            await ensure_token(session, user_id=admin.id, name="previewd up", token=token)
     finally:
         await db.dispose()
     return token

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from web.signature import sign
+from webhook_signature import sign
 
 
 def pull_request_payload(

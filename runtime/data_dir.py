@@ -47,7 +47,9 @@ def new_key() -> str:
 def secret_keys(settings: Settings) -> list[str]:
     """Encryption keys, first one encrypts: PREVIEWD_SECRET_KEYS, else one generated into the data dir."""
     if settings.previewd_secret_keys:
-        return [key.strip() for key in settings.previewd_secret_keys.split(",") if key.strip()]
+        return [
+            key.strip() for key in settings.previewd_secret_keys.get_secret_value().split(",") if key.strip()
+        ]
     stored = read_or_create(settings.data_dir / "secret-keys", new_key)
     return [key.strip() for key in stored.replace("\n", ",").split(",") if key.strip()]
 
@@ -55,5 +57,5 @@ def secret_keys(settings: Settings) -> list[str]:
 def webhook_secret(settings: Settings) -> str:
     """GITHUB_WEBHOOK_SECRET, or in local mode a secret generated into the data dir."""
     if settings.github_webhook_secret:
-        return settings.github_webhook_secret
+        return settings.github_webhook_secret.get_secret_value()
     return read_or_create(settings.data_dir / "webhook-secret", lambda: secrets.token_hex(32))

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from web.deps import Services
 from web.github_events import MalformedPayload, issue_comment_event, pull_request_event
 from web.installation_events import INSTALLATION_EVENTS, installation_change
-from web.signature import signature_valid
+from webhook_signature import signature_valid
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 PATH = "/webhooks/github"

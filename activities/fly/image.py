@@ -31,4 +31,7 @@ def build_command(settings: Settings, config: DeploymentConfig, ref: DeploymentR
 
 def builder_env(settings: Settings) -> dict[str, str]:
     """What the builder CLI itself needs (not the PR's code): the operator's token for the registry."""
-    return {"FLY_API_TOKEN": settings.fly_api_token or "", "FLY_ORG": settings.fly_org}
+    return {
+        "FLY_API_TOKEN": settings.fly_api_token.get_secret_value() if settings.fly_api_token else "",
+        "FLY_ORG": settings.fly_org,
+    }

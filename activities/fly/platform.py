@@ -42,7 +42,10 @@ class FlyPlatformActivities:
         self.ctx = ctx
         settings = ctx.settings
         self.org = settings.fly_org
-        self.client = FlyClient(base_url=settings.fly_api_url, token=settings.fly_api_token or "")
+        self.client = FlyClient(
+            base_url=settings.fly_api_url,
+            token=settings.fly_api_token.get_secret_value() if settings.fly_api_token else "",
+        )
 
     async def ensure_app(self, name: str, sink: LogSink) -> None:
         """Create the PR's app, or reuse it if it is already ours; someone else's name is an error."""
@@ -77,7 +80,10 @@ class FlyPlatformActivities:
 
     @activity.defn(name=ActivityName.DEPLOY)
     async def deploy(self, ref: DeploymentRef) -> DeployResult:
-        secrets = [*(await self.ctx.secrets(ref.project_id)).values(), self.ctx.settings.fly_api_token or ""]
+        secrets = [
+            *(await self.ctx.secrets(ref.project_id)).values(),
+            self.ctx.settings.fly_api_token.get_secret_value() if self.ctx.settings.fly_api_token else "",
+        ]
         async with (
             heartbeating(),
             LogSink(self.ctx.db, ref.deployment_id, LogType.DEPLOY, secrets=secrets) as sink,

@@ -1,21 +1,18 @@
-"""GitHub App authentication: a short-lived App JWT (RS256, authlib's jose) exchanged for installation
+"""GitHub App authentication: a short-lived App JWT (RS256, joserfc) exchanged for installation
 tokens, cached per installation until shortly before they expire."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from activities.github.client import GitHubApi
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
-with warnings.catch_warnings():
-    # authlib announces jose's move to joserfc; the API used here stays until authlib 2.0.
-    warnings.simplefilter("ignore")
-    from authlib.jose import jwt
+from activities.github.client import GitHubApi
 
 # GitHub: iat up to 60 s in the past (clock drift), exp at most 10 minutes after iat.
 IAT_BACKDATE_SECONDS = 60
@@ -43,7 +40,8 @@ class _Cached:
 class GitHubApp:
     def __init__(self, *, app_id: str, private_key_pem: bytes, api: GitHubApi) -> None:
         self.app_id = app_id
-        self._key = private_key_pem
+        # Parsed once: a key that is no RSA private key fails here, when the worker starts.
+        self._key = RSAKey.import_key(private_key_pem)
         self.api = api
         self._tokens: dict[int, _Cached] = {}
         self._locks: dict[int, asyncio.Lock] = {}
@@ -51,8 +49,7 @@ class GitHubApp:
     def app_jwt(self, now: float | None = None) -> str:
         issued = int(now if now is not None else time.time()) - IAT_BACKDATE_SECONDS
         claims = {"iat": issued, "exp": issued + JWT_LIFETIME_SECONDS, "iss": self.app_id}
-        token: bytes = jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, self._key)
-        return token.decode()
+        return jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, self._key, algorithms=["RS256"])
 
     async def installation_token(self, installation_id: int) -> str:
         lock = self._locks.setdefault(installation_id, asyncio.Lock())

@@ -1,12 +1,15 @@
-"""A small GitHub REST client (httpx) with the headers GitHub asks every caller to send, and errors
-that say whether waiting helps (5xx, 429, secondary rate limits) or a person must fix something."""
+"""The one GitHub REST client (httpx), for the App's installation tokens and the dashboard's user
+tokens alike: the headers GitHub asks every caller to send, conditional GETs (ETag, 304), the
+content-creation budget for writes, and errors that say whether waiting helps (5xx, 429, secondary
+rate limits, no answer at all) or a person must fix something."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -19,11 +22,13 @@ HEADERS = {
     "User-Agent": "previewd",
 }
 ATTEMPTS_PER_CALL = 5
-# Answers kept for conditional GETs: a 304 costs no rate limit. Keyed by path: what a path returns does
-# not depend on which installation token asked (every token we hold reaches the repository or gets 404).
+# Answers kept for conditional GETs: a 304 costs no rate limit. Keyed by path and query: what a path
+# returns does not depend on which installation token asked (every token we hold reaches the
+# repository or gets 404). A user's answers do depend on the user: give each user token its own client.
 ETAG_CACHE_SIZE = 1000
 MAX_INLINE_WAIT_SECONDS = 10.0
-HINTS = {
+# What the person who must act should check, for answers waiting will not change.
+APP_HINTS = {
     401: "check GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY",
     403: "the App lacks a permission it needs",
     404: "the installation or repository is gone, or the App cannot see it",
@@ -38,14 +43,16 @@ class GitHubApiError(Exception):
     method: str
     path: str
     retry_after: float | None = None
-    request_id: str | None = None
+    # False when GitHub gave no answer (connection refused, timeout): `status` is then 503.
+    answered: bool = True
+    hints: Mapping[int, str] = field(default_factory=lambda: APP_HINTS, repr=False)
 
     @property
     def transient(self) -> bool:
         return self.status >= 500 or self.status == 429 or self.retry_after is not None
 
     def __str__(self) -> str:
-        hint = "" if self.transient else f"; {HINTS.get(self.status, 'see the message')}"
+        hint = "" if self.transient else f"; {self.hints.get(self.status, 'see the message')}"
         return f"GitHub {self.method} {self.path} answered {self.status}: {self.message}{hint}"
 
 
@@ -67,23 +74,39 @@ def retry_after(response: httpx.Response) -> float | None:
 
 
 class GitHubApi:
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 30.0,
+        *,
+        attempts: int = ATTEMPTS_PER_CALL,
+        hints: Mapping[int, str] = APP_HINTS,
+    ) -> None:
+        """`attempts`: how often one call is tried while GitHub answers with something transient."""
         self._http = httpx.AsyncClient(base_url=base_url, headers=HEADERS, timeout=timeout)
         self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
         self.content_budget = ContentBudget()
+        self.attempts = attempts
+        self.hints = hints
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def request(self, method: str, path: str, *, token: str, json: Any = None) -> Any:
+    async def request(
+        self, method: str, path: str, *, token: str, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
         """One call. Transient answers are retried here a few times, honouring retry-after (capped):
         telling a PR takes several calls, and retrying the whole activity for one flaky answer would
-        repeat all of them. What still fails goes to Temporal's retry policy."""
-        for attempt in range(1, ATTEMPTS_PER_CALL + 1):
+        repeat all of them. What still fails goes to Temporal's retry policy.
+
+        No answer at all is not retried here: a write that timed out may have been carried out, and
+        the caller's own retry (an activity that finds its sticky comment by its marker) is the one
+        that knows how to repeat it safely."""
+        for attempt in range(1, self.attempts + 1):
             try:
-                return await self._once(method, path, token=token, json=json)
+                return await self._once(method, path, token=token, json=json, params=params)
             except GitHubApiError as error:
-                if not error.transient or attempt == ATTEMPTS_PER_CALL:
+                if not error.transient or not error.answered or attempt == self.attempts:
                     raise
                 wait = error.retry_after if error.retry_after is not None else 0.5 * 2**attempt
                 if wait > MAX_INLINE_WAIT_SECONDS:
@@ -98,23 +121,34 @@ class GitHubApi:
             return
         while (wait := self.content_budget.reserve(token)) > 0:
             if wait > MAX_INLINE_WAIT_SECONDS:
-                raise GitHubApiError(429, "previewd's content-creation budget is spent", method, path, wait)
+                raise GitHubApiError(
+                    429, "previewd's content-creation budget is spent", method, path, wait, hints=self.hints
+                )
             await asyncio.sleep(wait)
 
-    async def _once(self, method: str, path: str, *, token: str, json: Any = None) -> Any:
+    async def _once(
+        self, method: str, path: str, *, token: str, json: Any, params: Mapping[str, Any] | None
+    ) -> Any:
         await self._within_budget(method, path, token)
         headers = {"Authorization": f"Bearer {token}"}
-        cached = self._etags.get(path) if method == "GET" else None
+        key = str(httpx.URL(path, params=params))
+        cached = self._etags.get(key) if method == "GET" else None
         if cached is not None:
             headers["If-None-Match"] = cached[0]
-        response = await self._http.request(method, path, json=json, headers=headers)
+        try:
+            response = await self._http.request(method, path, json=json, params=params, headers=headers)
+        except httpx.HTTPError as error:
+            raise GitHubApiError(
+                503, f"GitHub did not answer ({type(error).__name__})", method, path, answered=False,
+                hints=self.hints,
+            ) from None  # fmt: skip
         if response.status_code == 304 and cached is not None:
-            self._etags.move_to_end(path)
+            self._etags.move_to_end(key)
             return cached[1]
         if response.is_success:
             body = response.json() if response.content else None
             if method == "GET" and (etag := response.headers.get("etag")):
-                self._remember(path, etag, body)
+                self._remember(key, etag, body)
             return body
         try:
             message = str(response.json().get("message", response.text))
@@ -125,12 +159,11 @@ class GitHubApi:
         # x-ratelimit-remaining: 0, or the words "secondary rate limit").
         if response.status_code == 403 and wait is None and "rate limit" in message.lower():
             wait = 60.0
-        raise GitHubApiError(
-            response.status_code, message, method, path, wait, response.headers.get("x-github-request-id")
-        )
+        message = message or f"HTTP {response.status_code}"
+        raise GitHubApiError(response.status_code, message, method, path, wait, hints=self.hints)
 
-    def _remember(self, path: str, etag: str, body: Any) -> None:
-        self._etags[path] = (etag, body)
-        self._etags.move_to_end(path)
+    def _remember(self, key: str, etag: str, body: Any) -> None:
+        self._etags[key] = (etag, body)
+        self._etags.move_to_end(key)
         while len(self._etags) > ETAG_CACHE_SIZE:
             self._etags.popitem(last=False)

@@ -60,26 +60,21 @@ import string
 import subprocess
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
+from joserfc.jwt import JWTClaimsRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.fakes.loopback import LoopbackServer
-
-with warnings.catch_warnings():
-    # authlib.jose is deprecated in favour of joserfc (not installed); it works until authlib 2.0.
-    # authlib.deprecate installs an "always" filter on import, so import it before ours goes on top.
-    import authlib.deprecate  # noqa: F401
-
-    warnings.simplefilter("ignore")
-    from authlib.jose import JsonWebToken
 
 Json = dict[str, Any]
 
@@ -131,7 +126,8 @@ _GIT_PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/(?P<rest>
 _SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 # The routes `fail_rate` applies to: what reports on a pull request, not token minting nor git.
 _REPORTING_PATH = re.compile(r"^/repos/[^/]+/[^/]+/(?:pulls|issues|deployments|statuses)(?:/|$)")
-_JWT = JsonWebToken(["RS256"])  # only RS256: an HS256 token "signed" with the public key is refused
+# Only RS256: an HS256 token "signed" with the public key is refused.
+_JWT_ALGORITHMS = ["RS256"]
 
 
 def _iso(epoch: float) -> str:
@@ -618,8 +614,9 @@ class FakeGitHub:
         if scheme.lower() != "bearer" or not credential.strip():
             raise GitHubError(401, JWT_UNDECODABLE)
         try:
-            claims = _JWT.decode(credential.strip(), self.public_key_pem)
-        except Exception:  # authlib raises JoseError subclasses, and ValueError on garbage
+            key = RSAKey.import_key(self.public_key_pem)
+            claims = jwt.decode(credential.strip(), key, algorithms=_JWT_ALGORITHMS).claims
+        except (JoseError, ValueError):  # a bad signature or algorithm, or no JWT at all
             raise GitHubError(401, JWT_UNDECODABLE) from None
         now = time.time()
         exp, iat, iss = claims.get("exp"), claims.get("iat"), claims.get("iss")
@@ -634,8 +631,10 @@ class FakeGitHub:
             # GitHub looks the app's key up by `iss`: another app's id fails the signature check.
             raise GitHubError(401, JWT_UNDECODABLE)
         try:
-            claims.validate(now=int(now), leeway=int(self.iat_leeway))
-        except Exception:
+            # `iss` is checked above the way GitHub does (a number is fine); joserfc wants a string.
+            timing = {name: value for name, value in claims.items() if name != "iss"}
+            JWTClaimsRegistry(now=int(now), leeway=int(self.iat_leeway)).validate(timing)
+        except JoseError:
             raise GitHubError(401, JWT_UNDECODABLE) from None
         return dict(claims)
 

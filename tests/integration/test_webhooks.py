@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from cli.webhook_client import pull_request_payload
 from tests.integration.system import AppRepo, System, wait_for
-from web.signature import sign
+from webhook_signature import sign
 
 
 def deliveries(system: System, delivery_id: str) -> list[dict[str, object]]:

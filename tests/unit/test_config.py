@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from cli.admin import config_show
 from config import ConfigError, Settings, load_settings
+
+SECRET_VARIABLES = {
+    "GITHUB_APP_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nnot-really-a-key",
+    "GITHUB_WEBHOOK_SECRET": "webhook-secret-value",
+    "GITHUB_CLIENT_SECRET": "client-secret-value",
+    "FLY_API_TOKEN": "fly-token-value",
+    "PREVIEWD_SECRET_KEYS": "encryption-key-value",
+    "PREVIEWD_SESSION_SECRET": "session-secret-value-at-least-32-characters",
+}
 
 
 @pytest.fixture
@@ -78,7 +89,8 @@ def test_dotenv_in_working_directory_is_read(clean_env: Path) -> None:
     (clean_env / ".env").write_text("PREVIEWD_WEB_PORT=9100\nGITHUB_WEBHOOK_SECRET=from-dotenv\n")
     settings = Settings()
     assert settings.previewd_web_port == 9100
-    assert settings.github_webhook_secret == "from-dotenv"
+    assert settings.github_webhook_secret is not None
+    assert settings.github_webhook_secret.get_secret_value() == "from-dotenv"
 
 
 @pytest.mark.parametrize(
@@ -187,3 +199,28 @@ def test_fly_platform_without_a_token_is_refused_naming_the_variable(
     load_settings.cache_clear()
     assert stopped.value.code == 2
     assert "FLY_API_TOKEN" in capsys.readouterr().err
+
+
+def test_secret_settings_never_print_their_values(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for variable, value in SECRET_VARIABLES.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("GITHUB_APP_ID", "1")
+    monkeypatch.setenv("GITHUB_CLIENT_ID", "Iv1.client")
+    settings = Settings()
+
+    assert config_show(argparse.Namespace(), settings) == 0
+    shown = capsys.readouterr().out
+    for variable, value in SECRET_VARIABLES.items():
+        assert f"{variable:32} (set, hidden)" in shown
+        assert value not in shown and value not in repr(settings)
+        secret = getattr(settings, variable.lower())
+        assert secret.get_secret_value() == value
+
+
+def test_a_short_session_secret_is_refused(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREVIEWD_SESSION_SECRET", "too-short")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert [error["loc"] for error in caught.value.errors()] == [("previewd_session_secret",)]

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +17,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc import jwt
+from joserfc.jwk import OctKey, RSAKey
 
 from tests.fakes.github_api import (
     JWT_BAD_IAT,
@@ -28,12 +29,6 @@ from tests.fakes.github_api import (
     FakeGitHubServer,
     create_fake_github,
 )
-
-with warnings.catch_warnings():
-    import authlib.deprecate  # noqa: F401  (installs an "always" filter; ours must go on top)
-
-    warnings.simplefilter("ignore")  # authlib.jose is deprecated in favour of joserfc
-    from authlib.jose import jwt
 
 APP_ID = 424242
 INSTALLATION = 7001
@@ -73,8 +68,7 @@ def make_jwt(private_pem: bytes = PRIVATE_PEM, alg: str = "RS256", **overrides: 
     payload: dict[str, Any] = {"iat": now - 60, "exp": now + 540, "iss": str(APP_ID)}
     payload.update({k: now + v.seconds if isinstance(v, FROM_NOW) else v for k, v in overrides.items()})
     payload = {k: v for k, v in payload.items() if v is not None}
-    token = jwt.encode({"alg": alg}, payload, private_pem)
-    return token.decode() if isinstance(token, bytes) else str(token)
+    return jwt.encode({"alg": alg}, payload, RSAKey.import_key(private_pem), algorithms=[alg])
 
 
 @pytest.fixture
@@ -173,8 +167,9 @@ def test_iat_slightly_in_the_future_is_tolerated(client: httpx.Client) -> None:
 
 def test_hs256_with_the_public_key_and_non_jwts_are_rejected(client: httpx.Client) -> None:
     now = int(time.time())
-    forged = jwt.encode({"alg": "HS256"}, {"iat": now - 60, "exp": now + 300, "iss": str(APP_ID)}, b"secret")
-    assert_message(create_token(client, forged.decode()), 401, JWT_UNDECODABLE)
+    claims = {"iat": now - 60, "exp": now + 300, "iss": str(APP_ID)}
+    forged = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(b"s" * 32), algorithms=["HS256"])
+    assert_message(create_token(client, forged), 401, JWT_UNDECODABLE)
     assert_message(create_token(client, "ghs_notajwt"), 401, JWT_UNDECODABLE)
     response = client.post(f"/app/installations/{INSTALLATION}/access_tokens")
     assert_message(response, 401, "Requires authentication")

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import time
-import warnings
+from collections.abc import Mapping
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from joserfc.jwt import JWTClaimsRegistry
 
 from activities.github.app_auth import GitHubApp, load_private_key
 from activities.github.client import GitHubApi, GitHubApiError
 from activities.source import git_auth_env
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from authlib.jose import jwt
-
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PRIVATE = KEY.private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
 )
-PUBLIC = KEY.public_key().public_bytes(
-    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+PUBLIC = RSAKey.import_key(
+    KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 )
 
 
@@ -33,10 +33,11 @@ class CountingApi(GitHubApi):
         self.calls = 0
         self.expires_in = expires_in
 
-    async def request(self, method: str, path: str, *, token: str, json: Any = None) -> Any:
+    async def request(
+        self, method: str, path: str, *, token: str, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
         self.calls += 1
-        claims = jwt.decode(token, PUBLIC)
-        claims.validate()
+        JWTClaimsRegistry().validate(jwt.decode(token, PUBLIC, algorithms=["RS256"]).claims)
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.expires_in))
         return {"token": f"ghs_{self.calls}_" + "x" * 200, "expires_at": expires}
 
@@ -45,8 +46,8 @@ def test_app_jwt_is_rs256_backdated_and_short_lived() -> None:
     app = GitHubApp(app_id="1234", private_key_pem=PRIVATE, api=GitHubApi("http://127.0.0.1:9"))
     now = time.time()
     token = app.app_jwt(now)
-    header = jwt.decode(token, PUBLIC).header
-    claims = jwt.decode(token, PUBLIC)
+    decoded = jwt.decode(token, PUBLIC, algorithms=["RS256"])
+    header, claims = decoded.header, decoded.claims
     assert header["alg"] == "RS256"
     assert claims["iss"] == "1234"
     assert claims["iat"] == int(now) - 60
@@ -91,3 +92,37 @@ def test_github_errors_say_whether_waiting_helps() -> None:
         401, "A JSON web token could not be decoded", "POST", "/app/installations/1/access_tokens"
     )
     assert not wrong.transient and "GITHUB_APP_ID" in str(wrong)
+
+
+async def test_no_answer_is_a_transient_error_left_to_the_caller_to_retry() -> None:
+    api = GitHubApi("http://127.0.0.1:9")  # nothing listens
+    started = time.monotonic()
+    with pytest.raises(GitHubApiError) as raised:
+        await api.request("POST", "/repos/o/r/issues/1/comments", token="ghs_t", json={"body": "x"})
+    await api.aclose()
+    # Not retried inline (that would sleep for seconds): a timed-out write may have been carried out.
+    assert time.monotonic() - started < 2
+    error = raised.value
+    assert (error.status, error.answered, error.transient) == (503, False, True)
+    assert "did not answer" in str(error)
+
+
+async def test_conditional_gets_are_kept_per_path_and_query() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def github(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url.params), request.headers.get("if-none-match")))
+        etag = f'W/"{request.url.params.get("page")}"'
+        if request.headers.get("if-none-match") == etag:
+            return httpx.Response(304, headers={"ETag": etag})
+        return httpx.Response(200, json={"page": request.url.params.get("page")}, headers={"ETag": etag})
+
+    api = GitHubApi("https://api.github.test")
+    await api.aclose()
+    api._http = httpx.AsyncClient(base_url="https://api.github.test", transport=httpx.MockTransport(github))
+    for page in (1, 2, 1):
+        assert await api.request("GET", "/user/installations", token="t", params={"page": page}) == {
+            "page": str(page)
+        }
+    await api.aclose()
+    assert seen == [("page=1", None), ("page=2", None), ("page=1", 'W/"1"')]

@@ -1,11 +1,11 @@
-"""web/signature.py: GitHub's X-Hub-Signature-256 header."""
+"""webhook_signature.py: GitHub's X-Hub-Signature-256 header."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
-from web.signature import sign, signature_valid
+from webhook_signature import sign, signature_valid
 
 SECRET = "webhook-secret"
 BODY = b'{"action":"opened","number":2}'

@@ -1,22 +1,32 @@
 """GitHub as the signed-in user sees it, through their OAuth token: who they are, which installations
-of our App they can reach, and those installations' repositories."""
+of our App they can reach, and those installations' repositories.
+
+The calls go through the App's own client (activities/github/client.py), so headers, timeouts,
+conditional requests, rate-limit answers and error handling are the same on both sides. One client
+per user token (per request), as the client's answer cache is keyed by path, not by user.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from activities.github.client import GitHubApi, GitHubApiError
 
 PER_PAGE = 100
 MAX_PAGES = 10  # 1,000 installations or repositories: enough for a picker, bounded for a request
+TIMEOUT_SECONDS = 10.0
+# A page waits on these calls: one try, and what fails is shown (with GitHub's words) at once.
+ATTEMPTS = 1
+USER_HINTS = {
+    401: "the GitHub sign-in expired or was revoked; sign in again",
+    403: "GitHub does not let this account see it",
+    404: "not found, or this account cannot see it",
+}
 
-
-class GitHubUserError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+# The dashboard's name for the client's error: `status` (503 when GitHub did not answer) and
+# `message` (GitHub's own words) are what its pages show.
+GitHubUserError = GitHubApiError
 
 
 @dataclass
@@ -27,36 +37,18 @@ class GitHubUser:
 
 
 class GitHubUserApi:
-    def __init__(self, api_url: str, token: str, *, timeout: float = 10.0) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=api_url,
-            timeout=timeout,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": "2022-11-28",
-                "User-Agent": "previewd-dashboard",
-            },
-        )
+    def __init__(self, api_url: str, token: str, *, timeout: float = TIMEOUT_SECONDS) -> None:
+        self._api = GitHubApi(api_url, timeout, attempts=ATTEMPTS, hints=USER_HINTS)
+        self._token = token
 
     async def __aenter__(self) -> GitHubUserApi:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._client.aclose()
+        await self._api.aclose()
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        try:
-            response = await self._client.get(path, params=params)
-        except httpx.HTTPError as error:
-            raise GitHubUserError(503, f"GitHub did not answer ({type(error).__name__})") from None
-        if response.status_code >= 400:
-            try:
-                message = str(response.json().get("message", ""))
-            except ValueError:
-                message = response.text[:200]
-            raise GitHubUserError(response.status_code, message or f"HTTP {response.status_code}")
-        return response.json()
+        return await self._api.request("GET", path, token=self._token, params=params)
 
     async def user(self) -> GitHubUser:
         body = await self._get("/user")

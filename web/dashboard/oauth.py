@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import warnings
 
+# authlib.deprecate installs an "always" filter for its warnings when first imported: import it before
+# the narrower filter below goes on top of it.
+from authlib.deprecate import AuthlibDeprecationWarning
+
 from config import Settings
 
 with warnings.catch_warnings():
-    # authlib warns about its httpx integration moving; the API used here stays in 1.x.
-    warnings.simplefilter("ignore")
+    # authlib 1.9 looks for `httpx2` and, finding httpx instead, announces that httpx support moves
+    # (unrelated to JWTs). The OAuth client API used here stays in 1.x; other warnings still show.
+    warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
     from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 
 
@@ -22,7 +27,9 @@ def github_oauth(settings: Settings) -> StarletteOAuth2App | None:
     client: StarletteOAuth2App = oauth.register(
         name="github",
         client_id=settings.github_client_id,
-        client_secret=settings.github_client_secret,
+        client_secret=settings.github_client_secret.get_secret_value()
+        if settings.github_client_secret
+        else None,
         authorize_url=f"{settings.github_url}/login/oauth/authorize",
         access_token_url=f"{settings.github_url}/login/oauth/access_token",
         # A GitHub App's user token carries the App's permissions; no scope is needed.

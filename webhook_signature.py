@@ -1,4 +1,7 @@
-"""GitHub's X-Hub-Signature-256: HMAC-SHA256 of the raw body, compared in constant time."""
+"""GitHub's X-Hub-Signature-256: HMAC-SHA256 of the raw body, compared in constant time.
+
+Top level because both ends use it: the web app checks deliveries, the CLI and benchmarks sign them.
+"""
 
 from __future__ import annotations
 
