@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from datetime import timedelta
@@ -11,13 +10,10 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.api_tokens import token_digest
 from models.common import utcnow
 from models.users import User
 from models.web_sessions import LoginLink, WebSession
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def create_login_link(session: AsyncSession, *, user_id: uuid.UUID, hours: int) -> str:
