@@ -39,7 +39,7 @@ class BuildActivities:
     def _steps(self, config: DeploymentConfig, ref: DeploymentRef, secrets: dict[str, str]) -> list[Step]:
         source = self.ctx.workdirs.source(ref.deployment_id)
         if self.ctx.settings.previewd_platform == "fly":
-            if config.fly().image:
+            if config.fly_config.image:
                 return []
             env = base_env(source) | builder_env(self.ctx.settings)
             return [Step("image", build_command(self.ctx.settings, config, ref), env)]
@@ -68,7 +68,7 @@ class BuildActivities:
             if attempt > 1:
                 sink.info(f"Build attempt {attempt} (the previous worker stopped mid-build)")
             if not steps:
-                image = config.fly().image if self.ctx.settings.previewd_platform == "fly" else None
+                image = config.fly_config.image if self.ctx.settings.previewd_platform == "fly" else None
                 sink.info(
                     f"Using the prebuilt image {image}" if image else "No install or build command configured"
                 )

@@ -94,7 +94,7 @@ class FlyPlatformActivities:
     async def _deploy(self, ref: DeploymentRef, sink: LogSink) -> DeployResult:
         project = await self.ctx.project(ref.project_id)
         config = project.config()
-        fly = config.fly()
+        fly = config.fly_config
         url = self.ctx.settings.preview_url(ref.app_name)
         await self.ensure_app(ref.app_name, sink)
         values = {**config.env_vars, **await self.ctx.secrets(ref.project_id)}
