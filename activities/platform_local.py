@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 from activities.context import heartbeat
 from activities.local_runtime import LocalRuntime, StartFailed
 from activities.logsink import LogSink
+from activities.platform import PlatformActivities
 from models import LogType
 from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
 
@@ -41,3 +42,7 @@ class LocalPlatformActivities:
     @activity.defn(name=ActivityName.DESTROY)
     async def destroy(self, input: DestroyInput) -> None:
         await self.runtime.destroy(input.app_name, input.deployment_ids or [])
+
+
+# The workflow calls these activities through PlatformActivities: mypy holds this class to it.
+_: type[PlatformActivities] = LocalPlatformActivities

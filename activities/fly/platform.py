@@ -15,6 +15,7 @@ from activities.context import WorkerContext, heartbeat, heartbeating
 from activities.fly.client import ATTEMPTS_PER_CALL, FlyApiError, FlyClient
 from activities.fly.machine_config import METADATA_PROJECT, machine_config
 from activities.logsink import LogSink
+from activities.platform import PlatformActivities
 from models import LogType
 from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
 
@@ -221,3 +222,7 @@ class FlyPlatformActivities:
 def _ours(machine: dict[str, Any], ref: DeploymentRef) -> bool:
     metadata = (machine.get("config") or {}).get("metadata") or {}
     return metadata.get(METADATA_PROJECT) in (None, ref.project_id)
+
+
+# The workflow calls these activities through PlatformActivities: mypy holds this class to it.
+_: type[PlatformActivities] = FlyPlatformActivities
