@@ -28,9 +28,9 @@ from activities.github.app_auth import GitHubApp, load_private_key
 from activities.github.client import GitHubApi
 from activities.github.report import GitHubReportActivities
 from activities.host import HostActivities
-from activities.local_runtime import LocalRuntime
+from activities.local.platform import LocalPlatformActivities
+from activities.local.supervisor import LocalRuntime
 from activities.platform import PlatformActivities
-from activities.platform_local import LocalPlatformActivities
 from activities.source import SourceActivities
 from activities.store import StoreActivities
 from activities.workdirs import Workdirs
