@@ -18,7 +18,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.build import BuildActivities
+from activities.builders import Builder, LocalBuilder
 from activities.context import WorkerContext
+from activities.fly.builder import FlyImageBuilder
 from activities.fly.platform import FlyPlatformActivities
 from activities.fly.reconcile import ReconcileActivities, Reconciler
 from activities.fly.schedule import ensure_reconcile_schedule
@@ -26,8 +28,9 @@ from activities.github.app_auth import GitHubApp, load_private_key
 from activities.github.client import GitHubApi
 from activities.github.report import GitHubReportActivities
 from activities.host import HostActivities
-from activities.local_runtime import LocalRuntime
-from activities.platform_local import LocalPlatformActivities
+from activities.local.platform import LocalPlatformActivities
+from activities.local.supervisor import LocalRuntime
+from activities.platform import PlatformActivities
 from activities.source import SourceActivities
 from activities.store import StoreActivities
 from activities.workdirs import Workdirs
@@ -72,19 +75,20 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         build_queue=build_queue,
     )
     runtime: LocalRuntime | None = None
-    platform: LocalPlatformActivities | FlyPlatformActivities
+    platform: PlatformActivities
+    builder: Builder
     fleet: list[Callable[..., Any]] = []
     if settings.previewd_platform == "fly":
-        platform = FlyPlatformActivities(ctx)
-        builds = BuildActivities(ctx, prepare_image=platform.prepare_image)
-        reconciler = Reconciler(client=platform.client, org=settings.fly_org, db=db, temporal=client)
+        fly = FlyPlatformActivities(ctx)
+        platform, builder = fly, FlyImageBuilder(settings, fly)
+        reconciler = Reconciler(client=fly.client, org=settings.fly_org, db=db, temporal=client)
         fleet = [ReconcileActivities(reconciler).reconcile]
         await ensure_reconcile_schedule(client, settings.temporal_task_queue)
     else:
         runtime = LocalRuntime(ctx)
         await runtime.start()
-        platform = LocalPlatformActivities(runtime)
-        builds = BuildActivities(ctx)
+        platform, builder = LocalPlatformActivities(runtime), LocalBuilder(settings)
+    builds = BuildActivities(ctx, builder)
     github = github_app(settings)
     store, host = StoreActivities(ctx), HostActivities(ctx)
     source = SourceActivities(ctx, github.installation_token if github else None)

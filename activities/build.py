@@ -1,51 +1,26 @@
-"""The `build` activity: the project's install and build commands (local platform), or its image
-built from the Dockerfile and pushed (Fly.io), output streamed to the deployment's logs."""
+"""The `build` activity: the steps the platform's builder plans (`activities/builders.py`) run one by
+one in the deployment's sources, within the build's time limit, output streamed to its logs."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.builders import Builder, Step
 from activities.context import WorkerContext, heartbeat
-from activities.environment import app_env
-from activities.fly.image import build_command, builder_env
 from activities.logsink import LogSink
-from activities.processes import CommandTimedOut, base_env, kill_recorded_group, run_streaming, split_command
-from models import DeploymentConfig, LogType
+from activities.processes import CommandTimedOut, kill_recorded_group, run_streaming
+from models import LogType
 from workflows.activity_io import ActivityName, DeploymentRef, ErrorType
 
 
-@dataclass
-class Step:
-    label: str
-    argv: list[str]
-    env: dict[str, str]
-
-
-# Runs before an image is pushed: the registry repository belongs to the PR's app, which must exist.
-PrepareImage = Callable[[DeploymentRef, LogSink], Awaitable[None]]
-
-
 class BuildActivities:
-    def __init__(self, ctx: WorkerContext, prepare_image: PrepareImage | None = None) -> None:
+    def __init__(self, ctx: WorkerContext, builder: Builder) -> None:
         self.ctx = ctx
-        self.prepare_image = prepare_image
-
-    def _steps(self, config: DeploymentConfig, ref: DeploymentRef, secrets: dict[str, str]) -> list[Step]:
-        source = self.ctx.workdirs.source(ref.deployment_id)
-        if self.ctx.settings.previewd_platform == "fly":
-            if config.fly().image:
-                return []
-            env = base_env(source) | builder_env(self.ctx.settings)
-            return [Step("image", build_command(self.ctx.settings, config, ref), env)]
-        env = app_env(settings=self.ctx.settings, config=config, secrets=secrets, ref=ref, home=source)
-        commands = (("install", config.install_command), ("build", config.build_command))
-        return [Step(label, split_command(command), env) for label, command in commands if command]
+        self.builder = builder
 
     @activity.defn(name=ActivityName.BUILD)
     async def build(self, ref: DeploymentRef) -> None:
@@ -58,26 +33,12 @@ class BuildActivities:
         kill_recorded_group(pid_file)
         limit = config.build_timeout_seconds or self.ctx.settings.previewd_build_timeout_seconds
         deadline = time.monotonic() + limit
-        steps = self._steps(config, ref, secrets)
-        masked = [
-            *secrets.values(),
-            *(
-                [self.ctx.settings.fly_api_token.get_secret_value()]
-                if self.ctx.settings.fly_api_token
-                else []
-            ),
-        ]
+        masked = [*secrets.values(), *self.builder.masked()]
         async with LogSink(self.ctx.db, ref.deployment_id, LogType.BUILD, secrets=masked) as sink:
             attempt = activity.info().attempt
             if attempt > 1:
                 sink.info(f"Build attempt {attempt} (the previous worker stopped mid-build)")
-            if not steps:
-                image = config.fly().image if self.ctx.settings.previewd_platform == "fly" else None
-                sink.info(
-                    f"Using the prebuilt image {image}" if image else "No install or build command configured"
-                )
-            if steps and steps[0].label == "image" and self.prepare_image is not None:
-                await self.prepare_image(ref, sink)
+            steps = await self.builder.plan(ref, config, secrets=secrets, source=source, sink=sink)
             for step in steps:
                 await self._run(step, source, deadline, limit, pid_file, sink)
 

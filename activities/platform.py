@@ -1,6 +1,6 @@
 """What a platform provides to PreviewWorkflow: start a deployment's preview, retire an old one, and
 destroy a PR's app. Fly.io (`activities/fly/platform.py`) and the local platform
-(`activities/platform_local.py`) each register these activities under the same names; the workflow
+(`activities/local/platform.py`) each register these activities under the same names; the workflow
 calls them through this Protocol (`workflow.execute_activity_method(PlatformActivities.deploy, …)`),
 so a renamed or retyped activity fails mypy, not production."""
 

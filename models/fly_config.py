@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -49,8 +50,6 @@ class FlyConfig(BaseModel):
     @field_validator("fallback_regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
-        import re
-
         for region in value:
             if not re.match(REGION, region):
                 raise ValueError(f"{region!r} is not a Fly region code (three lower-case letters)")

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, SerializationInfo, field_serializer, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
@@ -32,7 +32,9 @@ class DeploymentConfig(BaseModel):
     port: int = PydanticField(default=8080, ge=1, le=65535)
     env_vars: dict[str, str] = PydanticField(default_factory=dict)
     dockerfile_path: str | None = None
-    fly_config: dict[str, Any] = PydanticField(default_factory=dict)
+    # Validated here, once: a typo is an error beside the field when the config is saved, not a
+    # failed deploy later.
+    fly_config: FlyConfig = PydanticField(default_factory=FlyConfig)
     clone_url: str | None = None
     build_timeout_seconds: int | None = PydanticField(default=None, ge=10, le=6 * 3600)
     # Pull requests from forks: "approve" (a maintainer approves each sha before it is built with the
@@ -50,14 +52,11 @@ class DeploymentConfig(BaseModel):
             raise ValueError(f"cannot be split into arguments: {error}") from None
         return value.strip()
 
-    @field_validator("fly_config")
-    @classmethod
-    def _fly_config(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # Validated on save, so a typo is an error beside the field, not a failed deploy later.
-        return FlyConfig.model_validate(value).model_dump(exclude_defaults=True)
-
-    def fly(self) -> FlyConfig:
-        return FlyConfig.model_validate(self.fly_config)
+    @field_serializer("fly_config")
+    def _fly_config_as_stored(self, value: FlyConfig, info: SerializationInfo) -> dict[str, Any]:
+        # Stored, and answered by the API, as only what differs from the defaults: the shape saved
+        # configs have always had.
+        return value.model_dump(mode=info.mode, exclude_defaults=True)
 
     @field_validator("env_vars")
     @classmethod

@@ -18,7 +18,7 @@ def build_command(settings: Settings, config: DeploymentConfig, ref: DeploymentR
             "build",
             "--push",
             "--tag",
-            image_ref(ref, config.fly()),
+            image_ref(ref, config.fly_config),
             "--file",
             dockerfile,
             ".",

@@ -22,7 +22,7 @@ def image_ref(ref: DeploymentRef, fly: FlyConfig) -> str:
 
 
 def machine_config(ref: DeploymentRef, config: DeploymentConfig) -> dict[str, Any]:
-    fly = config.fly()
+    fly = config.fly_config
     http_service: dict[str, Any] = {
         "protocol": "tcp",
         "internal_port": config.port,

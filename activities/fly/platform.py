@@ -15,6 +15,7 @@ from activities.context import WorkerContext, heartbeat, heartbeating
 from activities.fly.client import ATTEMPTS_PER_CALL, FlyApiError, FlyClient
 from activities.fly.machine_config import METADATA_PROJECT, machine_config
 from activities.logsink import LogSink
+from activities.platform import PlatformActivities
 from models import LogType
 from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
 
@@ -100,7 +101,7 @@ class FlyPlatformActivities:
     async def _deploy(self, ref: DeploymentRef, sink: LogSink) -> DeployResult:
         project = await self.ctx.project(ref.project_id)
         config = project.config()
-        fly = config.fly()
+        fly = config.fly_config
         url = self.ctx.settings.preview_url(ref.app_name)
         await self.ensure_app(ref.app_name, sink)
         values = {**config.env_vars, **await self.ctx.secrets(ref.project_id)}
@@ -227,3 +228,7 @@ class FlyPlatformActivities:
 def _ours(machine: dict[str, Any], ref: DeploymentRef) -> bool:
     metadata = (machine.get("config") or {}).get("metadata") or {}
     return metadata.get(METADATA_PROJECT) in (None, ref.project_id)
+
+
+# The workflow calls these activities through PlatformActivities: mypy holds this class to it.
+_: type[PlatformActivities] = FlyPlatformActivities

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from models.fly_config import FlyExtraService
 from web.dashboard.config_form import parse, parse_env, values_of
 
 GOOD = {
@@ -25,7 +26,8 @@ def test_a_good_form_becomes_a_deployment_config() -> None:
     assert form.config is not None
     assert form.config.env_vars == {"NODE_ENV": "production", "API": "https://x?a=b"}
     assert form.config.fork_policy == "never"
-    assert form.config.fly_config == {
+    # Stored as only what differs from the defaults.
+    assert form.config.model_dump(mode="json")["fly_config"] == {
         "region": "iad",
         "fallback_regions": ["ord", "lhr"],
         "guest": {"cpu_kind": "performance", "cpus": 2, "memory_mb": 4096},
@@ -69,7 +71,7 @@ def test_an_edit_keeps_what_the_form_does_not_show() -> None:
     form = parse(GOOD, keep=saved)
     assert form.config is not None
     assert form.config.clone_url == "/srv/repo" and form.config.build_timeout_seconds == 60
-    assert form.config.fly_config["extra_services"] == [{"internal_port": 9000, "port": 9000}]
+    assert form.config.fly_config.extra_services == [FlyExtraService(internal_port=9000, port=9000)]
 
 
 def test_a_saved_config_fills_the_form_it_came_from() -> None:
@@ -81,7 +83,7 @@ def test_a_saved_config_fills_the_form_it_came_from() -> None:
 
 def test_unchecked_auto_stop_is_saved_as_off() -> None:
     form = parse({**GOOD, "fly_auto_stop": ""})
-    assert form.config is not None and form.config.fly().auto_stop is False
+    assert form.config is not None and form.config.fly_config.auto_stop is False
 
 
 def test_env_lines_without_equals_are_refused() -> None:

@@ -10,6 +10,7 @@ from activities.fly.image import build_command
 from activities.fly.machine_config import machine_config
 from config import Settings
 from models import DeploymentConfig
+from models.fly_config import FlyConfig, FlyGuest
 from workflows.activity_io import DeploymentRef
 
 REF = DeploymentRef(
@@ -34,12 +35,22 @@ REF = DeploymentRef(
 )
 def test_bad_fly_config_is_refused_naming_the_field(fly_config: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as refused:
-        DeploymentConfig(fly_config=fly_config)
+        DeploymentConfig.model_validate({"fly_config": fly_config})
     assert field in str(refused.value)
 
 
+def test_fly_config_is_stored_as_what_differs_from_the_defaults() -> None:
+    stored = {"region": "ams", "guest": {"memory_mb": 512}, "auto_stop": False}
+    given = {**stored, "fallback_regions": [], "image": None}
+    config = DeploymentConfig.model_validate({"fly_config": given})
+    assert config.fly_config.guest.memory_mb == 512 and config.fly_config.guest.cpu_kind == "shared"
+    assert config.model_dump(mode="json", exclude_none=True)["fly_config"] == stored
+    assert DeploymentConfig().model_dump(mode="json")["fly_config"] == {}
+    assert DeploymentConfig.model_validate_json(config.model_dump_json()) == config
+
+
 def test_machine_config_serves_the_project_port_on_80_and_443_and_stops_when_idle() -> None:
-    config = DeploymentConfig(port=3000, fly_config={"guest": {"memory_mb": 512}, "region": "ams"})
+    config = DeploymentConfig(port=3000, fly_config=FlyConfig(guest=FlyGuest(memory_mb=512), region="ams"))
     machine = machine_config(REF, config)
     service = machine["services"][0]
     assert service["internal_port"] == 3000
@@ -55,7 +66,7 @@ def test_machine_config_serves_the_project_port_on_80_and_443_and_stops_when_idl
 
 
 def test_prebuilt_image_and_auto_stop_off_are_honoured() -> None:
-    config = DeploymentConfig(fly_config={"image": "registry.fly.io/base:1", "auto_stop": False})
+    config = DeploymentConfig(fly_config=FlyConfig(image="registry.fly.io/base:1", auto_stop=False))
     machine = machine_config(REF, config)
     assert machine["image"] == "registry.fly.io/base:1"
     assert machine["services"][0]["autostop"] == "off"

@@ -90,35 +90,13 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None) -> ConfigForm:
     if env_error:
         errors["env_vars"] = env_error
     port = _number(values, errors, "port")
-    fly: dict[str, Any] = dict((keep or {}).get("fly_config", {}))
-    fly.pop("region", None), fly.pop("fallback_regions", None), fly.pop("image", None)
-    if values["fly_region"]:
-        fly["region"] = values["fly_region"]
-    if values["fly_fallback_regions"]:
-        fly["fallback_regions"] = [r.strip() for r in values["fly_fallback_regions"].split(",") if r.strip()]
-    if values["fly_image"]:
-        fly["image"] = values["fly_image"]
-    guest: dict[str, Any] = {"cpu_kind": values["fly_cpu_kind"] or "shared"}
-    for key, name in (("cpus", "fly_cpus"), ("memory_mb", "fly_memory_mb")):
-        number = _number(values, errors, name)
-        if number is not None:
-            guest[key] = number
-    fly["guest"] = guest
-    fly["auto_stop"] = values["fly_auto_stop"] == "on"
-    try:
-        fly = FlyConfig.model_validate(fly).model_dump(exclude_defaults=True)
-    except ValidationError as error:
-        for item in error.errors():
-            name = FLY_FIELDS.get(
-                tuple(str(p) for p in item["loc"][:2]), FLY_FIELDS.get((str(item["loc"][0]),), "")
-            )
-            errors.setdefault(name or "fly_region", _message(item["msg"]))
+    fly = _fly(values, errors, kept=dict((keep or {}).get("fly_config", {})))
     raw: dict[str, Any] = {
         **{k: v for k, v in (keep or {}).items() if k in ("clone_url", "build_timeout_seconds")},
         **{name: values[name] or None for name in TEXT_FIELDS},
         "env_vars": env,
         "fork_policy": values["fork_policy"] or "approve",
-        "fly_config": fly if not any(k.startswith("fly_") for k in errors) else {},
+        "fly_config": fly or FlyConfig(),
     }
     if port is not None:
         raw["port"] = port
@@ -132,6 +110,32 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None) -> ConfigForm:
     return ConfigForm(values=values, errors=errors, config=None if errors else config)
 
 
+def _fly(values: dict[str, str], errors: dict[str, str], *, kept: dict[str, Any]) -> FlyConfig | None:
+    """The form's Fly fields over the saved Fly config (whose keys the form does not show survive);
+    None, with each mistake beside its field, when they do not make a valid FlyConfig."""
+    guest: dict[str, Any] = {"cpu_kind": values["fly_cpu_kind"] or "shared"}
+    for key, name in (("cpus", "fly_cpus"), ("memory_mb", "fly_memory_mb")):
+        number = _number(values, errors, name)
+        if number is not None:
+            guest[key] = number
+    shown: dict[str, Any] = {
+        "region": values["fly_region"] or None,
+        "fallback_regions": [r.strip() for r in values["fly_fallback_regions"].split(",") if r.strip()],
+        "image": values["fly_image"] or None,
+        "guest": guest,
+        "auto_stop": values["fly_auto_stop"] == "on",
+    }
+    try:
+        return FlyConfig.model_validate(kept | shown)
+    except ValidationError as error:
+        for item in error.errors():
+            name = FLY_FIELDS.get(
+                tuple(str(p) for p in item["loc"][:2]), FLY_FIELDS.get((str(item["loc"][0]),), "")
+            )
+            errors.setdefault(name or "fly_region", _message(item["msg"]))
+        return None
+
+
 def _message(text: str) -> str:
     if "should match pattern '^[a-z]{3}$'" in text:
         return "must be a Fly region code: three lower-case letters, such as iad"
@@ -141,7 +145,7 @@ def _message(text: str) -> str:
 def values_of(config: dict[str, Any]) -> dict[str, str]:
     """A saved config as form values (for the edit form)."""
     parsed = DeploymentConfig.model_validate(config)
-    fly = parsed.fly()
+    fly = parsed.fly_config
     return {
         **{name: getattr(parsed, name) or "" for name in TEXT_FIELDS},
         "port": str(parsed.port),

@@ -6,8 +6,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import heartbeat
-from activities.local_runtime import LocalRuntime, StartFailed
+from activities.local.launch import StartFailed
+from activities.local.supervisor import LocalRuntime
 from activities.logsink import LogSink
+from activities.platform import PlatformActivities
 from models import LogType
 from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
 
@@ -29,7 +31,7 @@ class LocalPlatformActivities:
                 for line in error.tail:
                     sink.error(line)
                 raise ApplicationError(str(error), type=ErrorType.START_FAILED, non_retryable=True) from None
-            await self.runtime.route(preview)
+            await self.runtime.routes.point_at(preview)
             url = ctx.settings.preview_url(ref.app_name)
             sink.info(f"Live at {url}")
         return DeployResult(app_url=url)
@@ -41,3 +43,7 @@ class LocalPlatformActivities:
     @activity.defn(name=ActivityName.DESTROY)
     async def destroy(self, input: DestroyInput) -> None:
         await self.runtime.destroy(input.app_name, input.deployment_ids or [])
+
+
+# The workflow calls these activities through PlatformActivities: mypy holds this class to it.
+_: type[PlatformActivities] = LocalPlatformActivities

@@ -1,0 +1,43 @@
+"""The build on Fly.io: the preview's image, built from the Dockerfile and pushed to the PR's app's
+repository on registry.fly.io, or a prebuilt image named in fly_config (nothing to build)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from activities.builders import Step
+from activities.fly.image import build_command, builder_env
+from activities.fly.platform import FlyPlatformActivities
+from activities.logsink import LogSink
+from activities.processes import base_env
+from config import Settings
+from models import DeploymentConfig
+from workflows.activity_io import DeploymentRef
+
+
+class FlyImageBuilder:
+    def __init__(self, settings: Settings, platform: FlyPlatformActivities) -> None:
+        self.settings = settings
+        self.platform = platform
+
+    def masked(self) -> list[str]:
+        return [self.settings.fly_api_token.get_secret_value()] if self.settings.fly_api_token else []
+
+    async def plan(
+        self,
+        ref: DeploymentRef,
+        config: DeploymentConfig,
+        *,
+        secrets: dict[str, str],
+        source: Path,
+        sink: LogSink,
+    ) -> list[Step]:
+        if config.fly_config.image:
+            sink.info(f"Using the prebuilt image {config.fly_config.image}")
+            return []
+        # The registry repository belongs to the PR's app, which must exist before the push.
+        await self.platform.prepare_image(ref, sink)
+        # The builder gets the operator's registry token, never the project's secrets: the image
+        # gets those at run time, as Fly secrets.
+        env = base_env(source) | builder_env(self.settings)
+        return [Step("image", build_command(self.settings, config, ref), env)]

@@ -1,0 +1,1 @@
+"""The local platform: previews as processes on this host, behind previewd's own proxy."""

@@ -1,0 +1,80 @@
+"""The route table (`preview_routes`): which process serves each app name, read by the preview proxy.
+A row belongs to the host queue of the worker whose process it points at."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col, select
+
+from activities.local.preview import Preview
+from models import PreviewRoute
+from models.db import Database
+
+
+class Routes:
+    def __init__(self, db: Database, host_queue: str) -> None:
+        self.db = db
+        self.host_queue = host_queue
+
+    async def of_this_host(self) -> Sequence[PreviewRoute]:
+        async with self.db.session() as session:
+            return (
+                await session.exec(select(PreviewRoute).where(PreviewRoute.host_queue == self.host_queue))
+            ).all()
+
+    async def point_at(self, preview: Preview) -> None:
+        """Point the proxy at this preview: from here on it serves the app's traffic."""
+        values: dict[str, Any] = {
+            "app_name": preview.app_name,
+            "deployment_id": uuid.UUID(preview.deployment_id),
+            "upstream": preview.upstream,
+            "host_queue": self.host_queue,
+            "pid": preview.pid,
+            "updated_at": datetime.now(UTC),
+        }
+        stmt = (
+            pg_insert(PreviewRoute)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["app_name"], set_=values)
+        )
+        async with self.db.session() as session:
+            await session.execute(stmt)
+            await session.commit()
+
+    async def repoint(self, preview: Preview) -> bool:
+        """Point the route at a restarted process, only if the route still belongs to its deployment."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(PreviewRoute)
+                .where(col(PreviewRoute.app_name) == preview.app_name)
+                .where(col(PreviewRoute.deployment_id) == uuid.UUID(preview.deployment_id))
+                .values(upstream=preview.upstream, pid=preview.pid, updated_at=datetime.now(UTC))
+            )
+            await session.commit()
+        return bool(getattr(result, "rowcount", 0))
+
+    async def serves(self, deployment_id: str) -> bool:
+        async with self.db.session() as session:
+            routed = (
+                await session.exec(
+                    select(PreviewRoute).where(PreviewRoute.deployment_id == uuid.UUID(deployment_id))
+                )
+            ).first()
+        return routed is not None
+
+    async def remove(self, app_name: str) -> str | None:
+        """Remove the app's route; the deployment it pointed at, if it had one."""
+        async with self.db.session() as session:
+            route = await session.get(PreviewRoute, app_name)
+            if route is None:
+                return None
+            deployment_id = str(route.deployment_id)
+            await session.delete(route)
+            await session.commit()
+        return deployment_id

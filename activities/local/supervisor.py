@@ -1,0 +1,163 @@
+"""The preview processes of this host: started, watched, restarted, stopped.
+
+A process that dies is started again (with backoff). When the worker stops cleanly it stops its
+previews, and the next worker on this host brings back every preview the route table says should be
+live here; one that still runs (the worker was SIGKILLed) is adopted, not started twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+
+import httpx
+
+from activities.context import WorkerContext
+from activities.local.launch import Heartbeat, launch
+from activities.local.preview import Preview
+from activities.local.routes import Routes
+from activities.local.runtime_log import RuntimeLog
+from activities.processes import group_alive, kill_group
+from models import Deployment, LogLevel
+from workflows.activity_io import DeploymentRef
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_SECONDS = 0.5
+MAX_RESTART_BACKOFF_SECONDS = 60
+
+
+class LocalRuntime:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        self.routes = Routes(ctx.db, ctx.host_queue)
+        self.previews: dict[str, Preview] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self._http = httpx.AsyncClient(timeout=2.0)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bring back what should be live on this host, then watch it."""
+        for route in await self.routes.of_this_host():
+            deployment_id = str(route.deployment_id)
+            port = int(route.upstream.rsplit(":", 1)[1])
+            path = self.ctx.workdirs.runtime_log(deployment_id)
+            # What the process wrote before this worker started was copied by the one before it.
+            offset = path.stat().st_size if path.exists() else 0
+            secrets = await self._secrets_of(deployment_id)
+            runtime_log = RuntimeLog(self.ctx.db, deployment_id, path, secrets=secrets, offset=offset)
+            preview = Preview(deployment_id, route.app_name, route.pid or 0, port, None, runtime_log)
+            self.previews[deployment_id] = preview
+            if not (route.pid and group_alive(route.pid)):
+                await self._restart(preview, reason="previewd restarted and the preview was not running")
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await asyncio.gather(*(asyncio.to_thread(kill_group, p.pid) for p in self.previews.values()))
+        await self._copy_logs()
+        await self._http.aclose()
+
+    async def _secrets_of(self, deployment_id: str) -> list[str]:
+        async with self.ctx.db.session() as session:
+            deployment = await session.get(Deployment, uuid.UUID(deployment_id))
+        if deployment is None:
+            return []
+        return list((await self.ctx.secrets(str(deployment.project_id))).values())
+
+    # -- one preview --------------------------------------------------------------------------
+
+    async def launch(self, ref: DeploymentRef, heartbeat: Heartbeat) -> Preview:
+        """Start the deployment's preview and watch it from then on (it is not routed yet)."""
+        preview = await launch(
+            self.ctx,
+            self._http,
+            ref,
+            heartbeat=heartbeat,
+            stop_leftover=ref.deployment_id not in self.previews,
+        )
+        self.previews[ref.deployment_id] = preview
+        return preview
+
+    async def retire(self, deployment_id: str) -> None:
+        """Stop a deployment's processes and remove its files, unless the proxy still points at it."""
+        if await self.routes.serves(deployment_id):
+            return
+        await self._stop(deployment_id)
+
+    async def destroy(self, app_name: str, deployment_ids: list[str]) -> None:
+        routed = await self.routes.remove(app_name)
+        if routed is not None:
+            deployment_ids = [*deployment_ids, routed]
+        for deployment_id in dict.fromkeys(deployment_ids):
+            await self._stop(deployment_id)
+
+    async def _stop(self, deployment_id: str) -> None:
+        preview = self.previews.pop(deployment_id, None)
+        pid_file = self.ctx.workdirs.pid_file(deployment_id, "app")
+        pids = {preview.pid} if preview else set()
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            pids.add(int(pid_file.read_text().strip()))
+        for pid in pids:
+            await asyncio.to_thread(kill_group, pid)
+        if preview is not None:
+            await preview.log.copy()
+        await asyncio.to_thread(self.ctx.workdirs.remove, deployment_id)
+
+    # -- watching -----------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            try:
+                await self._copy_logs()
+                for preview in list(self.previews.values()):
+                    if preview.alive():
+                        continue
+                    if time.monotonic() >= preview.next_restart_at:
+                        await self._restart(preview, reason="the preview process exited")
+            except Exception:  # keep watching whatever one round hit
+                log.exception("preview watcher round failed")
+
+    async def _restart(self, preview: Preview, *, reason: str) -> None:
+        async with self.ctx.db.session() as session:
+            deployment = await session.get(Deployment, uuid.UUID(preview.deployment_id))
+        if deployment is None or not self.ctx.workdirs.source(preview.deployment_id).exists():
+            self.previews.pop(preview.deployment_id, None)
+            return
+        await preview.log.note(f"{reason}; starting it again", LogLevel.WARNING)
+        ref = DeploymentRef(
+            deployment_id=preview.deployment_id,
+            project_id=str(deployment.project_id),
+            pr_number=deployment.pr_number,
+            commit_sha=deployment.commit_sha,
+            app_name=deployment.app_name,
+        )
+        try:
+            fresh = await self.launch(ref, _no_heartbeat)
+        except Exception as error:  # any failure: log it and back off
+            preview.restarts += 1
+            preview.next_restart_at = time.monotonic() + min(MAX_RESTART_BACKOFF_SECONDS, 2**preview.restarts)
+            self.previews[preview.deployment_id] = preview
+            await preview.log.note(f"restart failed: {error}", LogLevel.ERROR)
+            return
+        fresh.restarts = preview.restarts
+        if not await self.routes.repoint(fresh):
+            # While it restarted, a newer deployment took the route (or the PR was destroyed): this
+            # process must not serve anything.
+            await self._stop(fresh.deployment_id)
+
+    async def _copy_logs(self) -> None:
+        for preview in list(self.previews.values()):
+            await preview.log.copy()
+
+
+async def _no_heartbeat() -> None:
+    return None

@@ -1,0 +1,91 @@
+"""activities/builders.py and activities/fly/builder.py: what a build runs on each platform."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import cast
+
+from activities.builders import LocalBuilder
+from activities.fly.builder import FlyImageBuilder
+from activities.fly.platform import FlyPlatformActivities
+from activities.logsink import LogSink
+from config import Settings
+from models import DeploymentConfig, LogType
+from models.db import Database
+from models.fly_config import FlyConfig
+from workflows.activity_io import DeploymentRef
+
+REF = DeploymentRef(
+    deployment_id=str(uuid.uuid4()),
+    project_id="p-1",
+    pr_number=7,
+    commit_sha="0123456789abcdef" * 2 + "01234567",
+    app_name="pr-7-app",
+)
+TOKEN = "fo1_operator-token"
+
+
+def sink() -> LogSink:
+    return LogSink(cast(Database, None), REF.deployment_id, LogType.BUILD)
+
+
+def messages(log: LogSink) -> list[str]:
+    return [row["message"] for row in log._pending]
+
+
+class FakeFly:
+    """Stands in for FlyPlatformActivities.prepare_image: records that the app was readied."""
+
+    def __init__(self) -> None:
+        self.prepared: list[str] = []
+
+    async def prepare_image(self, ref: DeploymentRef, sink: LogSink) -> None:
+        self.prepared.append(ref.app_name)
+
+
+def fly_builder(fake: FakeFly) -> FlyImageBuilder:
+    settings = Settings(fly_api_token=TOKEN, fly_builder="flyctl")
+    return FlyImageBuilder(settings, cast(FlyPlatformActivities, fake))
+
+
+async def test_local_build_runs_install_then_build_with_the_project_env(
+    clean_env: Path, tmp_path: Path
+) -> None:
+    config = DeploymentConfig(install_command="pip install .", build_command="make", env_vars={"A": "1"})
+    log = sink()
+    steps = await LocalBuilder(Settings()).plan(REF, config, secrets={"KEY": "v"}, source=tmp_path, sink=log)
+    assert [(s.label, s.argv) for s in steps] == [("install", ["pip", "install", "."]), ("build", ["make"])]
+    assert steps[0].env["A"] == "1" and steps[0].env["KEY"] == "v" and steps[0].env["HOME"] == str(tmp_path)
+    assert messages(log) == []
+    assert LocalBuilder(Settings()).masked() == []
+
+
+async def test_local_build_without_commands_says_so(clean_env: Path, tmp_path: Path) -> None:
+    log = sink()
+    assert (
+        await LocalBuilder(Settings()).plan(REF, DeploymentConfig(), secrets={}, source=tmp_path, sink=log)
+        == []
+    )
+    assert messages(log) == ["No install or build command configured"]
+
+
+async def test_fly_build_readies_the_app_then_builds_the_image_without_project_secrets(
+    clean_env: Path, tmp_path: Path
+) -> None:
+    fake = FakeFly()
+    builder = fly_builder(fake)
+    [step] = await builder.plan(REF, DeploymentConfig(), secrets={"KEY": "v"}, source=tmp_path, sink=sink())
+    assert fake.prepared == ["pr-7-app"]
+    assert step.label == "image" and step.argv[:2] == ["flyctl", "deploy"]
+    assert step.env["FLY_API_TOKEN"] == TOKEN and "KEY" not in step.env
+    assert builder.masked() == [TOKEN]
+
+
+async def test_fly_build_of_a_prebuilt_image_runs_nothing(clean_env: Path, tmp_path: Path) -> None:
+    image = "registry.fly.io/base:1"
+    fake = FakeFly()
+    log = sink()
+    config = DeploymentConfig(fly_config=FlyConfig(image=image))
+    assert await fly_builder(fake).plan(REF, config, secrets={}, source=tmp_path, sink=log) == []
+    assert fake.prepared == [] and messages(log) == [f"Using the prebuilt image {image}"]
