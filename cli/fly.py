@@ -12,6 +12,7 @@ from cli.output import fail, say
 from config import Settings
 from models.db import Database
 from runtime.temporal_client import connect
+from workflows.fly_reconcile_io import ReconcileAction
 
 
 def gc(args: argparse.Namespace, settings: Settings) -> int:
@@ -34,7 +35,8 @@ def gc(args: argparse.Namespace, settings: Settings) -> int:
             await db.dispose()
         for decision in decisions:
             say(f"{decision.action:10} {decision.app:50} {decision.reason}")
-        say(f"{sum(d.action in ('destroy', 'destroyed') for d in decisions)} of {len(decisions)} apps "
+        gone = (ReconcileAction.DESTROY, ReconcileAction.DESTROYED)
+        say(f"{sum(d.action in gone for d in decisions)} of {len(decisions)} apps "
             f"{'destroyed' if args.apply else 'would be destroyed (run with --apply)'}")  # fmt: skip
         return 0
 

@@ -20,7 +20,13 @@ from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT
 from models import Deployment, WebhookDelivery
 from models.db import Database
 from models.deliveries import DeliveryOutcome
-from workflows.fly_reconcile import RECONCILE_ACTIVITY, Decision, ReconcileInput, ReconcileResult
+from workflows.fly_reconcile_io import (
+    RECONCILE_ACTIVITY,
+    Decision,
+    ReconcileAction,
+    ReconcileInput,
+    ReconcileResult,
+)
 from workflows.signals import workflow_id_for
 
 log = logging.getLogger("previewd.fly.reconcile")
@@ -74,28 +80,29 @@ class Reconciler:
         decisions = []
         for app in sorted(a.get("name", "") for a in await self.client.list_apps(self.org)):
             decision = await self._decide(app)
-            if decision.action == "destroy" and apply:
+            if decision.action == ReconcileAction.DESTROY and apply:
                 # Asked again just before deleting: a PR reopened while we looked at other apps keeps its app.
                 decision = await self._decide(app)
-            if decision.action == "destroy" and apply:
+            if decision.action == ReconcileAction.DESTROY and apply:
                 await self.client.delete_app(app)
-                decision.action = "destroyed"
+                decision.action = ReconcileAction.DESTROYED
             log.info("%s: %s (%s)", decision.app, decision.action, decision.reason)
             decisions.append(decision)
         return decisions
 
     async def _decide(self, app: str) -> Decision:
         if not app.startswith(APP_PREFIX):
-            return Decision(app, "skip", "not a preview app name")
+            return Decision(app, ReconcileAction.SKIP, "not a preview app name")
         owner = await self.owner(app)
         if owner is None:
-            return Decision(app, "skip", "no previewd metadata and no deployment of ours")
+            return Decision(app, ReconcileAction.SKIP, "no previewd metadata and no deployment of ours")
         project_id, pr_number = owner
+        pr = f"PR #{pr_number} of project {project_id}"
         if await self.pr_open(project_id, pr_number):
-            return Decision(app, "keep", f"PR #{pr_number} of project {project_id} is open")
+            return Decision(app, ReconcileAction.KEEP, f"{pr} is open")
         if await self.pr_pending(project_id, pr_number):
-            return Decision(app, "keep", f"PR #{pr_number} of project {project_id} has a delivery on its way")
-        return Decision(app, "destroy", f"PR #{pr_number} of project {project_id} has no open preview")
+            return Decision(app, ReconcileAction.KEEP, f"{pr} has a delivery on its way")
+        return Decision(app, ReconcileAction.DESTROY, f"{pr} has no open preview")
 
 
 class ReconcileActivities:

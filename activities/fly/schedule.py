@@ -13,7 +13,8 @@ from temporalio.client import (
     ScheduleSpec,
 )
 
-from workflows.fly_reconcile import EVERY, SCHEDULE_ID, FlyReconcileWorkflow, ReconcileInput
+from workflows.fly_reconcile import EVERY, SCHEDULE_ID, FlyReconcileWorkflow
+from workflows.fly_reconcile_io import ReconcileInput
 
 log = logging.getLogger("previewd.fly.schedule")
 
