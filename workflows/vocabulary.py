@@ -91,7 +91,3 @@ STATUS_FOR_PHASE: dict[Phase, DeploymentStatus] = {
 
 def report_for(phase: Phase) -> ReportPhase | None:
     return REPORT_FOR_PHASE.get(phase)
-
-
-def status_for(phase: Phase) -> DeploymentStatus | None:
-    return STATUS_FOR_PHASE.get(phase)

@@ -62,6 +62,8 @@ async def launch(
     log_path = ctx.workdirs.runtime_log(ref.deployment_id)
     argv = split_command(config.start_command)
     with open(log_path, "ab") as output:
+        # A restarted preview appends to the file: its earlier output is already in the logs.
+        already_copied = output.tell()
         try:
             process = subprocess.Popen(
                 argv,
@@ -76,7 +78,9 @@ async def launch(
         except FileNotFoundError:
             raise StartFailed(f"start command not found: {argv[0]}", []) from None
     ctx.workdirs.pid_file(ref.deployment_id, "app").write_text(str(process.pid))
-    log = RuntimeLog(ctx.db, ref.deployment_id, log_path, secrets=list(secrets.values()))
+    log = RuntimeLog(
+        ctx.db, ref.deployment_id, log_path, secrets=list(secrets.values()), offset=already_copied
+    )
     preview = Preview(ref.deployment_id, ref.app_name, process.pid, port, process, log)
     try:
         await _wait_healthy(preview, http, heartbeat)

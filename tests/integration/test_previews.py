@@ -171,6 +171,15 @@ def test_preview_process_that_dies_comes_back(system: System, repo: AppRepo) -> 
     )
     assert Path(system.root / "data" / "work" / str(deployment["id"])).exists()
 
+    # Each start's output reaches the runtime logs once: the restarted process appends to the same
+    # file, and what the first one wrote is not copied again.
+    def serving_lines() -> list[str]:
+        return [line for line in system.logs(deployment["id"]) if line.startswith("serving on")]
+
+    wait_for(lambda: len(serving_lines()) >= 2, timeout=30, what="the restarted process's output")
+    time.sleep(1.5)  # a copy that came round again would have landed by now
+    assert len(serving_lines()) == 2, serving_lines()
+
 
 def test_builds_at_once_on_one_worker_are_bounded(system: System, tmp_path: Path) -> None:
     from datetime import timedelta
