@@ -1,0 +1,118 @@
+"""A command run to completion in a sandbox (what a build step needs): output streamed line by line,
+a deadline, and nothing of it left running afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+
+from activities.processes import CommandTimedOut
+from activities.sandbox.launch import Launch, SandboxFailed
+from activities.sandbox.spec import RunResult, SandboxSpec
+
+# A "line" without a newline is cut here, so a command printing one endless line cannot grow
+# previewd's memory without bound.
+MAX_LINE_BYTES = 64 * 1024
+
+
+class _Lines:
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        self.on_line = on_line
+        self.partial = b""
+
+    def feed(self, chunk: bytes) -> None:
+        *complete, self.partial = (self.partial + chunk).split(b"\n")
+        for line in complete:
+            self.emit(line)
+        while len(self.partial) > MAX_LINE_BYTES:
+            self.emit(self.partial[:MAX_LINE_BYTES])
+            self.partial = self.partial[MAX_LINE_BYTES:]
+
+    def emit(self, line: bytes) -> None:
+        self.on_line(line.decode(errors="replace").rstrip("\r"))
+
+    def flush(self) -> None:
+        if self.partial:
+            self.emit(self.partial)
+            self.partial = b""
+
+
+async def run(
+    spec: SandboxSpec,
+    *,
+    on_line: Callable[[str], None],
+    deadline: float,
+    heartbeat: Callable[[], Awaitable[None]] | None = None,
+) -> RunResult:
+    """Run spec.argv in a sandbox until it exits; every process it started is killed after.
+
+    Raises CommandTimedOut past `deadline` (time.monotonic()), SandboxFailed when the sandbox could
+    not be set up. On cancellation the sandbox is torn down before the CancelledError goes on.
+    """
+    launch = await asyncio.to_thread(Launch, spec)
+    process: asyncio.subprocess.Process | None = None
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *launch.argv,
+            # The whole environment of the sandbox: bwrap and setpriv pass it on untouched. Given as
+            # the environment, not as --setenv arguments, so no secret shows in a command line.
+            env=dict(spec.env),
+            cwd="/",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            pass_fds=launch.pass_fds,
+            preexec_fn=launch.preexec,
+            start_new_session=True,
+        )
+        lines = _Lines(on_line)
+        pump = asyncio.create_task(_pump(process, lines))
+        try:
+            await asyncio.to_thread(launch.spawned)
+        except SandboxFailed as error:
+            # bwrap's own complaint is in its output: wait briefly for it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pump), 2.0)
+            lines.flush()
+            raise SandboxFailed(f"{error}; exit {process.returncode}") from error
+        code = await _wait(process, deadline, heartbeat)
+        # The sandbox is gone with its PID 1, so the pipe closes at once; the timeout is a backstop.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(pump), 2.0)
+        pump.cancel()
+        lines.flush()
+        return RunResult(exit_code=code, oom_killed=launch.cgroup.oom_killed())
+    finally:
+        launch.kill()
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                await asyncio.shield(process.wait())
+        await asyncio.to_thread(launch.close)
+
+
+async def _pump(process: asyncio.subprocess.Process, lines: _Lines) -> None:
+    assert process.stdout is not None
+    while chunk := await process.stdout.read(65536):
+        lines.feed(chunk)
+
+
+async def _wait(
+    process: asyncio.subprocess.Process,
+    deadline: float,
+    heartbeat: Callable[[], Awaitable[None]] | None,
+) -> int:
+    exit_task = asyncio.create_task(process.wait())
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CommandTimedOut()
+            done, _ = await asyncio.wait({exit_task}, timeout=min(remaining, 2.0))
+            if heartbeat is not None:
+                await heartbeat()
+            if done:
+                return exit_task.result()
+    finally:
+        exit_task.cancel()
