@@ -47,7 +47,8 @@ class SandboxSpec:
     """One sandboxed command.
 
     `env` is the whole environment inside: nothing of the caller's is added (HOME and PATH included,
-    see activities.sandbox.sandbox_env for the usual ones).
+    see activities.sandbox.sandbox_env for the usual ones), only PWD (the inner work dir), which bwrap
+    sets as it changes into it.
     """
 
     name: str
