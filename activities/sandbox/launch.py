@@ -2,7 +2,7 @@
 down again. run.py (builds) and server.py (previews) drive it around their own subprocess.
 
 The order matters and is why bwrap is held at `--block-fd` until the host side is ready:
-1. the cgroup exists with its limits; bwrap's first process joins it before it execs (preexec), so
+1. the cgroup exists with its limits; a small shell joins it and execs bwrap (see _JOIN), so
    nothing the sandbox forks ever runs outside the limits;
 2. bwrap sets up the namespaces and reports the namespace's first pid on `--info-fd`;
 3. from the host: routes that close the host's addresses, slirp4netns for outbound traffic and the
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from activities.sandbox.cgroup import SandboxCgroup
 from activities.sandbox.mounts import filesystem_args
-from activities.sandbox.network import Slirp, deny_routes, host_addresses, set_routes
+from activities.sandbox.network import Slirp, deny_routes, host_addresses, set_routes, wait_for_loopback
 from activities.sandbox.spec import SANDBOX_GID, SANDBOX_UID, Network, SandboxSpec
 
 # Builds and previews run below previewd's own priority (as activities.processes does unsandboxed).
@@ -63,24 +63,19 @@ def _data_fd(opened: list[int]) -> Callable[[bytes], int]:
     return make
 
 
-def _join_cgroup(procs_files: list[str]) -> Callable[[], None]:
-    def preexec() -> None:
-        # Runs in the child between fork and exec: "0" moves the writing process itself.
-        for path in procs_files:
-            fd = os.open(path, os.O_WRONLY)
-            try:
-                os.write(fd, b"0")
-            finally:
-                os.close(fd)
-        os.nice(CHILD_NICENESS)
-
-    return preexec
+# Joins the cgroup, then becomes bwrap: "0" written to cgroup.procs moves the writing process, and
+# exec keeps it, so bwrap and all it forks start inside the limits. A shell rather than a preexec_fn:
+# previewd's worker has threads, where a preexec_fn may deadlock (and it forces a slow fork).
+_JOIN = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo 0 > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
 
 
 class Launch:
     """The host side of one sandbox, from before its process exists until after it is gone."""
 
     def __init__(self, spec: SandboxSpec) -> None:
+        for directory in (spec.work_dir, spec.cache_dir):
+            if directory is not None and not directory.is_dir():
+                raise SandboxFailed(f"{directory} is not a directory")
         self.spec = spec
         self.cgroup = SandboxCgroup(spec.name)
         self.slirp: Slirp | None = None
@@ -122,28 +117,35 @@ class Launch:
             argv += ["--cap-add", cap]
         argv += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
         argv += filesystem_args(spec, _data_fd(self._fds))
-        return [*argv, "--", *DROP_PRIVILEGES, *spec.argv]
+        argv += ["--", *DROP_PRIVILEGES, *spec.argv]
+        join = self.cgroup.join_files()
+        return ["/bin/sh", "-c", _JOIN, "join-cgroup", str(len(join)), *join, *argv]
 
     @property
     def pass_fds(self) -> tuple[int, ...]:
         return tuple(self._fds)
 
-    @property
-    def preexec(self) -> Callable[[], None]:
-        return _join_cgroup(self.cgroup.join_files())
-
-    def spawned(self, timeout: float = 10.0) -> None:
-        """After bwrap was started: wire up the host side, then let the command run."""
+    def spawned(self, pid: int, timeout: float = 10.0) -> None:
+        """After `argv` was started as `pid`: wire up the host side, then let the command run."""
         # The child holds its copies now; ours must go, or bwrap's errors would never show as EOF.
         for fd in self._fds:
             os.close(fd)
         self._fds = []
         self.child_pid = self._child_pid(timeout)
+        # Below previewd's own priority, as unsandboxed children are: set before the command is
+        # forked from the sandbox's init, so everything in the sandbox inherits it.
+        for process in (pid, self.child_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.setpriority(os.PRIO_PROCESS, process, CHILD_NICENESS)
         if self.spec.network is Network.INTERNET:
             self._connect(self.child_pid)
-        os.write(self._block_write, b"1")
-        os.close(self._block_write)
-        self._block_write = -1
+        try:
+            os.write(self._block_write, b"1")
+        except BrokenPipeError as error:
+            raise SandboxFailed("bwrap exited while setting up the sandbox (see its output)") from error
+        finally:
+            os.close(self._block_write)
+            self._block_write = -1
 
     def _child_pid(self, timeout: float) -> int:
         text = b""
@@ -165,6 +167,10 @@ class Launch:
             raise SandboxFailed("bwrap exited before starting the sandbox (see its output)") from error
 
     def _connect(self, child_pid: int) -> None:
+        try:
+            wait_for_loopback(child_pid)
+        except (TimeoutError, FileNotFoundError) as error:
+            raise SandboxFailed(f"bwrap did not set up its network namespace: {error}") from error
         set_routes(child_pid, deny_routes(host_addresses()))
         api_socket = None
         if self.spec.forward is not None:

@@ -33,12 +33,8 @@ SLIRP_MTU = 65520
 TAP = "tap0"
 
 
-def host_addresses(fib_trie: Path = Path("/proc/net/fib_trie")) -> list[str]:
-    """The host's own IPv4 addresses but loopback (which the sandbox's own lo shadows anyway).
-
-    Read from the kernel's routing table (every `/32 host LOCAL` entry): no subprocess, so it adds
-    nothing noticeable to a sandbox's start. It is read per sandbox, as addresses can change.
-    """
+def local_addresses(fib_trie: Path) -> set[str]:
+    """Every `/32 host LOCAL` entry of a routing table dump: the addresses of that namespace."""
     found: set[str] = set()
     last = ""
     for line in fib_trie.read_text().splitlines():
@@ -47,7 +43,31 @@ def host_addresses(fib_trie: Path = Path("/proc/net/fib_trie")) -> list[str]:
             last = text[3:].split()[0]
         elif text.startswith("/32 host LOCAL") and last:
             found.add(last)
-    return sorted(a for a in found if not ipaddress.IPv4Address(a).is_loopback)
+    return found
+
+
+def host_addresses(fib_trie: Path = Path("/proc/net/fib_trie")) -> list[str]:
+    """The host's own IPv4 addresses but loopback (which the sandbox's own lo shadows anyway).
+
+    Read from the kernel's routing table: no subprocess, so it adds nothing noticeable to a
+    sandbox's start. It is read per sandbox, as addresses can change.
+    """
+    return sorted(a for a in local_addresses(fib_trie) if not ipaddress.IPv4Address(a).is_loopback)
+
+
+def wait_for_loopback(child_pid: int, timeout: float = 5.0) -> None:
+    """Wait until bwrap has brought up lo in the new namespace.
+
+    bwrap reports the child's pid before the child configures lo over netlink; changing the
+    namespace at the same time (routes, slirp4netns) can make bwrap's request fail. Once 127.0.0.1
+    is a local address there, bwrap's network setup is over.
+    """
+    trie = Path(f"/proc/{child_pid}/net/fib_trie")
+    deadline = time.monotonic() + timeout
+    while "127.0.0.1" not in local_addresses(trie):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"lo never came up in the namespace of {child_pid}")
+        time.sleep(0.001)
 
 
 def deny_routes(addresses: Iterable[str]) -> list[str]:
@@ -145,10 +165,12 @@ class Slirp:
     def stop(self, timeout: float = 2.0) -> None:
         with contextlib.suppress(OSError):
             os.close(self._exit_write)
-        deadline = time.monotonic() + timeout
-        while self.process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if self.process.poll() is None:
+        # The closed exit fd alone takes it some 20 ms to notice; SIGTERM ends it at once.
+        with contextlib.suppress(ProcessLookupError):
+            self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
         if self.process.stderr:

@@ -99,10 +99,9 @@ def _start(spec: SandboxSpec) -> str | None:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             pass_fds=launch.pass_fds,
-            preexec_fn=launch.preexec,
         )
         try:
-            launch.spawned()
+            launch.spawned(process.pid)
         except SandboxFailed:
             pass
         output, _ = process.communicate(timeout=10)

@@ -64,13 +64,12 @@ async def run(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             pass_fds=launch.pass_fds,
-            preexec_fn=launch.preexec,
             start_new_session=True,
         )
         lines = _Lines(on_line)
         pump = asyncio.create_task(_pump(process, lines))
         try:
-            await asyncio.to_thread(launch.spawned)
+            await asyncio.to_thread(launch.spawned, process.pid)
         except SandboxFailed as error:
             # bwrap's own complaint is in its output: wait briefly for it.
             with contextlib.suppress(TimeoutError):

@@ -74,14 +74,13 @@ def start_server(spec: SandboxSpec, *, output: IO[bytes] | int) -> SandboxServer
             stdout=output,
             stderr=subprocess.STDOUT,
             pass_fds=launch.pass_fds,
-            preexec_fn=launch.preexec,
             start_new_session=True,
         )
     except BaseException:
         launch.close()
         raise
     try:
-        launch.spawned()
+        launch.spawned(process.pid)
     except BaseException:
         launch.kill()
         process.wait()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.sandbox import Network, PortForward, SandboxSpec, sandbox_env
+from activities.sandbox import Limits, Network, PortForward, SandboxSpec, sandbox_env
+from activities.sandbox.cgroup import Layout, SandboxCgroup, detect
 from activities.sandbox.mounts import filesystem_args
 from activities.sandbox.network import deny_routes, host_addresses
 from activities.sandbox.run import MAX_LINE_BYTES, _Lines
@@ -111,3 +112,37 @@ def test_output_is_cut_into_lines_and_an_endless_one_is_bounded() -> None:
     assert [len(s) for s in seen[2:]] == [MAX_LINE_BYTES, MAX_LINE_BYTES]
     lines.flush()
     assert len(seen) == 5 and seen[-1].endswith("xxxxx")
+
+
+def fake_hierarchy(root: Path, files: dict[str, str]) -> Path:
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(content)
+    return root
+
+
+def test_cgroup_v1_is_found_where_memory_and_pids_hierarchies_are(tmp_path: Path) -> None:
+    root = fake_hierarchy(tmp_path, {"memory/memory.limit_in_bytes": "", "pids/cgroup.procs": ""})
+    assert detect(root) == Layout(1, root / "memory", root / "pids", None)
+
+
+def test_cgroup_v2_needs_its_memory_and_pids_controllers(tmp_path: Path) -> None:
+    root = fake_hierarchy(tmp_path, {"cgroup.controllers": "cpu io"})
+    assert detect(root) is None
+    (root / "cgroup.controllers").write_text("cpu io memory pids")
+    assert detect(root) == Layout(2, root, root, root)
+
+
+def test_cgroup_v2_limits_are_written_where_the_kernel_reads_them(tmp_path: Path) -> None:
+    # A plain directory plays the hierarchy: mkdir does not create the kernel's files, so the
+    # test creates the ones the code reads back.
+    root = fake_hierarchy(tmp_path, {"cgroup.controllers": "memory pids", "cgroup.subtree_control": ""})
+    cgroup = SandboxCgroup("dep-1", detect(root))
+    cgroup.create(Limits(memory_bytes=256 << 20, max_pids=64))
+    sandbox = root / "previewd" / "dep-1"
+    assert (sandbox / "memory.max").read_text() == str(256 << 20)
+    assert (sandbox / "pids.max").read_text() == "64"
+    assert (root / "previewd" / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert cgroup.join_files() == [str(sandbox / "cgroup.procs")]
+    (sandbox / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert cgroup.oom_killed()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from activities.processes import CommandTimedOut
-from activities.sandbox import Limits, kill_all, run, start_server
+from activities.sandbox import Limits, Network, SandboxFailed, kill_all, run, start_server
 from activities.sandbox.cgroup import SandboxCgroup
 from tests.sandbox.conftest import Dirs, host_cmdlines_with, run_lines, sh, spec_for
 
@@ -142,3 +142,17 @@ async def test_allocating_4_gib_with_a_256_mib_limit_is_killed_and_reported(dirs
     assert "allocated 4 GiB" not in lines
     assert result.oom_killed
     assert result.exit_code != 0
+
+
+async def test_sandboxes_side_by_side_each_get_their_own_network(dirs: Dirs) -> None:
+    specs = [
+        spec_for(dirs, sh(f"echo {n}; ip -o -4 addr show tap0 | wc -l"), network=Network.INTERNET)
+        for n in range(4)
+    ]
+    outcomes = await asyncio.gather(*(run_lines(spec) for spec in specs))
+    assert [(r.exit_code, lines) for r, lines in outcomes] == [(0, [str(n), "1"]) for n in range(4)]
+
+
+async def test_a_missing_work_dir_is_a_sandbox_failure_not_a_command_failure(dirs: Dirs) -> None:
+    with pytest.raises(SandboxFailed):
+        await run_lines(spec_for(dirs, ["/bin/true"], work_dir=dirs.work / "gone"))
