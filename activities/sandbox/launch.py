@@ -8,7 +8,12 @@ The order matters and is why bwrap is held at `--block-fd` until the host side i
 3. from the host: routes that close the host's addresses, slirp4netns for outbound traffic and the
    port forward, all into that pid's network namespace;
 4. one byte on the block fd lets bwrap exec setpriv, which drops to uid 65534 with no capabilities
-   left, and then the command.
+   left, then a shell loads spec.env and execs the command.
+
+spec.env reaches only that last shell, through a file in the sandbox: every program before it (the
+cgroup shell, bwrap, setpriv) runs as root with a fixed environment. Given to them, a project's
+LD_PRELOAD naming a file of the checkout would run PR code as root on the host. And no secret is
+ever a command-line argument, which every user of the host can read in /proc.
 """
 
 from __future__ import annotations
@@ -17,14 +22,23 @@ import contextlib
 import json
 import os
 import select
+import shlex
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from activities.sandbox.cgroup import SandboxCgroup
 from activities.sandbox.mounts import filesystem_args
-from activities.sandbox.network import Slirp, deny_routes, host_addresses, set_routes, wait_for_loopback
+from activities.sandbox.network import (
+    Slirp,
+    SlirpFailed,
+    deny_routes,
+    host_addresses,
+    set_routes,
+    wait_for_loopback,
+)
 from activities.sandbox.spec import SANDBOX_GID, SANDBOX_UID, Network, SandboxSpec
 
 # Builds and previews run below previewd's own priority (as activities.processes does unsandboxed).
@@ -45,6 +59,18 @@ DROP_PRIVILEGES = [
 
 # What setpriv needs and nothing more, between bwrap's setup and the drop.
 _KEPT_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
+
+# The environment of the host-side processes that start the sandbox: fixed, nothing of spec.env.
+HOST_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+# Inside the sandbox, as uid 65534: load spec.env, then become the command.
+ENV_FILE = "/run/previewd/env"
+LOAD_ENV = ["/bin/sh", "-c", f'. {ENV_FILE} && exec "$@"', "previewd-env"]
+
+
+def env_script(env: Mapping[str, str]) -> bytes:
+    """spec.env as shell assignments (names were checked by SandboxSpec, values are quoted)."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items()).encode()
 
 
 class SandboxFailed(Exception):
@@ -98,8 +124,13 @@ class Launch:
         self._info_read, info_write = os.pipe()
         block_read, self._block_write = os.pipe()
         self._fds += [info_write, block_read]
+        bwrap = shutil.which("bwrap", path=HOST_ENV["PATH"])
+        if bwrap is None:
+            raise SandboxFailed("bwrap not found (apt-get install bubblewrap)")
         argv = [
-            "bwrap",
+            bwrap,
+            # The processes inside start with nothing; LOAD_ENV sets spec.env (bwrap adds PWD).
+            "--clearenv",
             "--die-with-parent",
             # setsid inside: the command gets no controlling terminal to push input into.
             "--new-session",
@@ -116,8 +147,10 @@ class Launch:
         for cap in _KEPT_CAPS:
             argv += ["--cap-add", cap]
         argv += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
-        argv += filesystem_args(spec, _data_fd(self._fds))
-        argv += ["--", *DROP_PRIVILEGES, *spec.argv]
+        data_fd = _data_fd(self._fds)
+        argv += filesystem_args(spec, data_fd)
+        argv += ["--perms", "0444", "--ro-bind-data", str(data_fd(env_script(spec.env))), ENV_FILE]
+        argv += ["--", *DROP_PRIVILEGES, *LOAD_ENV, *spec.argv]
         join = self.cgroup.join_files()
         return ["/bin/sh", "-c", _JOIN, "join-cgroup", str(len(join)), *join, *argv]
 
@@ -169,9 +202,15 @@ class Launch:
     def _connect(self, child_pid: int) -> None:
         try:
             wait_for_loopback(child_pid)
-        except (TimeoutError, FileNotFoundError) as error:
-            raise SandboxFailed(f"bwrap did not set up its network namespace: {error}") from error
-        set_routes(child_pid, deny_routes(host_addresses()))
+            set_routes(child_pid, deny_routes(host_addresses()))
+        except (TimeoutError, OSError, subprocess.SubprocessError) as error:
+            raise SandboxFailed(f"the sandbox's network could not be set up: {error}") from error
+        try:
+            self._outbound(child_pid)
+        except (OSError, SlirpFailed) as error:
+            raise SandboxFailed(f"slirp4netns: {error}") from error
+
+    def _outbound(self, child_pid: int) -> None:
         api_socket = None
         if self.spec.forward is not None:
             # Somewhere the sandbox never sees (its /tmp is its own tmpfs), short enough for AF_UNIX.

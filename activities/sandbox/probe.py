@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from activities.sandbox.cgroup import CgroupUnavailable, SandboxCgroup
-from activities.sandbox.launch import Launch, SandboxFailed
+from activities.sandbox.launch import HOST_ENV, Launch, SandboxFailed
 from activities.sandbox.spec import Limits, Network, SandboxSpec
 
 # bwrap: the namespaces and mounts; slirp4netns: outbound network; setpriv (util-linux): dropping to
@@ -94,7 +94,7 @@ def _start(spec: SandboxSpec) -> str | None:
     try:
         process = subprocess.Popen(
             launch.argv,
-            env=dict(spec.env),
+            env=HOST_ENV,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

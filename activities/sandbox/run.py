@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from activities.processes import CommandTimedOut
-from activities.sandbox.launch import Launch, SandboxFailed
+from activities.sandbox.launch import HOST_ENV, Launch, SandboxFailed
 from activities.sandbox.spec import RunResult, SandboxSpec
 
 # A "line" without a newline is cut here, so a command printing one endless line cannot grow
@@ -56,9 +56,8 @@ async def run(
     try:
         process = await asyncio.create_subprocess_exec(
             *launch.argv,
-            # The whole environment of the sandbox: bwrap and setpriv pass it on untouched. Given as
-            # the environment, not as --setenv arguments, so no secret shows in a command line.
-            env=dict(spec.env),
+            # Not spec.env: that reaches the command only (see launch.py).
+            env=HOST_ENV,
             cwd="/",
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,

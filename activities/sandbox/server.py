@@ -6,7 +6,7 @@ import signal
 import subprocess
 from typing import IO
 
-from activities.sandbox.launch import Launch
+from activities.sandbox.launch import HOST_ENV, Launch
 from activities.sandbox.spec import SandboxSpec
 
 
@@ -67,8 +67,8 @@ def start_server(spec: SandboxSpec, *, output: IO[bytes] | int) -> SandboxServer
     try:
         process = subprocess.Popen(
             launch.argv,
-            # See run.py: the environment inside is exactly spec.env.
-            env=dict(spec.env),
+            # Not spec.env: that reaches the command only (see launch.py).
+            env=HOST_ENV,
             cwd="/",
             stdin=subprocess.DEVNULL,
             stdout=output,

@@ -18,6 +18,8 @@ DEFAULT_MAX_PIDS = 512
 
 # The name becomes a cgroup directory: keep it to characters that cannot walk out of the parent.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# Environment names the sandbox's shell can export (see launch.LOAD_ENV).
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Network(StrEnum):
@@ -67,6 +69,9 @@ class SandboxSpec:
             raise ValueError(f"sandbox name {self.name!r}: letters, digits, '_', '.', '-' only")
         if not self.argv:
             raise ValueError("empty argv")
+        bad = [name for name in self.env if not _ENV_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"environment names must be letters, digits and '_': {bad}")
         for inner in (self.inner_work_dir, self.home):
             if not inner.startswith("/") or inner in ("/", "/proc", "/dev", "/tmp") or ".." in inner:
                 raise ValueError(f"{inner!r} cannot hold the work dir or HOME inside the sandbox")

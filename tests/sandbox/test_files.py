@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
+from activities.sandbox import start_server
+from activities.sandbox.cgroup import SandboxCgroup
 from tests.sandbox.conftest import Dirs, run_lines, sh, spec_for
 
 pytestmark = [pytest.mark.usefixtures("sandboxing"), pytest.mark.timeout(60)]
@@ -100,9 +104,46 @@ async def test_the_work_dir_is_writable_and_the_cache_persists(dirs: Dirs, tmp_p
 
 async def test_the_environment_is_exactly_the_given_one(dirs: Dirs, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREVIEWD_TEST_SECRET", SECRET)
-    env = {"HOME": "/home/preview", "PATH": "/usr/bin:/bin", "PORT": "8000", "TOKEN": "a b\tc"}
-    result, lines = await run_lines(spec_for(dirs, ["/usr/bin/env"], env=env))
-    assert result.exit_code == 0
+    env = {
+        "HOME": "/home/preview",
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PORT": "8000",
+        "TOKEN": 'it\'s a $HOME `id` "quoted"\n\tsecond line ',
+        "EMPTY": "",
+    }
+    program = "import json, os; print(json.dumps(dict(os.environ)))"
+    result, lines = await run_lines(spec_for(dirs, ["python3", "-c", program], env=env))
+    assert result.exit_code == 0, lines
     # bwrap sets PWD for its --chdir (as any shell would): the only variable not given.
-    expected = {**env, "PWD": "/app"}
-    assert sorted(lines) == sorted(f"{k}={v}" for k, v in expected.items())
+    assert json.loads(lines[0]) == {**env, "PWD": "/app"}
+
+
+def test_the_environment_never_reaches_the_host_side_processes(dirs: Dirs, tmp_path: Path) -> None:
+    """bwrap and setpriv run as root on the host: a project's LD_PRELOAD must not reach them, and
+    no secret may sit in a command line (which every host user can read)."""
+    env = {"PATH": "/usr/bin:/bin", "PREVIEWD_TEST_SECRET": SECRET}
+    server = start_server(spec_for(dirs, ["sleep", "1000"], env=env), output=(tmp_path / "log").open("wb"))
+    try:
+        deadline = time.monotonic() + 5
+        while not (command := _sandboxed(server.spec.name, b"sleep")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert command, "sleep never started"
+        assert SECRET.encode() in Path(f"/proc/{command}/environ").read_bytes()
+        for pid in SandboxCgroup(server.spec.name).pids():
+            assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+            if pid != command:
+                assert SECRET.encode() not in Path(f"/proc/{pid}/environ").read_bytes(), pid
+    finally:
+        server.stop(grace=0)
+
+
+def _sandboxed(name: str, program: bytes) -> int | None:
+    """The pid of `program` among the sandbox's processes."""
+    for pid in SandboxCgroup(name).pids():
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == program:
+                return pid
+        except OSError:
+            continue
+    return None

@@ -8,6 +8,7 @@ import pytest
 
 from activities.sandbox import Limits, Network, PortForward, SandboxSpec, sandbox_env
 from activities.sandbox.cgroup import Layout, SandboxCgroup, detect
+from activities.sandbox.launch import env_script
 from activities.sandbox.mounts import filesystem_args
 from activities.sandbox.network import deny_routes, host_addresses
 from activities.sandbox.run import MAX_LINE_BYTES, _Lines
@@ -146,3 +147,14 @@ def test_cgroup_v2_limits_are_written_where_the_kernel_reads_them(tmp_path: Path
     assert cgroup.join_files() == [str(sandbox / "cgroup.procs")]
     (sandbox / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     assert cgroup.oom_killed()
+
+
+@pytest.mark.parametrize("name", ["A-B", "1X", "X Y", "X=Y", ""])
+def test_environment_names_are_ones_a_shell_can_export(name: str) -> None:
+    with pytest.raises(ValueError):
+        spec(env={name: "v"})
+
+
+def test_the_environment_file_quotes_every_value() -> None:
+    script = env_script({"A": "it's $HOME `id`", "B": ""}).decode()
+    assert script == "export A='it'\"'\"'s $HOME `id`'\nexport B=''\n"
