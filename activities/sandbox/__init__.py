@@ -1,16 +1,27 @@
 """Sandboxes for PR code (issue 10): bubblewrap namespaces, uid 65534, a cgroup each, slirp4netns.
 
-    from activities.sandbox import SandboxSpec, run, start_server, probe
+    from activities.sandbox import PortForward, SandboxSpec, hand_over, run, sandbox_env, start_server
 
+    hand_over(checkout); hand_over(project_cache)        # once: the sandbox uid must write them
     spec = SandboxSpec(name="dep-42-build", argv=["/bin/sh", "-c", "npm ci"], work_dir=checkout,
                        cache_dir=project_cache, env=sandbox_env(project_vars))
-    result = await run(spec, on_line=log, deadline=time.monotonic() + 600)
+    result = await run(spec, on_line=log, deadline=time.monotonic() + 600)   # RunResult
     server = start_server(replace(spec, name="dep-42-web", argv=start_argv,
                                   forward=PortForward(host_port, 8000)), output=log_file)
     ...
-    server.stop()
+    server.stop()                                        # also after it exited on its own
 
-The caller hands the work dir and the cache dir over to the sandbox uid first (hand_over).
+What a caller must know:
+- previewd runs as root (probe() says why not otherwise) with bwrap, slirp4netns, setpriv and
+  nsenter (util-linux) and ip (iproute2) installed.
+- The work dir and the cache dir are the sandbox uid's (hand_over); the server's log file and any
+  pid file live outside them, where the sandbox cannot write.
+- A forwarded server listens on 0.0.0.0 (or 10.0.2.100) inside; the host reaches it on
+  127.0.0.1:host_port only.
+- bwrap is started with --die-with-parent, which the kernel ties to the thread that started it:
+  start servers from a thread that lives as long as they should (the event loop's, or the default
+  executor's), never from a short-lived thread.
+- kill_all(name) clears a sandbox known only by its name (after a worker crash).
 """
 
 from activities.sandbox.cgroup import kill_all

@@ -51,8 +51,10 @@ async def run(
     Raises CommandTimedOut past `deadline` (time.monotonic()), SandboxFailed when the sandbox could
     not be set up. On cancellation the sandbox is torn down before the CancelledError goes on.
     """
-    launch = await asyncio.to_thread(Launch, spec)
+    launch = Launch(spec)
     process: asyncio.subprocess.Process | None = None
+    pump: asyncio.Task[None] | None = None
+    setup: asyncio.Future[None] | None = None
     try:
         process = await asyncio.create_subprocess_exec(
             *launch.argv,
@@ -67,23 +69,29 @@ async def run(
         )
         lines = _Lines(on_line)
         pump = asyncio.create_task(_pump(process, lines))
+        # Shielded: a cancelled run must not tear down while the setup thread still starts
+        # slirp4netns (the finally clause waits for it).
+        setup = asyncio.ensure_future(asyncio.to_thread(launch.spawned, process.pid))
         try:
-            await asyncio.to_thread(launch.spawned, process.pid)
-        except SandboxFailed as error:
-            # bwrap's own complaint is in its output: wait briefly for it.
+            await asyncio.shield(setup)
+        except SandboxFailed:
+            # bwrap's own complaint is in its output: let it reach the log.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(pump), 2.0)
             lines.flush()
-            raise SandboxFailed(f"{error}; exit {process.returncode}") from error
+            raise
         code = await _wait(process, deadline, heartbeat)
         # The sandbox is gone with its PID 1, so the pipe closes at once; the timeout is a backstop.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(pump), 2.0)
-        pump.cancel()
         lines.flush()
         return RunResult(exit_code=code, oom_killed=launch.cgroup.oom_killed())
     finally:
+        if setup is not None and not setup.done():
+            await asyncio.wait({setup})
         launch.kill()
+        if pump is not None:
+            pump.cancel()
         if process is not None:
             with contextlib.suppress(ProcessLookupError):
                 await asyncio.shield(process.wait())

@@ -156,3 +156,21 @@ async def test_sandboxes_side_by_side_each_get_their_own_network(dirs: Dirs) -> 
 async def test_a_missing_work_dir_is_a_sandbox_failure_not_a_command_failure(dirs: Dirs) -> None:
     with pytest.raises(SandboxFailed):
         await run_lines(spec_for(dirs, ["/bin/true"], work_dir=dirs.work / "gone"))
+
+
+async def test_a_cancelled_build_is_torn_down(dirs: Dirs) -> None:
+    """A newer push cancels the build through its activity: nothing of the old one may stay."""
+    marker = f"marker-{uuid.uuid4().hex}"
+    spec = spec_for(dirs, sh(leave_behind(marker) + "; sleep 1000"), network=Network.INTERNET)
+    started = asyncio.Event()
+
+    def on_line(line: str) -> None:
+        started.set()
+
+    task = asyncio.create_task(run(spec, on_line=on_line, deadline=time.monotonic() + 30))
+    await asyncio.wait_for(started.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert wait_until_gone(marker) == []
+    assert not SandboxCgroup(spec.name).exists
