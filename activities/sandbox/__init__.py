@@ -18,9 +18,7 @@ What a caller must know:
   pid file live outside them, where the sandbox cannot write.
 - A forwarded server listens on 0.0.0.0 (or 10.0.2.100) inside; the host reaches it on
   127.0.0.1:host_port only.
-- bwrap is started with --die-with-parent, which the kernel ties to the thread that started it:
-  start servers from a thread that lives as long as they should (the event loop's, or the default
-  executor's), never from a short-lived thread.
+- Everything of a sandbox dies with previewd (bwrap's --die-with-parent, slirp4netns' exit fd).
 - kill_all(name) clears a sandbox known only by its name (after a worker crash).
 """
 

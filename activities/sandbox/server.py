@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
 from activities.sandbox.launch import HOST_ENV, Launch
 from activities.sandbox.spec import SandboxSpec
+
+# bwrap's --die-with-parent is the kernel's parent-death signal, which fires when the *thread* that
+# forked bwrap ends. One thread that lives as long as previewd forks every server, so a server never
+# dies with a short-lived caller thread (an executor's, a request's).
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
 
 
 class SandboxServer:
@@ -65,7 +71,8 @@ def start_server(spec: SandboxSpec, *, output: IO[bytes] | int) -> SandboxServer
     must listen on 0.0.0.0 (or 10.0.2.100) inside, at forward.sandbox_port."""
     launch = Launch(spec)
     try:
-        process = subprocess.Popen(
+        process = _SPAWNER.submit(
+            subprocess.Popen,
             launch.argv,
             # Not spec.env: that reaches the command only (see launch.py).
             env=HOST_ENV,
@@ -75,7 +82,7 @@ def start_server(spec: SandboxSpec, *, output: IO[bytes] | int) -> SandboxServer
             stderr=subprocess.STDOUT,
             pass_fds=launch.pass_fds,
             start_new_session=True,
-        )
+        ).result()
     except BaseException:
         launch.close()
         raise

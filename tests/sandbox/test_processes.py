@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from activities.processes import CommandTimedOut
-from activities.sandbox import Limits, Network, SandboxFailed, kill_all, run, start_server
+from activities.sandbox import Limits, Network, SandboxFailed, SandboxServer, kill_all, run, start_server
 from activities.sandbox.cgroup import SandboxCgroup
 from tests.sandbox.conftest import Dirs, host_cmdlines_with, run_lines, sh, spec_for
 
@@ -174,3 +174,19 @@ async def test_a_cancelled_build_is_torn_down(dirs: Dirs) -> None:
         await task
     assert wait_until_gone(marker) == []
     assert not SandboxCgroup(spec.name).exists
+
+
+def test_a_server_outlives_the_thread_that_started_it(dirs: Dirs, tmp_path: Path) -> None:
+    """--die-with-parent fires when the forking *thread* ends: a caller's thread must not matter."""
+    started: list[SandboxServer] = []
+    log = (tmp_path / "log").open("wb")
+    caller = threading.Thread(
+        target=lambda: started.append(start_server(spec_for(dirs, ["sleep", "100"]), output=log))
+    )
+    caller.start()
+    caller.join()
+    try:
+        time.sleep(0.3)
+        assert started[0].alive()
+    finally:
+        started[0].stop(grace=0)
