@@ -29,6 +29,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from activities.sandbox.binaries import MissingProgram, require
 from activities.sandbox.cgroup import SandboxCgroup
 from activities.sandbox.mounts import filesystem_args
 from activities.sandbox.network import (
@@ -59,9 +60,6 @@ DROP_PRIVILEGES = [
 
 # What setpriv needs and nothing more, between bwrap's setup and the drop.
 _KEPT_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
-
-# The environment of the host-side processes that start the sandbox: fixed, nothing of spec.env.
-HOST_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 # Inside the sandbox, as uid 65534: load spec.env, then become the command.
 ENV_FILE = "/run/previewd/env"
@@ -124,9 +122,10 @@ class Launch:
         self._info_read, info_write = os.pipe()
         block_read, self._block_write = os.pipe()
         self._fds += [info_write, block_read]
-        bwrap = shutil.which("bwrap", path=HOST_ENV["PATH"])
-        if bwrap is None:
-            raise SandboxFailed("bwrap not found (apt-get install bubblewrap)")
+        try:
+            bwrap = require("bwrap")
+        except MissingProgram as error:
+            raise SandboxFailed(str(error)) from error
         argv = [
             bwrap,
             # The processes inside start with nothing; LOAD_ENV sets spec.env (bwrap adds PWD).
@@ -203,11 +202,11 @@ class Launch:
         try:
             wait_for_loopback(child_pid)
             set_routes(child_pid, deny_routes(host_addresses()))
-        except (TimeoutError, OSError, subprocess.SubprocessError) as error:
+        except (TimeoutError, OSError, subprocess.SubprocessError, MissingProgram) as error:
             raise SandboxFailed(f"the sandbox's network could not be set up: {error}") from error
         try:
             self._outbound(child_pid)
-        except (OSError, SlirpFailed) as error:
+        except (OSError, SlirpFailed, MissingProgram) as error:
             raise SandboxFailed(f"slirp4netns: {error}") from error
 
     def _outbound(self, child_pid: int) -> None:

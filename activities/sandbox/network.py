@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from activities.sandbox.binaries import HOST_ENV, require
 from activities.sandbox.spec import PortForward
 
 LINK_LOCAL = "169.254.0.0/16"
@@ -79,7 +80,8 @@ def deny_routes(addresses: Iterable[str]) -> list[str]:
 def set_routes(child_pid: int, lines: list[str], timeout: float = 5.0) -> None:
     """Run `ip -batch` inside the network namespace of child_pid."""
     subprocess.run(
-        ["nsenter", f"--net=/proc/{child_pid}/ns/net", "ip", "-batch", "-"],
+        [require("nsenter"), f"--net=/proc/{child_pid}/ns/net", require("ip"), "-batch", "-"],
+        env=HOST_ENV,
         input="\n".join(lines) + "\n",
         text=True,
         check=True,
@@ -100,7 +102,7 @@ class Slirp:
         # slirp4netns exits when this pipe closes: when stop() closes it, and when previewd dies.
         exit_read, self._exit_write = os.pipe()
         argv = [
-            "slirp4netns",
+            require("slirp4netns"),
             "--configure",
             f"--mtu={SLIRP_MTU}",
             "--disable-host-loopback",
@@ -117,6 +119,7 @@ class Slirp:
             self.process = subprocess.Popen(
                 [*argv, str(child_pid), TAP],
                 pass_fds=(ready_write, exit_read),
+                env=HOST_ENV,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

@@ -5,26 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from activities.sandbox.binaries import HOST_ENV, REQUIRED, find
 from activities.sandbox.cgroup import CgroupUnavailable, SandboxCgroup
-from activities.sandbox.launch import HOST_ENV, Launch, SandboxFailed
+from activities.sandbox.launch import Launch, SandboxFailed
 from activities.sandbox.spec import Limits, Network, SandboxSpec
-
-# bwrap: the namespaces and mounts; slirp4netns: outbound network; setpriv (util-linux): dropping to
-# the sandbox uid; nsenter (util-linux) and ip (iproute2): the routes that close the host's addresses.
-REQUIRED = {
-    "bwrap": "bubblewrap",
-    "slirp4netns": "slirp4netns",
-    "setpriv": "util-linux",
-    "nsenter": "util-linux",
-    "ip": "iproute2",
-}
 
 
 @dataclass(frozen=True)
@@ -42,9 +32,9 @@ class Probe:
 def probe(*, smoke: bool = True) -> Probe:
     """Check what a sandbox needs; with `smoke`, also start one (`true`, no network) to be sure."""
     reasons = [
-        f"{binary} not found (apt-get install {package})"
-        for binary, package in REQUIRED.items()
-        if shutil.which(binary) is None
+        f"{program} not found (apt-get install {package})"
+        for program, package in REQUIRED.items()
+        if find(program) is None
     ]
     if os.geteuid() != 0:
         # The sandbox switches to uid 65534, sets routes in its namespace and writes cgroups: all

@@ -9,7 +9,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from activities.processes import CommandTimedOut
-from activities.sandbox.launch import HOST_ENV, Launch, SandboxFailed
+from activities.sandbox.binaries import HOST_ENV
+from activities.sandbox.launch import Launch, SandboxFailed
 from activities.sandbox.spec import RunResult, SandboxSpec
 
 # A "line" without a newline is cut here, so a command printing one endless line cannot grow

@@ -7,7 +7,8 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
-from activities.sandbox.launch import HOST_ENV, Launch
+from activities.sandbox.binaries import HOST_ENV
+from activities.sandbox.launch import Launch
 from activities.sandbox.spec import SandboxSpec
 
 # bwrap's --die-with-parent is the kernel's parent-death signal, which fires when the *thread* that

@@ -85,6 +85,14 @@ async def test_link_local_and_the_hosts_addresses_are_routed_nowhere(dirs: Dirs)
     assert any(line.startswith("default via 10.0.2.2 dev tap0") for line in lines), lines
 
 
+async def test_there_is_no_ipv6_route_out(dirs: Dirs) -> None:
+    """slirp4netns runs without --enable-ipv6: the host's IPv6 addresses need no closing."""
+    spec = spec_for(dirs, ["/usr/sbin/ip", "-6", "route"], network=Network.INTERNET)
+    result, lines = await run_lines(spec)
+    assert result.exit_code == 0
+    assert all(line.startswith("fe80::/64 dev tap0") for line in lines), lines
+
+
 async def test_the_routes_cannot_be_taken_out_from_inside(dirs: Dirs) -> None:
     spec = spec_for(dirs, sh("ip route del 169.254.0.0/16 2>&1; ip route"), network=Network.INTERNET)
     result, lines = await run_lines(spec)
