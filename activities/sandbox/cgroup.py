@@ -141,7 +141,7 @@ class SandboxCgroup:
 
     def kill(self) -> None:
         """SIGKILL every process in the cgroup, frozen first so that none forks in the meantime."""
-        if not self.exists:
+        if not self.exists or not self.pids():
             return
         kill_file = self.dirs[0] / "cgroup.kill"
         if self.layout.version == 2 and kill_file.exists():
