@@ -164,8 +164,8 @@ class SandboxCgroup:
             _write(state, frozen)
             probe = state if self.layout.version == 1 else directory / "cgroup.events"
             deadline = time.monotonic() + 1.0
-            # Freezing is asynchronous; a task stuck in the kernel can keep it FREEZING. After a
-            # second kill anyway: the loop in remove() catches what forked in between.
+            # Freezing is asynchronous, and a task stuck in the kernel can hold it at FREEZING: after
+            # a second, kill anyway (remove() kills again whatever forked in between).
             while done not in probe.read_text() and time.monotonic() < deadline:
                 time.sleep(0.005)
         except FileNotFoundError:

@@ -14,6 +14,10 @@ spec.env reaches only that last shell, through a file in the sandbox: every prog
 cgroup shell, bwrap, setpriv) runs as root with a fixed environment. Given to them, a project's
 LD_PRELOAD naming a file of the checkout would run PR code as root on the host. And no secret is
 ever a command-line argument, which every user of the host can read in /proc.
+
+Not done: a seccomp filter. The command can still create user namespaces of its own (the host allows
+unprivileged ones); that gains it nothing over the sandbox's namespaces, which belong to the host's
+user namespace, but it widens the kernel surface PR code can reach.
 """
 
 from __future__ import annotations
