@@ -1,0 +1,37 @@
+"""What the caller prepares before a sandbox starts: directories it may write, its environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from activities.sandbox.spec import SANDBOX_GID, SANDBOX_UID
+
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+# The operator's CA settings (the registries may only be reachable through a CA given this way);
+# they name files under /etc/ssl or /usr, which the sandbox sees read-only.
+CA_SETTINGS = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def hand_over(path: Path) -> None:
+    """Make `path` and everything below it the sandbox uid's (a fresh checkout, a new cache dir).
+
+    lchown, never following a link: a checkout is PR content, and a link in it to /etc/shadow must
+    not hand /etc/shadow over.
+    """
+    os.lchown(path, SANDBOX_UID, SANDBOX_GID)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), SANDBOX_UID, SANDBOX_GID)
+
+
+def sandbox_env(
+    values: Mapping[str, str], *, home: str = "/home/preview", host: Mapping[str, str] = os.environ
+) -> dict[str, str]:
+    """An environment built from nothing: HOME, PATH, a UTF-8 locale, the host's CA settings, then
+    `values` (the project's vars and secrets, PORT, …) on top. Nothing else of previewd's."""
+    env = {"HOME": home, "PATH": SANDBOX_PATH, "LANG": "C.UTF-8"}
+    env.update({name: host[name] for name in CA_SETTINGS if name in host})
+    env.update(values)
+    return env
