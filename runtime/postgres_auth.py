@@ -49,6 +49,9 @@ def require_password(pgdata: Path, socket_dir: Path, password: str) -> None:
                     sql.Identifier(SUPERUSER), sql.Literal(verifier.decode())
                 )
             )
+            # The socket itself 0700 too (it is 0777 by default), from the next start on: it is a
+            # postmaster setting.
+            conn.execute("ALTER SYSTEM SET unix_socket_permissions = '0700'")
             _write_pg_hba(pgdata)
             conn.execute("SELECT pg_reload_conf()")
     except psycopg.OperationalError as error:
