@@ -1,14 +1,29 @@
-"""Where a deployment's files live on the worker's host: {data_dir}/work/{deployment_id}/."""
+"""Where a deployment's files live on the worker's host: {data_dir}/work/{deployment_id}/.
+
+`src/` is the checkout, the one part a sandbox sees (mounted and chowned to the sandbox's uid).
+What previewd reads back (`runtime.log`, `*.pid`) sits beside it, in the deployment's directory,
+which only previewd's user can enter or write: the PR can plant nothing there, no link either.
+`work/` itself is 0700, so a deployment never sees another's.
+"""
 
 from __future__ import annotations
 
 import shutil
+import stat
 from pathlib import Path
+
+PRIVATE_DIR = 0o700
 
 
 class Workdirs:
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir / "work"
+        self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        found = self.root.lstat()
+        if not stat.S_ISDIR(found.st_mode):
+            raise ValueError(f"{self.root} must be a directory, not a link or a file")
+        if stat.S_IMODE(found.st_mode) != PRIVATE_DIR:
+            self.root.chmod(PRIVATE_DIR)
 
     def deployment(self, deployment_id: str) -> Path:
         # deployment ids are UUIDs minted by the workflow; refuse anything that could escape root.
@@ -26,4 +41,11 @@ class Workdirs:
         return self.deployment(deployment_id) / f"{role}.pid"
 
     def remove(self, deployment_id: str) -> None:
-        shutil.rmtree(self.deployment(deployment_id), ignore_errors=True)
+        path = self.deployment(deployment_id)
+        if path.is_symlink():
+            # Only the link goes: whatever it points at is not this deployment's.
+            path.unlink()
+            return
+        # The checkout is PR content, links included: rmtree removes them and never follows them, by
+        # file descriptors on Linux (shutil.rmtree.avoids_symlink_attacks, checked by the tests).
+        shutil.rmtree(path, ignore_errors=True)
