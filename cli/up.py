@@ -27,8 +27,9 @@ from models.db import Database
 from models.deployments import DeploymentStatus
 from models.queries import create_project, ensure_admin
 from runtime.children import Child, spawn_previewd, wait_until
-from runtime.data_dir import read_or_create, webhook_secret
+from runtime.data_dir import read_or_create, secure, webhook_secret
 from runtime.demo import DEMO_REPO_NAME, ensure_demo_repo
+from runtime.embedded_postgres import PASSWORD_FILE
 from runtime.embedded_temporal import port_open, start_dev_server
 from runtime.migrate import migrate
 
@@ -50,14 +51,19 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure(settings.data_dir)
+    # Everything previewd and its children write from here on is theirs alone (0700/0600): logs,
+    # pid files and checkouts included. PR code gets its own directories chowned to it (sandbox).
+    os.umask(0o077)
     children: list[Child] = []
     with database(settings) as url:
         try:
+            # Where the password is, never the URL: it carries the password.
             say(
                 "postgres    "
                 + (
-                    f"embedded, under {settings.data_dir / 'postgres'}"
+                    f"embedded, under {settings.data_dir / 'postgres'} "
+                    f"(password in {settings.data_dir / PASSWORD_FILE})"
                     if not settings.database_url
                     else "DATABASE_URL"
                 )
