@@ -18,9 +18,36 @@ from tests.fakes.fly_machines import EDGE_PREFIX, FakeFly, FakeFlyServer, create
 from tests.integration.system import AppRepo, System, start_system, wait_for
 
 TOKEN = "fo1_fake-fly-token-for-tests"
+# Stands in for flyctl's remote builder: prints what a build prints, pushes nothing. Like the real
+# CLIs it reads fly.toml from its working directory unless --config names one, and runs docker's
+# buildx plugin from the docker config dir (DOCKER_CONFIG, else ~/.docker) when one is there (as
+# `docker buildx` or a local build would). It records where it ran and what it read, in {record}.
 FAKE_FLYCTL = """#!/bin/sh
-# Stands in for flyctl's remote builder: prints what a build prints, pushes nothing.
-echo "==> Building image with Fly's remote builder ($*)"
+config="$PWD/fly.toml"
+context="$PWD"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --config) config="$2"; shift 2 ;;
+    --build-only|--push|--remote-only) shift ;;
+    --*) shift 2 ;;
+    deploy) shift ;;
+    *) context="$1"; shift ;;
+  esac
+done
+plugin="${{DOCKER_CONFIG:-$HOME/.docker}}/cli-plugins/docker-buildx"
+[ -x "$plugin" ] && "$plugin" version
+record="{record}/$$.txt"
+{{
+  echo "cwd=$PWD"
+  echo "home=$HOME"
+  echo "docker_config=${{DOCKER_CONFIG:-$HOME/.docker}}"
+  echo "fly_config_dir=${{FLY_CONFIG_DIR:-$HOME/.fly}}"
+  echo "config=$config"
+  echo "context=$context"
+  [ -f "$config" ] && echo "config_app=$(grep '^app' "$config")"
+  [ -e "$context/.docker" ] && echo "context_holds_the_pr_tree=yes"
+}} > "$record"
+echo "==> Building image with Fly's remote builder"
 echo "--> Pushing image done"
 """
 
@@ -29,6 +56,14 @@ echo "--> Pushing image done"
 class FlySystem:
     system: System
     fake: FakeFly
+    builds: Path  # one record per run of the fake flyctl
+
+    def build_records(self) -> list[dict[str, str]]:
+        records = []
+        for path in self.builds.iterdir():
+            lines = path.read_text().splitlines()
+            records.append(dict(line.split("=", 1) for line in lines))
+        return records
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +72,9 @@ def fly() -> Iterator[FlySystem]:
     fake = create_fake_fly(token=TOKEN, other_orgs_apps={"pr-1-taken": "someone-else"})
     tools = root / "bin"
     tools.mkdir()
-    (tools / "flyctl").write_text(FAKE_FLYCTL)
+    builds = root / "builds"
+    builds.mkdir()
+    (tools / "flyctl").write_text(FAKE_FLYCTL.format(record=builds))
     (tools / "flyctl").chmod(0o755)
     with FakeFlyServer(fake) as server:
         env = {
@@ -49,7 +86,7 @@ def fly() -> Iterator[FlySystem]:
         }
         system, postgres, temporal = start_system(root, extra_env=env)
         try:
-            yield FlySystem(system, fake)
+            yield FlySystem(system, fake, builds)
         finally:
             system.stop()
             temporal.stop()
@@ -91,6 +128,31 @@ def test_a_pr_life_makes_one_app_and_updates_one_machine(fly: FlySystem, repo: A
     system.pull_request(project, "closed", 1, shas[-1])
     system.wait_status(project["id"], 1, shas[-1], "destroyed")
     assert app not in fake.apps
+
+
+def test_a_hostile_pr_tree_steers_nothing_of_the_image_build(fly: FlySystem, repo: AppRepo) -> None:
+    """The PR ships a docker CLI plugin, a fly.toml naming someone else's app and a Fly config dir:
+    the builder never runs in, reads from, or keeps its config in the checkout."""
+    ran = repo.path.parent / f"plugin-ran-{uuid.uuid4().hex[:6]}"
+    plugin = repo.path / ".docker" / "cli-plugins" / "docker-buildx"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text(f"#!/bin/sh\nenv > {ran}\n")
+    plugin.chmod(0o755)
+    hostile_toml = 'app = "someone-elses-app"\n[build]\n  image = "registry.fly.io/x:1"\n'
+    (repo.path / "fly.toml").write_text(hostile_toml)
+    (repo.path / ".fly").mkdir()
+    (repo.path / ".fly" / "config.yml").write_text("access_token: the-attackers-own\n")
+    sha = repo.commit("a hostile tree")
+    project = fly_project(fly, repo)
+    fly.system.pull_request(project, "opened", 9, sha)
+    live = fly.system.wait_status(project["id"], 9, sha, "active")
+
+    [record] = [r for r in fly.build_records() if r.get("context_holds_the_pr_tree") == "yes"]
+    checkout = Path(record["context"])
+    for name in ("cwd", "home", "docker_config", "fly_config_dir", "config"):
+        assert not Path(record[name]).is_relative_to(checkout), (name, record[name])
+    assert record["config_app"] == f'app = "{live["app_name"]}"'
+    assert not ran.exists(), "the PR's docker-buildx plugin ran on the worker"
 
 
 def test_an_app_name_held_by_another_org_fails_with_a_clear_message(fly: FlySystem, tmp_path: Path) -> None:

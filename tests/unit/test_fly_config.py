@@ -1,4 +1,4 @@
-"""fly_config validation, the machine config a preview gets, and the image build command."""
+"""fly_config validation and the machine config a preview gets."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from activities.fly.client import auth_header
-from activities.fly.image import build_command
 from activities.fly.machine_config import machine_config
-from config import Settings
 from models import DeploymentConfig
 from models.fly_config import FlyConfig, FlyGuest
 from workflows.activity_io import DeploymentRef
@@ -75,13 +73,3 @@ def test_prebuilt_image_and_auto_stop_off_are_honoured() -> None:
 def test_token_scheme() -> None:
     assert auth_header("FlyV1 fm2_abc") == "FlyV1 fm2_abc"
     assert auth_header("fo1_abc") == "Bearer fo1_abc"
-
-
-def test_image_is_built_by_flyctl_or_docker_with_the_pr_label() -> None:
-    config = DeploymentConfig(dockerfile_path="deploy/Dockerfile")
-    flyctl = build_command(Settings(fly_builder="flyctl"), config, REF)
-    assert flyctl[:5] == ["flyctl", "deploy", "--build-only", "--push", "--remote-only"]
-    assert "pr-7-0123456789ab" in flyctl and "deploy/Dockerfile" in flyctl
-    docker = build_command(Settings(fly_builder="docker"), config, REF)
-    assert docker[:4] == ["docker", "buildx", "build", "--push"]
-    assert "registry.fly.io/pr-7-app:pr-7-0123456789ab" in docker
