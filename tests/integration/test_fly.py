@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fakes.fly_machines import EDGE_PREFIX, FakeFly, FakeFlyServer, create_fake_fly
 from tests.integration.system import AppRepo, System, start_system, wait_for
 
 TOKEN = "fo1_fake-fly-token-for-tests"
+# A prebuilt image from a public registry: nothing to build.
+PUBLIC_IMAGE = "docker.io/library/nginx:1.27"
 # Stands in for flyctl's remote builder: prints what a build prints, pushes nothing. Like the real
 # CLIs it reads fly.toml from its working directory unless --config names one, and runs docker's
 # buildx plugin from the docker config dir (DOCKER_CONFIG, else ~/.docker) when one is there (as
@@ -153,6 +156,27 @@ def test_a_hostile_pr_tree_steers_nothing_of_the_image_build(fly: FlySystem, rep
         assert not Path(record[name]).is_relative_to(checkout), (name, record[name])
     assert record["config_app"] == f'app = "{live["app_name"]}"'
     assert not ran.exists(), "the PR's docker-buildx plugin ran on the worker"
+
+
+def test_each_projects_previews_share_a_private_network_of_their_own(fly: FlySystem, tmp_path: Path) -> None:
+    system, fake = fly.system, fly.fake
+    first, second = (AppRepo.create(tmp_path / f"net-{i}-{uuid.uuid4().hex[:6]}") for i in range(2))
+    one, other = (fly_project(fly, r, image=PUBLIC_IMAGE) for r in (first, second))
+    # PR 2 of the first project had an app from before networks per project, on the org's default.
+    legacy = f"pr-2-{first.path.name}"
+    api = httpx.Client(base_url=system.env["FLY_API_URL"], headers={"Authorization": f"Bearer {TOKEN}"})
+    assert api.post("/v1/apps", json={"name": legacy, "org_slug": "personal"}).status_code == 201
+    assert fake.apps[legacy]["network"] == "default"
+    live = {}
+    for project, repo, number in ((one, first, 1), (one, first, 2), (other, second, 1)):
+        sha = repo.commit(f"pr {number}")
+        system.pull_request(project, "opened", number, sha)
+        live[(project["id"], number)] = system.wait_status(project["id"], number, sha, "active")["app_name"]
+    networks = {key: fake.apps[app]["network"] for key, app in live.items()}
+    assert networks[(one["id"], 1)] == networks[(one["id"], 2)]
+    assert networks[(one["id"], 1)] != networks[(other["id"], 1)]
+    assert all(network.startswith("previewd-") for network in networks.values())
+    assert live[(one["id"], 2)] == legacy  # made again on its project's network
 
 
 def test_an_app_name_held_by_another_org_fails_with_a_clear_message(fly: FlySystem, tmp_path: Path) -> None:

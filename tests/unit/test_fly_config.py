@@ -1,12 +1,16 @@
-"""fly_config validation and the machine config a preview gets."""
+"""fly_config validation, the machine config a preview gets, and its project's network."""
 
 from __future__ import annotations
+
+import re
+import uuid
 
 import pytest
 from pydantic import ValidationError
 
 from activities.fly.client import auth_header
 from activities.fly.machine_config import machine_config
+from activities.fly.network import project_network
 from models import DeploymentConfig
 from models.fly_config import FlyConfig, FlyGuest
 from workflows.activity_io import DeploymentRef
@@ -73,3 +77,11 @@ def test_prebuilt_image_and_auto_stop_off_are_honoured() -> None:
 def test_token_scheme() -> None:
     assert auth_header("FlyV1 fm2_abc") == "FlyV1 fm2_abc"
     assert auth_header("fo1_abc") == "Bearer fo1_abc"
+
+
+def test_a_projects_network_is_a_short_stable_name_of_its_own() -> None:
+    ids = [str(uuid.uuid4()) for _ in range(1000)]
+    networks = {project_network(project_id) for project_id in ids}
+    assert len(networks) == len(ids)
+    assert project_network(ids[0]) == project_network(ids[0])
+    assert all(re.fullmatch(r"previewd-[0-9a-f]{12}", network) for network in networks)
