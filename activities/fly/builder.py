@@ -43,7 +43,7 @@ class FlyImageBuilder:
             dockerfile = dockerfile_in(source, config.dockerfile_path)
         except UnsafeDockerfile as error:
             sink.error(str(error))
-            raise ApplicationError(str(error), type=ErrorType.BUILD_FAILED, non_retryable=True) from None
+            raise ApplicationError(str(error), type=ErrorType.BAD_CONFIG, non_retryable=True) from None
         # The registry repository belongs to the PR's app, which must exist before the push.
         await self.platform.prepare_image(ref, sink)
         home = prepare_home(source.parent / BUILDER_DIR, self.settings, ref)

@@ -18,6 +18,7 @@ from activities.fly.network import project_network
 from activities.logsink import LogSink
 from activities.platform import PlatformActivities
 from models import LogType
+from models.fly_images import image_problem
 from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
 
 HEALTH_TIMEOUT_SECONDS = 60
@@ -117,6 +118,11 @@ class FlyPlatformActivities:
         project = await self.ctx.project(ref.project_id)
         config = project.config()
         fly = config.fly_config
+        # Checked on save too; again here for a value stored before the rule existed.
+        async with self.ctx.db.session() as session:
+            problem = await image_problem(session, project_id=project.id, image=fly.image)
+        if problem:
+            raise ApplicationError(problem, type=ErrorType.BAD_CONFIG, non_retryable=True)
         url = self.ctx.settings.preview_url(ref.app_name)
         await self.ensure_app(ref, sink)
         values = {**config.env_vars, **await self.ctx.secrets(ref.project_id)}

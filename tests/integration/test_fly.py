@@ -3,6 +3,7 @@ API that validates every request against the published contract (tests/fakes/fly
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.fakes.fly_machines import EDGE_PREFIX, FakeFly, FakeFlyServer, create_fake_fly
 from tests.integration.system import AppRepo, System, start_system, wait_for
@@ -179,6 +181,48 @@ def test_each_projects_previews_share_a_private_network_of_their_own(fly: FlySys
     assert live[(one["id"], 2)] == legacy  # made again on its project's network
 
 
+def test_a_project_may_run_its_own_apps_images_but_never_another_projects(
+    fly: FlySystem, tmp_path: Path
+) -> None:
+    system, fake = fly.system, fly.fake
+    owner_repo, thief_repo = (AppRepo.create(tmp_path / f"img-{i}-{uuid.uuid4().hex[:6]}") for i in range(2))
+    owner = fly_project(fly, owner_repo, image=PUBLIC_IMAGE)
+    sha = owner_repo.commit("the owner's build")
+    system.pull_request(owner, "opened", 1, sha)
+    app = system.wait_status(owner["id"], 1, sha, "active")["app_name"]
+    theirs = f"registry.fly.io/{app}:pr-1-{sha[:12]}"
+    thief = fly_project(fly, thief_repo)
+
+    def config(project: dict[str, Any], image: str) -> dict[str, Any]:
+        return {"deployment_config": {**project["deployment_config"], "fly_config": {"image": image}}}
+
+    with system.api() as api:
+        new = {"github_repo_full_name": "tests/thief-2", **config(thief, theirs)}
+        for refused in (
+            api.post("/api/projects", json=new),
+            api.patch(f"/api/projects/{thief['id']}", json=config(thief, theirs)),
+            api.patch(f"/api/projects/{thief['id']}", json=config(thief, "REGISTRY.fly.io/" + theirs[16:])),
+            api.patch(f"/api/projects/{thief['id']}", json=config(thief, "registry.fly.io/other-app:1")),
+        ):
+            assert refused.status_code == 422 and "fly_config.image" in refused.text, refused.text
+        assert api.patch(f"/api/projects/{owner['id']}", json=config(owner, theirs)).status_code == 200
+
+    # A value stored before the rule: the deploy refuses it, before any app is made.
+    with system.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE projects SET deployment_config = jsonb_set(deployment_config, '{fly_config}', "
+                "CAST(:fly AS jsonb)) WHERE id = :id"
+            ),
+            {"fly": json.dumps({"image": theirs}), "id": thief["id"]},
+        )
+    sha = thief_repo.commit("the thief's build")
+    system.pull_request(thief, "opened", 1, sha)
+    failed = system.wait_status(thief["id"], 1, sha, "failed")
+    assert "fly_config.image" in failed["error"] and app in failed["error"]
+    assert failed["app_name"] not in fake.apps
+
+
 def test_an_app_name_held_by_another_org_fails_with_a_clear_message(fly: FlySystem, tmp_path: Path) -> None:
     repo = AppRepo.create(tmp_path / "taken")  # its PR #1 app would be pr-1-taken, held by someone else
     project = fly_project(fly, repo)
@@ -189,7 +233,7 @@ def test_an_app_name_held_by_another_org_fails_with_a_clear_message(fly: FlySyst
 
 
 def test_a_bad_token_fails_naming_the_variable(fly: FlySystem, repo: AppRepo) -> None:
-    project = fly_project(fly, repo, image="registry.fly.io/prebuilt:1")
+    project = fly_project(fly, repo, image=PUBLIC_IMAGE)
     sha = repo.commit("bad token")
     fly.fake.token = "a-different-token"
     try:
@@ -206,16 +250,14 @@ def test_no_capacity_fails_and_a_fallback_region_saves_it(
 ) -> None:
     fly.fake.capacity_regions = {"ams"}
     try:
-        stuck = fly_project(fly, repo, image="registry.fly.io/prebuilt:1")
+        stuck = fly_project(fly, repo, image=PUBLIC_IMAGE)
         sha = repo.commit("no room")
         fly.system.pull_request(stuck, "opened", 3, sha)
         failed = fly.system.wait_status(stuck["id"], 3, sha, "failed", timeout=120)
         assert "no Fly capacity in iad" in failed["error"] and "fallback regions" in failed["error"]
 
         other = AppRepo.create(tmp_path / f"fallback-{uuid.uuid4().hex[:6]}")
-        saved = fly_project(
-            fly, other, image="registry.fly.io/prebuilt:1", region="iad", fallback_regions=["ams"]
-        )
+        saved = fly_project(fly, other, image=PUBLIC_IMAGE, region="iad", fallback_regions=["ams"])
         sha = other.commit("room elsewhere")
         fly.system.pull_request(saved, "opened", 3, sha)
         live = fly.system.wait_status(saved["id"], 3, sha, "active", timeout=120)
@@ -230,7 +272,7 @@ def test_twenty_prs_go_live_and_leave_nothing_behind_with_30_percent_of_calls_fa
 ) -> None:
     system, fake = fly.system, fly.fake
     repo = AppRepo.create(tmp_path / f"flaky-{uuid.uuid4().hex[:6]}")
-    project = fly_project(fly, repo, image="registry.fly.io/prebuilt:1")
+    project = fly_project(fly, repo, image=PUBLIC_IMAGE)
     sha = repo.commit("flaky")
     prs = range(100, 120)
     fake.fail_rate = 0.3
@@ -265,7 +307,7 @@ def test_fly_gc_destroys_only_apps_with_no_open_pr_and_the_schedule_runs_it_hour
     from temporalio.client import Client
 
     system, fake = fly.system, fly.fake
-    project = fly_project(fly, repo, image="registry.fly.io/prebuilt:1")
+    project = fly_project(fly, repo, image=PUBLIC_IMAGE)
     sha = repo.commit("kept")
     system.pull_request(project, "opened", 5, sha)
     kept = system.wait_status(project["id"], 5, sha, "active")["app_name"]
