@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -19,6 +20,7 @@ from sqlalchemy import text
 
 from tests.fakes.fly_machines import EDGE_PREFIX, FakeFly, FakeFlyServer, create_fake_fly
 from tests.integration.system import AppRepo, System, start_system, wait_for
+from web.dashboard.config_form import values_of
 
 TOKEN = "fo1_fake-fly-token-for-tests"
 # A prebuilt image from a public registry: nothing to build.
@@ -206,6 +208,17 @@ def test_a_project_may_run_its_own_apps_images_but_never_another_projects(
         ):
             assert refused.status_code == 422 and "fly_config.image" in refused.text, refused.text
         assert api.patch(f"/api/projects/{owner['id']}", json=config(owner, theirs)).status_code == 200
+    dashboard = system.dashboard()
+    try:
+        page = dashboard.get(f"/projects/{thief['id']}/settings")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None, page.text[:500]
+        form = values_of(thief["deployment_config"]) | {"fly_image": theirs, "csrf_token": csrf.group(1)}
+        refused = dashboard.post(f"/projects/{thief['id']}/settings", data=form)
+        assert refused.status_code == 422 and 'id="e-fly_image"' in refused.text
+        assert "fly_config.image" in refused.text and "Settings saved." not in refused.text
+    finally:
+        dashboard.close()
 
     # A value stored before the rule: the deploy refuses it, before any app is made.
     with system.engine.begin() as connection:
