@@ -45,6 +45,7 @@ plugin="${{DOCKER_CONFIG:-$HOME/.docker}}/cli-plugins/docker-buildx"
 [ -x "$plugin" ] && "$plugin" version
 record="{record}/$$.txt"
 {{
+  echo "tool=flyctl"
   echo "cwd=$PWD"
   echo "home=$HOME"
   echo "docker_config=${{DOCKER_CONFIG:-$HOME/.docker}}"
@@ -58,6 +59,26 @@ echo "==> Building image with Fly's remote builder"
 echo "--> Pushing image done"
 """
 
+# Stands in for the docker CLI with its buildx plugin. Like docker, it runs `docker-buildx` from the
+# docker config dir (DOCKER_CONFIG, else ~/.docker) before the system's plugin; the system's records
+# where it ran, as the fake flyctl does.
+FAKE_DOCKER = """#!/bin/sh
+plugin="${{DOCKER_CONFIG:-$HOME/.docker}}/cli-plugins/docker-$1"
+[ -x "$plugin" ] && exec "$plugin" "$@"
+context=""
+for arg in "$@"; do context="$arg"; done
+{{
+  echo "tool=docker"
+  echo "cwd=$PWD"
+  echo "home=$HOME"
+  echo "docker_config=${{DOCKER_CONFIG:-$HOME/.docker}}"
+  echo "context=$context"
+  [ -e "$context/.docker" ] && echo "context_holds_the_pr_tree=yes"
+}} > "{record}/docker-$$.txt"
+echo "#1 [internal] load build definition from Dockerfile"
+echo "#9 pushing layers done"
+"""
+
 
 @dataclass
 class FlySystem:
@@ -65,12 +86,15 @@ class FlySystem:
     fake: FakeFly
     builds: Path  # one record per run of the fake flyctl
 
-    def build_records(self) -> list[dict[str, str]]:
-        records = []
+    def hostile_build(self, tool: str) -> dict[str, str]:
+        """What the fake `tool` recorded of its one build of a PR tree holding `.docker/`."""
+        found = []
         for path in self.builds.iterdir():
-            lines = path.read_text().splitlines()
-            records.append(dict(line.split("=", 1) for line in lines))
-        return records
+            record = dict(line.split("=", 1) for line in path.read_text().splitlines())
+            if record["tool"] == tool and record.get("context_holds_the_pr_tree") == "yes":
+                found.append(record)
+        [record] = found
+        return record
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +107,8 @@ def fly() -> Iterator[FlySystem]:
     builds.mkdir()
     (tools / "flyctl").write_text(FAKE_FLYCTL.format(record=builds))
     (tools / "flyctl").chmod(0o755)
+    (tools / "docker").write_text(FAKE_DOCKER.format(record=builds))
+    (tools / "docker").chmod(0o755)
     with FakeFlyServer(fake) as server:
         env = {
             "PREVIEWD_PLATFORM": "fly",
@@ -137,9 +163,9 @@ def test_a_pr_life_makes_one_app_and_updates_one_machine(fly: FlySystem, repo: A
     assert app not in fake.apps
 
 
-def test_a_hostile_pr_tree_steers_nothing_of_the_image_build(fly: FlySystem, repo: AppRepo) -> None:
-    """The PR ships a docker CLI plugin, a fly.toml naming someone else's app and a Fly config dir:
-    the builder never runs in, reads from, or keeps its config in the checkout."""
+def hostile_tree(repo: AppRepo) -> Path:
+    """A docker CLI plugin, a fly.toml naming someone else's app and a Fly config dir in the PR's
+    tree; returns the file the plugin writes if it ever runs."""
     ran = repo.path.parent / f"plugin-ran-{uuid.uuid4().hex[:6]}"
     plugin = repo.path / ".docker" / "cli-plugins" / "docker-buildx"
     plugin.parent.mkdir(parents=True)
@@ -149,17 +175,46 @@ def test_a_hostile_pr_tree_steers_nothing_of_the_image_build(fly: FlySystem, rep
     (repo.path / "fly.toml").write_text(hostile_toml)
     (repo.path / ".fly").mkdir()
     (repo.path / ".fly" / "config.yml").write_text("access_token: the-attackers-own\n")
+    return ran
+
+
+def test_a_hostile_pr_tree_steers_nothing_of_flyctls_build(fly: FlySystem, repo: AppRepo) -> None:
+    """The builder never runs in, reads from, or keeps its config in the checkout."""
+    ran = hostile_tree(repo)
     sha = repo.commit("a hostile tree")
     project = fly_project(fly, repo)
     fly.system.pull_request(project, "opened", 9, sha)
     live = fly.system.wait_status(project["id"], 9, sha, "active")
 
-    [record] = [r for r in fly.build_records() if r.get("context_holds_the_pr_tree") == "yes"]
+    record = fly.hostile_build("flyctl")
     checkout = Path(record["context"])
     for name in ("cwd", "home", "docker_config", "fly_config_dir", "config"):
         assert not Path(record[name]).is_relative_to(checkout), (name, record[name])
     assert record["config_app"] == f'app = "{live["app_name"]}"'
     assert not ran.exists(), "the PR's docker-buildx plugin ran on the worker"
+
+
+def test_a_hostile_pr_tree_steers_nothing_of_docker_buildx(fly: FlySystem, repo: AppRepo) -> None:
+    """FLY_BUILDER=docker: `docker buildx` would run the PR's own docker-buildx were HOME the checkout."""
+    system = fly.system
+    ran = hostile_tree(repo)
+    sha = repo.commit("a hostile tree for docker")
+    project = fly_project(fly, repo)
+    system.children["worker"].stop()
+    system.env["FLY_BUILDER"] = "docker"
+    system.start_child("worker")
+    try:
+        system.pull_request(project, "opened", 10, sha)
+        system.wait_status(project["id"], 10, sha, "active")
+    finally:
+        system.children["worker"].stop()
+        del system.env["FLY_BUILDER"]
+        system.start_child("worker")
+    assert not ran.exists(), "the PR's docker-buildx plugin ran on the worker"
+    record = fly.hostile_build("docker")
+    checkout = Path(record["context"])
+    for name in ("cwd", "home", "docker_config"):
+        assert not Path(record[name]).is_relative_to(checkout), (name, record[name])
 
 
 def test_each_projects_previews_share_a_private_network_of_their_own(fly: FlySystem, tmp_path: Path) -> None:
