@@ -50,7 +50,7 @@ class BuildActivities:
         started = time.monotonic()
         try:
             code = await run_streaming(
-                step.argv, cwd=source, env=step.env, on_line=sink.info,
+                step.argv, cwd=step.cwd or source, env=step.env, on_line=sink.info,
                 deadline=deadline, pid_file=pid_file, heartbeat=heartbeat,
             )  # fmt: skip
         except FileNotFoundError:

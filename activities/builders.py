@@ -21,6 +21,9 @@ class Step:
     label: str
     argv: list[str]
     env: dict[str, str]
+    # Where the command runs; None: the deployment's sources. A tool that reads its own config from
+    # its working directory (flyctl, docker) runs in a directory previewd owns instead.
+    cwd: Path | None = None
 
 
 class Builder(Protocol):

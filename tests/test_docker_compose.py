@@ -277,3 +277,42 @@ def test_dockerignore_excludes_local_state(entry: str) -> None:
         if line.strip() and not line.startswith("#")
     }
     assert entry in patterns, f".dockerignore must exclude {entry}"
+
+
+def _flyctl_run() -> str:
+    runs = [arguments for keyword, arguments in dockerfile_instructions() if keyword == "RUN"]
+    [run] = [run for run in runs if "superfly/flyctl/releases/download" in run]
+    return run
+
+
+def _build_args() -> dict[str, str]:
+    declared = [arguments for keyword, arguments in dockerfile_instructions() if keyword == "ARG"]
+    return {name: default for name, _, default in (arg.partition("=") for arg in declared)}
+
+
+def test_dockerfile_pins_a_flyctl_release() -> None:
+    version = _build_args().get("FLYCTL_VERSION", "")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), "FLYCTL_VERSION must pin one release"
+    release = "https://github.com/superfly/flyctl/releases/download/v${FLYCTL_VERSION}/"
+    assert f"{release}flyctl_${{FLYCTL_VERSION}}_Linux_x86_64.tar.gz" in _flyctl_run()
+
+
+def test_dockerfile_checks_flyctl_against_its_published_checksum_before_unpacking_it() -> None:
+    args = _build_args()
+    assert "FLYCTL_SHA256" in args, "the checksum must be a build ARG"
+    run = _flyctl_run()
+    check = re.search(r'echo "\$\{FLYCTL_SHA256\}  (\S+)" \| sha256sum -c -', run)
+    assert check, "the download must be checked with sha256sum -c"
+    assert check.start() < run.index("tar "), "the checksum is checked before anything is unpacked"
+    if args["FLYCTL_SHA256"]:
+        assert re.fullmatch(r"[0-9a-f]{64}", args["FLYCTL_SHA256"]), "a sha256 is 64 hex digits"
+    else:
+        # No checksum pinned yet: the build must refuse rather than install an unchecked binary.
+        guard = run.index('test -n "${FLYCTL_SHA256}"')
+        assert guard < run.index("curl ") and "exit 1" in run[guard : run.index("curl ")]
+
+
+def test_dockerfile_puts_flyctl_on_path() -> None:
+    run = _flyctl_run()
+    assert re.search(r"tar -xzf \S+ -C /usr/local/bin flyctl", run), "flyctl goes into /usr/local/bin"
+    assert run.rstrip().endswith("flyctl version"), "the image proves flyctl runs from PATH"

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from models import Deployment, DeploymentConfig, Project, ProjectSecret
 from models.common import utcnow
+from models.fly_images import image_problem
 from models.projects import ENV_NAME
 from models.queries import create_project, latest_deployment_per_pr, logs_after
 from models.secrets import delete_secret, put_secret
@@ -123,6 +124,9 @@ async def list_projects(services: ServicesDep, user: CurrentUser) -> list[Projec
 @router.post("/projects", status_code=201)
 async def add_project(body: ProjectCreate, services: ServicesDep, user: CurrentUser) -> ProjectOut:
     async with services.db.session() as session:
+        image = body.deployment_config.fly_config.image
+        if problem := await image_problem(session, project_id=None, image=image):
+            raise HTTPException(422, problem)
         project = await create_project(
             session,
             user_id=user.id,
@@ -148,6 +152,9 @@ async def update_project(
         if project is None:
             raise HTTPException(404, "project not found")
         if body.deployment_config is not None:
+            image = body.deployment_config.fly_config.image
+            if problem := await image_problem(session, project_id=project.id, image=image):
+                raise HTTPException(422, problem)
             project.deployment_config = body.deployment_config.model_dump(mode="json", exclude_none=True)
         if body.is_active is not None:
             project.is_active = body.is_active

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from temporalio.exceptions import ApplicationError
+
 from activities.builders import Step
-from activities.fly.image import build_command, builder_env
+from activities.fly.image import UnsafeDockerfile, build_command, builder_env, dockerfile_in, prepare_home
 from activities.fly.platform import FlyPlatformActivities
 from activities.logsink import LogSink
-from activities.processes import base_env
 from config import Settings
 from models import DeploymentConfig
-from workflows.activity_io import DeploymentRef
+from workflows.activity_io import DeploymentRef, ErrorType
+
+# The builder's own directory, beside the checkout in the deployment's work dir (which is previewd's).
+BUILDER_DIR = "builder"
 
 
 class FlyImageBuilder:
@@ -35,9 +39,15 @@ class FlyImageBuilder:
         if config.fly_config.image:
             sink.info(f"Using the prebuilt image {config.fly_config.image}")
             return []
+        try:
+            dockerfile = dockerfile_in(source, config.dockerfile_path)
+        except UnsafeDockerfile as error:
+            sink.error(str(error))
+            raise ApplicationError(str(error), type=ErrorType.BAD_CONFIG, non_retryable=True) from None
         # The registry repository belongs to the PR's app, which must exist before the push.
         await self.platform.prepare_image(ref, sink)
+        home = prepare_home(source.parent / BUILDER_DIR, self.settings, ref)
         # The builder gets the operator's registry token, never the project's secrets: the image
         # gets those at run time, as Fly secrets.
-        env = base_env(source) | builder_env(self.settings)
-        return [Step("image", build_command(self.settings, config, ref), env)]
+        argv = build_command(self.settings, config, ref, source=source, dockerfile=dockerfile, home=home)
+        return [Step("image", argv, builder_env(self.settings, home), cwd=home.root)]

@@ -121,11 +121,11 @@ class FlyClient:
 
     # -- apps -------------------------------------------------------------------------------------
 
-    async def create_app(self, name: str, org_slug: str) -> bool:
-        """Creates the app; False when the name is already taken (by us or anyone)."""
-        response = await self.request(
-            "POST", "/v1/apps", json={"name": name, "org_slug": org_slug}, ok=(422,)
-        )
+    async def create_app(self, name: str, org_slug: str, network: str) -> bool:
+        """Creates the app on its private `network`; False when the name is already taken (by us or
+        anyone)."""
+        body = {"name": name, "org_slug": org_slug, "network": network}
+        response = await self.request("POST", "/v1/apps", json=body, ok=(422,))
         if response.status_code == 422:
             failure = self._error(response, "POST", "/v1/apps")
             if failure.code == "name_taken":

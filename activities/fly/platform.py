@@ -14,9 +14,11 @@ from temporalio.exceptions import ApplicationError
 from activities.context import WorkerContext, heartbeat, heartbeating
 from activities.fly.client import ATTEMPTS_PER_CALL, FlyApiError, FlyClient
 from activities.fly.machine_config import METADATA_PROJECT, machine_config
+from activities.fly.network import project_network
 from activities.logsink import LogSink
 from activities.platform import PlatformActivities
 from models import LogType
+from models.fly_images import image_problem
 from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
 
 HEALTH_TIMEOUT_SECONDS = 60
@@ -48,10 +50,12 @@ class FlyPlatformActivities:
             token=settings.fly_api_token.get_secret_value() if settings.fly_api_token else "",
         )
 
-    async def ensure_app(self, name: str, sink: LogSink) -> None:
-        """Create the PR's app, or reuse it if it is already ours; someone else's name is an error."""
-        if await self.client.create_app(name, self.org):
-            sink.info(f"Created Fly app {name} in org {self.org}")
+    async def ensure_app(self, ref: DeploymentRef, sink: LogSink) -> None:
+        """Create the PR's app on its project's network, or reuse it if it is already ours and there;
+        someone else's name is an error."""
+        name, network = ref.app_name, project_network(ref.project_id)
+        if await self.client.create_app(name, self.org, network):
+            sink.info(f"Created Fly app {name} in org {self.org} on network {network}")
             return
         try:
             app = await self.client.get_app(name)
@@ -60,21 +64,33 @@ class FlyPlatformActivities:
             if error.status != 403:
                 raise
             app = None
-        owner = ((app or {}).get("organization") or {}).get("slug")
-        if owner == self.org:
+        app = app or {}
+        owner = (app.get("organization") or {}).get("slug")
+        if owner != self.org:
+            raise ApplicationError(
+                f"the Fly app name {name} is taken by another organization; rename the repository or project",
+                type=ErrorType.APP_NAME_TAKEN,
+                non_retryable=True,
+            )
+        if app.get("network") == network:
             sink.info(f"Reusing Fly app {name}")
             return
-        raise ApplicationError(
-            f"the Fly app name {name} is taken by another organization; rename the repository or project",
-            type=ErrorType.APP_NAME_TAKEN,
-            non_retryable=True,
-        )
+        # An app created before previews had a network per project sits on the org's default one,
+        # where every other project's previews can reach it: it is made again, on the right one.
+        sink.info(f"Fly app {name} is on network {app.get('network')!r}, not {network}: recreating it")
+        await self._delete_and_wait(name)
+        if not await self.client.create_app(name, self.org, network):
+            raise ApplicationError(
+                f"the Fly app {name} could not be created again on network {network}",
+                type=ErrorType.FLY_UNAVAILABLE,
+            )
+        sink.info(f"Created Fly app {name} in org {self.org} on network {network}")
 
     async def prepare_image(self, ref: DeploymentRef, sink: LogSink) -> None:
         """Before an image is pushed to registry.fly.io/{app}, the app must exist."""
         try:
             async with heartbeating():
-                await self.ensure_app(ref.app_name, sink)
+                await self.ensure_app(ref, sink)
         except FlyApiError as error:
             sink.error(str(error))
             raise as_activity_error(error, self.org) from None
@@ -102,8 +118,13 @@ class FlyPlatformActivities:
         project = await self.ctx.project(ref.project_id)
         config = project.config()
         fly = config.fly_config
+        # Checked on save too; again here for a value stored before the rule existed.
+        async with self.ctx.db.session() as session:
+            problem = await image_problem(session, project_id=project.id, image=fly.image)
+        if problem:
+            raise ApplicationError(problem, type=ErrorType.BAD_CONFIG, non_retryable=True)
         url = self.ctx.settings.preview_url(ref.app_name)
-        await self.ensure_app(ref.app_name, sink)
+        await self.ensure_app(ref, sink)
         values = {**config.env_vars, **await self.ctx.secrets(ref.project_id)}
         values |= {"PREVIEW_URL": url, "PR_NUMBER": str(ref.pr_number), "COMMIT_SHA": ref.commit_sha}
         version = await self.client.set_secrets(ref.app_name, values)
@@ -211,18 +232,21 @@ class FlyPlatformActivities:
 
     async def _destroy(self, input: DestroyInput) -> None:
         try:
-            if await self.client.delete_app(input.app_name):
-                # Destroyed means Fly confirms it: wait until the app is really gone.
-                deadline = time.monotonic() + DELETE_CONFIRM_SECONDS
-                while await self.client.get_app(input.app_name) is not None:
-                    if time.monotonic() > deadline:
-                        raise ApplicationError(
-                            f"Fly has not removed {input.app_name} yet", type=ErrorType.FLY_UNAVAILABLE
-                        )
-                    await heartbeat()
-                    await asyncio.sleep(1)
+            await self._delete_and_wait(input.app_name)
         except FlyApiError as error:
             raise as_activity_error(error, self.org) from None
+
+    async def _delete_and_wait(self, app_name: str) -> None:
+        if await self.client.delete_app(app_name):
+            # Destroyed means Fly confirms it: wait until the app is really gone.
+            deadline = time.monotonic() + DELETE_CONFIRM_SECONDS
+            while await self.client.get_app(app_name) is not None:
+                if time.monotonic() > deadline:
+                    raise ApplicationError(
+                        f"Fly has not removed {app_name} yet", type=ErrorType.FLY_UNAVAILABLE
+                    )
+                await heartbeat()
+                await asyncio.sleep(1)
 
 
 def _ours(machine: dict[str, Any], ref: DeploymentRef) -> bool:

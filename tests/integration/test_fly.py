@@ -3,7 +3,9 @@ API that validates every request against the published contract (tests/fakes/fly
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -12,16 +14,69 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.fakes.fly_machines import EDGE_PREFIX, FakeFly, FakeFlyServer, create_fake_fly
 from tests.integration.system import AppRepo, System, start_system, wait_for
+from web.dashboard.config_form import values_of
 
 TOKEN = "fo1_fake-fly-token-for-tests"
+# A prebuilt image from a public registry: nothing to build.
+PUBLIC_IMAGE = "docker.io/library/nginx:1.27"
+# Stands in for flyctl's remote builder: prints what a build prints, pushes nothing. Like the real
+# CLIs it reads fly.toml from its working directory unless --config names one, and runs docker's
+# buildx plugin from the docker config dir (DOCKER_CONFIG, else ~/.docker) when one is there (as
+# `docker buildx` or a local build would). It records where it ran and what it read, in {record}.
 FAKE_FLYCTL = """#!/bin/sh
-# Stands in for flyctl's remote builder: prints what a build prints, pushes nothing.
-echo "==> Building image with Fly's remote builder ($*)"
+config="$PWD/fly.toml"
+context="$PWD"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --config) config="$2"; shift 2 ;;
+    --build-only|--push|--remote-only) shift ;;
+    --*) shift 2 ;;
+    deploy) shift ;;
+    *) context="$1"; shift ;;
+  esac
+done
+plugin="${{DOCKER_CONFIG:-$HOME/.docker}}/cli-plugins/docker-buildx"
+[ -x "$plugin" ] && "$plugin" version
+record="{record}/$$.txt"
+{{
+  echo "tool=flyctl"
+  echo "cwd=$PWD"
+  echo "home=$HOME"
+  echo "docker_config=${{DOCKER_CONFIG:-$HOME/.docker}}"
+  echo "fly_config_dir=${{FLY_CONFIG_DIR:-$HOME/.fly}}"
+  echo "config=$config"
+  echo "context=$context"
+  [ -f "$config" ] && echo "config_app=$(grep '^app' "$config")"
+  [ -e "$context/.docker" ] && echo "context_holds_the_pr_tree=yes"
+}} > "$record"
+echo "==> Building image with Fly's remote builder"
 echo "--> Pushing image done"
+"""
+
+# Stands in for the docker CLI with its buildx plugin. Like docker, it runs `docker-buildx` from the
+# docker config dir (DOCKER_CONFIG, else ~/.docker) before the system's plugin; the system's records
+# where it ran, as the fake flyctl does.
+FAKE_DOCKER = """#!/bin/sh
+plugin="${{DOCKER_CONFIG:-$HOME/.docker}}/cli-plugins/docker-$1"
+[ -x "$plugin" ] && exec "$plugin" "$@"
+context=""
+for arg in "$@"; do context="$arg"; done
+{{
+  echo "tool=docker"
+  echo "cwd=$PWD"
+  echo "home=$HOME"
+  echo "docker_config=${{DOCKER_CONFIG:-$HOME/.docker}}"
+  echo "context=$context"
+  [ -e "$context/.docker" ] && echo "context_holds_the_pr_tree=yes"
+}} > "{record}/docker-$$.txt"
+echo "#1 [internal] load build definition from Dockerfile"
+echo "#9 pushing layers done"
 """
 
 
@@ -29,6 +84,17 @@ echo "--> Pushing image done"
 class FlySystem:
     system: System
     fake: FakeFly
+    builds: Path  # one record per run of the fake flyctl
+
+    def hostile_build(self, tool: str) -> dict[str, str]:
+        """What the fake `tool` recorded of its one build of a PR tree holding `.docker/`."""
+        found = []
+        for path in self.builds.iterdir():
+            record = dict(line.split("=", 1) for line in path.read_text().splitlines())
+            if record["tool"] == tool and record.get("context_holds_the_pr_tree") == "yes":
+                found.append(record)
+        [record] = found
+        return record
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +103,12 @@ def fly() -> Iterator[FlySystem]:
     fake = create_fake_fly(token=TOKEN, other_orgs_apps={"pr-1-taken": "someone-else"})
     tools = root / "bin"
     tools.mkdir()
-    (tools / "flyctl").write_text(FAKE_FLYCTL)
+    builds = root / "builds"
+    builds.mkdir()
+    (tools / "flyctl").write_text(FAKE_FLYCTL.format(record=builds))
     (tools / "flyctl").chmod(0o755)
+    (tools / "docker").write_text(FAKE_DOCKER.format(record=builds))
+    (tools / "docker").chmod(0o755)
     with FakeFlyServer(fake) as server:
         env = {
             "PREVIEWD_PLATFORM": "fly",
@@ -49,7 +119,7 @@ def fly() -> Iterator[FlySystem]:
         }
         system, postgres, temporal = start_system(root, extra_env=env)
         try:
-            yield FlySystem(system, fake)
+            yield FlySystem(system, fake, builds)
         finally:
             system.stop()
             temporal.stop()
@@ -93,6 +163,134 @@ def test_a_pr_life_makes_one_app_and_updates_one_machine(fly: FlySystem, repo: A
     assert app not in fake.apps
 
 
+def hostile_tree(repo: AppRepo) -> Path:
+    """A docker CLI plugin, a fly.toml naming someone else's app and a Fly config dir in the PR's
+    tree; returns the file the plugin writes if it ever runs."""
+    ran = repo.path.parent / f"plugin-ran-{uuid.uuid4().hex[:6]}"
+    plugin = repo.path / ".docker" / "cli-plugins" / "docker-buildx"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text(f"#!/bin/sh\nenv > {ran}\n")
+    plugin.chmod(0o755)
+    hostile_toml = 'app = "someone-elses-app"\n[build]\n  image = "registry.fly.io/x:1"\n'
+    (repo.path / "fly.toml").write_text(hostile_toml)
+    (repo.path / ".fly").mkdir()
+    (repo.path / ".fly" / "config.yml").write_text("access_token: the-attackers-own\n")
+    return ran
+
+
+def test_a_hostile_pr_tree_steers_nothing_of_flyctls_build(fly: FlySystem, repo: AppRepo) -> None:
+    """The builder never runs in, reads from, or keeps its config in the checkout."""
+    ran = hostile_tree(repo)
+    sha = repo.commit("a hostile tree")
+    project = fly_project(fly, repo)
+    fly.system.pull_request(project, "opened", 9, sha)
+    live = fly.system.wait_status(project["id"], 9, sha, "active")
+
+    record = fly.hostile_build("flyctl")
+    checkout = Path(record["context"])
+    for name in ("cwd", "home", "docker_config", "fly_config_dir", "config"):
+        assert not Path(record[name]).is_relative_to(checkout), (name, record[name])
+    assert record["config_app"] == f'app = "{live["app_name"]}"'
+    assert not ran.exists(), "the PR's docker-buildx plugin ran on the worker"
+
+
+def test_a_hostile_pr_tree_steers_nothing_of_docker_buildx(fly: FlySystem, repo: AppRepo) -> None:
+    """FLY_BUILDER=docker: `docker buildx` would run the PR's own docker-buildx were HOME the checkout."""
+    system = fly.system
+    ran = hostile_tree(repo)
+    sha = repo.commit("a hostile tree for docker")
+    project = fly_project(fly, repo)
+    system.children["worker"].stop()
+    system.env["FLY_BUILDER"] = "docker"
+    system.start_child("worker")
+    try:
+        system.pull_request(project, "opened", 10, sha)
+        system.wait_status(project["id"], 10, sha, "active")
+    finally:
+        system.children["worker"].stop()
+        del system.env["FLY_BUILDER"]
+        system.start_child("worker")
+    assert not ran.exists(), "the PR's docker-buildx plugin ran on the worker"
+    record = fly.hostile_build("docker")
+    checkout = Path(record["context"])
+    for name in ("cwd", "home", "docker_config"):
+        assert not Path(record[name]).is_relative_to(checkout), (name, record[name])
+
+
+def test_each_projects_previews_share_a_private_network_of_their_own(fly: FlySystem, tmp_path: Path) -> None:
+    system, fake = fly.system, fly.fake
+    first, second = (AppRepo.create(tmp_path / f"net-{i}-{uuid.uuid4().hex[:6]}") for i in range(2))
+    one, other = (fly_project(fly, r, image=PUBLIC_IMAGE) for r in (first, second))
+    # PR 2 of the first project had an app from before networks per project, on the org's default.
+    legacy = f"pr-2-{first.path.name}"
+    api = httpx.Client(base_url=system.env["FLY_API_URL"], headers={"Authorization": f"Bearer {TOKEN}"})
+    assert api.post("/v1/apps", json={"name": legacy, "org_slug": "personal"}).status_code == 201
+    assert fake.apps[legacy]["network"] == "default"
+    live = {}
+    for project, repo, number in ((one, first, 1), (one, first, 2), (other, second, 1)):
+        sha = repo.commit(f"pr {number}")
+        system.pull_request(project, "opened", number, sha)
+        live[(project["id"], number)] = system.wait_status(project["id"], number, sha, "active")["app_name"]
+    networks = {key: fake.apps[app]["network"] for key, app in live.items()}
+    assert networks[(one["id"], 1)] == networks[(one["id"], 2)]
+    assert networks[(one["id"], 1)] != networks[(other["id"], 1)]
+    assert all(network.startswith("previewd-") for network in networks.values())
+    assert live[(one["id"], 2)] == legacy  # made again on its project's network
+
+
+def test_a_project_may_run_its_own_apps_images_but_never_another_projects(
+    fly: FlySystem, tmp_path: Path
+) -> None:
+    system, fake = fly.system, fly.fake
+    owner_repo, thief_repo = (AppRepo.create(tmp_path / f"img-{i}-{uuid.uuid4().hex[:6]}") for i in range(2))
+    owner = fly_project(fly, owner_repo, image=PUBLIC_IMAGE)
+    sha = owner_repo.commit("the owner's build")
+    system.pull_request(owner, "opened", 1, sha)
+    app = system.wait_status(owner["id"], 1, sha, "active")["app_name"]
+    theirs = f"registry.fly.io/{app}:pr-1-{sha[:12]}"
+    thief = fly_project(fly, thief_repo)
+
+    def config(project: dict[str, Any], image: str) -> dict[str, Any]:
+        return {"deployment_config": {**project["deployment_config"], "fly_config": {"image": image}}}
+
+    with system.api() as api:
+        new = {"github_repo_full_name": "tests/thief-2", **config(thief, theirs)}
+        for refused in (
+            api.post("/api/projects", json=new),
+            api.patch(f"/api/projects/{thief['id']}", json=config(thief, theirs)),
+            api.patch(f"/api/projects/{thief['id']}", json=config(thief, "REGISTRY.fly.io/" + theirs[16:])),
+            api.patch(f"/api/projects/{thief['id']}", json=config(thief, "registry.fly.io/other-app:1")),
+        ):
+            assert refused.status_code == 422 and "fly_config.image" in refused.text, refused.text
+        assert api.patch(f"/api/projects/{owner['id']}", json=config(owner, theirs)).status_code == 200
+    dashboard = system.dashboard()
+    try:
+        page = dashboard.get(f"/projects/{thief['id']}/settings")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None, page.text[:500]
+        form = values_of(thief["deployment_config"]) | {"fly_image": theirs, "csrf_token": csrf.group(1)}
+        refused = dashboard.post(f"/projects/{thief['id']}/settings", data=form)
+        assert refused.status_code == 422 and 'id="e-fly_image"' in refused.text
+        assert "fly_config.image" in refused.text and "Settings saved." not in refused.text
+    finally:
+        dashboard.close()
+
+    # A value stored before the rule: the deploy refuses it, before any app is made.
+    with system.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE projects SET deployment_config = jsonb_set(deployment_config, '{fly_config}', "
+                "CAST(:fly AS jsonb)) WHERE id = :id"
+            ),
+            {"fly": json.dumps({"image": theirs}), "id": thief["id"]},
+        )
+    sha = thief_repo.commit("the thief's build")
+    system.pull_request(thief, "opened", 1, sha)
+    failed = system.wait_status(thief["id"], 1, sha, "failed")
+    assert "fly_config.image" in failed["error"] and app in failed["error"]
+    assert failed["app_name"] not in fake.apps
+
+
 def test_an_app_name_held_by_another_org_fails_with_a_clear_message(fly: FlySystem, tmp_path: Path) -> None:
     repo = AppRepo.create(tmp_path / "taken")  # its PR #1 app would be pr-1-taken, held by someone else
     project = fly_project(fly, repo)
@@ -103,7 +301,7 @@ def test_an_app_name_held_by_another_org_fails_with_a_clear_message(fly: FlySyst
 
 
 def test_a_bad_token_fails_naming_the_variable(fly: FlySystem, repo: AppRepo) -> None:
-    project = fly_project(fly, repo, image="registry.fly.io/prebuilt:1")
+    project = fly_project(fly, repo, image=PUBLIC_IMAGE)
     sha = repo.commit("bad token")
     fly.fake.token = "a-different-token"
     try:
@@ -120,16 +318,14 @@ def test_no_capacity_fails_and_a_fallback_region_saves_it(
 ) -> None:
     fly.fake.capacity_regions = {"ams"}
     try:
-        stuck = fly_project(fly, repo, image="registry.fly.io/prebuilt:1")
+        stuck = fly_project(fly, repo, image=PUBLIC_IMAGE)
         sha = repo.commit("no room")
         fly.system.pull_request(stuck, "opened", 3, sha)
         failed = fly.system.wait_status(stuck["id"], 3, sha, "failed", timeout=120)
         assert "no Fly capacity in iad" in failed["error"] and "fallback regions" in failed["error"]
 
         other = AppRepo.create(tmp_path / f"fallback-{uuid.uuid4().hex[:6]}")
-        saved = fly_project(
-            fly, other, image="registry.fly.io/prebuilt:1", region="iad", fallback_regions=["ams"]
-        )
+        saved = fly_project(fly, other, image=PUBLIC_IMAGE, region="iad", fallback_regions=["ams"])
         sha = other.commit("room elsewhere")
         fly.system.pull_request(saved, "opened", 3, sha)
         live = fly.system.wait_status(saved["id"], 3, sha, "active", timeout=120)
@@ -144,7 +340,7 @@ def test_twenty_prs_go_live_and_leave_nothing_behind_with_30_percent_of_calls_fa
 ) -> None:
     system, fake = fly.system, fly.fake
     repo = AppRepo.create(tmp_path / f"flaky-{uuid.uuid4().hex[:6]}")
-    project = fly_project(fly, repo, image="registry.fly.io/prebuilt:1")
+    project = fly_project(fly, repo, image=PUBLIC_IMAGE)
     sha = repo.commit("flaky")
     prs = range(100, 120)
     fake.fail_rate = 0.3
@@ -179,7 +375,7 @@ def test_fly_gc_destroys_only_apps_with_no_open_pr_and_the_schedule_runs_it_hour
     from temporalio.client import Client
 
     system, fake = fly.system, fly.fake
-    project = fly_project(fly, repo, image="registry.fly.io/prebuilt:1")
+    project = fly_project(fly, repo, image=PUBLIC_IMAGE)
     sha = repo.commit("kept")
     system.pull_request(project, "opened", 5, sha)
     kept = system.wait_status(project["id"], 5, sha, "active")["app_name"]

@@ -6,6 +6,9 @@ import uuid
 from pathlib import Path
 from typing import cast
 
+import pytest
+from temporalio.exceptions import ApplicationError
+
 from activities.builders import LocalBuilder
 from activities.fly.builder import FlyImageBuilder
 from activities.fly.platform import FlyPlatformActivities
@@ -75,10 +78,14 @@ async def test_fly_build_readies_the_app_then_builds_the_image_without_project_s
 ) -> None:
     fake = FakeFly()
     builder = fly_builder(fake)
-    [step] = await builder.plan(REF, DeploymentConfig(), secrets={"KEY": "v"}, source=tmp_path, sink=sink())
+    source = tmp_path / "src"
+    source.mkdir()
+    [step] = await builder.plan(REF, DeploymentConfig(), secrets={"KEY": "v"}, source=source, sink=sink())
     assert fake.prepared == ["pr-7-app"]
-    assert step.label == "image" and step.argv[:2] == ["flyctl", "deploy"]
+    assert step.label == "image" and step.argv[:3] == ["flyctl", "deploy", str(source)]
     assert step.env["FLY_API_TOKEN"] == TOKEN and "KEY" not in step.env
+    # The builder runs in the deployment's own directory, beside the checkout, not in it.
+    assert step.cwd == tmp_path / "builder" and step.env["HOME"].startswith(str(tmp_path / "builder"))
     assert builder.masked() == [TOKEN]
 
 
@@ -89,3 +96,17 @@ async def test_fly_build_of_a_prebuilt_image_runs_nothing(clean_env: Path, tmp_p
     config = DeploymentConfig(fly_config=FlyConfig(image=image))
     assert await fly_builder(fake).plan(REF, config, secrets={}, source=tmp_path, sink=log) == []
     assert fake.prepared == [] and messages(log) == [f"Using the prebuilt image {image}"]
+
+
+async def test_fly_build_of_a_dockerfile_outside_the_checkout_fails_naming_the_field(
+    clean_env: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").symlink_to(tmp_path / "secret-keys")
+    fake = FakeFly()
+    log = sink()
+    with pytest.raises(ApplicationError) as failed:
+        await fly_builder(fake).plan(REF, DeploymentConfig(), secrets={}, source=source, sink=log)
+    assert "dockerfile_path" in failed.value.message and failed.value.non_retryable
+    assert fake.prepared == [] and "dockerfile_path" in messages(log)[-1]

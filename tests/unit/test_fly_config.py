@@ -1,16 +1,22 @@
-"""fly_config validation, the machine config a preview gets, and the image build command."""
+"""fly_config validation, the machine config a preview gets, and its project's network."""
 
 from __future__ import annotations
 
+import re
+import uuid
+from types import SimpleNamespace
+from typing import cast
+
 import pytest
 from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.fly.client import auth_header
-from activities.fly.image import build_command
 from activities.fly.machine_config import machine_config
-from config import Settings
+from activities.fly.network import project_network
 from models import DeploymentConfig
-from models.fly_config import FlyConfig, FlyGuest
+from models.fly_config import IMAGE, FlyConfig, FlyGuest, fly_registry_app, image_host
+from models.fly_images import image_problem
 from workflows.activity_io import DeploymentRef
 
 REF = DeploymentRef(
@@ -77,11 +83,61 @@ def test_token_scheme() -> None:
     assert auth_header("fo1_abc") == "Bearer fo1_abc"
 
 
-def test_image_is_built_by_flyctl_or_docker_with_the_pr_label() -> None:
-    config = DeploymentConfig(dockerfile_path="deploy/Dockerfile")
-    flyctl = build_command(Settings(fly_builder="flyctl"), config, REF)
-    assert flyctl[:5] == ["flyctl", "deploy", "--build-only", "--push", "--remote-only"]
-    assert "pr-7-0123456789ab" in flyctl and "deploy/Dockerfile" in flyctl
-    docker = build_command(Settings(fly_builder="docker"), config, REF)
-    assert docker[:4] == ["docker", "buildx", "build", "--push"]
-    assert "registry.fly.io/pr-7-app:pr-7-0123456789ab" in docker
+def test_a_projects_network_is_a_short_stable_name_of_its_own() -> None:
+    ids = [str(uuid.uuid4()) for _ in range(1000)]
+    networks = {project_network(project_id) for project_id in ids}
+    assert len(networks) == len(ids)
+    assert project_network(ids[0]) == project_network(ids[0])
+    assert all(re.fullmatch(r"previewd-[0-9a-f]{12}", network) for network in networks)
+
+
+@pytest.mark.parametrize(
+    ("image", "host", "app"),
+    [
+        ("nginx:1.27", None, None),
+        ("library/nginx", None, None),
+        ("docker.io/library/nginx:1.27", "docker.io", None),
+        ("ghcr.io/org/app:tag", "ghcr.io", None),
+        ("nginx@sha256:" + "a" * 64, None, None),
+        ("registry.fly.io/pr-1-web:pr-1-abc", "registry.fly.io", "pr-1-web"),
+        ("REGISTRY.FLY.IO/pr-1-web", "registry.fly.io", "pr-1-web"),
+        ("registry.fly.io:443/pr-2-x@sha256:" + "b" * 64, "registry.fly.io:443", "pr-2-x"),
+        ("registry.fly.io.example.com/pr-1-web:1", "registry.fly.io.example.com", None),
+    ],
+)
+def test_an_images_registry_and_fly_app_are_read_like_docker_reads_them(
+    image: str, host: str | None, app: str | None
+) -> None:
+    assert IMAGE.match(image)
+    assert image_host(image) == host
+    assert fly_registry_app(image) == app
+
+
+@pytest.mark.parametrize(
+    ("image", "said"),
+    [
+        ("not an image", "is not an image reference"),
+        ("fly.io/pr-1-web:1", "is not a registry"),
+        ("registry-iad.fly.io/pr-1-web:1", "is not a registry"),
+        ("registry.fly.io/pr-1-web:1", "is not one of this project's preview apps"),
+    ],
+)
+async def test_a_new_project_may_name_no_image_of_flys_registry(image: str, said: str) -> None:
+    class NoDeployments:
+        async def exec(self, statement: object) -> SimpleNamespace:
+            return SimpleNamespace(all=list)
+
+    problem = await image_problem(cast(AsyncSession, NoDeployments()), project_id=None, image=image)
+    assert problem is not None and problem.startswith("fly_config.image: ") and said in problem
+
+
+async def test_a_public_image_needs_no_lookup() -> None:
+    session = cast(AsyncSession, None)  # any query would fail
+    for image in ("nginx:1.27", "ghcr.io/org/app:tag", None):
+        assert await image_problem(session, project_id=uuid.uuid4(), image=image) is None
+
+
+def test_a_stored_image_from_before_the_rule_still_loads() -> None:
+    # The deploy refuses it, naming the field; the project's page must still open.
+    config = DeploymentConfig.model_validate({"fly_config": {"image": "registry.fly.io/prebuilt:1"}})
+    assert config.fly_config.image == "registry.fly.io/prebuilt:1"

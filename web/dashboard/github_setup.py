@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from models import Project
 from models.common import utcnow
+from models.fly_images import image_problem
 from models.installations import Installation
 from models.locks import repository_key
 from models.queries import create_project
@@ -150,6 +151,10 @@ async def activate(
         taken = (await session.exec(select(Project).where(Project.github_repo_id == repo_id))).first()
         if taken is not None:
             form.errors["repository"] = "This repository is already connected."
+        if form.config is not None:
+            problem = await image_problem(session, project_id=None, image=form.config.fly_config.image)
+            if problem:
+                form.errors["fly_image"] = problem
         if form.errors or form.config is None:
             # The secret values typed are not sent back into the page: they are asked for again.
             context = {"repository": repository, "form": form, "secrets_text": ""}

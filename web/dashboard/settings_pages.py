@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from models import AuditEvent, Project, ProjectSecret
 from models.common import utcnow
+from models.fly_images import image_problem
 from models.projects import ENV_NAME
 from models.secrets import delete_secret, put_secret
 from web.dashboard.access import project_for
@@ -93,6 +94,11 @@ async def save_settings(
 ) -> Response:
     project = await project_for(services, signed_in, project_id)
     form = parse(await request.form(), keep=project.deployment_config)
+    async with services.db.session() as session:
+        if form.config is not None:
+            problem = await image_problem(session, project_id=project.id, image=form.config.fly_config.image)
+            if problem:
+                form.errors["fly_image"] = problem
     if form.errors or form.config is None:
         return await _page(request, services, project, form=form, status_code=422)
     async with services.db.session() as session:
