@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,10 +41,10 @@ Local:
 """
 
 
-def spec(**changes: object) -> SandboxSpec:
-    values: dict[str, object] = {"name": "dep-1", "argv": ["true"], "work_dir": Path("/w"), "env": {}}
-    values.update(changes)
-    return SandboxSpec(**values)  # type: ignore[arg-type]
+def spec(**changes: Any) -> SandboxSpec:
+    return dataclasses.replace(
+        SandboxSpec(name="dep-1", argv=["true"], work_dir=Path("/w"), env={}), **changes
+    )
 
 
 def test_host_addresses_are_the_local_ones_but_loopback(tmp_path: Path) -> None:
