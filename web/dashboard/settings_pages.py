@@ -92,7 +92,7 @@ async def save_settings(
     request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
 ) -> Response:
     project = await project_for(services, signed_in, project_id)
-    form = parse(await request.form(), keep=project.deployment_config)
+    form = parse(await request.form(), keep=project.deployment_config, settings=services.settings)
     if form.errors or form.config is None:
         return await _page(request, services, project, form=form, status_code=422)
     async with services.db.session() as session:
