@@ -17,12 +17,12 @@ STAGE = sys.argv[1]
 MARKER = os.environ.get("MARKER", "attacker")
 
 
-def report(name, reached, detail):
+def report(name: str, reached: bool, detail: object) -> None:
     verdict = "REACHED" if reached else "blocked"
     print(f"ATTEMPT {STAGE} {name}: {verdict} ({str(detail)[:200]})", flush=True)
 
 
-def try_read(name, path, must_contain=b""):
+def try_read(name: str, path: str, must_contain: bytes = b"") -> None:
     try:
         with open(path, "rb") as handle:
             data = handle.read(65536)
@@ -32,7 +32,7 @@ def try_read(name, path, must_contain=b""):
     report(name, must_contain in data, f"read {len(data)} bytes")
 
 
-def try_connect(name, family, address):
+def try_connect(name: str, family: socket.AddressFamily, address: str | tuple[str, int]) -> None:
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(2)
         try:
@@ -43,12 +43,12 @@ def try_connect(name, family, address):
         report(name, True, f"connected to {address}")
 
 
-def worker_environ():
+def worker_environ() -> None:
     # Reached only if it is the worker's own environment (a pid of the sandbox's own may match).
     try_read("worker-environ", f"/proc/{os.environ['WORKER_PID']}/environ", b"TEMPORAL_ADDRESS=")
 
 
-def data_dir():
+def data_dir() -> None:
     for name in ("secret-keys", "webhook-secret", "session-key", "api-token"):
         try_read(f"data-dir-{name}", os.path.join(os.environ["DATA_DIR"], name))
     try:
@@ -58,7 +58,7 @@ def data_dir():
         report("data-dir-listing", False, f"{type(error).__name__}: {error.strerror}")
 
 
-def other_deployment():
+def other_deployment() -> None:
     path = os.environ.get("OTHER_WORK", "")
     if not path:
         return
@@ -71,7 +71,7 @@ def other_deployment():
         report("other-deployment-write", False, f"{type(error).__name__}: {error.strerror}")
 
 
-def network():
+def network() -> None:
     try_connect("postgres-socket", socket.AF_UNIX, os.environ["PG_SOCKET"])
     for port in os.environ["HOST_PORTS"].split(","):
         try_connect(f"tcp-127.0.0.1:{port}", socket.AF_INET, ("127.0.0.1", int(port)))
@@ -82,14 +82,14 @@ def network():
     report("route-169.254.169.254", usable, text)
 
 
-def leave_process_behind():
+def leave_process_behind() -> None:
     # Detached, in a session of its own: it must not outlive the sandbox.
     code = "import time; time.sleep(3600)"
     subprocess.Popen(["setsid", "python3", "-c", code, f"{MARKER}-left-behind"], start_new_session=True)
     report("setsid-left-behind", False, "started; it must be gone once the sandbox is")
 
 
-def fork_bomb():
+def fork_bomb() -> None:
     seconds = float(os.environ.get("BOMB_SECONDS", "6"))
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     print(f"FORKBOMB {STAGE} start", flush=True)
@@ -106,7 +106,7 @@ def fork_bomb():
     print(f"FORKBOMB {STAGE} end", flush=True)
 
 
-def allocate():
+def allocate() -> None:
     # 4 GiB, every page written, in a child so that its death is observed rather than suffered.
     code = (
         "chunks = []\nfor _ in range(64):\n    chunks.append(b'x' * (64 << 20))\nprint('allocated 4 GiB')\n"
@@ -115,7 +115,7 @@ def allocate():
     report("allocate-4GiB", result.returncode == 0, f"exit {result.returncode}")
 
 
-def main():
+def main() -> None:
     print(f"attacker {STAGE} as uid {os.getuid()}", flush=True)
     worker_environ()
     data_dir()
