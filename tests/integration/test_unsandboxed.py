@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from models.db import Database
+from models.sign_in import upsert_github_user
 from tests.integration.system import AppRepo, System, start_system, wait_for
+from web.sandbox_status import sign_in_refusal
 from workflows.preview import PreviewWorkflow
 from workflows.signals import workflow_id_for
 from workflows.vocabulary import Phase
@@ -73,3 +76,22 @@ def test_a_fork_is_not_previewed_even_when_the_project_trusts_forks(
     unsandboxed.pull_request(project, "opened", 72, branch_sha)
     deployment = unsandboxed.wait_status(project["id"], 72, branch_sha, "active")
     assert branch_sha in unsandboxed.preview(deployment["app_name"]).text
+
+
+def test_github_sign_in_admits_only_its_first_user(unsandboxed: System) -> None:
+    async def refusals() -> tuple[str | None, str | None, str | None]:
+        db = Database(unsandboxed.database_url, pool_size=1)
+        try:
+            async with db.session() as session:
+                nobody_yet = await sign_in_refusal(session, github_id=501)
+                first = await upsert_github_user(session, github_id=501, login="first-one", name=None)
+                await upsert_github_user(session, github_id=502, login="second-one", name=None)
+                again = await sign_in_refusal(session, github_id=first.github_id or 0)
+                stranger = await sign_in_refusal(session, github_id=503)
+        finally:
+            await db.dispose()
+        return nobody_yet, again, stranger
+
+    nobody_yet, again, stranger = asyncio.run(refusals())
+    assert nobody_yet is None and again is None
+    assert stranger is not None and "first-one" in stranger and "unsandboxed" in stranger
