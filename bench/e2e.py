@@ -39,7 +39,7 @@ RATIO_BAR = 1.3
 def plain_run(repo: Path, sha: str, pr: int, install: str | None) -> float:
     """What previewd does, by hand: returns seconds from start to the first 2xx."""
     work = Path(tempfile.mkdtemp(prefix="bench-plain-"))
-    env = {**os.environ, "COMMIT_SHA": sha, "PR_NUMBER": str(pr), "HOST": "127.0.0.1"}
+    env = {**os.environ, "PATH": SYSTEM_PATH, "COMMIT_SHA": sha, "PR_NUMBER": str(pr), "HOST": "127.0.0.1"}
     server: subprocess.Popen[bytes] | None = None
     started = time.perf_counter()
     try:
@@ -156,7 +156,10 @@ def sandbox_reports(system: System) -> list[dict[str, Any]]:
     return wait_for(rows, timeout=60, what="the worker's sandbox report")
 
 
-MODES = {"sandbox": {}, "no sandbox": {"PREVIEWD_SANDBOX": "off"}}
+# The same python3 for everyone: a sandbox sees the system's only, and a PATH with a pyenv shim
+# first (a script) would make the plain and the unsandboxed runs slower by its start-up each time.
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+MODES = {"sandbox": {"PATH": SYSTEM_PATH}, "no sandbox": {"PREVIEWD_SANDBOX": "off", "PATH": SYSTEM_PATH}}
 
 
 def main() -> int:
