@@ -7,8 +7,10 @@ its own, where a probe would answer for the wrong host.
 
 from __future__ import annotations
 
+import logging
 import time
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,6 +19,7 @@ from models import User
 from models.db import Database
 from models.sandbox_reports import UNSANDBOXED_NOTICE, unsandboxed_hosts
 
+log = logging.getLogger("previewd.web.sandbox")
 # Pages poll every few seconds: the banner may lag a worker's start by this much, no more.
 CACHE_SECONDS = 5.0
 # Not pages: no banner to show, no query to make.
@@ -47,7 +50,12 @@ class SandboxNoticeMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not str(scope["path"]).startswith(SKIPPED_PREFIXES):
-            scope.setdefault("state", {})["unsandboxed"] = await self.status.notice()
+            try:
+                scope.setdefault("state", {})["unsandboxed"] = await self.status.notice()
+            except SQLAlchemyError as error:
+                # Postgres is down: the page says so itself where it needs the database; the banner
+                # is back with it. (The refusals ask afresh and fail closed.)
+                log.warning("sandbox state unknown: %s", type(error).__name__)
         await self.app(scope, receive, send)
 
 
