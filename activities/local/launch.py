@@ -105,11 +105,18 @@ async def _start_sandboxed(
         network=Network.INTERNET,
         forward=PortForward(host_port=port, sandbox_port=config.port),
     )
+    # Blocking: bwrap is started and its network wired up before this returns. Shielded: a cancelled
+    # deploy must not leave a server that the thread goes on to start, and nobody would stop.
+    starting = asyncio.ensure_future(asyncio.to_thread(start_server, spec, output=output))
     try:
-        # Blocking: bwrap is started and its network wired up before this returns.
-        return await asyncio.to_thread(start_server, spec, output=output)
+        return await asyncio.shield(starting)
     except SandboxFailed as error:
         raise StartFailed(f"the preview's sandbox could not be set up: {error}", []) from None
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            server = await starting
+            await asyncio.to_thread(server.stop, 0)
+        raise
 
 
 def _start_plain(
