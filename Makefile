@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 # The browser tests drive Debian's Chromium (tests/browser); PREVIEWD_CHROMIUM points elsewhere.
 CHROMIUM ?= $(or $(PREVIEWD_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: up install test lint clean chromium
+.PHONY: up install test lint clean chromium sandbox
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,16 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 
 install: $(STAMP)
 
-up: install
+up: install sandbox
 	$(BIN)/previewd up
+
+# PR code runs in a sandbox (activities/sandbox): bubblewrap, slirp4netns, iproute2 and util-linux
+# (setpriv, nsenter). Installed where missing and possible (root with apt-get). Where not, previewd
+# runs PR code unsandboxed and says so; the sandbox tests are skipped, or fail when CI is set.
+SANDBOX_PROGRAMS := bwrap slirp4netns ip setpriv nsenter
+SANDBOX_PACKAGES := bubblewrap slirp4netns iproute2 util-linux
+sandbox:
+	@missing=""; for p in $(SANDBOX_PROGRAMS); do 		PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; 	if [ -z "$$missing" ]; then :; 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then 		echo "installing the sandbox's programs:$$missing"; 		apt-get install -y -qq $(SANDBOX_PACKAGES) >/dev/null 2>&1 		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(SANDBOX_PACKAGES) >/dev/null 2>&1; } 		|| echo "could not install$$missing: PR code will run unsandboxed (the sandbox tests are skipped, or fail under CI)"; 	else 		echo "missing$$missing and no way to install them (needs root and apt-get: $(SANDBOX_PACKAGES)): PR code will run unsandboxed (the sandbox tests are skipped, or fail under CI)"; 	fi
 
 # Installs Chromium where it is missing and can be (root with apt-get). Where it cannot, the browser
 # tests are skipped with the reason, or fail when CI is set.
@@ -43,7 +51,7 @@ chromium:
 		echo "no chromium at $(CHROMIUM) and no way to install it: the browser tests will be skipped (or fail under CI)"; \
 	fi
 
-test: $(TEST_STAMP) chromium
+test: $(TEST_STAMP) chromium sandbox
 	PREVIEWD_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q
 
 lint: $(TEST_STAMP)

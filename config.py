@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     previewd_login_link_hours: int = Field(default=24, ge=1, le=24 * 30)
     # Where the dashboard links each PR's workflow in the Temporal UI.
     previewd_temporal_ui_url: str = "http://localhost:8233"
+    # PR code in a sandbox (activities/sandbox): "auto" uses it when this host can (probe()),
+    # "required" refuses to start the worker without it, "off" runs PR code as previewd (one person
+    # trying previewd out; it then refuses what would hand PR code to strangers).
+    previewd_sandbox: Literal["auto", "required", "off"] = "auto"
+    # Ceilings of every project's sandbox limits: a project asks for less, never more.
+    previewd_max_memory_mb: int = Field(default=4096, ge=64)
+    previewd_max_processes: int = Field(default=4096, ge=16)
 
     github_app_id: str | None = None
     github_app_private_key: SecretStr | None = None

@@ -29,6 +29,7 @@ from activities.github.client import GitHubApi
 from activities.github.report import GitHubReportActivities
 from activities.host import HostActivities
 from activities.local.platform import LocalPlatformActivities
+from activities.local.sandboxing import SandboxMode, decide
 from activities.local.supervisor import LocalRuntime
 from activities.platform import PlatformActivities
 from activities.source import SourceActivities
@@ -37,6 +38,7 @@ from activities.workdirs import Workdirs
 from config import Settings
 from models.crypto import Keyring
 from models.db import Database
+from models.sandbox_reports import UNSANDBOXED_NOTICE, record_sandbox
 from outbox.dispatcher import Dispatcher, run_dispatcher
 from runtime.data_dir import secret_keys
 from runtime.temporal_client import connect
@@ -62,6 +64,24 @@ def host_queues(settings: Settings) -> tuple[str, str]:
     return host_queue, f"{host_queue}-builds"
 
 
+async def sandbox_mode(settings: Settings, db: Database, host_queue: str) -> SandboxMode:
+    """Whether PR code runs in a sandbox on this host (PREVIEWD_SANDBOX), said in the log and
+    recorded for the web app's banner and refusals (models/sandbox_reports.py)."""
+    mode = await decide(settings)
+    if mode.sandboxed:
+        log.info("PR code runs in a sandbox (bubblewrap, uid 65534, a cgroup and a network of its own)")
+    else:
+        log.warning(
+            "%s (%s): fine for one person trying previewd out; GitHub sign-in is limited to its first "
+            "user and fork previews are refused",
+            UNSANDBOXED_NOTICE,
+            mode.why_not,
+        )
+    async with db.session() as session:
+        await record_sandbox(session, host_queue=host_queue, sandboxed=mode.sandboxed, reasons=mode.why_not)
+    return mode
+
+
 async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event) -> None:
     client: Client = await connect(settings)
     db = Database(database_url)
@@ -85,9 +105,11 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         fleet = [ReconcileActivities(reconciler).reconcile]
         await ensure_reconcile_schedule(client, settings.temporal_task_queue)
     else:
+        ctx.sandbox = await sandbox_mode(settings, db, host_queue)
         runtime = LocalRuntime(ctx)
         await runtime.start()
-        platform, builder = LocalPlatformActivities(runtime), LocalBuilder(settings)
+        builder = LocalBuilder(settings, sandboxed=ctx.sandbox.sandboxed, workdirs=ctx.workdirs)
+        platform = LocalPlatformActivities(runtime)
     builds = BuildActivities(ctx, builder)
     github = github_app(settings)
     store, host = StoreActivities(ctx), HostActivities(ctx)

@@ -4,13 +4,17 @@ builder for its platform; `BuildActivities` runs whatever steps it plans."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from activities.environment import app_env
+from activities.environment import app_env, app_values, sandboxed_env
+from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sandbox_name
 from activities.logsink import LogSink
 from activities.processes import split_command
+from activities.sandbox import Network, SandboxSpec, hand_over
+from activities.workdirs import Workdirs
 from config import Settings
 from models import DeploymentConfig
 from workflows.activity_io import DeploymentRef
@@ -24,6 +28,8 @@ class Step:
     # Where the command runs; None: the deployment's sources. A tool that reads its own config from
     # its working directory (flyctl, docker) runs in a directory previewd owns instead.
     cwd: Path | None = None
+    # Set: the step runs in this sandbox (its env is spec.env); unset: on the host, with `env`.
+    sandbox: SandboxSpec | None = None
 
 
 class Builder(Protocol):
@@ -46,10 +52,15 @@ class Builder(Protocol):
 
 
 class LocalBuilder:
-    """The project's install and build commands, with its env vars and secrets, on this host."""
+    """The project's install and build commands, with its env vars and secrets: each in a sandbox of
+    its own when this worker sandboxes (`sandboxed`), else on this host as previewd."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, sandboxed: bool = False, workdirs: Workdirs | None = None
+    ) -> None:
         self.settings = settings
+        self.sandboxed = sandboxed
+        self.workdirs = workdirs or Workdirs(settings.data_dir)
 
     def masked(self) -> list[str]:
         return []
@@ -63,9 +74,47 @@ class LocalBuilder:
         source: Path,
         sink: LogSink,
     ) -> list[Step]:
-        env = app_env(settings=self.settings, config=config, secrets=secrets, ref=ref, home=source)
-        commands = (("install", config.install_command), ("build", config.build_command))
-        steps = [Step(label, split_command(command), env) for label, command in commands if command]
-        if not steps:
+        values = app_values(
+            settings=self.settings,
+            config=config,
+            secrets=secrets,
+            ref=ref,
+            port=config.port,
+            sandboxed=self.sandboxed,
+        )
+        commands = [
+            (label, command)
+            for label, command in (("install", config.install_command), ("build", config.build_command))
+            if command
+        ]
+        if not commands:
             sink.info("No install or build command configured")
+            return []
+        if not self.sandboxed:
+            env = app_env(values=values, home=source)
+            return [Step(label, split_command(command), env) for label, command in commands]
+        cache = await self._cache(ref.project_id)
+        env = sandboxed_env(values, home=INNER_HOME)
+        steps = []
+        for label, command in commands:
+            spec = SandboxSpec(
+                name=sandbox_name(ref.deployment_id, label),
+                argv=split_command(command),
+                work_dir=source,
+                env=env,
+                cache_dir=cache,
+                inner_work_dir=INNER_WORK_DIR,
+                home=INNER_HOME,
+                limits=limits(self.settings, config, memory_mb=config.build_memory_mb),
+                network=Network.INTERNET,
+            )
+            steps.append(Step(label, list(spec.argv), env, sandbox=spec))
         return steps
+
+    async def _cache(self, project_id: str) -> Path:
+        """The project's build cache, made the sandbox uid's when first created."""
+        cache = self.workdirs.build_cache(project_id)
+        if not cache.is_dir():
+            cache.mkdir(parents=True)
+            await asyncio.to_thread(hand_over, cache)
+        return cache

@@ -7,11 +7,12 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.local.sandboxing import SandboxMode
 from activities.workdirs import Workdirs
 from config import Settings
 from models import Project
@@ -29,6 +30,8 @@ class WorkerContext:
     workdirs: Workdirs
     host_queue: str
     build_queue: str
+    # Decided at the worker's start (activities/local/sandboxing.py); unsandboxed until then.
+    sandbox: SandboxMode = field(default_factory=lambda: SandboxMode(False, ["not probed"]))
 
     async def project(self, project_id: str) -> Project:
         async with self.db.session() as session:

@@ -15,6 +15,7 @@ from activities.context import WorkerContext, heartbeat
 from activities.github.client import GitHubApiError
 from activities.logsink import LogSink
 from activities.processes import base_env, run_streaming
+from activities.sandbox import hand_over
 from models import LogType
 from workflows.activity_io import ActivityName, DeploymentRef, ErrorType
 
@@ -114,4 +115,8 @@ class SourceActivities:
                         type=ErrorType.CLONE_FAILED if missing else "CloneError",
                         non_retryable=missing,
                     )
+            if self.ctx.sandbox.sandboxed:
+                # The sandbox's uid builds in it (writable at /app). Without following links: the
+                # checkout is PR content (see hand_over).
+                await asyncio.to_thread(hand_over, target)
             sink.info(f"Cloned in {time.monotonic() - started:.1f}s")

@@ -15,6 +15,7 @@ from models import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogTyp
 from models.common import utcnow
 from models.deployments import FINAL_STATUSES
 from models.queries import lock_log_order
+from models.sandbox_reports import unsandboxed_hosts
 from workflows.activity_io import (
     ActivateInput,
     ActivityName,
@@ -175,8 +176,16 @@ class StoreActivities:
 
     @activity.defn(name=ActivityName.FORK_POLICY)
     async def fork_policy(self, project_id: str) -> str:
-        """The project's fork policy as it is now (people change it while PRs wait)."""
-        return (await self.ctx.project(project_id)).config().fork_policy
+        """The project's fork policy as it is now (people change it while PRs wait).
+
+        "never", whatever the project says, where a local worker runs PR code unsandboxed: a fork's
+        code would run as previewd, next to its keys (issue 10). Approvals then change nothing."""
+        policy = (await self.ctx.project(project_id)).config().fork_policy
+        if self.ctx.settings.previewd_platform == "local":
+            async with self.ctx.db.session() as session:
+                if await unsandboxed_hosts(session):
+                    return "never"
+        return policy
 
     @activity.defn(name=ActivityName.MARK_DESTROYED)
     async def mark_destroyed(self, input: MarkDestroyedInput) -> None:

@@ -1,15 +1,17 @@
-"""Where a deployment's files live on the worker's host: {data_dir}/work/{deployment_id}/.
+"""Where a deployment's files live on the worker's host: {data_dir}/work/{deployment_id}/, and each
+project's build cache: {data_dir}/cache/{project_id}/.
 
-`src/` is the checkout, the one part a sandbox sees (mounted and chowned to the sandbox's uid).
-What previewd reads back (`runtime.log`, `*.pid`) sits beside it, in the deployment's directory,
-which only previewd's user can enter or write: the PR can plant nothing there, no link either.
-`work/` itself is 0700, so a deployment never sees another's.
+`src/` is the checkout, the one part of a deployment a sandbox sees (mounted and chowned to the
+sandbox's uid), beside its project's cache. What previewd reads back (`runtime.log`, `*.pid`) sits
+beside `src/`, in the deployment's directory, which only previewd's user can enter or write: the PR
+can plant nothing there, no link either. `work/` itself is 0700, so a deployment never sees another's.
 """
 
 from __future__ import annotations
 
 import shutil
 import stat
+import uuid
 from pathlib import Path
 
 PRIVATE_DIR = 0o700
@@ -24,6 +26,7 @@ class Workdirs:
             raise ValueError(f"{self.root} must be a directory, not a link or a file")
         if stat.S_IMODE(found.st_mode) != PRIVATE_DIR:
             self.root.chmod(PRIVATE_DIR)
+        self.caches = data_dir / "cache"
 
     def deployment(self, deployment_id: str) -> Path:
         # deployment ids are UUIDs minted by the workflow; refuse anything that could escape root.
@@ -39,6 +42,11 @@ class Workdirs:
 
     def pid_file(self, deployment_id: str, role: str) -> Path:
         return self.deployment(deployment_id) / f"{role}.pid"
+
+    def build_cache(self, project_id: str) -> Path:
+        """The project's build cache ($HOME/.cache in its sandboxes): it survives its deployments,
+        and only that project's sandboxes see it."""
+        return self.caches / str(uuid.UUID(project_id))
 
     def remove(self, deployment_id: str) -> None:
         path = self.deployment(deployment_id)

@@ -13,12 +13,14 @@ from tests.integration.system import System, start_system
 
 
 @contextlib.contextmanager
-def running_system(prefix: str, keep: bool = False) -> Iterator[System]:
+def running_system(
+    prefix: str, keep: bool = False, extra_env: dict[str, str] | None = None
+) -> Iterator[System]:
     root = Path(tempfile.mkdtemp(prefix=f"previewd-{prefix}-"))
     print(f"data root: {root}", flush=True)
     system = postgres = temporal = None
     try:
-        system, postgres, temporal = start_system(root)
+        system, postgres, temporal = start_system(root, extra_env=extra_env)
         yield system
     finally:
         for part in (system, temporal, postgres):

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from cli.database import database
 from cli.login_link import new_link
 from cli.output import fail, say
+from cli.sandbox_line import sandbox_line
 from cli.webhook_client import pull_request_payload, send_webhook
 from config import Settings
 from models import Deployment, DeploymentConfig, Project
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 if port_open("127.0.0.1", port):
                     raise fail(f"port {port} is taken; stop what runs there or set {variable}")
             logs = settings.data_dir / "logs"
+            worker_started = time.time()
             children.append(spawn_previewd("worker", ["worker"], env=env, log_dir=logs))
             children.append(spawn_previewd("web", ["web"], env=env, log_dir=logs))
             _wait_for_web(settings, children)
@@ -98,6 +100,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 say(f"temporal UI http://localhost:{TEMPORAL_UI_PORT}")
             say(f"API token   {token}")
             say(f"logs        {logs}/")
+            if settings.previewd_platform == "local":
+                say(asyncio.run(sandbox_line(url, settings, since=worker_started)))
             if not args.no_demo:
                 _demo(url, settings, children)
             say("")

@@ -5,6 +5,7 @@ from models.deliveries import WebhookDelivery
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute
 from models.installations import Installation
 from models.projects import DeploymentConfig, Project, ProjectSecret
+from models.sandbox_reports import SandboxReport
 from models.users import ApiToken, User
 from models.web_sessions import LoginLink, WebSession
 
@@ -22,6 +23,7 @@ __all__ = [
     "PreviewRoute",
     "Project",
     "ProjectSecret",
+    "SandboxReport",
     "User",
     "WebSession",
     "WebhookDelivery",

@@ -18,6 +18,9 @@ from models.common import timestamp_field
 from models.fly_config import FlyConfig
 
 ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
+# Bounds of a project's sandbox limits whatever the operator allows: below them nothing starts.
+MIN_MEMORY_MB, MAX_MEMORY_MB = 64, 1 << 20
+MIN_PROCESSES, MAX_PROCESSES = 16, 1 << 22
 
 
 class DeploymentConfig(BaseModel):
@@ -40,6 +43,11 @@ class DeploymentConfig(BaseModel):
     # Pull requests from forks: "approve" (a maintainer approves each sha before it is built with the
     # project's secrets), "never" (forks are not previewed) or "always" (forks are trusted like branches).
     fork_policy: Literal["approve", "never", "always"] = "approve"
+    # Each build step and each preview runs in a sandbox with these limits (a cgroup each), held under
+    # the operator's ceilings (PREVIEWD_MAX_MEMORY_MB, PREVIEWD_MAX_PROCESSES; see `over_ceilings`).
+    build_memory_mb: int = PydanticField(default=1024, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
+    preview_memory_mb: int = PydanticField(default=1024, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
+    max_processes: int = PydanticField(default=512, ge=MIN_PROCESSES, le=MAX_PROCESSES)
 
     @field_validator("install_command", "build_command", "start_command")
     @classmethod
@@ -57,6 +65,18 @@ class DeploymentConfig(BaseModel):
         # Stored, and answered by the API, as only what differs from the defaults: the shape saved
         # configs have always had.
         return value.model_dump(mode=info.mode, exclude_defaults=True)
+
+    def over_ceilings(self, *, max_memory_mb: int, max_processes: int) -> dict[str, str]:
+        """Limits above what the operator allows, as {field: message}. Checked where a config is
+        saved (the ceilings are settings, not part of the model); at run time they are clamped."""
+        errors = {
+            name: f"at most {max_memory_mb} MB on this previewd (PREVIEWD_MAX_MEMORY_MB)"
+            for name in ("build_memory_mb", "preview_memory_mb")
+            if getattr(self, name) > max_memory_mb
+        }
+        if self.max_processes > max_processes:
+            errors["max_processes"] = f"at most {max_processes} on this previewd (PREVIEWD_MAX_PROCESSES)"
+        return errors
 
     @field_validator("env_vars")
     @classmethod

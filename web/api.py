@@ -121,8 +121,23 @@ async def list_projects(services: ServicesDep, user: CurrentUser) -> list[Projec
     return [await _project_out(services, project) for project in projects]
 
 
+def _within_ceilings(services: Services, config: DeploymentConfig) -> None:
+    """422 naming each sandbox limit above the operator's ceiling (the model cannot know them)."""
+    settings = services.settings
+    errors = config.over_ceilings(
+        max_memory_mb=settings.previewd_max_memory_mb, max_processes=settings.previewd_max_processes
+    )
+    if errors:
+        detail = [
+            {"loc": ["body", "deployment_config", name], "msg": message, "type": "value_error"}
+            for name, message in errors.items()
+        ]
+        raise HTTPException(422, detail)
+
+
 @router.post("/projects", status_code=201)
 async def add_project(body: ProjectCreate, services: ServicesDep, user: CurrentUser) -> ProjectOut:
+    _within_ceilings(services, body.deployment_config)
     async with services.db.session() as session:
         image = body.deployment_config.fly_config.image
         if problem := await image_problem(session, project_id=None, image=image):
@@ -152,6 +167,7 @@ async def update_project(
         if project is None:
             raise HTTPException(404, "project not found")
         if body.deployment_config is not None:
+            _within_ceilings(services, body.deployment_config)
             image = body.deployment_config.fly_config.image
             if problem := await image_problem(session, project_id=project.id, image=image):
                 raise HTTPException(422, problem)

@@ -15,6 +15,7 @@ from web import api, health, webhooks
 from web.dashboard.install import install as install_dashboard
 from web.delivery_log import DeliveryLog
 from web.deps import Services
+from web.sandbox_status import SandboxNoticeMiddleware, SandboxStatus
 
 
 def create_app(settings: Settings, database_url: str, db: Database | None = None) -> FastAPI:
@@ -25,6 +26,7 @@ def create_app(settings: Settings, database_url: str, db: Database | None = None
         keyring=Keyring(secret_keys(settings)),
         webhook_secret=webhook_secret(settings),
         deliveries=DeliveryLog(database_url),
+        sandbox=SandboxStatus(db),
     )
 
     @asynccontextmanager
@@ -40,4 +42,5 @@ def create_app(settings: Settings, database_url: str, db: Database | None = None
     app.include_router(api.router)
     app.include_router(health.router)
     install_dashboard(app, services)
+    app.add_middleware(SandboxNoticeMiddleware, status=services.sandbox)
     return app

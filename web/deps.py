@@ -13,6 +13,7 @@ from models.crypto import Keyring
 from models.db import Database
 from runtime.temporal_client import connect
 from web.delivery_log import DeliveryLog
+from web.sandbox_status import SandboxStatus
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Services:
     keyring: Keyring
     webhook_secret: str
     deliveries: DeliveryLog
+    sandbox: SandboxStatus
     _temporal: Client | None = None
 
     async def temporal(self) -> Client:

@@ -55,7 +55,11 @@ def comment_body(report: ReportInput, logs_url: str | None) -> str:
             f"`/preview approve` to deploy commit `{report.sha[:12]}`; each new commit needs a new approval.",
         ]
     if report.phase == ReportPhase.FORK_BLOCKED:
-        lines += ["", "This project does not preview pull requests from forks."]
+        lines += [
+            "",
+            "This project does not preview pull requests from forks (or previewd runs PR code "
+            "without a sandbox here, and then previews no fork).",
+        ]
     if report.notice:
         lines += ["", f"> {html.escape(report.notice, quote=False)}"]
     return "\n".join(lines)

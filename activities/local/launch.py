@@ -1,5 +1,9 @@
-"""Starting a preview: the project's start command on a free port, in its own process group, with its
-output in `runtime.log`; started once it answers HTTP 2xx/3xx on that port."""
+"""Starting a preview: the project's start command, with its output in `runtime.log`; started once it
+answers HTTP 2xx/3xx.
+
+Sandboxed, it runs in a sandbox of its own (activities/sandbox) listening on the project's `port` on
+0.0.0.0 inside, forwarded from 127.0.0.1:<a free port> on this host, which the proxy's route names.
+Unsandboxed, it runs in its own process group on a free port of this host."""
 
 from __future__ import annotations
 
@@ -9,17 +13,22 @@ import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from typing import IO
 
 import httpx
 
 from activities.context import WorkerContext
-from activities.environment import app_env
-from activities.local.preview import Preview
+from activities.environment import app_env, app_values, sandboxed_env
+from activities.local.preview import Preview, ProcessGroup, Running
 from activities.local.runtime_log import RuntimeLog
-from activities.processes import kill_group, kill_recorded_group, lower_priority, split_command
+from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sandbox_name
+from activities.processes import lower_priority, split_command
+from activities.sandbox import Network, PortForward, SandboxFailed, SandboxSpec, start_server
+from models import DeploymentConfig
 from workflows.activity_io import DeploymentRef
 
 HEALTH_TIMEOUT_SECONDS = 60
+MB = 1 << 20
 
 Heartbeat = Callable[[], Awaitable[None]]
 
@@ -37,58 +46,114 @@ def free_port() -> int:
 
 
 async def launch(
-    ctx: WorkerContext,
-    http: httpx.AsyncClient,
-    ref: DeploymentRef,
-    *,
-    heartbeat: Heartbeat,
-    stop_leftover: bool,
+    ctx: WorkerContext, http: httpx.AsyncClient, ref: DeploymentRef, *, heartbeat: Heartbeat
 ) -> Preview:
-    """Start the deployment's start command and wait until it answers HTTP.
-
-    `stop_leftover`: a worker that died mid-deploy may have left this deployment's process running;
-    it is stopped first."""
+    """Start the deployment's start command and wait until it answers HTTP. Whatever ran under this
+    deployment before (an earlier attempt, a dead process) was stopped by the caller."""
     project = await ctx.project(ref.project_id)
     config = project.config()
     if not config.start_command:
         raise StartFailed("the project has no start command configured", [])
-    source = ctx.workdirs.source(ref.deployment_id)
     secrets = await ctx.secrets(ref.project_id)
-    if stop_leftover:
-        kill_recorded_group(ctx.workdirs.pid_file(ref.deployment_id, "app"))
     port = free_port()
-    env = app_env(settings=ctx.settings, config=config, secrets=secrets, ref=ref, home=source)
-    env["PORT"] = str(port)
     log_path = ctx.workdirs.runtime_log(ref.deployment_id)
     argv = split_command(config.start_command)
     with open(log_path, "ab") as output:
         # A restarted preview appends to the file: its earlier output is already in the logs.
         already_copied = output.tell()
-        try:
-            process = subprocess.Popen(
-                argv,
-                cwd=source,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=lower_priority,
-            )
-        except FileNotFoundError:
-            raise StartFailed(f"start command not found: {argv[0]}", []) from None
-    ctx.workdirs.pid_file(ref.deployment_id, "app").write_text(str(process.pid))
+        if ctx.sandbox.sandboxed:
+            running = await _start_sandboxed(ctx, ref, config, secrets, argv, port, output)
+        else:
+            running = _start_plain(ctx, ref, config, secrets, argv, port, output)
+    if not ctx.sandbox.sandboxed:
+        # How a later worker finds it (a sandbox is found by its name instead).
+        ctx.workdirs.pid_file(ref.deployment_id, "app").write_text(str(running.pid))
     log = RuntimeLog(
         ctx.db, ref.deployment_id, log_path, secrets=list(secrets.values()), offset=already_copied
     )
-    preview = Preview(ref.deployment_id, ref.app_name, process.pid, port, process, log)
+    preview = Preview(ref.deployment_id, ref.app_name, port, running, log)
     try:
         await _wait_healthy(preview, http, heartbeat)
     except BaseException:
-        await asyncio.to_thread(kill_group, process.pid, grace=2.0)
+        await asyncio.to_thread(running.stop, 2.0)
         await preview.log.copy()
         raise
     return preview
+
+
+async def _start_sandboxed(
+    ctx: WorkerContext,
+    ref: DeploymentRef,
+    config: DeploymentConfig,
+    secrets: dict[str, str],
+    argv: list[str],
+    port: int,
+    output: IO[bytes],
+) -> Running:
+    # Inside its own network namespace the app can have the port it asked for: no other app is there.
+    values = app_values(
+        settings=ctx.settings, config=config, secrets=secrets, ref=ref, port=config.port, sandboxed=True
+    )
+    spec = SandboxSpec(
+        name=sandbox_name(ref.deployment_id, "app"),
+        argv=argv,
+        work_dir=ctx.workdirs.source(ref.deployment_id),
+        env=sandboxed_env(values, home=INNER_HOME),
+        inner_work_dir=INNER_WORK_DIR,
+        home=INNER_HOME,
+        limits=limits(ctx.settings, config, memory_mb=config.preview_memory_mb),
+        network=Network.INTERNET,
+        forward=PortForward(host_port=port, sandbox_port=config.port),
+    )
+    # Blocking: bwrap is started and its network wired up before this returns. Shielded: a cancelled
+    # deploy must not leave a server that the thread goes on to start, and nobody would stop.
+    starting = asyncio.ensure_future(asyncio.to_thread(start_server, spec, output=output))
+    try:
+        return await asyncio.shield(starting)
+    except SandboxFailed as error:
+        raise StartFailed(f"the preview's sandbox could not be set up: {error}", []) from None
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            server = await starting
+            await asyncio.to_thread(server.stop, 0)
+        raise
+
+
+def _start_plain(
+    ctx: WorkerContext,
+    ref: DeploymentRef,
+    config: DeploymentConfig,
+    secrets: dict[str, str],
+    argv: list[str],
+    port: int,
+    output: IO[bytes],
+) -> Running:
+    source = ctx.workdirs.source(ref.deployment_id)
+    values = app_values(
+        settings=ctx.settings, config=config, secrets=secrets, ref=ref, port=port, sandboxed=False
+    )
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=source,
+            env=app_env(values=values, home=source),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lower_priority,
+        )
+    except FileNotFoundError:
+        raise StartFailed(f"start command not found: {argv[0]}", []) from None
+    return ProcessGroup(process.pid, process)
+
+
+def exit_reason(preview: Preview) -> str:
+    """Why a preview's process is gone, in a log line's words."""
+    code = preview.running.wait(0)
+    if preview.running.oom_killed():
+        return "the preview ran out of memory (preview_memory_mb) and was killed"
+    return f"the start command exited with code {code}"
 
 
 async def _wait_healthy(preview: Preview, http: httpx.AsyncClient, heartbeat: Heartbeat) -> None:
@@ -97,17 +162,14 @@ async def _wait_healthy(preview: Preview, http: httpx.AsyncClient, heartbeat: He
     while time.monotonic() < deadline:
         await heartbeat()
         await preview.log.copy()
-        if preview.process is not None and preview.process.poll() is not None:
-            raise StartFailed(
-                f"the start command exited with code {preview.process.returncode} before answering on $PORT",
-                preview.log.tail(),
-            )
+        if not preview.alive():
+            raise StartFailed(f"{exit_reason(preview)} before answering on $PORT", preview.log.tail())
         with contextlib.suppress(httpx.HTTPError):
             response = await http.get(url)
             if response.status_code < 400:
                 return
         await asyncio.sleep(0.1)
     raise StartFailed(
-        f"no HTTP 2xx/3xx on $PORT ({preview.port}) within {HEALTH_TIMEOUT_SECONDS}s",
+        f"no HTTP 2xx/3xx on $PORT within {HEALTH_TIMEOUT_SECONDS}s (the app must listen on 0.0.0.0)",
         preview.log.tail(),
     )

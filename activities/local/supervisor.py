@@ -2,7 +2,9 @@
 
 A process that dies is started again (with backoff). When the worker stops cleanly it stops its
 previews, and the next worker on this host brings back every preview the route table says should be
-live here; one that still runs (the worker was SIGKILLed) is adopted, not started twice.
+live here. Sandboxed previews die with their worker, so they are all started again (after what is
+left of their sandboxes is cleared); an unsandboxed one that still runs (the worker was SIGKILLed)
+is adopted, not started twice.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import uuid
 import httpx
 
 from activities.context import WorkerContext
-from activities.local.launch import Heartbeat, launch
-from activities.local.preview import Preview
+from activities.local.launch import Heartbeat, exit_reason, launch
+from activities.local.preview import NotRunning, Preview, ProcessGroup, Running
 from activities.local.routes import Routes
 from activities.local.runtime_log import RuntimeLog
-from activities.processes import group_alive, kill_group
+from activities.local.sandboxing import kill_leftover
+from activities.processes import group_alive, kill_recorded_group
 from models import Deployment, LogLevel
 from workflows.activity_io import DeploymentRef
 
@@ -50,9 +53,15 @@ class LocalRuntime:
             offset = path.stat().st_size if path.exists() else 0
             secrets = await self._secrets_of(deployment_id)
             runtime_log = RuntimeLog(self.ctx.db, deployment_id, path, secrets=secrets, offset=offset)
-            preview = Preview(deployment_id, route.app_name, route.pid or 0, port, None, runtime_log)
+            # A sandbox dies with the worker that started it (bwrap's --die-with-parent), so there is
+            # nothing to adopt: it is started again. An unsandboxed process outlives a SIGKILLed
+            # worker in its own process group and is adopted, not started twice.
+            running: Running = NotRunning()
+            if not self.ctx.sandbox.sandboxed and route.pid and group_alive(route.pid):
+                running = ProcessGroup(route.pid, None)
+            preview = Preview(deployment_id, route.app_name, port, running, runtime_log)
             self.previews[deployment_id] = preview
-            if not (route.pid and group_alive(route.pid)):
+            if not preview.alive():
                 await self._restart(preview, reason="previewd restarted and the preview was not running")
         self._watcher = asyncio.create_task(self._watch())
 
@@ -61,7 +70,7 @@ class LocalRuntime:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-        await asyncio.gather(*(asyncio.to_thread(kill_group, p.pid) for p in self.previews.values()))
+        await asyncio.gather(*(asyncio.to_thread(p.running.stop) for p in self.previews.values()))
         await self._copy_logs()
         await self._http.aclose()
 
@@ -75,16 +84,23 @@ class LocalRuntime:
     # -- one preview --------------------------------------------------------------------------
 
     async def launch(self, ref: DeploymentRef, heartbeat: Heartbeat) -> Preview:
-        """Start the deployment's preview and watch it from then on (it is not routed yet)."""
-        preview = await launch(
-            self.ctx,
-            self._http,
-            ref,
-            heartbeat=heartbeat,
-            stop_leftover=ref.deployment_id not in self.previews,
-        )
+        """Start the deployment's preview and watch it from then on (it is not routed yet). What ran
+        for this deployment before (a dead process, an earlier attempt's, a crashed worker's) is
+        stopped first: one sandbox name, one process, per deployment."""
+        old = self.previews.pop(ref.deployment_id, None)
+        if old is not None:
+            await asyncio.to_thread(old.running.stop, 2.0)
+        await asyncio.to_thread(self._clear_leftover, ref.deployment_id)
+        preview = await launch(self.ctx, self._http, ref, heartbeat=heartbeat)
         self.previews[ref.deployment_id] = preview
         return preview
+
+    def _clear_leftover(self, deployment_id: str) -> None:
+        """Blocking: kill what a worker before this one left of the deployment's preview."""
+        if self.ctx.sandbox.sandboxed:
+            kill_leftover(deployment_id, "app")
+        else:
+            kill_recorded_group(self.ctx.workdirs.pid_file(deployment_id, "app"))
 
     async def retire(self, deployment_id: str) -> None:
         """Stop a deployment's processes and remove its files, unless the proxy still points at it."""
@@ -101,12 +117,9 @@ class LocalRuntime:
 
     async def _stop(self, deployment_id: str) -> None:
         preview = self.previews.pop(deployment_id, None)
-        pid_file = self.ctx.workdirs.pid_file(deployment_id, "app")
-        pids = {preview.pid} if preview else set()
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            pids.add(int(pid_file.read_text().strip()))
-        for pid in pids:
-            await asyncio.to_thread(kill_group, pid)
+        if preview is not None:
+            await asyncio.to_thread(preview.running.stop)
+        await asyncio.to_thread(self._clear_leftover, deployment_id)
         if preview is not None:
             await preview.log.copy()
         await asyncio.to_thread(self.ctx.workdirs.remove, deployment_id)
@@ -122,7 +135,7 @@ class LocalRuntime:
                     if preview.alive():
                         continue
                     if time.monotonic() >= preview.next_restart_at:
-                        await self._restart(preview, reason="the preview process exited")
+                        await self._restart(preview, reason=exit_reason(preview))
             except Exception:  # keep watching whatever one round hit
                 log.exception("preview watcher round failed")
 

@@ -12,10 +12,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from config import Settings
 from models.fly_config import FlyConfig
 from models.projects import ENV_NAME, DeploymentConfig
 
 TEXT_FIELDS = ("install_command", "build_command", "start_command", "dockerfile_path")
+# The sandbox's limits (whole numbers; empty keeps the model's default).
+LIMIT_FIELDS = ("build_memory_mb", "preview_memory_mb", "max_processes")
 FLY_FIELDS = {
     ("region",): "fly_region",
     ("fallback_regions",): "fly_fallback_regions",
@@ -79,10 +82,11 @@ def _number(values: dict[str, str], errors: dict[str, str], name: str) -> int | 
     return int(raw)
 
 
-def parse(form: Any, *, keep: dict[str, Any] | None = None) -> ConfigForm:
+def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings | None = None) -> ConfigForm:
     """Read the posted form. `keep` is the saved config: keys the form does not show (clone_url,
-    build_timeout_seconds, extra Fly services) survive an edit."""
-    names = (*TEXT_FIELDS, "port", "env_vars", "fork_policy", *FLY_FIELDS.values())
+    build_timeout_seconds, extra Fly services) survive an edit. With `settings`, limits above the
+    operator's ceilings are errors beside their fields."""
+    names = (*TEXT_FIELDS, "port", "env_vars", "fork_policy", *LIMIT_FIELDS, *FLY_FIELDS.values())
     values = {name: _first(form, name) for name in names}
     values["fly_auto_stop"] = "on" if form.get("fly_auto_stop") else ""
     errors: dict[str, str] = {}
@@ -100,6 +104,10 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None) -> ConfigForm:
     }
     if port is not None:
         raw["port"] = port
+    for name in LIMIT_FIELDS:
+        number = _number(values, errors, name)
+        if number is not None:
+            raw[name] = number
     try:
         config = DeploymentConfig.model_validate(raw)
     except ValidationError as error:
@@ -107,6 +115,11 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None) -> ConfigForm:
             name = str(item["loc"][0]) if item["loc"] else "port"
             errors.setdefault(name, _message(item["msg"]))
         config = None
+    if config is not None and settings is not None:
+        for name, message in config.over_ceilings(
+            max_memory_mb=settings.previewd_max_memory_mb, max_processes=settings.previewd_max_processes
+        ).items():
+            errors.setdefault(name, message)
     return ConfigForm(values=values, errors=errors, config=None if errors else config)
 
 
@@ -149,6 +162,7 @@ def values_of(config: dict[str, Any]) -> dict[str, str]:
     return {
         **{name: getattr(parsed, name) or "" for name in TEXT_FIELDS},
         "port": str(parsed.port),
+        **{name: str(getattr(parsed, name)) for name in LIMIT_FIELDS},
         "env_vars": "\n".join(f"{k}={v}" for k, v in parsed.env_vars.items()),
         "fork_policy": parsed.fork_policy,
         "fly_region": fly.region or "",

@@ -139,7 +139,7 @@ async def activate(
     """ "Save & activate": the project exists and listens for webhooks from here on."""
     repository = await _repository(services, signed_in, installation_id, repo_id)
     posted = await request.form()
-    form = parse(posted)
+    form = parse(posted, settings=services.settings)
     secrets_text = str(posted.get("secrets", ""))
     secrets, secrets_error = parse_env(secrets_text, secret=True)
     if secrets_error:

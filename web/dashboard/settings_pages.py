@@ -93,7 +93,7 @@ async def save_settings(
     request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
 ) -> Response:
     project = await project_for(services, signed_in, project_id)
-    form = parse(await request.form(), keep=project.deployment_config)
+    form = parse(await request.form(), keep=project.deployment_config, settings=services.settings)
     async with services.db.session() as session:
         if form.config is not None:
             problem = await image_problem(session, project_id=project.id, image=form.config.fly_config.image)

@@ -16,6 +16,7 @@ from web.dashboard.oauth import github_oauth
 from web.dashboard.signed_in import SESSION_ID_KEY, SignedIn, optional_user, safe_next
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
+from web.sandbox_status import sign_in_refusal
 
 log = logging.getLogger("previewd.web.signin")
 router = APIRouter(include_in_schema=False)
@@ -111,6 +112,12 @@ async def github_callback(request: Request, services: ServicesDep) -> Response:
         log.warning("GET /user failed: %s %s", error.status, error.message)
         return _login_error(request, "GitHub did not tell us who you are. Try again in a minute.")
     async with services.db.session() as session:
+        refusal = None
+        if await services.sandbox.notice(fresh=True):
+            refusal = await sign_in_refusal(session, github_id=github_user.id)
+        if refusal is not None:
+            log.warning("GitHub sign-in of %s refused: PR code runs unsandboxed", github_user.login)
+            return _login_error(request, refusal)
         user = await upsert_github_user(
             session, github_id=github_user.id, login=github_user.login, name=github_user.name
         )

@@ -109,6 +109,8 @@ def render(
         "user": signed_in.user if signed_in else None,
         "github_mode": services.settings.github_sign_in,
         "github_url": services.settings.github_url,
+        # Set by web.sandbox_status's middleware when PR code runs unsandboxed somewhere.
+        "unsandboxed": getattr(request.state, "unsandboxed", None),
         **(context or {}),
     }
     response = templates.TemplateResponse(request, name, full, status_code=status_code)
