@@ -41,7 +41,7 @@ async def test_connect_configure_and_manage_a_repository(browser: Any, dash: Das
     # Mistakes come back beside their fields, and nothing is created.
     await page.fill("#f-build_command", "npm run 'build")
     await page.fill("#f-env_vars", "NODE_ENV=production\nbad name=1")
-    await page.click("summary:has-text('Advanced')")
+    await page.click("summary:has-text('Advanced: Fly.io')")
     await page.fill("#f-fly_region", "IAD")
     await page.fill("#f-fly_memory_mb", "300")
     await page.fill("#f-secrets", f"API_KEY={SECRET}")
