@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import uuid
 
 from pydantic import SecretStr
@@ -73,8 +74,10 @@ def token_create(args: argparse.Namespace, settings: Settings) -> int:
                 )
             except ValueError as error:
                 raise fail(f"--{error}") from None
+        # The token alone on stdout (`TOKEN=$(previewd token create)`), what it is on stderr.
         say(token)
-        say(f"(scope {row.scope}, expires {row.expires_at:%Y-%m-%d}, id {row.id}; it is not shown again)")
+        note = f"scope {row.scope}, expires {row.expires_at:%Y-%m-%d}, id {row.id}; it is not shown again"
+        sys.stderr.write(note + "\n")
         return 0
 
     return _run(settings, work)
