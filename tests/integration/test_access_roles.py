@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,8 @@ def project(dash: Dashboard, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     return created
 
 
-def person(dash: Dashboard, login: str, role: str | None, repo: str) -> httpx.Client:
+@contextmanager
+def person(dash: Dashboard, login: str, role: str | None, repo: str) -> Iterator[httpx.Client]:
     """`login`, with `role` on `repo` on GitHub, signed in to the dashboard with GitHub."""
     if login not in dash.fake.users.users:
         dash.fake.users.add_user(login, installations=[31], role=None)
@@ -53,7 +55,10 @@ def person(dash: Dashboard, login: str, role: str | None, repo: str) -> httpx.Cl
     found = re.search(r'"X-CSRF-Token": "([^"]+)"', home.text)
     assert found, home.text
     client.headers["X-CSRF-Token"] = found.group(1)
-    return client
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def post(client: httpx.Client, project: dict[str, Any], route: str) -> httpx.Response:
