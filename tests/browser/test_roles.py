@@ -27,8 +27,8 @@ async def test_a_read_only_user_sees_no_action_buttons(browser: Any, dash: Dashb
     await page.goto(f"{dash.url}/projects/{project['id']}")
     await page.wait_for_selector("#pr-3")
     for name in ("Redeploy", "Destroy", "Approve", "Deploy", "Settings"):
-        assert await page.get_by_role("button", name=name).count() == 0, name
-        assert await page.get_by_role("link", name=name).count() == 0, name
+        assert await page.get_by_role("button", name=name, exact=True).count() == 0, name
+        assert await page.get_by_role("link", name=name, exact=True).count() == 0, name
     assert await page.locator("#pr-3 a", has_text="workflow").count() == 0
     assert await page.locator("#pr-3 a", has_text="latest deployment").count() == 1
     await screenshot(page, "project-read-only")
