@@ -29,6 +29,10 @@ the user access token", "List repositories accessible to the user access token")
   token lists the repository's pull requests (404 unless one of the user's installations reaches
   it), newest first. Lists take `per_page` (≤ 100) and `page`, answer
   `{"total_count", "installations"|"repositories"}` and send a `Link` header.
+- `GET /repos/{o}/{r}/collaborators/{username}/permission` ("Get repository permissions for a
+  user"), with an installation token that reaches the repository (the App side routes it here):
+  `{"permission": "admin"|"write"|"read"|"none", "role_name", "user"}`, where `permission` is the
+  legacy name (maintain → write, triage → read); an unknown login is 404.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ TROUBLESHOOTING = (
 )
 MISMATCH = "The redirect_uri MUST match the registered callback URL for this application."
 USER_INSTALLATIONS_DOCS = "https://docs.github.com/rest/apps/installations#list-app-installations-accessible-to-the-user-access-token"
+COLLABORATOR_DOCS = (
+    "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user"
+)
 USER_REPOS_DOCS = (
     "https://docs.github.com/rest/apps/installations#list-repositories-accessible-to-the-user-access-token"
 )
@@ -341,6 +348,19 @@ class GitHubUsers:
             listing.payload["repository_selection"] = installation.repository_selection
             return 200, listing
         raise GitHubError(404, "Not Found")
+
+    def collaborator_permission(self, repo: str, login: str) -> Json:
+        user = self.users.get(login)
+        if user is None:
+            raise GitHubError(404, "Not Found", COLLABORATOR_DOCS)
+        reaches = any(
+            repo in self.fake.installations[i].repos
+            for i in user.installations
+            if i in self.fake.installations
+        )
+        role = user.role_on(repo) if reaches else None
+        legacy = {"maintain": "write", "triage": "read"}.get(role or "", role or "none")
+        return {"permission": legacy, "role_name": role or "none", "user": self._user_view(user)}
 
     def _pulls(self, request: Request, user: FakeUser, repo: str) -> _WithHeaders:
         reachable = any(
