@@ -1,10 +1,12 @@
-"""`previewd config show`, `secrets rotate`, `token create`, `project add|list`."""
+"""`previewd config show`, `secrets rotate`, `token create|list|revoke`, `project add|list`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import sys
+import uuid
 
 from pydantic import SecretStr
 from sqlmodel import col, select
@@ -13,7 +15,8 @@ from cli.database import database
 from cli.output import fail, say
 from config import Settings
 from models import DeploymentConfig, Project
-from models.api_tokens import create_token
+from models.api_tokens import create_token, revoke_token, tokens_of
+from models.common import utcnow
 from models.crypto import Keyring
 from models.db import Database
 from models.queries import create_project, ensure_admin
@@ -60,10 +63,54 @@ def secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def token_create(args: argparse.Namespace, settings: Settings) -> int:
+    """The operator's token, printed once: only its digest is kept, so it cannot be shown again."""
+
     async def work(db: Database) -> int:
         async with db.session() as session:
             admin = await ensure_admin(session)
-            say(await create_token(session, user_id=admin.id, name=args.name))
+            try:
+                token, row = await create_token(
+                    session, user_id=admin.id, name=args.name, scope=args.scope, days=args.expires_days
+                )
+            except ValueError as error:
+                raise fail(f"--{error}") from None
+        # The token alone on stdout (`TOKEN=$(previewd token create)`), what it is on stderr.
+        say(token)
+        note = f"scope {row.scope}, expires {row.expires_at:%Y-%m-%d}, id {row.id}; it is not shown again"
+        sys.stderr.write(note + "\n")
+        return 0
+
+    return _run(settings, work)
+
+
+def token_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(db: Database) -> int:
+        async with db.session() as session:
+            admin = await ensure_admin(session)
+            rows = await tokens_of(session, user_id=admin.id)
+        now = utcnow()
+        for row in rows:
+            state = "revoked" if row.revoked_at else "expired" if row.expires_at <= now else "active"
+            used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+            expires = f"{row.expires_at:%Y-%m-%d}"
+            say(f"{row.id}  {row.name:20} {row.scope:7} {state:8} expires {expires}  used {used}")
+        return 0
+
+    return _run(settings, work)
+
+
+def token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        token_id = uuid.UUID(args.id)
+    except ValueError:
+        raise fail(f"{args.id!r} is not a token id (see `previewd token list`)") from None
+
+    async def work(db: Database) -> int:
+        async with db.session() as session:
+            admin = await ensure_admin(session)
+            if not await revoke_token(session, user_id=admin.id, token_id=token_id):
+                raise fail(f"no active token {token_id}")
+        say(f"revoked {token_id}")
         return 0
 
     return _run(settings, work)

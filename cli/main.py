@@ -12,6 +12,7 @@ from cli import admin, login_link, pr, serve, up
 from cli import fly as fly_commands
 from cli.output import fail
 from config import load_settings
+from models.api_tokens import DEFAULT_DAYS, SCOPES
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,7 +46,16 @@ def parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="API tokens").add_subparsers(dest="what", required=True)
     create = token.add_parser("create", help="create an API token and print it (shown once)")
     create.add_argument("--name", default="cli")
+    # The operator's own tool: its tokens have always been all-powerful, and scripts expect that.
+    create.add_argument("--scope", choices=SCOPES, default="admin", help="read, deploy or admin (default)")
+    create.add_argument("--expires-days", type=int, default=DEFAULT_DAYS, help=f"default {DEFAULT_DAYS}")
     create.set_defaults(run=admin.token_create)
+    token.add_parser("list", help="the operator's tokens: scope, expiry, last use").set_defaults(
+        run=admin.token_list
+    )
+    revoke = token.add_parser("revoke", help="revoke a token by its id (from `token list`)")
+    revoke.add_argument("id")
+    revoke.set_defaults(run=admin.token_revoke)
 
     project = commands.add_parser("project", help="projects").add_subparsers(dest="what", required=True)
     add = project.add_parser("add", help="add a project")

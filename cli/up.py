@@ -23,12 +23,12 @@ from cli.sandbox_line import sandbox_line
 from cli.webhook_client import pull_request_payload, send_webhook
 from config import Settings
 from models import Deployment, DeploymentConfig, Project
-from models.api_tokens import ensure_token, new_token
+from models.api_tokens import create_token, has_live_token, revoke_by_value
 from models.db import Database
 from models.deployments import DeploymentStatus
 from models.queries import create_project, ensure_admin
 from runtime.children import Child, spawn_previewd, wait_until
-from runtime.data_dir import read_or_create, secure, webhook_secret
+from runtime.data_dir import secure, webhook_secret
 from runtime.demo import DEMO_REPO_NAME, ensure_demo_repo
 from runtime.embedded_postgres import PASSWORD_FILE
 from runtime.embedded_temporal import port_open, start_dev_server
@@ -98,7 +98,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             say(f"API docs    {settings.previewd_base_url}/docs")
             if not settings.temporal_address:
                 say(f"temporal UI http://localhost:{TEMPORAL_UI_PORT}")
-            say(f"API token   {token}")
+            if token:
+                say(f"API token   {token}  (admin; shown this once: keep it, or `previewd token create`)")
             say(f"logs        {logs}/")
             if settings.previewd_platform == "local":
                 say(asyncio.run(sandbox_line(url, settings, since=worker_started)))
@@ -148,17 +149,27 @@ def _wait_for_web(settings: Settings, children: list[Child]) -> None:
         raise fail("the web app did not answer within 60s; see the logs under the data dir")
 
 
-async def _admin_token(url: str, settings: Settings) -> str:
-    """The admin token `up` prints: made once, kept (mode 0600) in the data dir."""
-    token = read_or_create(settings.data_dir / "api-token", new_token)
+UP_TOKEN = "previewd up"
+
+
+async def _admin_token(url: str, settings: Settings) -> str | None:
+    """The operator's token, printed on the first run only and never written down: a copy on disk is
+    one more place to steal it from. A copy an older previewd left in the data dir is revoked (it sat
+    on disk) and removed; a new token replaces it, printed once."""
+    old = settings.data_dir / "api-token"
     db = Database(url, pool_size=1)
     try:
         async with db.session() as session:
             admin = await ensure_admin(session)
-            await ensure_token(session, user_id=admin.id, name="previewd up", token=token)
+            if old.exists():
+                await revoke_by_value(session, token=old.read_text().strip())
+                old.unlink()
+            if await has_live_token(session, user_id=admin.id, name=UP_TOKEN):
+                return None
+            token, _ = await create_token(session, user_id=admin.id, name=UP_TOKEN, scope="admin")
+            return token
     finally:
         await db.dispose()
-    return token
 
 
 def _demo(url: str, settings: Settings, children: list[Child]) -> None:

@@ -1,4 +1,5 @@
-"""API tokens for /api: random, shown once, stored as SHA-256. Session first.
+"""API tokens for /api: random, shown once, stored as SHA-256, scoped, expiring, revocable.
+Session first.
 
 The CLI makes them (`token create`, `up`) and the web app checks them, so they live with the table
 rather than under web/.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -18,6 +21,9 @@ from models.common import utcnow
 from models.users import ApiToken, User
 
 TOKEN_PREFIX = "pvd_"
+DEFAULT_DAYS = 90
+MAX_DAYS = 366
+SCOPES = ("read", "deploy", "admin")
 
 
 def new_token() -> str:
@@ -29,36 +35,94 @@ def token_digest(token: str) -> str:
 
 
 async def create_token(
-    session: AsyncSession, *, user_id: uuid.UUID, name: str, token: str | None = None
-) -> str:
-    """Stores a token's digest for `user_id`; returns the token (made here unless given)."""
-    token = token or new_token()
-    session.add(ApiToken(user_id=user_id, name=name, token_sha256=token_digest(token)))
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    name: str,
+    scope: str = "read",
+    days: int = DEFAULT_DAYS,
+) -> tuple[str, ApiToken]:
+    """Stores a new token's digest for `user_id`; the token itself is returned, once, never kept."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope: one of {', '.join(SCOPES)}")
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"expires-days: between 1 and {MAX_DAYS}")
+    token = new_token()
+    row = ApiToken(
+        user_id=user_id,
+        name=name,
+        scope=scope,
+        token_sha256=token_digest(token),
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    session.add(row)
     await session.commit()
-    return token
+    await session.refresh(row)
+    return token, row
 
 
-async def ensure_token(session: AsyncSession, *, user_id: uuid.UUID, name: str, token: str) -> None:
-    """Stores `token` unless it is stored already (a token kept in a file, offered again)."""
-    known = (
-        await session.execute(select(ApiToken.id).where(ApiToken.token_sha256 == token_digest(token)))
-    ).first()
-    if known is None:
-        await create_token(session, user_id=user_id, name=name, token=token)
+async def tokens_of(session: AsyncSession, *, user_id: uuid.UUID) -> Sequence[ApiToken]:
+    rows = await session.exec(
+        select(ApiToken).where(ApiToken.user_id == user_id).order_by(col(ApiToken.created_at).desc())
+    )
+    return rows.all()
 
 
-async def user_for_token(session: AsyncSession, *, token: str) -> User | None:
-    """The token's owner, noting the token's use; None for a token nobody holds."""
+async def revoke_token(session: AsyncSession, *, user_id: uuid.UUID, token_id: uuid.UUID) -> bool:
+    """Only the owner's own token; False when there is none of theirs by that id (or it is revoked)."""
+    result = await session.execute(
+        update(ApiToken)
+        .where(
+            col(ApiToken.id) == token_id,
+            col(ApiToken.user_id) == user_id,
+            col(ApiToken.revoked_at).is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    await session.commit()
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def revoke_by_value(session: AsyncSession, *, token: str) -> None:
+    await session.execute(
+        update(ApiToken)
+        .where(col(ApiToken.token_sha256) == token_digest(token), col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    await session.commit()
+
+
+async def has_live_token(session: AsyncSession, *, user_id: uuid.UUID, name: str) -> bool:
     found = (
-        await session.execute(
-            select(User, ApiToken.id)
+        await session.exec(
+            select(ApiToken.id).where(
+                ApiToken.user_id == user_id,
+                ApiToken.name == name,
+                col(ApiToken.revoked_at).is_(None),
+                col(ApiToken.expires_at) > utcnow(),
+            )
+        )
+    ).first()
+    return found is not None
+
+
+async def holder_of(session: AsyncSession, *, token: str) -> tuple[User, ApiToken] | None:
+    """The token's owner and row, noting the token's use; None for a token nobody holds, or one
+    revoked or expired."""
+    found = (
+        await session.exec(
+            select(User, ApiToken)
             .join(ApiToken, col(ApiToken.user_id) == col(User.id))
-            .where(ApiToken.token_sha256 == token_digest(token))
+            .where(
+                ApiToken.token_sha256 == token_digest(token),
+                col(ApiToken.revoked_at).is_(None),
+                col(ApiToken.expires_at) > utcnow(),
+            )
         )
     ).first()
     if found is None:
         return None
-    await session.execute(update(ApiToken).where(col(ApiToken.id) == found[1]).values(last_used_at=utcnow()))
+    user, row = found
+    await session.execute(update(ApiToken).where(col(ApiToken.id) == row.id).values(last_used_at=utcnow()))
     await session.commit()
-    user: User = found[0]
-    return user
+    return user, row

@@ -15,7 +15,10 @@ from models.locks import deployment_log_key
 from models.projects import DeploymentConfig, Project
 from models.users import User
 
-LOCAL_ADMIN = "admin"
+# The CLI's operator is found by what a GitHub user never has (is_admin, no GitHub id), not by a login:
+# a GitHub user may be called "admin". Its login has a character GitHub logins cannot hold, so a GitHub
+# sign-in never has to take it over.
+LOCAL_ADMIN_LOGIN = "admin (local)"
 
 
 def local_repo_id(full_name: str) -> int:
@@ -23,10 +26,21 @@ def local_repo_id(full_name: str) -> int:
     return -int(hashlib.sha256(full_name.encode()).hexdigest()[:12], 16)
 
 
+def is_operator(user: User) -> bool:
+    return user.is_admin and user.github_id is None
+
+
 async def ensure_admin(session: AsyncSession) -> User:
-    user = (await session.exec(select(User).where(User.login == LOCAL_ADMIN))).first()
+    """The CLI's operator: every project, every action (it holds the host and its database anyway)."""
+    user = (
+        await session.exec(
+            select(User)
+            .where(col(User.is_admin).is_(True), col(User.github_id).is_(None))
+            .order_by(col(User.created_at))
+        )
+    ).first()
     if user is None:
-        user = User(login=LOCAL_ADMIN, name="Local admin", is_admin=True)
+        user = User(login=LOCAL_ADMIN_LOGIN, name="Local admin", is_admin=True)
         session.add(user)
         await session.commit()
         await session.refresh(user)

@@ -1,4 +1,6 @@
-"""The bearer-token JSON API under /api. Secret values go in and never come out."""
+"""The bearer-token JSON API under /api. Secret values go in and never come out. Every route checks
+the token against the project it touches (web/auth.py `project_as`): 404 for a project its user may
+not see, 403 for what its scope or its user's role does not reach."""
 
 from __future__ import annotations
 
@@ -18,11 +20,16 @@ from models.projects import ENV_NAME
 from models.queries import create_project, latest_deployment_per_pr, logs_after
 from models.secrets import delete_secret, put_secret
 from web import preview_workflows
-from web.auth import CurrentUser
+from web.auth import Caller, CurrentCaller, project_as, role_of
 from web.deps import Services, ServicesDep
+from web.permissions import Action, Scope, may
 from web.preview_workflows import ManualAction, SignalFailed, pr_states
 
 router = APIRouter(prefix="/api", tags=["api"])
+MANUAL: dict[Action, ManualAction] = {
+    Action.REDEPLOY: preview_workflows.redeploy,
+    Action.DESTROY: preview_workflows.destroy,
+}
 
 
 class ProjectCreate(BaseModel):
@@ -96,14 +103,6 @@ class ActionOut(BaseModel):
     workflow_id: str
 
 
-async def _project(services: Services, project_id: uuid.UUID) -> Project:
-    async with services.db.session() as session:
-        project = await session.get(Project, project_id)
-    if project is None:
-        raise HTTPException(404, "project not found")
-    return project
-
-
 async def _project_out(services: Services, project: Project) -> ProjectOut:
 
     async with services.db.session() as session:
@@ -114,11 +113,14 @@ async def _project_out(services: Services, project: Project) -> ProjectOut:
 
 
 @router.get("/projects")
-async def list_projects(services: ServicesDep, user: CurrentUser) -> list[ProjectOut]:
-
+async def list_projects(services: ServicesDep, caller: CurrentCaller) -> list[ProjectOut]:
     async with services.db.session() as session:
         projects = (await session.exec(select(Project).order_by(col(Project.created_at)))).all()
-    return [await _project_out(services, project) for project in projects]
+    return [
+        await _project_out(services, project)
+        for project in projects
+        if may(await role_of(services, caller, project), Action.VIEW)
+    ]
 
 
 def _within_ceilings(services: Services, config: DeploymentConfig) -> None:
@@ -135,8 +137,21 @@ def _within_ceilings(services: Services, config: DeploymentConfig) -> None:
         raise HTTPException(422, detail)
 
 
+def _may_connect(services: Services, caller: Caller) -> None:
+    """In GitHub mode only the operator connects through the API: anyone else connects in the
+    dashboard's setup, where GitHub itself lists the repository, its id and their admin role on it
+    (a body here could pair the id of a repository they administer with another one's name)."""
+    if caller.scope != Scope.ADMIN:
+        raise HTTPException(403, "adding a project needs a token with the admin scope")
+    if services.settings.github_sign_in and not caller.operator:
+        raise HTTPException(
+            403, "connect a repository in the dashboard (/setup): GitHub vouches for it there"
+        )
+
+
 @router.post("/projects", status_code=201)
-async def add_project(body: ProjectCreate, services: ServicesDep, user: CurrentUser) -> ProjectOut:
+async def add_project(body: ProjectCreate, services: ServicesDep, caller: CurrentCaller) -> ProjectOut:
+    _may_connect(services, caller)
     _within_ceilings(services, body.deployment_config)
     async with services.db.session() as session:
         image = body.deployment_config.fly_config.image
@@ -144,7 +159,7 @@ async def add_project(body: ProjectCreate, services: ServicesDep, user: CurrentU
             raise HTTPException(422, problem)
         project = await create_project(
             session,
-            user_id=user.id,
+            user_id=caller.user.id,
             repo_full_name=body.github_repo_full_name,
             config=body.deployment_config,
             repo_id=body.github_repo_id,
@@ -154,14 +169,18 @@ async def add_project(body: ProjectCreate, services: ServicesDep, user: CurrentU
 
 
 @router.get("/projects/{project_id}")
-async def get_project(project_id: uuid.UUID, services: ServicesDep, user: CurrentUser) -> ProjectOut:
-    return await _project_out(services, await _project(services, project_id))
+async def get_project(project_id: uuid.UUID, services: ServicesDep, caller: CurrentCaller) -> ProjectOut:
+    return await _project_out(services, await project_as(services, caller, project_id))
 
 
 @router.patch("/projects/{project_id}")
 async def update_project(
-    project_id: uuid.UUID, body: ProjectUpdate, services: ServicesDep, user: CurrentUser
+    project_id: uuid.UUID, body: ProjectUpdate, services: ServicesDep, caller: CurrentCaller
 ) -> ProjectOut:
+    await project_as(services, caller, project_id, Action.SETTINGS)
+    if body.github_installation_id is not None and services.settings.github_sign_in and not caller.operator:
+        # Which installation stands for a repository is GitHub's to say (setup, installation events).
+        raise HTTPException(403, "github_installation_id: only the operator changes it")
     async with services.db.session() as session:
         project = await session.get(Project, project_id)
         if project is None:
@@ -185,11 +204,11 @@ async def update_project(
 
 @router.put("/projects/{project_id}/secrets/{name}", status_code=204)
 async def put_project_secret(
-    project_id: uuid.UUID, name: str, body: SecretIn, services: ServicesDep, user: CurrentUser
+    project_id: uuid.UUID, name: str, body: SecretIn, services: ServicesDep, caller: CurrentCaller
 ) -> Response:
+    await project_as(services, caller, project_id, Action.SECRETS)
     if not ENV_NAME.match(name):
         raise HTTPException(422, "name: must be a valid environment variable name")
-    await _project(services, project_id)
     async with services.db.session() as session:
         await put_secret(
             session, keyring=services.keyring, project_id=project_id, name=name, value=body.value
@@ -199,9 +218,9 @@ async def put_project_secret(
 
 @router.delete("/projects/{project_id}/secrets/{name}", status_code=204)
 async def delete_project_secret(
-    project_id: uuid.UUID, name: str, services: ServicesDep, user: CurrentUser
+    project_id: uuid.UUID, name: str, services: ServicesDep, caller: CurrentCaller
 ) -> Response:
-    await _project(services, project_id)
+    await project_as(services, caller, project_id, Action.SECRETS)
     async with services.db.session() as session:
         if not await delete_secret(session, project_id=project_id, name=name):
             raise HTTPException(404, "secret not found")
@@ -209,8 +228,8 @@ async def delete_project_secret(
 
 
 @router.get("/projects/{project_id}/pulls")
-async def list_pulls(project_id: uuid.UUID, services: ServicesDep, user: CurrentUser) -> list[PullOut]:
-    await _project(services, project_id)
+async def list_pulls(project_id: uuid.UUID, services: ServicesDep, caller: CurrentCaller) -> list[PullOut]:
+    await project_as(services, caller, project_id)
     async with services.db.session() as session:
         latest = await latest_deployment_per_pr(session, project_id=project_id)
     states = await pr_states(services, project_id, [d.pr_number for d in latest])
@@ -224,12 +243,24 @@ async def list_pulls(project_id: uuid.UUID, services: ServicesDep, user: Current
     ]
 
 
-@router.get("/deployments/{deployment_id}")
-async def get_deployment(deployment_id: uuid.UUID, services: ServicesDep, user: CurrentUser) -> DeploymentOut:
+async def _deployment(services: Services, caller: Caller, deployment_id: uuid.UUID) -> Deployment:
+    """404 alike for a missing deployment and one of a project the token may not see."""
     async with services.db.session() as session:
         deployment = await session.get(Deployment, deployment_id)
     if deployment is None:
         raise HTTPException(404, "deployment not found")
+    try:
+        await project_as(services, caller, deployment.project_id)
+    except HTTPException as error:
+        raise HTTPException(404, "deployment not found") from error
+    return deployment
+
+
+@router.get("/deployments/{deployment_id}")
+async def get_deployment(
+    deployment_id: uuid.UUID, services: ServicesDep, caller: CurrentCaller
+) -> DeploymentOut:
+    deployment = await _deployment(services, caller, deployment_id)
     return DeploymentOut.model_validate(deployment, from_attributes=True)
 
 
@@ -237,24 +268,26 @@ async def get_deployment(deployment_id: uuid.UUID, services: ServicesDep, user: 
 async def get_logs(
     deployment_id: uuid.UUID,
     services: ServicesDep,
-    user: CurrentUser,
+    caller: CurrentCaller,
     after: int = Query(default=0, ge=0),
     limit: int = Query(default=1000, ge=1, le=10000),
 ) -> LogsOut:
+    await _deployment(services, caller, deployment_id)
     async with services.db.session() as session:
-        if await session.get(Deployment, deployment_id) is None:
-            raise HTTPException(404, "deployment not found")
         rows = await logs_after(session, deployment_id=deployment_id, after=after, limit=limit)
     lines = [LogLine(**row.model_dump()) for row in rows]
     return LogsOut(lines=lines, next_after=lines[-1].id if lines else after)
 
 
 async def _ask(
-    services: Services, project_id: uuid.UUID, pr_number: int, action: ManualAction, verb: str, who: str
+    services: Services, caller: Caller, project_id: uuid.UUID, pr_number: int, verb: Action
 ) -> ActionOut:
-    await _project(services, project_id)
+    await project_as(services, caller, project_id, verb)
+    action: ManualAction = (
+        preview_workflows.redeploy if verb == Action.REDEPLOY else preview_workflows.destroy
+    )
     try:
-        workflow_id = await action(services, project_id, pr_number, requested_by=who)
+        workflow_id = await action(services, project_id, pr_number, requested_by=caller.user.login)
     except SignalFailed as failure:
         raise HTTPException(404 if failure.no_workflow else 503, str(failure)) from None
     return ActionOut(status=f"{verb} requested", workflow_id=workflow_id)
@@ -262,13 +295,13 @@ async def _ask(
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/redeploy", status_code=202)
 async def redeploy(
-    project_id: uuid.UUID, pr_number: int, services: ServicesDep, user: CurrentUser
+    project_id: uuid.UUID, pr_number: int, services: ServicesDep, caller: CurrentCaller
 ) -> ActionOut:
-    return await _ask(services, project_id, pr_number, preview_workflows.redeploy, "redeploy", user.login)
+    return await _ask(services, caller, project_id, pr_number, Action.REDEPLOY)
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/destroy", status_code=202)
 async def destroy(
-    project_id: uuid.UUID, pr_number: int, services: ServicesDep, user: CurrentUser
+    project_id: uuid.UUID, pr_number: int, services: ServicesDep, caller: CurrentCaller
 ) -> ActionOut:
-    return await _ask(services, project_id, pr_number, preview_workflows.destroy, "destroy", user.login)
+    return await _ask(services, caller, project_id, pr_number, Action.DESTROY)

@@ -73,18 +73,24 @@ class Dashboard:
         await asyncio.to_thread(self.system.wait_status, project_id, pr_number, sha, "active", timeout)
 
 
-def _public_key() -> bytes:
+def _app_key() -> tuple[bytes, bytes]:
+    """The App's private key (PEM) and the public half the fake checks its JWTs with."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.public_key().public_bytes(
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    return private, public
 
 
 @contextmanager
-def dashboard_system() -> Iterator[Dashboard]:
-    fake = create_fake_github(
-        app_id=4343, public_key_pem=_public_key(), client_id=CLIENT_ID, app_slug=APP_SLUG
-    )
+def dashboard_system(*, with_app: bool = False) -> Iterator[Dashboard]:
+    """`with_app`: the web app also holds the App's key (GITHUB_APP_ID), so API tokens are checked
+    with the App's installation token."""
+    private, public = _app_key()
+    fake = create_fake_github(app_id=4343, public_key_pem=public, client_id=CLIENT_ID, app_slug=APP_SLUG)
     fake.users.client_secret = CLIENT_SECRET
     fake.add_installation(INSTALLATION, repos=["acme/shop", "acme/blog"])
     fake.add_installation(OTHER_INSTALLATION, repos=["rival/secret-app"])
@@ -97,6 +103,8 @@ def dashboard_system() -> Iterator[Dashboard]:
             "GITHUB_URL": github.url,
             "GITHUB_API_URL": github.url,
         }
+        if with_app:
+            env.update(GITHUB_APP_ID="4343", GITHUB_APP_PRIVATE_KEY=private.decode())
         system, postgres, temporal = start_system(root, extra_env=env)
         fake.users.callback_url = f"{system.base_url}/auth/github/callback"
         fake.users.setup_url = f"{system.base_url}/setup/callback"

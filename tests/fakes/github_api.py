@@ -787,6 +787,8 @@ class FakeGitHub:
                 return 201, await self._create_deployment_status(request, repo, deployment)
         if rest[0] == "statuses" and n == 2 and method == "POST":
             return 201, await self._create_commit_status(request, repo, rest[1])
+        if rest[0] == "collaborators" and n == 3 and rest[2] == "permission" and method == "GET":
+            return 200, self.users.collaborator_permission(repo, rest[1])
         raise GitHubError(404, "Not Found")
 
     async def _json_object(self, request: Request, docs: str) -> Json:

@@ -22,10 +22,17 @@ the user access token", "List repositories accessible to the user access token")
 - `GET /user`, `GET /user/installations`, `GET /user/installations/{id}/repositories` (api), behind
   `Authorization: Bearer|token ghu_…`: none is 401 "Requires authentication", an unknown or revoked
   one 401 "Bad credentials", an installation token 403 "Resource not accessible by integration"; an
-  installation the user cannot reach is 404. `GET /repos/{o}/{r}/pulls?state=open` with a user
+  installation the user cannot reach is 404. The repositories list holds only those the user has
+  explicit permission on (a role, `users.set_role`; `add_user` gives `admin` on every repository
+  of its installations), each with its `permissions` object (`admin`, `maintain`, `push`,
+  `triage`, `pull`), as GitHub answers it. `GET /repos/{o}/{r}/pulls?state=open` with a user
   token lists the repository's pull requests (404 unless one of the user's installations reaches
   it), newest first. Lists take `per_page` (≤ 100) and `page`, answer
   `{"total_count", "installations"|"repositories"}` and send a `Link` header.
+- `GET /repos/{o}/{r}/collaborators/{username}/permission` ("Get repository permissions for a
+  user"), with an installation token that reaches the repository (the App side routes it here):
+  `{"permission": "admin"|"write"|"read"|"none", "role_name", "user"}`, where `permission` is the
+  legacy name (maintain → write, triage → read); an unknown login is 404.
 """
 
 from __future__ import annotations
@@ -53,9 +60,22 @@ TROUBLESHOOTING = (
 )
 MISMATCH = "The redirect_uri MUST match the registered callback URL for this application."
 USER_INSTALLATIONS_DOCS = "https://docs.github.com/rest/apps/installations#list-app-installations-accessible-to-the-user-access-token"
+COLLABORATOR_DOCS = (
+    "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user"
+)
 USER_REPOS_DOCS = (
     "https://docs.github.com/rest/apps/installations#list-repositories-accessible-to-the-user-access-token"
 )
+
+
+# GitHub's repository roles, weakest first, and the `permissions` object each one answers with.
+ROLES = ("read", "triage", "write", "maintain", "admin")
+PERMISSION_KEYS = ("pull", "triage", "push", "maintain", "admin")
+
+
+def permissions_of(role: str) -> dict[str, bool]:
+    rank = ROLES.index(role)
+    return {key: index <= rank for index, key in enumerate(PERMISSION_KEYS)}
 
 
 @dataclass
@@ -64,6 +84,13 @@ class FakeUser:
     login: str
     name: str | None
     installations: set[int] = field(default_factory=set)
+    # Repository full name -> role; `default_role` on the rest of their installations' repositories
+    # (None: no explicit permission there, so GitHub leaves them out of the user's lists).
+    roles: dict[str, str | None] = field(default_factory=dict)
+    default_role: str | None = "admin"
+
+    def role_on(self, repo: str) -> str | None:
+        return self.roles.get(repo, self.default_role)
 
 
 @dataclass
@@ -102,13 +129,27 @@ class GitHubUsers:
     # --- setup ----------------------------------------------------------------------------------
 
     def add_user(
-        self, login: str, *, installations: list[int] | None = None, name: str | None = None
+        self,
+        login: str,
+        *,
+        installations: list[int] | None = None,
+        name: str | None = None,
+        role: str | None = "admin",
     ) -> FakeUser:
         user = FakeUser(
-            id=5_000_000 + len(self.users), login=login, name=name, installations=set(installations or [])
+            id=5_000_000 + len(self.users),
+            login=login,
+            name=name,
+            installations=set(installations or []),
+            default_role=role,
         )
         self.users[login] = user
         return user
+
+    def set_role(self, login: str, repo: str, role: str | None) -> None:
+        """A change on GitHub of `login`'s role on `repo` (None: removed from it)."""
+        assert role is None or role in ROLES, role
+        self.users[login].roles[repo] = role
 
     def login_as(self, login: str) -> None:
         """The person signed in to github.com in the browser: who approves the next authorization."""
@@ -298,11 +339,28 @@ class GitHubUsers:
             installation = self.fake.installations.get(installation_id)
             if installation is None or installation_id not in user.installations:
                 raise GitHubError(404, "Not Found", USER_REPOS_DOCS)
-            repos = [self.fake._repo_view(name) for name in installation.repos]
+            repos = [
+                {**self.fake._repo_view(name), "permissions": permissions_of(role)}
+                for name in installation.repos
+                if (role := user.role_on(name)) is not None
+            ]
             listing = self._listing(request, "repositories", repos)
             listing.payload["repository_selection"] = installation.repository_selection
             return 200, listing
         raise GitHubError(404, "Not Found")
+
+    def collaborator_permission(self, repo: str, login: str) -> Json:
+        user = self.users.get(login)
+        if user is None:
+            raise GitHubError(404, "Not Found", COLLABORATOR_DOCS)
+        reaches = any(
+            repo in self.fake.installations[i].repos
+            for i in user.installations
+            if i in self.fake.installations
+        )
+        role = user.role_on(repo) if reaches else None
+        legacy = {"maintain": "write", "triage": "read"}.get(role or "", role or "none")
+        return {"permission": legacy, "role_name": role or "none", "user": self._user_view(user)}
 
     def _pulls(self, request: Request, user: FakeUser, repo: str) -> _WithHeaders:
         reachable = any(

@@ -1,14 +1,17 @@
-"""Who may see which project, checked on every request.
+"""Who may see which project and do what on it, checked on every request.
 
-Local mode: the signed-in user sees every project. GitHub mode: a project is visible when its
-installation is among those the user reaches through GitHub (`GET /user/installations` with their
-token, cached on the session for a few minutes); a project without an installation only to the
-user who created it. Anything else is 404, so a project's existence is not given away.
+Local mode: the signed-in user may do everything. GitHub mode: what their role on the project's
+repository allows (web/permissions.py), read with their own token from
+`GET /user/installations/{id}/repositories` (each repository's `permissions`) and kept a few minutes
+(web/roles.py); a project without an installation only to the user who created it. A project they
+may not see is 404, so its existence is not given away; an action their role does not reach is 403.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import HTTPException
@@ -21,6 +24,8 @@ from models.sign_in import close_session
 from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
 from web.dashboard.signed_in import NotSignedIn, SignedIn
 from web.deps import Services
+from web.permissions import NEEDS, Action, Role, may, role_from_permissions
+from web.roles import GitHubSilent, role_on
 
 CACHE = timedelta(minutes=3)
 STALE_LIMIT = timedelta(minutes=30)
@@ -84,28 +89,70 @@ def _visible(installations: set[int], signed_in: SignedIn):  # type: ignore[no-u
     )
 
 
+@dataclass
+class ProjectAccess:
+    project: Project
+    role: Role
+
+    def may(self, action: Action) -> bool:
+        return may(self.role, action)
+
+
+async def role_for(services: Services, signed_in: SignedIn, project: Project) -> Role:
+    async def fetch() -> Mapping[int, Role]:
+        token = github_token_of(services, signed_in)
+        if token is None or project.github_installation_id is None:
+            return {}
+        try:
+            async with GitHubUserApi(services.settings.github_api_url, token) as api:
+                repositories = await api.repositories(project.github_installation_id)
+        except GitHubUserError as error:
+            if error.status == 401:
+                async with services.db.session() as session:
+                    await close_session(session, sid=signed_in.sid)
+                raise NotSignedIn() from None
+            if error.status in (403, 404):
+                return {}  # the installation is out of their reach
+            raise GitHubSilent() from None
+        # Only repositories they hold an explicit role on are listed: the rest are none.
+        return {int(r["id"]): role_from_permissions(r.get("permissions") or {}) for r in repositories}
+
+    return await role_on(services, signed_in.user, project, fetch)
+
+
 async def visible_projects(services: Services, signed_in: SignedIn) -> list[Project]:
     installations = await reachable_installations(services, signed_in)
     query = select(Project).order_by(col(Project.github_repo_full_name))
     if installations is not None:
         query = query.where(_visible(installations, signed_in))
     async with services.db.session() as session:
-        return list((await session.exec(query)).all())
+        projects = list((await session.exec(query)).all())
+    visible = [ProjectAccess(p, await role_for(services, signed_in, p)) for p in projects]
+    return [access.project for access in visible if access.may(Action.VIEW)]
 
 
-async def project_for(services: Services, signed_in: SignedIn, project_id: uuid.UUID) -> Project:
-    """The project if this user may see it; 404 whether it is missing or someone else's."""
+async def access_to(
+    services: Services, signed_in: SignedIn, project_id: uuid.UUID, action: Action = Action.VIEW
+) -> ProjectAccess:
+    """The project and the user's role on it: 404 whether it is missing or theirs to not even see,
+    403 when they see it but their role does not reach `action`."""
     async with services.db.session() as session:
         project = await session.get(Project, project_id)
-    if project is None or not await may_see(services, signed_in, project):
+    if project is None:
         raise HTTPException(404, "Project not found")
-    return project
+    access = ProjectAccess(project, await role_for(services, signed_in, project))
+    if not access.may(Action.VIEW):
+        raise HTTPException(404, "Project not found")
+    if not access.may(action):
+        raise HTTPException(
+            403,
+            f"To {action} on {project.github_repo_full_name} you need the {NEEDS[action].name.lower()} "
+            f"role on its GitHub repository; you have {access.role.name.lower()}.",
+        )
+    return access
 
 
-async def may_see(services: Services, signed_in: SignedIn, project: Project) -> bool:
-    installations = await reachable_installations(services, signed_in)
-    if installations is None:
-        return True
-    if project.github_installation_id is None:
-        return project.user_id == signed_in.user.id
-    return project.github_installation_id in installations
+async def project_for(
+    services: Services, signed_in: SignedIn, project_id: uuid.UUID, action: Action = Action.VIEW
+) -> Project:
+    return (await access_to(services, signed_in, project_id, action)).project

@@ -15,6 +15,7 @@ from web.dashboard.csrf import require_csrf
 from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import render
 from web.deps import ServicesDep
+from web.permissions import Action as Needs
 from web.preview_workflows import ManualAction, SignalFailed, approve, destroy, redeploy
 from workflows.signals import ApproveSignal
 
@@ -38,7 +39,7 @@ async def act(
     signed_in: UserDep,
     sha: Annotated[str, Form()] = "",
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    project = await project_for(services, signed_in, project_id, Needs(action))
     who = signed_in.user.login
     request_id = str(uuid.uuid4())
     try:

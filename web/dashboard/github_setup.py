@@ -1,7 +1,9 @@
 """Connecting a repository (GitHub mode): install the App, pick a repository, configure, activate.
 
 Every installation and repository shown or used is checked against what the user's own GitHub
-token reaches at that moment, never taken from the URL on trust.
+token reaches at that moment, never taken from the URL on trust. Connecting a repository needs the
+admin role on it (its `permissions` as GitHub lists it for the user): whoever connects it sets the
+commands previewd runs and the secrets they get.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
+from web.permissions import Action, may, role_from_permissions
 
 router = APIRouter(include_in_schema=False)
 
@@ -106,7 +109,17 @@ async def pick_repository(
             )
         )
         connected = {row[0]: row[1] for row in rows}
-    context = {"installation_id": installation_id, "repositories": repositories, "connected": connected}
+    admin = {
+        r["id"]
+        for r in repositories
+        if may(role_from_permissions(r.get("permissions") or {}), Action.CONNECT)
+    }
+    context = {
+        "installation_id": installation_id,
+        "repositories": repositories,
+        "connected": connected,
+        "admin": admin,
+    }
     return render(request, "setup_repos.html", context)
 
 
@@ -118,6 +131,8 @@ async def _repository(
     )
     if found is None:
         raise HTTPException(404, "Repository not found in that installation")
+    if not may(role_from_permissions(found.get("permissions") or {}), Action.CONNECT):
+        raise HTTPException(403, f"Connecting {found['full_name']} needs the admin role on it on GitHub.")
     return found
 
 

@@ -21,6 +21,7 @@ from web.dashboard import (
     settings_pages,
     signin,
     start_preview,
+    tokens,
 )
 from web.dashboard.session_key import session_secret
 from web.dashboard.signed_in import NotSignedIn, sign_in_redirect
@@ -42,6 +43,7 @@ MODULES = (
     actions,
     github_setup,
     settings_pages,
+    tokens,
 )
 
 

@@ -12,7 +12,7 @@ from models import Deployment
 from models.dashboard_queries import project_activity, project_deployments
 from models.deployments import DeploymentStatus
 from models.queries import latest_deployment_per_pr
-from web.dashboard.access import project_for
+from web.dashboard.access import access_to
 from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import is_htmx, render
 from web.deps import ServicesDep
@@ -32,11 +32,12 @@ async def project_page(
     signed_in: UserDep,
     page: int = Query(default=1, ge=1, le=10_000),
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    access = await access_to(services, signed_in, project_id)
+    project = access.project
     async with services.db.session() as session:
         history = await project_deployments(session, project_id=project_id, page=page, per_page=PER_PAGE)
         activity = [] if is_htmx(request) else await project_activity(session, project_id=project_id)
-    context = {"project": project, "history": history, "activity": activity}
+    context = {"project": project, "history": history, "activity": activity, "access": access}
     return render(request, "_history.html" if is_htmx(request) else "project.html", context)
 
 
@@ -54,7 +55,8 @@ async def project_pulls(
 ) -> Response:
     """The open PRs, polled by the project page. Temporal says which PRs are open (their workflow
     runs) and where each is now; Postgres adds each one's newest deployment."""
-    project = await project_for(services, signed_in, project_id)
+    access = await access_to(services, signed_in, project_id)
+    project = access.project
     async with services.db.session() as session:
         latest = {d.pr_number: d for d in await latest_deployment_per_pr(session, project_id=project_id)}
     running = await running_prs(services, project_id)
@@ -74,7 +76,8 @@ async def project_pulls(
     pulls = [pull_view(n, latest.get(n), states.get(n), workflow_id_for(str(project_id), n)) for n in ordered]
     # A closed PR's workflow answers with phase "closed" until it ends: it is not open any more.
     pulls = [p for p in pulls if p["phase"] != Phase.CLOSED]
-    return render(request, "_pulls.html", {"project": project, "pulls": pulls, "temporal_ui": ui})
+    context = {"project": project, "pulls": pulls, "temporal_ui": ui, "access": access}
+    return render(request, "_pulls.html", context)
 
 
 def pull_view(

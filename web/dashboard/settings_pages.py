@@ -24,6 +24,7 @@ from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.teardown import all_prs, delete_after_teardown, destroy_previews
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
+from web.permissions import Action
 from web.preview_workflows import SignalFailed, pr_states, redeploy, running_prs
 from workflows.vocabulary import Phase
 
@@ -83,7 +84,7 @@ async def _audit(
 async def settings_page(
     request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    project = await project_for(services, signed_in, project_id, Action.SETTINGS)
     saved = (True, "Settings saved.") if request.query_params.get("saved") else None
     return await _page(request, services, project, notice=saved)
 
@@ -92,7 +93,7 @@ async def settings_page(
 async def save_settings(
     request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    project = await project_for(services, signed_in, project_id, Action.SETTINGS)
     form = parse(await request.form(), keep=project.deployment_config, settings=services.settings)
     async with services.db.session() as session:
         if form.config is not None:
@@ -136,7 +137,7 @@ async def save_secret(
     name: Annotated[str, Form()] = "",
     value: Annotated[str, Form()] = "",
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    project = await project_for(services, signed_in, project_id, Action.SECRETS)
     name = name.strip()
     if not ENV_NAME.match(name) or not value or len(value) > 64 * 1024:
         problem = "a name like DATABASE_URL (letters, digits, _) and a value of at most 64 KiB are needed"
@@ -153,7 +154,7 @@ async def save_secret(
 async def remove_secret(
     request: Request, project_id: uuid.UUID, name: str, services: ServicesDep, signed_in: UserDep
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    project = await project_for(services, signed_in, project_id, Action.SECRETS)
     async with services.db.session() as session:
         removed = await delete_secret(session, project_id=project.id, name=name)
     if removed:
@@ -170,7 +171,7 @@ async def disable(
     signed_in: UserDep,
     previews: Annotated[Literal["keep", "destroy"], Form()] = "keep",
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    project = await project_for(services, signed_in, project_id, Action.DISABLE)
     await _set_active(services, project.id, False, "disabled")
     message = "Disabled: webhooks are ignored from now on. Running previews are kept."
     ok = True
@@ -188,7 +189,7 @@ async def disable(
 async def enable(
     request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    project = await project_for(services, signed_in, project_id, Action.DISABLE)
     await _set_active(services, project.id, True, None)
     await _audit(services, project, signed_in, "enable")
     project.is_active = True
@@ -215,7 +216,7 @@ async def delete_project(
     signed_in: UserDep,
     confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    project = await project_for(services, signed_in, project_id, Action.DELETE)
     if confirm != project.github_repo_full_name:
         problem = (False, f"To delete, type the repository name, {project.github_repo_full_name}, exactly.")
         return await _page(request, services, project, notice=problem, status_code=422)

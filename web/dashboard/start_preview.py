@@ -19,13 +19,14 @@ from fastapi.responses import Response
 from models import AuditEvent, Project
 from outbox.enqueue import enqueue
 from outbox.intents import Intent
-from web.dashboard.access import github_token_of, project_for
+from web.dashboard.access import access_to, github_token_of, project_for
 from web.dashboard.csrf import require_csrf
 from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
 from web.github_events import head_is_fork
+from web.permissions import Action
 from web.preview_workflows import running_prs
 from workflows.signals import PushSignal
 
@@ -55,19 +56,24 @@ async def _open_pulls(
 async def github_pulls(
     request: Request, project_id: uuid.UUID, services: ServicesDep, signed_in: UserDep
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    access = await access_to(services, signed_in, project_id)
+    project = access.project
     pulls = await _open_pulls(services, signed_in, project)
     running = await running_prs(services, project.id) or set()
     waiting = [p for p in pulls if p["number"] not in running] if isinstance(pulls, list) else []
     error = pulls if isinstance(pulls, str) else None
-    return render(request, "_github_pulls.html", {"project": project, "pulls": waiting, "error": error})
+    return render(
+        request,
+        "_github_pulls.html",
+        {"project": project, "pulls": waiting, "error": error, "access": access},
+    )
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/deploy", dependencies=[Depends(require_csrf)])
 async def deploy(
     request: Request, project_id: uuid.UUID, pr_number: int, services: ServicesDep, signed_in: UserDep
 ) -> Response:
-    project = await project_for(services, signed_in, project_id)
+    project = await project_for(services, signed_in, project_id, Action.DEPLOY)
     pulls = await _open_pulls(services, signed_in, project)
     if isinstance(pulls, str):
         return render(request, "_notice.html", {"ok": False, "message": pulls})

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from web.dashboard.csrf import csrf_token
+from web.permissions import Action
 from workflows.vocabulary import DeploymentStatus, Phase
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -90,7 +91,7 @@ def clock(moment: datetime) -> str:
 
 environment.filters.update(ago=ago, exact=exact, tone=tone, clock=clock, short=lambda sha: (sha or "")[:7])
 # Templates compare against the enums, never against strings of their own.
-environment.globals.update(Phase=Phase, DeploymentStatus=DeploymentStatus)
+environment.globals.update(Phase=Phase, DeploymentStatus=DeploymentStatus, Action=Action)
 templates = Jinja2Templates(env=environment)
 
 
