@@ -121,11 +121,15 @@ async def list_projects(services: ServicesDep, user: CurrentUser) -> list[Projec
 
 
 def _within_ceilings(services: Services, config: DeploymentConfig) -> None:
-    """422 naming each sandbox limit above the operator's ceiling (the model cannot know them)."""
+    """422 naming each field the operator's settings refuse (the model cannot know them): a sandbox
+    limit above its ceiling, a clone_url this previewd does not clone from."""
     settings = services.settings
     errors = config.over_ceilings(
         max_memory_mb=settings.previewd_max_memory_mb, max_processes=settings.previewd_max_processes
     )
+    clone_problem = config.clone_url_problem(settings.clone_rules)
+    if clone_problem is not None:
+        errors["clone_url"] = clone_problem
     if errors:
         detail = [
             {"loc": ["body", "deployment_config", name], "msg": message, "type": "value_error"}
