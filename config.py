@@ -135,8 +135,12 @@ class Settings(BaseSettings):
     @property
     def clone_rules(self) -> CloneRules:
         """Where projects may be cloned from; local paths only in the single-user local mode."""
-        hosts = frozenset(h.strip().lower() for h in self.previewd_allowed_clone_hosts.split(",") if h.strip())
-        return CloneRules(github_url=self.github_url, allowed_hosts=hosts, local_paths=not self.github_sign_in)
+        listed = (host.strip().lower() for host in self.previewd_allowed_clone_hosts.split(","))
+        return CloneRules(
+            github_url=self.github_url,
+            allowed_hosts=frozenset(host for host in listed if host),
+            local_paths=not self.github_sign_in,
+        )
 
     @property
     def secure_cookies(self) -> bool:

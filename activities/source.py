@@ -77,7 +77,9 @@ class SourceActivities:
         # database by hand) must not reach git either.
         problem = rules.problem(url)
         if problem is not None:
-            raise ApplicationError(f"clone_url refused: {problem}", type=ErrorType.CLONE_FAILED, non_retryable=True)
+            raise ApplicationError(
+                f"clone_url refused: {problem}", type=ErrorType.CLONE_FAILED, non_retryable=True
+            )
         target = self.ctx.workdirs.source(ref.deployment_id)
         # A retry starts clean: whatever an earlier attempt left is thrown away.
         await asyncio.to_thread(shutil.rmtree, target, True)

@@ -39,10 +39,14 @@ def test_each_bad_clone_url_or_path_is_refused_on_save_naming_the_field(
         for url in _injections(marker):
             created = client.post("/api/projects", json={**body, "deployment_config": {"clone_url": url}})
             assert created.status_code == 422 and _refused(created.json()["detail"], "clone_url"), url
-            patched = client.patch(f"/api/projects/{good['id']}", json={"deployment_config": {"clone_url": url}})
+            patched = client.patch(
+                f"/api/projects/{good['id']}", json={"deployment_config": {"clone_url": url}}
+            )
             assert patched.status_code == 422 and _refused(patched.json()["detail"], "clone_url"), url
         for path in ("/etc/passwd", "../other/Dockerfile", "docker/../../Dockerfile", "--help"):
-            created = client.post("/api/projects", json={**body, "deployment_config": {"dockerfile_path": path}})
+            created = client.post(
+                "/api/projects", json={**body, "deployment_config": {"dockerfile_path": path}}
+            )
             assert created.status_code == 422 and _refused(created.json()["detail"], "dockerfile_path"), path
         # Nothing was lost: the good project still clones from where it did.
         kept = client.get(f"/api/projects/{good['id']}").json()

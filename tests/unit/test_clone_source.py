@@ -53,7 +53,9 @@ def test_local_paths_only_in_local_mode_and_never_file_urls_or_options() -> None
     assert GITHUB.protocols("https://github.com/a/b") == ["https"]
 
 
-def test_settings_allow_local_paths_only_without_github_sign_in(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_allow_local_paths_only_without_github_sign_in(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PREVIEWD_ALLOWED_CLONE_HOSTS", " Git.Example.com, ,other.example ")
     assert Settings().clone_rules.local_paths
     assert Settings().clone_rules.allowed_hosts == {"git.example.com", "other.example"}
@@ -63,7 +65,9 @@ def test_settings_allow_local_paths_only_without_github_sign_in(clean_env: Path,
     assert Settings().clone_rules.problem("/srv/repo") is not None
 
 
-@pytest.mark.parametrize("path", ["/etc/passwd", "../Dockerfile", "a/../../Dockerfile", "-f", "~/x", "C:\\x", "a\\..\\b"])
+@pytest.mark.parametrize(
+    "path", ["/etc/passwd", "../Dockerfile", "a/../../Dockerfile", "-f", "~/x", "C:\\x", "a\\..\\b"]
+)
 def test_dockerfile_path_stays_inside_the_checkout(path: str) -> None:
     with pytest.raises(ValueError, match="dockerfile_path"):
         DeploymentConfig.model_validate({"dockerfile_path": path})
