@@ -15,7 +15,7 @@ from models import Deployment, DeploymentConfig, Project, ProjectSecret
 from models.common import utcnow
 from models.projects import ENV_NAME
 from models.queries import create_project, latest_deployment_per_pr, logs_after
-from models.secrets import delete_secret, put_secret
+from models.secrets import delete_secret, put_secret, secret_value_problem
 from web import preview_workflows
 from web.auth import CurrentUser
 from web.deps import Services, ServicesDep
@@ -186,6 +186,8 @@ async def put_project_secret(
 ) -> Response:
     if not ENV_NAME.match(name):
         raise HTTPException(422, "name: must be a valid environment variable name")
+    if problem := secret_value_problem(body.value):
+        raise HTTPException(422, [{"loc": ["body", "value"], "msg": problem, "type": "value_error"}])
     await _project(services, project_id)
     async with services.db.session() as session:
         await put_secret(
