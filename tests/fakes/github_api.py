@@ -296,6 +296,7 @@ class FakeGitHub:
 
         self.installations: dict[int, Installation] = {}
         self.repos: dict[str, Path] = {}  # "owner/name" -> bare repository
+        self.public_repos: set[str] = set()  # of `repos`: cloned without credentials, as on GitHub
         self.repo_ids: dict[str, int] = {}
         self.tokens: dict[str, IssuedToken] = {}
         self.tokens_issued = 0
@@ -1160,6 +1161,8 @@ class FakeGitHub:
 
     def _git_authorize(self, full_name: str, username: str | None, password: str | None) -> int | None:
         """None when the credentials may read `full_name`, else the HTTP status to answer."""
+        if username is None and full_name in self.public_repos and full_name in self.repos:
+            return None  # a public repository: GitHub serves it to anyone, without credentials
         if username is None or not password:
             return 401
         issued = self.tokens.get(password)
