@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.clone_source import CloneRules
+
 SESSION_SECRET_MIN_LENGTH = 32
 
 
@@ -62,6 +64,9 @@ class Settings(BaseSettings):
     github_app_slug: str | None = None
     github_api_url: str = "https://api.github.com"
     github_url: str = "https://github.com"
+    # Hosts besides GITHUB_URL's that a project's clone_url may name (https:// only), comma-separated,
+    # e.g. "gitlab.example.com". Empty: only the GitHub host (see models/clone_source.py).
+    previewd_allowed_clone_hosts: str = ""
 
     fly_api_token: SecretStr | None = None
     fly_org: str = "personal"
@@ -126,6 +131,16 @@ class Settings(BaseSettings):
     def github_sign_in(self) -> bool:
         """Dashboard sign-in through GitHub OAuth; otherwise one-time sign-in links (local mode)."""
         return bool(self.github_client_id and self.github_client_secret)
+
+    @property
+    def clone_rules(self) -> CloneRules:
+        """Where projects may be cloned from; local paths only in the single-user local mode."""
+        listed = (host.strip().lower() for host in self.previewd_allowed_clone_hosts.split(","))
+        return CloneRules(
+            github_url=self.github_url,
+            allowed_hosts=frozenset(host for host in listed if host),
+            local_paths=not self.github_sign_in,
+        )
 
     @property
     def secure_cookies(self) -> bool:

@@ -26,6 +26,7 @@ from activities.fly.reconcile import ReconcileActivities, Reconciler
 from activities.fly.schedule import ensure_reconcile_schedule
 from activities.github.app_auth import GitHubApp, load_private_key
 from activities.github.client import GitHubApi
+from activities.github.permission import GitHubPermissionActivities
 from activities.github.report import GitHubReportActivities
 from activities.host import HostActivities
 from activities.local.platform import LocalPlatformActivities
@@ -129,6 +130,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 store.fork_policy,
                 host.claim_queue,
                 GitHubReportActivities(ctx, github).report,
+                GitHubPermissionActivities(ctx, github).permission,
                 # Reached here only when no host holds the preview (nothing to stop locally).
                 platform.retire,
                 platform.destroy,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
+import urllib.parse
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +16,7 @@ from sqlalchemy import insert
 from models import DeploymentLog, LogLevel, LogType
 from models.db import Database
 from models.queries import lock_log_order
+from models.secrets import MIN_SECRET_CHARS
 
 FLUSH_EVERY_SECONDS = 0.2
 FLUSH_AT_LINES = 500
@@ -20,14 +24,42 @@ MAX_LINE_CHARS = 8000
 MASK = "********"
 
 
+def encoded_forms(secret: str) -> set[str]:
+    """The ways a build commonly prints a value besides as itself: base64 (an Authorization header, a
+    Kubernetes manifest), URL-encoded (a connection string, a query), JSON-escaped (a config dump)."""
+    raw = secret.encode()
+    forms = {
+        secret,
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+    # Base64 of the same bytes at another offset in a longer string shares no characters with these;
+    # without the padding, it at least matches where the value starts the encoded text.
+    forms |= {form.rstrip("=") for form in forms}
+    return forms
+
+
 class Masker:
-    """Replaces known secret values in output lines."""
+    """Replaces known secret values, and their common encodings, in output lines.
+
+    Values shorter than MIN_SECRET_CHARS are refused when a secret is saved (models/secrets.py):
+    masking "ab" would blank every word holding it and still tell a reader where the value sits."""
 
     def __init__(self, secrets: list[str] | None = None) -> None:
-        # Longest first, so a secret containing another is masked whole.
         # Output arrives line by line, so each line of a multi-line secret (a PEM key) is masked too.
         pieces = {piece for s in (secrets or []) for piece in [s, *s.splitlines()]}
-        self.secrets = sorted((p for p in pieces if len(p.strip()) >= 4), key=len, reverse=True)
+        forms = {
+            form
+            for piece in pieces
+            if len(piece.strip()) >= MIN_SECRET_CHARS
+            for form in encoded_forms(piece)
+        }
+        # Longest first, so a secret containing another is masked whole.
+        self.secrets = sorted((f for f in forms if len(f.strip()) >= MIN_SECRET_CHARS), key=len, reverse=True)
 
     def __call__(self, line: str) -> str:
         for secret in self.secrets:

@@ -17,6 +17,7 @@ from activities.logsink import LogSink
 from activities.processes import base_env, run_streaming
 from activities.sandbox import hand_over
 from models import LogType
+from models.clone_source import merge_git_config
 from workflows.activity_io import ActivityName, DeploymentRef, ErrorType
 
 CLONE_TIMEOUT_SECONDS = 600
@@ -71,13 +72,26 @@ class SourceActivities:
     async def clone(self, ref: DeploymentRef) -> None:
         project = await self.ctx.project(ref.project_id)
         url = self.clone_url(project.github_repo_full_name, project.config().clone_url)
+        rules = self.ctx.settings.clone_rules
+        # Asked again here, not only on save: a value stored before the rule (or written to the
+        # database by hand) must not reach git either.
+        problem = rules.problem(url)
+        if problem is not None:
+            raise ApplicationError(
+                f"clone_url refused: {problem}", type=ErrorType.CLONE_FAILED, non_retryable=True
+            )
         target = self.ctx.workdirs.source(ref.deployment_id)
         # A retry starts clean: whatever an earlier attempt left is thrown away.
         await asyncio.to_thread(shutil.rmtree, target, True)
         target.mkdir(parents=True)
         config = project.config()
         auth_env, secrets = await self._credentials(project.github_installation_id, bool(config.clone_url))
-        env = base_env(target) | {"GIT_TERMINAL_PROMPT": "0"} | auth_env
+        # Only the transport this URL needs: no ext:: (runs commands), no file:// (other checkouts), no
+        # ssh, not through a redirect or a submodule either.
+        protocols = [("protocol.allow", "never")] + [
+            (f"protocol.{name}.allow", "always") for name in rules.protocols(url)
+        ]
+        env = base_env(target) | {"GIT_TERMINAL_PROMPT": "0"} | merge_git_config(auth_env, protocols)
         output: list[str] = []
 
         def on_line(line: str) -> None:
@@ -90,7 +104,8 @@ class SourceActivities:
             for argv in (
                 ["git", "init", "--quiet"],
                 # Fetch just that commit, shallow: no branch name (PR-controlled text) is ever used.
-                ["git", "fetch", "--quiet", "--depth", "1", "--no-tags", url, ref.commit_sha],
+                # `--`: whatever the URL says, git reads it as a repository, never as an option.
+                ["git", "fetch", "--quiet", "--depth", "1", "--no-tags", "--", url, ref.commit_sha],
                 ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD"],
             ):
                 output.clear()

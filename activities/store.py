@@ -8,10 +8,12 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.app_names import app_name as make_app_name
 from activities.context import WorkerContext
 from models import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, Project
+from models.app_names import allocate_name
 from models.common import utcnow
 from models.deployments import FINAL_STATUSES
 from models.queries import lock_log_order
@@ -21,6 +23,7 @@ from workflows.activity_io import (
     ActivityName,
     CreateDeploymentInput,
     CreateDeploymentResult,
+    ErrorType,
     FailDeploymentInput,
     FailDeploymentResult,
     MarkDestroyedInput,
@@ -61,35 +64,27 @@ class StoreActivities:
         return CreateDeploymentResult(app_name=name, app_url=url)
 
     async def _allocate_app_name(self, project: Project, pr_number: int) -> str:
-        plain = make_app_name(
-            pr_number=pr_number, repo_full_name=project.github_repo_full_name, project_id=str(project.id)
-        )
+        """The plain name if nobody holds it on this platform, else the one with the project's hash:
+        decided by the unique index on app_names (models/app_names.py), never by a read first."""
+        names = [
+            make_app_name(
+                pr_number=pr_number, repo_full_name=project.github_repo_full_name, project_id=str(project.id),
+                force_hash=force_hash,
+            )
+            for force_hash in (False, True)
+        ]  # fmt: skip
         async with self.ctx.db.session() as session:
-            clash = (
-                await session.exec(
-                    select(Deployment.id)
-                    .where(Deployment.app_name == plain, Deployment.project_id != project.id)
-                    .limit(1)
-                )
-            ).first()
-            same_repo_name = (
-                await session.exec(
-                    select(Project.id).where(
-                        Project.id != project.id,
-                        col(Project.github_repo_full_name).ilike(
-                            f"%/{project.github_repo_full_name.rsplit('/', 1)[-1]}"
-                        ),
-                    )
-                )
-            ).first()
-        if clash is None and same_repo_name is None:
-            return plain
-        return make_app_name(
-            pr_number=pr_number,
-            repo_full_name=project.github_repo_full_name,
-            project_id=str(project.id),
-            force_hash=True,
-        )
+            name = await allocate_name(
+                session, platform=self.ctx.settings.previewd_platform, project_id=project.id,
+                pr_number=pr_number, candidates=names,
+            )  # fmt: skip
+        if name is None:
+            raise ApplicationError(
+                f"no free app name for PR #{pr_number}: {', '.join(names)} are held by other projects",
+                type=ErrorType.APP_NAME_TAKEN,
+                non_retryable=True,
+            )
+        return name
 
     @activity.defn(name=ActivityName.SET_STATUS)
     async def set_status(self, input: SetStatusInput) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import uuid
 
@@ -14,16 +15,25 @@ from cli.output import fail, say
 from cli.webhook_client import pull_request_payload, send_webhook
 from config import Settings
 from models import Project
+from models.clone_source import CloneRules, merge_git_config
 from models.db import Database
 from runtime.data_dir import webhook_secret
 
 ACTIONS = {"open": "opened", "push": "synchronize", "close": "closed"}
 
 
-def head_of(clone_url: str) -> str:
+def head_of(clone_url: str, rules: CloneRules) -> str:
+    # The stored URL is checked like the worker's clone does: this runs git on the operator's machine.
+    if problem := rules.problem(clone_url):
+        raise fail(f"the project's clone_url is refused ({problem}); pass --sha")
+    protocols = [("protocol.allow", "never")] + [
+        (f"protocol.{p}.allow", "always") for p in rules.protocols(clone_url)
+    ]
     done = subprocess.run(
-        ["git", "ls-remote", clone_url, "HEAD"], capture_output=True, text=True, timeout=60, check=False
-    )
+        ["git", "ls-remote", "--", clone_url, "HEAD"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env=merge_git_config(dict(os.environ), protocols),
+    )  # fmt: skip
     if done.returncode != 0 or not done.stdout.strip():
         raise fail(f"cannot read HEAD of {clone_url}; pass --sha")
     return done.stdout.split()[0]
@@ -51,7 +61,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     sha = args.sha
     if sha is None and args.action != "close":
         sha = head_of(
-            project.config().clone_url or f"{settings.github_url}/{project.github_repo_full_name}.git"
+            project.config().clone_url or f"{settings.github_url}/{project.github_repo_full_name}.git",
+            settings.clone_rules,
         )
     payload = pull_request_payload(
         action=ACTIONS[args.action],

@@ -1,5 +1,6 @@
 """SQLModel tables, the database engine, queries and secret encryption."""
 
+from models.app_names import AppName
 from models.audit import AuditEvent
 from models.deliveries import WebhookDelivery
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute
@@ -11,6 +12,7 @@ from models.web_sessions import LoginLink, WebSession
 
 __all__ = [
     "ApiToken",
+    "AppName",
     "AuditEvent",
     "Deployment",
     "DeploymentConfig",

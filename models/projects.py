@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from models.clone_source import CloneRules
 from models.common import timestamp_field
 from models.fly_config import FlyConfig
 
@@ -21,6 +22,17 @@ ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 # Bounds of a project's sandbox limits whatever the operator allows: below them nothing starts.
 MIN_MEMORY_MB, MAX_MEMORY_MB = 64, 1 << 20
 MIN_PROCESSES, MAX_PROCESSES = 16, 1 << 22
+
+
+def checkout_path_problem(value: str) -> str | None:
+    """Why `value` is not a relative path that stays inside the checkout, or None."""
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in value):
+        return "must not contain control characters"
+    if value.startswith(("/", "\\", "-", "~")) or re.match(r"\A[A-Za-z]:", value):
+        return "must be a path relative to the repository's root, such as docker/Dockerfile"
+    if ".." in re.split(r"[/\\]", value):
+        return "must stay inside the repository: '..' is not allowed"
+    return None
 
 
 class DeploymentConfig(BaseModel):
@@ -59,6 +71,24 @@ class DeploymentConfig(BaseModel):
         except ValueError as error:
             raise ValueError(f"cannot be split into arguments: {error}") from None
         return value.strip()
+
+    @field_validator("dockerfile_path")
+    @classmethod
+    def _inside_the_checkout(cls, value: str | None) -> str | None:
+        # Handed to the builder as a path in the checkout: an absolute path or a `..` would build
+        # from a file of the host (another project's, previewd's own).
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        problem = checkout_path_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    def clone_url_problem(self, rules: CloneRules) -> str | None:
+        """Why `clone_url` may not be cloned on this previewd, or None. A method, not a validator:
+        the rules are settings (hosts the operator allows, local mode), like `over_ceilings`."""
+        return rules.problem(self.clone_url)
 
     @field_serializer("fly_config")
     def _fly_config_as_stored(self, value: FlyConfig, info: SerializationInfo) -> dict[str, Any]:

@@ -11,6 +11,20 @@ from models.common import utcnow
 from models.crypto import Keyring
 from models.projects import ProjectSecret
 
+# Shorter values are refused on save: the log masker could not hide them without blanking ordinary
+# words, and a value that short is guessed faster than it is read from a log anyway.
+MIN_SECRET_CHARS = 4
+MAX_SECRET_BYTES = 64 * 1024
+
+
+def secret_value_problem(value: str) -> str | None:
+    """Why `value` cannot be stored as a secret, or None."""
+    if len(value) < MIN_SECRET_CHARS:
+        return f"must be at least {MIN_SECRET_CHARS} characters (shorter values cannot be masked in logs)"
+    if len(value.encode()) > MAX_SECRET_BYTES:
+        return "must be at most 64 KiB"
+    return None
+
 
 def associated_data(project_id: uuid.UUID, name: str) -> str:
     # Binds a ciphertext to its row: a value copied into another project or name will not decrypt.

@@ -16,6 +16,7 @@ from workflows.preview import PreviewWorkflow
 from workflows.signals import (
     ApproveSignal,
     CloseSignal,
+    CommandSignal,
     ManualSignal,
     PushSignal,
     RefusalSignal,
@@ -33,6 +34,8 @@ class Intent(StrEnum):
     DESTROY = "destroy"
     APPROVE = "approve"
     REFUSE = "refuse"
+    # A `/preview` comment the workflow carries out once GitHub says its author may push.
+    COMMAND = "command"
 
 
 @dataclass(frozen=True)
@@ -54,4 +57,5 @@ ROUTES: dict[Intent, Route[Any]] = {
     Intent.DESTROY: Route(PreviewWorkflow.destroy, SignalName.DESTROY, ManualSignal, starts=False),
     Intent.APPROVE: Route(PreviewWorkflow.approve, SignalName.APPROVE, ApproveSignal, starts=False),
     Intent.REFUSE: Route(PreviewWorkflow.refuse, SignalName.REFUSE, RefusalSignal, starts=False),
+    Intent.COMMAND: Route(PreviewWorkflow.command, SignalName.COMMAND, CommandSignal, starts=False),
 }

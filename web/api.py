@@ -18,7 +18,7 @@ from models.common import utcnow
 from models.fly_images import image_problem
 from models.projects import ENV_NAME
 from models.queries import create_project, latest_deployment_per_pr, logs_after
-from models.secrets import delete_secret, put_secret
+from models.secrets import delete_secret, put_secret, secret_value_problem
 from web import preview_workflows
 from web.auth import Caller, CurrentCaller, project_as, role_of
 from web.deps import Services, ServicesDep
@@ -124,11 +124,15 @@ async def list_projects(services: ServicesDep, caller: CurrentCaller) -> list[Pr
 
 
 def _within_ceilings(services: Services, config: DeploymentConfig) -> None:
-    """422 naming each sandbox limit above the operator's ceiling (the model cannot know them)."""
+    """422 naming each field the operator's settings refuse (the model cannot know them): a sandbox
+    limit above its ceiling, a clone_url this previewd does not clone from."""
     settings = services.settings
     errors = config.over_ceilings(
         max_memory_mb=settings.previewd_max_memory_mb, max_processes=settings.previewd_max_processes
     )
+    clone_problem = config.clone_url_problem(settings.clone_rules)
+    if clone_problem is not None:
+        errors["clone_url"] = clone_problem
     if errors:
         detail = [
             {"loc": ["body", "deployment_config", name], "msg": message, "type": "value_error"}
@@ -209,6 +213,8 @@ async def put_project_secret(
     await project_as(services, caller, project_id, Action.SECRETS)
     if not ENV_NAME.match(name):
         raise HTTPException(422, "name: must be a valid environment variable name")
+    if problem := secret_value_problem(body.value):
+        raise HTTPException(422, [{"loc": ["body", "value"], "msg": problem, "type": "value_error"}])
     async with services.db.session() as session:
         await put_secret(
             session, keyring=services.keyring, project_id=project_id, name=name, value=body.value

@@ -10,14 +10,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from outbox.intents import Intent
-from workflows.signals import ApproveSignal, CloseSignal, ManualSignal, PushSignal, RefusalSignal
+from workflows.markdown import code_span
+from workflows.signals import CloseSignal, CommandSignal, PushSignal, RefusalSignal
 
 PUSH_ACTIONS = frozenset({"opened", "reopened", "synchronize", "ready_for_review"})
-# Who may steer previews from a PR comment: people with a say over the repository, never its visitors.
-TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
-# The words a `/preview` comment may use (the PR's own syntax, shown to people) and what each asks for.
-APPROVE_COMMAND = "approve"
-MANUAL_COMMANDS = {"redeploy": Intent.REDEPLOY, "destroy": Intent.DESTROY}
+# The words a `/preview` comment may use (the PR's own syntax, shown to people); the workflow carries
+# them out for people with push access to the repository.
+COMMANDS = frozenset({"redeploy", "destroy", "approve"})
 COMMAND = re.compile(r"\A/preview(?:[ \t]+(\S+))?(?:[ \t]+(\S+))?[ \t]*\Z", re.IGNORECASE)
 
 
@@ -88,31 +87,23 @@ def issue_comment_event(
         number = int(issue["number"])
         repo_id = int(payload["repository"]["id"])
         who = str((comment.get("user") or {}).get("login") or "")[:100]
-        association = str(comment.get("author_association") or "NONE")
         created_at = str(comment.get("created_at") or "")[:40]
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise MalformedPayload(f"issue_comment payload is missing {error}") from None
     command, argument = (match.group(1) or "").lower(), match.group(2) or ""
-    if association not in TRUSTED_ASSOCIATIONS:
-        reason = (
-            f"only the repository's owners, members and collaborators can use `/preview {command}`; "
-            "a maintainer can run it for you."
+    if command not in COMMANDS:
+        # Refused without asking GitHub about its author: it would be refused whoever wrote it.
+        unknown = (
+            f"{code_span('/preview ' + command)} is not a command" if command else "a command is missing"
         )
+        reason = f"{unknown}; use `/preview redeploy`, `/preview destroy` or `/preview approve`."
         refusal = RefusalSignal(requested_by=who, command=command, reason=reason, request_id=delivery_id)
         return PullRequestEvent(repo_id, number, Intent.REFUSE, asdict(refusal))
-    if command == APPROVE_COMMAND:
-        approve = ApproveSignal(
-            sha=argument[:40],
-            requested_by=who,
-            request_id=delivery_id,
-            source="comment",
-            created_at=created_at,
-        )
-        return PullRequestEvent(repo_id, number, Intent.APPROVE, asdict(approve))
-    if intent := MANUAL_COMMANDS.get(command):
-        manual = ManualSignal(requested_by=who, request_id=delivery_id)
-        return PullRequestEvent(repo_id, number, intent, asdict(manual))
-    unknown = f"`/preview {command}` is not a command" if command else "a command is missing"
-    reason = f"{unknown}; use `/preview redeploy`, `/preview destroy` or `/preview approve`."
-    refusal = RefusalSignal(requested_by=who, command=command, reason=reason, request_id=delivery_id)
-    return PullRequestEvent(repo_id, number, Intent.REFUSE, asdict(refusal))
+    # Who may run it is GitHub's to say (push access to the repository), asked by the workflow in an
+    # activity: this handler makes no outbound call, and `author_association` is not a permission
+    # (an organization MEMBER may have no access to this repository).
+    signal = CommandSignal(
+        command=command, argument=argument[:100], requested_by=who, request_id=delivery_id,
+        created_at=created_at,
+    )  # fmt: skip
+    return PullRequestEvent(repo_id, number, Intent.COMMAND, asdict(signal))

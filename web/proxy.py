@@ -34,6 +34,11 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+# Set by us alone: a client's own would tell the preview a made-up address, host or scheme.
+CLIENT_FORWARDING = frozenset(
+    {"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
+     "x-forwarded-prefix", "x-forwarded-server", "x-real-ip"}
+)  # fmt: skip
 
 
 class PreviewProxy:
@@ -73,19 +78,15 @@ class PreviewProxy:
         upstream = await self.upstream(name)
         if upstream is None:
             return PlainTextResponse(f"previewd: no live preview named {name}\n", status_code=404)
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+        dropped = HOP_BY_HOP | CLIENT_FORWARDING
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in dropped]
         headers += [
             ("x-forwarded-host", request.headers.get("host", "")),
             ("x-forwarded-proto", request.url.scheme),
+            ("x-forwarded-for", request.client.host if request.client else ""),
         ]
-        if request.client:
-            headers.append(("x-forwarded-for", request.client.host))
         outbound = self.client.build_request(
-            request.method,
-            f"http://{upstream}{request.url.path}",
-            params=request.url.query.encode() if request.url.query else None,
-            headers=headers,
-            content=_body(request),
+            request.method, _target(upstream, request.scope), headers=headers, content=_body(request)
         )
         try:
             reply = await self.client.send(outbound, stream=True)
@@ -111,6 +112,16 @@ class PreviewProxy:
                     await self.client.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _target(upstream: str, scope: Scope) -> httpx.URL:
+    """The upstream URL with the path exactly as the client sent it: the decoded path would turn
+    `/a%2F..%2Fsecret` into `/secret` and reach what the app meant to keep behind its own routing."""
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string") or b""
+    # Set after parsing: parsing a string would re-read the path (only literal `/../` segments are
+    # resolved, as every HTTP client does before sending).
+    return httpx.URL(f"http://{upstream}/").copy_with(raw_path=raw_path + (b"?" + query if query else b""))
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:

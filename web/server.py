@@ -14,6 +14,7 @@ import uvicorn
 from config import Settings
 from models.db import Database
 from web.app import create_app
+from web.cookie_scope import shared_site_warning
 from web.proxy import PreviewProxy
 
 log = logging.getLogger("previewd.web")
@@ -57,5 +58,7 @@ async def serve(settings: Settings, database_url: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    if warning := shared_site_warning(settings):
+        log.warning("%s", warning)
     log.info("dashboard on :%d, previews on :%d", settings.previewd_web_port, settings.previewd_preview_port)
     await asyncio.gather(*(server.serve() for server in servers))

@@ -128,6 +128,15 @@ class DestroyInput:
 
 
 GITHUB_REPORT = "github.report"
+GITHUB_PERMISSION = "github.permission"
+
+
+@dataclass
+class PermissionInput:
+    """Whose permission on the project's repository to read (a GitHub login)."""
+
+    project_id: str = ""
+    login: str = ""
 
 
 @dataclass

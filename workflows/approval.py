@@ -3,9 +3,13 @@ signal and the wanted push, so the signal handler and the update's validator giv
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
+from workflows.markdown import code_span
 from workflows.signals import ApproveSignal, PushSignal
+
+FULL_SHA = re.compile(r"\A[0-9a-fA-F]{40}\Z")
 
 
 def approval_problem(signal: ApproveSignal, desired: PushSignal | None) -> str | None:
@@ -16,9 +20,18 @@ def approval_problem(signal: ApproveSignal, desired: PushSignal | None) -> str |
         return "this pull request does not come from a fork; there is nothing to approve."
     short = desired.sha[:12]
     if signal.sha:
-        if len(signal.sha) < 7 or not desired.sha.lower().startswith(signal.sha.lower()):
-            wrong = signal.sha[:40]
-            return f"`{wrong}` is not this pull request's newest commit (`{short}`); nothing was approved."
+        # Never a prefix: a short one (7 characters are 28 bits) can be matched by a look-alike commit
+        # ground out and force-pushed after the maintainer reviewed the real one.
+        if not FULL_SHA.match(signal.sha):
+            return (
+                f"{code_span(signal.sha)} is not a full commit sha; approve with all 40 characters of "
+                f"`{short}…`, or `/preview approve` alone for the newest commit. Nothing was approved."
+            )
+        if desired.sha.lower() != signal.sha.lower():
+            return (
+                f"{code_span(signal.sha)} is not this pull request's newest commit (`{short}`); "
+                "nothing was approved."
+            )
         return None
     # Without a sha, an approval only covers what the maintainer could have seen: a push that GitHub
     # stamped at or after the approval's time is a commit they did not look at.

@@ -20,10 +20,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.github.permission import GitHubPermissionActivities
     from activities.store import StoreActivities
-    from workflows.activity_io import NON_RETRYABLE, DeploymentRef
+    from workflows.activity_io import NON_RETRYABLE, DeploymentRef, PermissionInput
     from workflows.approval import approval_problem
     from workflows.deployer import STORE_TIMEOUT, Deployer
+    from workflows.markdown import code_span
     from workflows.pr_reporter import PRReporter
     from workflows.signals import (
         APPROVE_UPDATE,
@@ -31,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_NAME,
         ApproveSignal,
         CloseSignal,
+        CommandSignal,
         ManualSignal,
         PreviewInput,
         PreviewState,
@@ -52,6 +55,14 @@ FORK_POLICY_RETRY = RetryPolicy(
 # A fork's push is held back until a maintainer approves its sha under this policy (models.Project).
 APPROVE_POLICY = "approve"
 TRUST_POLICY = "always"
+# GitHub's permission levels that include push: who may steer previews from a PR comment.
+PUSH_LEVELS = frozenset({"admin", "write"})
+PERMISSION_TIMEOUT = timedelta(seconds=30)
+# Asking GitHub who wrote a comment: a few minutes of retries, then the command is refused (and can
+# be given again) rather than kept waiting behind an outage.
+PERMISSION_RETRY = RetryPolicy(
+    maximum_interval=timedelta(seconds=30), maximum_attempts=8, non_retryable_error_types=NON_RETRYABLE
+)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -132,6 +143,13 @@ class PreviewWorkflow:
             return
         self._reporter.notify(f"@{signal.requested_by or 'someone'}: {signal.reason}")
 
+    @workflow.signal(name=SignalName.COMMAND)
+    def command(self, signal: CommandSignal) -> None:
+        """A `/preview` comment: recorded; `_run_commands` asks GitHub about its author first."""
+        if self._seen(signal.request_id):
+            return
+        self.state.pending_commands = self.state.pending_commands + [signal]
+
     @workflow.query(name=STATE_QUERY)
     def get_state(self) -> PreviewState:
         return self.state
@@ -172,6 +190,7 @@ class PreviewWorkflow:
     @workflow.run
     async def run(self, input: PreviewInput) -> PreviewState:
         asyncio.create_task(self._reporter.run())
+        asyncio.create_task(self._run_commands())
         while True:
             await workflow.wait_condition(lambda: self._has_work() or self._should_continue_as_new())
             if self.state.close_requested:
@@ -205,6 +224,49 @@ class PreviewWorkflow:
                 continue
             if await self._deployer.deploy(desired) == DeploymentStatus.SUPERSEDED:
                 await self._wait_for_quiet()
+
+    async def _run_commands(self) -> None:
+        """Each `/preview` comment in turn, carried out only when GitHub says its author may push to the
+        repository. Taken off the list once decided: a continue-as-new while GitHub is being asked
+        leaves it for the next run, which asks again."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self.state.pending_commands))
+            signal = self.state.pending_commands[0]
+            try:
+                level = await workflow.execute_activity_method(
+                    GitHubPermissionActivities.permission,
+                    PermissionInput(project_id=self.state.project_id, login=signal.requested_by),
+                    start_to_close_timeout=PERMISSION_TIMEOUT,
+                    retry_policy=PERMISSION_RETRY,
+                )
+            except ActivityError:
+                level = ""
+            self.state.pending_commands = self.state.pending_commands[1:]
+            self._carry_out(signal, level)
+
+    def _carry_out(self, signal: CommandSignal, level: str) -> None:
+        who = signal.requested_by or "someone"
+        command = f"/preview {signal.command}"
+        if level not in PUSH_LEVELS:
+            why = (
+                "previewd could not ask GitHub who you are on this repository; try again later"
+                if not level
+                else f"it needs push access to this repository, and GitHub gives you {code_span(level)}"
+            )
+            self._reporter.notify(f"@{who}: {code_span(command)} was not carried out: {why}.")
+            return
+        if signal.command == "redeploy":
+            self.redeploy(ManualSignal(requested_by=who))
+        elif signal.command == "destroy":
+            self.destroy(ManualSignal(requested_by=who))
+        elif signal.command == "approve":
+            self.approve(
+                ApproveSignal(
+                    sha=signal.argument, requested_by=who, source="comment", created_at=signal.created_at
+                )
+            )
+        else:
+            self._reporter.notify(f"@{who}: {code_span(command)} is not a command.")
 
     def _has_work(self) -> bool:
         return self._stopping() or self._deploy_wanted()

@@ -26,6 +26,7 @@ class SignalName(StrEnum):
     DESTROY = "destroy"
     APPROVE = "approve"
     REFUSE = "refuse"
+    COMMAND = "command"
 
 
 # The state query and the dashboard's approval (an update, so the caller hears whether it took).
@@ -73,8 +74,8 @@ class ManualSignal:
 class ApproveSignal:
     """A maintainer lets a fork's sha be built with the project's secrets."""
 
-    # The approved sha or a prefix of it (at least 7 characters); empty: the sha waiting for approval,
-    # provided no push came after `created_at`.
+    # The approved sha, all 40 characters; empty: the sha waiting for approval, provided no push came
+    # after `created_at` (workflows/approval.py).
     sha: str = ""
     requested_by: str = ""
     request_id: str = ""
@@ -92,6 +93,21 @@ class RefusalSignal:
     command: str = ""
     reason: str = ""
     request_id: str = ""
+
+
+@dataclass
+class CommandSignal:
+    """A `/preview` comment, not yet trusted: the workflow asks GitHub whether `requested_by` may push
+    to the repository (activity `github.permission`) before carrying it out."""
+
+    # "redeploy", "destroy", "approve" (anything else is refused by the web app already).
+    command: str = ""
+    # The comment's second word: the sha an approval is for.
+    argument: str = ""
+    requested_by: str = ""
+    request_id: str = ""
+    # The comment's created_at, ISO 8601 (an approval without a sha covers commits pushed before it).
+    created_at: str = ""
 
 
 # A history entry's status for a teardown that failed: the deployment's row keeps its own status
@@ -139,6 +155,8 @@ class PreviewState:
     approved_by: list[str] = field(default_factory=list)
     recent_delivery_ids: list[str] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
+    # `/preview` comments waiting for GitHub's word on who wrote them, oldest first.
+    pending_commands: list[CommandSignal] = field(default_factory=list)
     # The last thing the PR was told: a notice (a refused command) is added to it, so the sticky
     # comment keeps its status rows, across continue-as-new too.
     last_report: ReportInput | None = None

@@ -13,11 +13,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext, heartbeat, heartbeating
 from activities.fly.client import ATTEMPTS_PER_CALL, FlyApiError, FlyClient
-from activities.fly.machine_config import METADATA_PROJECT, machine_config
+from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT, machine_config
 from activities.fly.network import project_network
 from activities.logsink import LogSink
 from activities.platform import PlatformActivities
 from models import LogType
+from models.app_names import owner_of
 from models.fly_images import image_problem
 from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
 
@@ -232,6 +233,10 @@ class FlyPlatformActivities:
 
     async def _destroy(self, input: DestroyInput) -> None:
         try:
+            if (refusal := await self._not_ours(input)) is not None:
+                # Logged for the operator; the PR's teardown carries on (there is nothing of ours).
+                activity.logger.warning("not deleting Fly app %s: %s", input.app_name, refusal)
+                return
             await self._delete_and_wait(input.app_name)
         except FlyApiError as error:
             raise as_activity_error(error, self.org) from None
@@ -247,6 +252,32 @@ class FlyPlatformActivities:
                     )
                 await heartbeat()
                 await asyncio.sleep(1)
+
+    async def _not_ours(self, input: DestroyInput) -> str | None:
+        """Why the app named `input.app_name` is not one previewd made for this project and PR, or
+        None when it is. A name we failed to create (held by another organization, or allocated to
+        another project) is someone else's app: deleting it by name would destroy their work."""
+        try:
+            app = await self.client.get_app(input.app_name)
+        except FlyApiError as error:
+            if error.status == 403:
+                return "it belongs to an organization this token cannot see"
+            raise
+        if app is None:
+            return None  # already gone: delete_app answers 404 and nothing happens
+        owner = (app.get("organization") or {}).get("slug")
+        if owner != self.org:
+            return f"it belongs to organization {owner or 'unknown'}, not {self.org}"
+        async with self.ctx.db.session() as session:
+            allocated = await owner_of(session, platform="fly", name=input.app_name)
+        if allocated is not None and (str(allocated[0]), allocated[1]) != (input.project_id, input.pr_number):
+            return "its name is allocated to another project or PR"
+        for machine in await self.client.list_machines(input.app_name):
+            metadata = (machine.get("config") or {}).get("metadata") or {}
+            named = (metadata.get(METADATA_PROJECT), metadata.get(METADATA_PR))
+            if named != (None, None) and named != (input.project_id, str(input.pr_number)):
+                return "its machines were made for another project or PR"
+        return None
 
 
 def _ours(machine: dict[str, Any], ref: DeploymentRef) -> bool:

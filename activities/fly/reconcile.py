@@ -17,7 +17,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.fly.client import FlyClient
 from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT
-from models import Deployment, WebhookDelivery
+from models import WebhookDelivery
+from models.app_names import owner_of
 from models.db import Database
 from models.deliveries import DeliveryOutcome
 from workflows.fly_reconcile_io import (
@@ -43,9 +44,11 @@ class Reconciler:
             metadata = (machine.get("config") or {}).get("metadata") or {}
             if metadata.get(METADATA_PROJECT) and str(metadata.get(METADATA_PR, "")).isdigit():
                 return str(metadata[METADATA_PROJECT]), int(metadata[METADATA_PR])
+        # No machine (never made, or removed): ours only if the name was allocated to a PR of ours on
+        # Fly; a deployment row alone may hold a name we failed to create (taken by someone else).
         async with self.db.session() as session:
-            row = (await session.exec(select(Deployment).where(Deployment.app_name == app).limit(1))).first()
-        return (str(row.project_id), row.pr_number) if row else None
+            allocated = await owner_of(session, platform="fly", name=app)
+        return (str(allocated[0]), allocated[1]) if allocated else None
 
     async def pr_open(self, project_id: str, pr_number: int) -> bool:
         try:

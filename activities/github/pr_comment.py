@@ -41,9 +41,8 @@ def comment_body(report: ReportInput, logs_url: str | None) -> str:
         lines += ["", "| | |", "|---|---|"] + [f"| {name} | {value} |" for name, value in rows]
     if report.phase == ReportPhase.FAILED:
         lines += ["", f"**Error:** {_cell(report.error or 'the deployment failed')}"]
-        if report.log_tail:
-            tail = "\n".join(report.log_tail[-15:]).replace("```", "ʼʼʼ")
-            lines += ["", "<details><summary>Last log lines</summary>", "", "```", tail, "```", "</details>"]
+        # The log itself stays in the dashboard (the Logs row), behind its sign-in: on a public
+        # repository a comment is read by everyone, and a build log says more than masking can hide.
         lines += ["", "Push a new commit, or comment `/preview redeploy`, to try again."]
     if report.phase == ReportPhase.DESTROYED:
         lines += ["", "The preview was removed."]
@@ -51,8 +50,8 @@ def comment_body(report: ReportInput, logs_url: str | None) -> str:
         lines += [
             "",
             "This pull request comes from a fork, so its code is not built with the project's secrets "
-            "until a maintainer approves it. A repository owner, member or collaborator can comment "
-            f"`/preview approve` to deploy commit `{report.sha[:12]}`; each new commit needs a new approval.",
+            "until a maintainer approves it. Someone with push access to the repository can comment "
+            f"`/preview approve {report.sha}` to deploy this commit; each new commit needs a new approval.",
         ]
     if report.phase == ReportPhase.FORK_BLOCKED:
         lines += [

@@ -56,6 +56,12 @@ class Dashboard:
     def add_project(
         self, repo: AppRepo, *, installation: int | None = INSTALLATION, **config: Any
     ) -> dict[str, Any]:
+        # GitHub mode clones from GitHub only (a local path is for local mode): the repository is served
+        # by the fake, public, under the project's name.
+        full_name = f"tests/{repo.path.name}"
+        self.fake.add_repo(full_name, repo.path)
+        self.fake.public_repos.add(full_name)
+        config.setdefault("clone_url", f"{self.github_url}/{full_name}.git")
         project = self.system.add_project(repo, **config)
         if installation is not None:
             # The repository is on "GitHub" too, reached by that installation, under the same id.

@@ -83,6 +83,9 @@ MEDIA_TYPE = "application/vnd.github+json"
 DOCS = "https://docs.github.com/rest"
 API_BASE = "https://api.github.com"
 PULLS_DOCS = "https://docs.github.com/rest/pulls/pulls#get-a-pull-request"
+COLLABORATOR_PERMISSION_DOCS = (
+    "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user"
+)
 COMMENTS_DOCS = "https://docs.github.com/rest/issues/comments"
 DEPLOYMENTS_DOCS = "https://docs.github.com/rest/deployments/deployments"
 DEPLOYMENT_STATUSES_DOCS = "https://docs.github.com/rest/deployments/statuses"
@@ -293,6 +296,7 @@ class FakeGitHub:
 
         self.installations: dict[int, Installation] = {}
         self.repos: dict[str, Path] = {}  # "owner/name" -> bare repository
+        self.public_repos: set[str] = set()  # of `repos`: cloned without credentials, as on GitHub
         self.repo_ids: dict[str, int] = {}
         self.tokens: dict[str, IssuedToken] = {}
         self.tokens_issued = 0
@@ -311,6 +315,10 @@ class FakeGitHub:
         self.deployments: dict[str, list[Json]] = {}
         self.deployment_statuses: dict[int, list[Json]] = {}
         self.commit_statuses: dict[tuple[str, str], list[Json]] = {}
+        # (repository, login) -> role on it: "admin", "maintain", "write", "triage" or "read". A login
+        # in `known_users` without a role has none; any other login does not exist (404).
+        self.collaborators: dict[tuple[str, str], str] = {}
+        self.known_users: set[str] = set()
         self._ids: dict[str, int] = {}
 
         # Sign-in and user-token routes (a separate module, imported here as it imports this one).
@@ -785,11 +793,32 @@ class FakeGitHub:
                 return 200, self._paginate(request, listed)
             if method == "POST":
                 return 201, await self._create_deployment_status(request, repo, deployment)
+        if rest[0] == "collaborators" and n == 3 and rest[2] == "permission" and method == "GET":
+            return 200, self._collaborator_permission(repo, rest[1])
         if rest[0] == "statuses" and n == 2 and method == "POST":
             return 201, await self._create_commit_status(request, repo, rest[1])
         if rest[0] == "collaborators" and n == 3 and rest[2] == "permission" and method == "GET":
             return 200, self.users.collaborator_permission(repo, rest[1])
         raise GitHubError(404, "Not Found")
+
+    def _collaborator_permission(self, repo: str, login: str) -> Json:
+        """GET /repos/{owner}/{repo}/collaborators/{username}/permission: `permission` is the legacy
+        level (maintain reads as write, triage as read), `role_name` the role itself."""
+        with self._lock:
+            role = self.collaborators.get((repo, login))
+            if role is None and login not in self.known_users:
+                raise GitHubError(404, "Not Found", COLLABORATOR_PERMISSION_DOCS)
+        legacy = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read"}
+        user = {
+            "login": login, "id": 500_000 + len(login), "type": "User", "site_admin": False,
+            "permissions": {
+                "admin": role == "admin", "maintain": role in ("admin", "maintain"),
+                "push": role in ("admin", "maintain", "write"),
+                "triage": role in ("admin", "maintain", "write", "triage"), "pull": role is not None,
+            },
+            "role_name": role or "none",
+        }  # fmt: skip
+        return {"permission": legacy.get(role or "", "none"), "role_name": role or "none", "user": user}
 
     async def _json_object(self, request: Request, docs: str) -> Json:
         raw = await request.body()
@@ -1134,6 +1163,8 @@ class FakeGitHub:
 
     def _git_authorize(self, full_name: str, username: str | None, password: str | None) -> int | None:
         """None when the credentials may read `full_name`, else the HTTP status to answer."""
+        if username is None and full_name in self.public_repos and full_name in self.repos:
+            return None  # a public repository: GitHub serves it to anyone, without credentials
         if username is None or not password:
             return 401
         issued = self.tokens.get(password)

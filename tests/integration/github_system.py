@@ -141,6 +141,11 @@ def github_system(work: Path) -> Iterator[GitHubSystem]:
     git(work, "clone", "--quiet", "--bare", str(source.path), str(bare))
     fake.add_repo(REPO, bare)
     fake.add_installation(INSTALLATION, repos=[REPO])
+    # Who the tests' comments come from, as GitHub knows them on the repository: `/preview` commands
+    # are carried out for push (write and up) only, whatever the comment's author_association says.
+    fake.collaborators.update({(REPO, "maintainer"): "write", (REPO, "owner"): "admin",
+                               (REPO, "member-reader"): "read"})  # fmt: skip
+    fake.known_users.update({"visitor", "drive-by"})
     # A short path: Postgres's socket path must stay under ~100 characters.
     root = Path(tempfile.mkdtemp(prefix="pvd-gh-"))
     with FakeGitHubServer(fake) as server:

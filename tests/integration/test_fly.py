@@ -298,6 +298,14 @@ def test_an_app_name_held_by_another_org_fails_with_a_clear_message(fly: FlySyst
     fly.system.pull_request(project, "opened", 1, sha)
     failed = fly.system.wait_status(project["id"], 1, sha, "failed")
     assert "taken by another organization" in failed["error"]
+    # Closing the PR tears down only what previewd made: never a DELETE of the other org's app, even
+    # for a token that could reach it.
+    fly.system.pull_request(project, "closed", 1, sha)
+    wait_for(lambda: fly.system.workflow_status(project["id"], 1) == "COMPLETED", timeout=60,
+             what="the PR's workflow to end")  # fmt: skip
+    assert not [
+        c for c in fly.fake.calls if c.method == "DELETE" and c.path == f"/v1/apps/{failed['app_name']}"
+    ]
 
 
 def test_a_bad_token_fails_naming_the_variable(fly: FlySystem, repo: AppRepo) -> None:

@@ -52,13 +52,15 @@ def test_a_fork_pr_waits_for_a_members_approval_and_an_outsiders_is_refused(gith
     assert system.deployments(project["id"], number) == []  # nothing built, no secret handed out
     wait_for(lambda: github.commit_states(sha) == ["pending"], timeout=30, what="a pending commit status")
 
-    # Someone without a say over the repository: refused on the PR, nothing deployed.
+    # Someone without a say over the repository, and an organization MEMBER who can only read it
+    # (author_association says MEMBER; GitHub's permission says read): refused on the PR.
     github.comment(project, number, "/preview approve", login="visitor", association="CONTRIBUTOR")
-    wait_for(
-        lambda: "@visitor: only the repository's owners" in github.sticky(number),
-        timeout=60,
-        what="the refusal",
-    )
+    github.comment(project, number, "/preview approve", login="member-reader", association="MEMBER")
+    for who in ("visitor", "member-reader"):
+        refusal = f"@{who}: `/preview approve` was not carried out: it needs push access"
+        wait_for(partial(_says, github, number, refusal), timeout=60, what=f"{who} refused")
+    asked = [c.path for c in fake.calls if c.path.endswith("/permission")]
+    assert f"/repos/{REPO}/collaborators/member-reader/permission" in asked
     assert "Waiting for approval" in github.sticky(number)
     assert system.deployments(project["id"], number) == []
 
@@ -80,8 +82,12 @@ def test_a_fork_pr_waits_for_a_members_approval_and_an_outsiders_is_refused(gith
     assert [d["commit_sha"] for d in system.deployments(project["id"], number)] == [sha]
     assert system.deployments(project["id"], number)[0]["status"] == "active"
 
-    # An approval naming the sha is enough whatever its time.
+    # A prefix of the sha is refused (a look-alike commit could share it); the full sha is enough
+    # whatever its time.
     github.comment(project, number, f"/preview approve {newer[:10]}", login="owner", association="OWNER")
+    wait_for(lambda: "is not a full commit sha" in github.sticky(number), timeout=60, what="prefix refused")
+    assert [d["commit_sha"] for d in system.deployments(project["id"], number)] == [sha]
+    github.comment(project, number, f"/preview approve {newer}", login="owner", association="OWNER")
     system.wait_status(project["id"], number, newer, "active")
 
     fork_pull_request(github, project, "closed", number, newer, head_repo=None, pushed=datetime.now(UTC))
@@ -184,6 +190,10 @@ def test_members_steer_a_preview_from_comments_and_a_redelivery_acts_once(
         what="the command ignored",
     )
     assert len(system.deployments(project["id"], number)) == 2
+
+
+def _says(github: GitHubSystem, number: int, text: str) -> bool:
+    return text in github.sticky(number)
 
 
 def real_payload(name: str, project: dict[str, Any], number: int, sha: str) -> dict[str, Any]:

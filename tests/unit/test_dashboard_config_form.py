@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from config import Settings
 from models.fly_config import FlyExtraService
 from web.dashboard.config_form import parse, parse_env, values_of
 
@@ -100,3 +105,15 @@ def test_the_secrets_box_never_quotes_a_line_and_refuses_a_value_split_over_line
         {"API_KEY": "abc=def", "TOKEN": "x"},
         None,
     )
+
+
+def test_a_path_outside_the_checkout_and_a_refused_clone_url_are_errors_on_save(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_CLIENT_ID", "Iv1.x")
+    monkeypatch.setenv("GITHUB_CLIENT_SECRET", "s")
+    form = parse({**GOOD, "dockerfile_path": "../../etc/Dockerfile"}, keep={"clone_url": "/srv/other"},
+                 settings=Settings())  # fmt: skip
+    assert "inside the repository" in form.errors["dockerfile_path"]
+    assert "local path" in form.errors["clone_url"]
+    assert form.config is None

@@ -31,7 +31,9 @@ async def test_the_session_cookie_is_httponly_lax_and_secure_behind_https(
     response = await _client(clean_env, base_url).get("/login")
     assert response.status_code == 200
     cookie = response.headers["set-cookie"].lower()
-    assert cookie.startswith("previewd_session=")
+    # Over https, `__Host-`: only this exact host may set it (Secure, Path=/, no Domain).
+    assert cookie.startswith("__host-previewd_session=" if secure else "previewd_session=")
+    assert "path=/" in cookie and "domain=" not in cookie
     assert "httponly" in cookie and "samesite=lax" in cookie
     assert ("secure" in cookie.split("; ")) is secure
 

@@ -843,3 +843,30 @@ def test_fail_rate_is_seeded_and_validated(client: httpx.Client) -> None:
     assert first == run() and 200 in first and set(first) != {200}
     with pytest.raises(ValueError):
         create_fake_github(app_id=APP_ID, public_key_pem=PUBLIC_PEM, fail_rate=1.5)
+
+
+# --- collaborator permission ---------------------------------------------------------------------
+
+
+def test_collaborator_permission_answers_the_legacy_level_and_the_role(
+    fake: FakeGitHub, client: httpx.Client, token_auth: dict[str, str]
+) -> None:
+    fake.collaborators.update({(REPO, "mia"): "maintain", (REPO, "tom"): "triage", (REPO, "wes"): "write"})
+    fake.known_users.add("org-member")
+    auth = token_auth
+    expected = {"mia": ("write", "maintain"), "tom": ("read", "triage"), "wes": ("write", "write"),
+                "org-member": ("none", "none")}  # fmt: skip
+    for login, (permission, role) in expected.items():
+        response = client.get(f"/repos/{REPO}/collaborators/{login}/permission", headers=auth)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["permission"], body["role_name"], body["user"]["login"]) == (permission, role, login)
+    assert_message(
+        client.get(f"/repos/{REPO}/collaborators/ghost/permission", headers=auth), 404, "Not Found"
+    )
+    # Another installation's token does not reach the repository.
+    other = create_token(client, installation=7002).json()["token"]
+    denied = client.get(
+        f"/repos/{REPO}/collaborators/wes/permission", headers={"Authorization": f"token {other}"}
+    )
+    assert denied.status_code in (403, 404)

@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from workflows.activity_io import (
+    GITHUB_PERMISSION,
     GITHUB_REPORT,
     ActivateInput,
     ActivityName,
@@ -35,6 +36,7 @@ from workflows.activity_io import (
     FailDeploymentInput,
     FailDeploymentResult,
     MarkDestroyedInput,
+    PermissionInput,
     ReportInput,
     SetStatusInput,
 )
@@ -79,6 +81,8 @@ class Recorder:
     slow_shas: set[str] = field(default_factory=set)  # builds that run until cancelled
     failing_shas: set[str] = field(default_factory=set)  # builds that fail with BuildFailed
     fork_policy: str = "approve"
+    # GitHub login -> permission on the repository ("admin", "write", "read"); anyone else: "none".
+    permissions: dict[str, str] = field(default_factory=dict)
 
     def args(self, name: str) -> list[Any]:
         return [call.arg for call in self.calls if call.name == name]
@@ -134,6 +138,11 @@ class FakeActivities:
     @activity.defn(name=GITHUB_REPORT)
     async def report(self, input: ReportInput) -> None:
         self._record(GITHUB_REPORT, input)
+
+    @activity.defn(name=GITHUB_PERMISSION)
+    async def permission(self, input: PermissionInput) -> str:
+        self._record(GITHUB_PERMISSION, input)
+        return self.recorder.permissions.get(input.login, "none")
 
     @activity.defn(name=ActivityName.CLAIM_HOST_QUEUE)
     async def claim_queue(self) -> ClaimHostQueueResult:
@@ -221,7 +230,7 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
     shared: list[Callable[..., Any]] = [
         fakes.create_deployment, fakes.set_status, fakes.activate, fakes.fail_deployment,
         fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy, fakes.report,
-        fakes.fork_policy,
+        fakes.fork_policy, fakes.permission,
     ]  # fmt: skip
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(

@@ -28,8 +28,8 @@ from tests.workflows import harness as fx  # noqa: E402
 from workflows.activity_io import ActivityName  # noqa: E402
 from workflows.preview import PreviewWorkflow  # noqa: E402
 from workflows.signals import (  # noqa: E402
-    ApproveSignal,
     CloseSignal,
+    CommandSignal,
     ManualSignal,
     PreviewInput,
     PushSignal,
@@ -90,14 +90,17 @@ async def destroy_redeploy(h: fx.Harness) -> Handle:
 
 
 PUSHED_LATER = "2026-11-25T10:01:00Z"
+FORK_SHA = "f0f0f01" + "0" * 33
 
 
 async def fork_approval(h: fx.Harness) -> Handle:
-    """A fork's push waits; a refused command is told; an approval deploys it; a new push waits again."""
+    """A fork's push waits; a refused command is told; a `/preview approve` from a member without push
+    is refused after asking GitHub; one from a maintainer deploys it; a new push waits again."""
     handle = await h.start("sha-fork-1")
     await handle.signal(PreviewWorkflow.close, CloseSignal(delivery_id=fx.new_id()))
     await handle.result()
-    push = PushSignal(sha="f0f0f01", delivery_id=fx.new_id(), fork=True, updated_at="2026-11-25T10:00:00Z")
+    h.recorder.permissions = {"member": "read", "maintainer": "write"}
+    push = PushSignal(sha=FORK_SHA, delivery_id=fx.new_id(), fork=True, updated_at="2026-11-25T10:00:00Z")
     handle = await h.client.start_workflow(
         PreviewWorkflow.run, PreviewInput(project_id=h.project_id, pr_number=2),
         id=workflow_id_for(h.project_id, 2), task_queue=h.task_queue,
@@ -106,11 +109,13 @@ async def fork_approval(h: fx.Harness) -> Handle:
     await fx.wait_for_state(handle, lambda state: state.phase == "awaiting_approval")
     refusal = RefusalSignal(requested_by="visitor", command="approve", reason="no.", request_id=fx.new_id())
     await handle.signal(PreviewWorkflow.refuse, refusal)
-    approval = ApproveSignal(
-        requested_by="maintainer", request_id=fx.new_id(), created_at="2026-11-25T10:01:00Z"
-    )
-    await handle.signal(PreviewWorkflow.approve, approval)
-    await fx.wait_for_state(handle, fx.is_active("f0f0f01"))
+    for who in ("member", "maintainer"):
+        approval = CommandSignal(
+            command="approve", argument=FORK_SHA, requested_by=who, request_id=fx.new_id(),
+            created_at="2026-11-25T10:01:00Z",
+        )  # fmt: skip
+        await handle.signal(PreviewWorkflow.command, approval)
+    await fx.wait_for_state(handle, fx.is_active(FORK_SHA))
     newer = PushSignal(sha="f0f0f02", delivery_id=fx.new_id(), fork=True, updated_at="2026-11-25T10:02:00Z")
     await handle.signal(PreviewWorkflow.push, newer)
     await fx.wait_for_state(handle, lambda state: state.phase == "awaiting_approval")

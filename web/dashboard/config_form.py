@@ -120,6 +120,12 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
             max_memory_mb=settings.previewd_max_memory_mb, max_processes=settings.previewd_max_processes
         ).items():
             errors.setdefault(name, message)
+    if settings is not None:
+        # clone_url is not a field of the form (it is set through the API), but a saved one this
+        # previewd no longer clones from is kept only if it passes: the error says why not.
+        clone_problem = settings.clone_rules.problem(raw.get("clone_url"))
+        if clone_problem is not None:
+            errors["clone_url"] = clone_problem
     return ConfigForm(values=values, errors=errors, config=None if errors else config)
 
 

@@ -21,7 +21,7 @@ from models.fly_images import image_problem
 from models.installations import Installation
 from models.locks import repository_key
 from models.queries import create_project
-from models.secrets import put_secret
+from models.secrets import put_secret, secret_value_problem
 from web.dashboard.access import github_token_of, reachable_installations
 from web.dashboard.config_form import ConfigForm, parse, parse_env, values_of
 from web.dashboard.csrf import require_csrf
@@ -159,6 +159,9 @@ async def activate(
     secrets, secrets_error = parse_env(secrets_text, secret=True)
     if secrets_error:
         form.errors["secrets"] = secrets_error
+    for secret_name, value in secrets.items():
+        if problem := secret_value_problem(value):
+            form.errors.setdefault("secrets", f"{secret_name}: {problem}")
     async with services.db.session() as session:
         # The check and the insert under one lock on the repository: a double-submitted form (or two
         # people at once) cannot connect a repository twice.

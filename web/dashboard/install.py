@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from config import Settings
 from web.dashboard import (
     actions,
     deployments,
@@ -30,6 +31,14 @@ from web.deps import Services
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_COOKIE = "previewd_session"
+
+
+def session_cookie_name(settings: Settings) -> str:
+    """Over https, `__Host-`: browsers then take the cookie only from this exact host, Secure, with
+    Path=/ and no Domain, so a preview on a sibling subdomain cannot set or shadow it."""
+    return f"__Host-{SESSION_COOKIE}" if settings.secure_cookies else SESSION_COOKIE
+
+
 # JSON keeps answering the API and webhooks; people get pages.
 MACHINE_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/readyz", "/docs", "/openapi.json")
 # start_preview comes before actions: its POST …/pulls/{n}/deploy must not meet actions' …/{action}.
@@ -65,7 +74,8 @@ def install(app: FastAPI, services: Services) -> None:
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),
-        session_cookie=SESSION_COOKIE,
+        session_cookie=session_cookie_name(settings),
+        path="/",
         max_age=settings.previewd_session_hours * 3600,
         same_site="lax",
         https_only=settings.secure_cookies,

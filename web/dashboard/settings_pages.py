@@ -16,7 +16,7 @@ from models import AuditEvent, Project, ProjectSecret
 from models.common import utcnow
 from models.fly_images import image_problem
 from models.projects import ENV_NAME
-from models.secrets import delete_secret, put_secret
+from models.secrets import delete_secret, put_secret, secret_value_problem
 from web.dashboard.access import project_for
 from web.dashboard.config_form import ConfigForm, parse, values_of
 from web.dashboard.csrf import require_csrf
@@ -139,9 +139,11 @@ async def save_secret(
 ) -> Response:
     project = await project_for(services, signed_in, project_id, Action.SECRETS)
     name = name.strip()
-    if not ENV_NAME.match(name) or not value or len(value) > 64 * 1024:
-        problem = "a name like DATABASE_URL (letters, digits, _) and a value of at most 64 KiB are needed"
+    if not ENV_NAME.match(name):
+        problem = "a name like DATABASE_URL (letters, digits, _) is needed"
         return await _page(request, services, project, secret_error=problem, status_code=422)
+    if value_problem := secret_value_problem(value):
+        return await _page(request, services, project, secret_error=f"value {value_problem}", status_code=422)
     async with services.db.session() as session:
         await put_secret(session, keyring=services.keyring, project_id=project.id, name=name, value=value)
     await _audit(services, project, signed_in, "set secret", name=name)
