@@ -11,6 +11,9 @@ from models import LogLevel, LogType
 from models.db import Database
 
 CHUNK_BYTES = 1 << 20
+# tail() reads no more than this of the file's end: the file is the preview's output, as large as it
+# cared to make it.
+TAIL_BYTES = 64 * 1024
 
 
 class RuntimeLog:
@@ -30,12 +33,16 @@ class RuntimeLog:
                 chunk = handle.read(CHUNK_BYTES)
         except FileNotFoundError:
             return
-        # Only whole lines; a partial last line waits for its newline.
+        # Only whole lines; a partial last line waits for its newline, unless it already fills a
+        # chunk: then that much goes as one (cut) line, or the copy would stall there for good.
         end = chunk.rfind(b"\n")
-        if end < 0:
+        if end >= 0:
+            whole, self.offset = chunk[:end], self.offset + end + 1
+        elif len(chunk) == CHUNK_BYTES:
+            whole, self.offset = chunk, self.offset + len(chunk)
+        else:
             return
-        self.offset += end + 1
-        for line in chunk[:end].decode(errors="replace").split("\n"):
+        for line in whole.decode(errors="replace").split("\n"):
             self._sink.info(line)
         await self._sink.flush()
 
@@ -46,7 +53,14 @@ class RuntimeLog:
 
     def tail(self, lines: int = 20) -> list[str]:
         try:
-            text = self.path.read_text(errors="replace")
+            with open(self.path, "rb") as handle:
+                start = max(0, handle.seek(0, 2) - TAIL_BYTES)
+                handle.seek(start)
+                data = handle.read(TAIL_BYTES)
         except FileNotFoundError:
             return []
-        return text.splitlines()[-lines:]
+        found = data.decode(errors="replace").splitlines()
+        # Cut in the middle of a line: that first piece is no line of the output.
+        if start > 0 and found:
+            found = found[1:]
+        return found[-lines:]

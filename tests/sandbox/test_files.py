@@ -147,3 +147,23 @@ def _sandboxed(name: str, program: bytes) -> int | None:
         except OSError:
             continue
     return None
+
+
+def test_a_server_cannot_truncate_or_grow_the_log_previewd_reads_back(dirs: Dirs, tmp_path: Path) -> None:
+    """A writable fd of runtime.log would let the preview ftruncate it to a terabyte of zeros (no
+    disk needed), which the worker then reads back (RuntimeLog.tail, copy): its output goes through
+    a pipe instead."""
+    script = (
+        "echo before; "
+        "python3 -c 'import os; os.ftruncate(1, 1 << 40)' 2>/dev/null || echo refused; "
+        "echo after"
+    )
+    log = tmp_path / "runtime.log"
+    with open(log, "ab") as output:
+        server = start_server(spec_for(dirs, sh(script)), output=output)
+    try:
+        assert server.wait(10) == 0
+    finally:
+        server.stop(grace=0)
+    assert log.stat().st_size < 4096
+    assert log.read_text().splitlines() == ["before", "refused", "after"]

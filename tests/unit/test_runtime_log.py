@@ -3,13 +3,15 @@ without a database."""
 
 from __future__ import annotations
 
+import os
+import tracemalloc
 import uuid
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from activities.local.runtime_log import RuntimeLog
+from activities.local.runtime_log import CHUNK_BYTES, RuntimeLog
 from activities.logsink import MASK, LogSink
 from models import LogLevel, LogType
 from models.db import Database
@@ -70,3 +72,32 @@ async def test_a_missing_file_copies_nothing(tmp_path: Path, copied: list[dict[s
     log = runtime_log(tmp_path / "runtime.log")
     await log.copy()
     assert copied == [] and log.tail() == []
+
+
+async def test_tail_reads_only_the_end_of_a_huge_file(tmp_path: Path) -> None:
+    """The file is the preview's output: as large as it likes (sparse, even: no disk needed), and
+    tail() runs in the worker."""
+    path = tmp_path / "runtime.log"
+    with open(path, "wb") as output:
+        output.truncate(256 << 20)
+        output.seek(0, os.SEEK_END)
+        output.write(b"\nlast words\n")
+    tracemalloc.start()
+    try:
+        tail = runtime_log(path).tail(1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert tail == ["last words"]
+    assert peak < 4 << 20, f"tail() held {peak} bytes for a {path.stat().st_size}-byte file"
+
+
+async def test_a_megabyte_without_a_newline_does_not_stall_the_copy(
+    tmp_path: Path, copied: list[dict[str, object]]
+) -> None:
+    path = tmp_path / "runtime.log"
+    path.write_bytes(b"\0" * (CHUNK_BYTES + 10) + b"\nafter\n")
+    log = runtime_log(path)
+    for _ in range(3):
+        await log.copy()
+    assert [row["message"] for row in copied][-1] == "after"
