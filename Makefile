@@ -31,12 +31,25 @@ up: install sandbox
 	$(BIN)/previewd up
 
 # PR code runs in a sandbox (activities/sandbox): bubblewrap, slirp4netns, iproute2 and util-linux
-# (setpriv, nsenter). Installed where missing and possible (root with apt-get). Where not, previewd
-# runs PR code unsandboxed and says so; the sandbox tests are skipped, or fail when CI is set.
+# (setpriv, nsenter), and libseccomp2 for its seccomp filter. Installed where missing and possible
+# (root with apt-get). Where not, previewd runs PR code unsandboxed and says so; the sandbox tests are
+# skipped, or fail when CI is set.
 SANDBOX_PROGRAMS := bwrap slirp4netns ip setpriv nsenter
-SANDBOX_PACKAGES := bubblewrap slirp4netns iproute2 util-linux
+SANDBOX_LIBRARIES := libseccomp.so.2
+SANDBOX_PACKAGES := bubblewrap slirp4netns iproute2 util-linux libseccomp2
 sandbox:
-	@missing=""; for p in $(SANDBOX_PROGRAMS); do 		PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; 	if [ -z "$$missing" ]; then :; 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then 		echo "installing the sandbox's programs:$$missing"; 		apt-get install -y -qq $(SANDBOX_PACKAGES) >/dev/null 2>&1 		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(SANDBOX_PACKAGES) >/dev/null 2>&1; } 		|| echo "could not install$$missing: PR code will run unsandboxed (the sandbox tests are skipped, or fail under CI)"; 	else 		echo "missing$$missing and no way to install them (needs root and apt-get: $(SANDBOX_PACKAGES)): PR code will run unsandboxed (the sandbox tests are skipped, or fail under CI)"; 	fi
+	@export PATH=/usr/sbin:/usr/bin:/sbin:/bin; missing=""; \
+	for p in $(SANDBOX_PROGRAMS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for l in $(SANDBOX_LIBRARIES); do ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$$l " || missing="$$missing $$l"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing the sandbox's programs:$$missing"; \
+		apt-get install -y -qq $(SANDBOX_PACKAGES) >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(SANDBOX_PACKAGES) >/dev/null 2>&1; } \
+		|| echo "could not install$$missing: PR code will run unsandboxed (the sandbox tests are skipped, or fail under CI)"; \
+	else \
+		echo "missing$$missing and no way to install them (needs root and apt-get: $(SANDBOX_PACKAGES)): PR code will run unsandboxed (the sandbox tests are skipped, or fail under CI)"; \
+	fi
 
 # Installs Chromium where it is missing and can be (root with apt-get). Where it cannot, the browser
 # tests are skipped with the reason, or fail when CI is set.

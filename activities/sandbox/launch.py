@@ -15,9 +15,9 @@ cgroup shell, bwrap, setpriv) runs as root with a fixed environment. Given to th
 LD_PRELOAD naming a file of the checkout would run PR code as root on the host. And no secret is
 ever a command-line argument, which every user of the host can read in /proc.
 
-Not done: a seccomp filter. The command can still create user namespaces of its own (the host allows
-unprivileged ones); that gains it nothing over the sandbox's namespaces, which belong to the host's
-user namespace, but it widens the kernel surface PR code can reach.
+Everything in the sandbox runs under a seccomp filter (seccomp.py): no kernel keyrings, no user
+namespaces of its own, none of a few risky kernel interfaces. bwrap reads it from a pipe like the
+other data it is given.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from activities.sandbox.network import (
     set_routes,
     wait_for_loopback,
 )
+from activities.sandbox.seccomp import SeccompUnavailable, sandbox_filter
 from activities.sandbox.spec import SANDBOX_GID, SANDBOX_UID, Network, SandboxSpec
 
 # Builds and previews run below previewd's own priority (as activities.processes does unsandboxed).
@@ -128,7 +129,8 @@ class Launch:
         self._fds += [info_write, block_read]
         try:
             bwrap = require("bwrap")
-        except MissingProgram as error:
+            seccomp_program = sandbox_filter()
+        except (MissingProgram, SeccompUnavailable) as error:
             raise SandboxFailed(str(error)) from error
         argv = [
             bwrap,
@@ -151,6 +153,8 @@ class Launch:
             argv += ["--cap-add", cap]
         argv += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
         data_fd = _data_fd(self._fds)
+        # Loaded by bwrap right before it execs setpriv: the setup above is done by then.
+        argv += ["--seccomp", str(data_fd(seccomp_program))]
         argv += filesystem_args(spec, data_fd)
         argv += ["--perms", "0444", "--ro-bind-data", str(data_fd(env_script(spec.env))), ENV_FILE]
         argv += ["--", *DROP_PRIVILEGES, *LOAD_ENV, *spec.argv]

@@ -14,6 +14,7 @@ from pathlib import Path
 from activities.sandbox.binaries import HOST_ENV, REQUIRED, find
 from activities.sandbox.cgroup import CgroupUnavailable, SandboxCgroup
 from activities.sandbox.launch import Launch, SandboxFailed
+from activities.sandbox.seccomp import SeccompUnavailable, sandbox_filter
 from activities.sandbox.spec import Limits, Network, SandboxSpec
 
 
@@ -36,6 +37,11 @@ def probe(*, smoke: bool = True) -> Probe:
         for program, package in REQUIRED.items()
         if find(program) is None
     ]
+    try:
+        sandbox_filter()
+    except SeccompUnavailable as error:
+        # Without it the sandboxes would share the uid's keyrings and could make user namespaces.
+        reasons.append(f"seccomp: {error}")
     if os.geteuid() != 0:
         # The sandbox switches to uid 65534, sets routes in its namespace and writes cgroups: all
         # root's. A rootless variant (user namespaces, delegated cgroups) is not built.
