@@ -22,7 +22,7 @@ async def test_local_mode_shows_no_dashboard_until_a_one_time_link_is_used(
     await page.goto(link)
     await page.click("#link-sign-in")
     await page.wait_for_selector("h1:has-text('Overview')")
-    assert await page.locator(".who").inner_text() == "admin"
+    assert await page.locator(".who").inner_text() == "admin (local)"
     await screenshot(page, "home-local")
 
     # The link worked once: a second browser gets nothing from it.

@@ -63,7 +63,7 @@ def person(dash: Dashboard, login: str, role: str | None, repo: str) -> Iterator
 
 def post(client: httpx.Client, project: dict[str, Any], route: str) -> httpx.Response:
     # What a person who means it sends: the right confirmation, a secret, a sha.
-    form = {"confirm": project["github_repo_full_name"], "name": "TOKEN", "value": "new", "sha": "a" * 40}
+    form = {"confirm": project["github_repo_full_name"], "name": "TOKEN", "value": "fresh", "sha": "a" * 40}
     return client.post(f"/projects/{project['id']}/{route}", data=form)
 
 

@@ -54,9 +54,9 @@ def test_a_fork_pr_waits_for_a_members_approval_and_an_outsiders_is_refused(gith
 
     # Someone without a say over the repository, and an organization MEMBER who can only read it
     # (author_association says MEMBER; GitHub's permission says read): refused on the PR.
-    github.comment(project, number, "/preview approve", login="visitor", association="CONTRIBUTOR")
-    github.comment(project, number, "/preview approve", login="member-reader", association="MEMBER")
-    for who in ("visitor", "member-reader"):
+    # One after the other: the sticky comment carries the latest notice only.
+    for who, association in (("visitor", "CONTRIBUTOR"), ("member-reader", "MEMBER")):
+        github.comment(project, number, "/preview approve", login=who, association=association)
         refusal = f"@{who}: `/preview approve` was not carried out: it needs push access"
         wait_for(partial(_says, github, number, refusal), timeout=60, what=f"{who} refused")
     asked = [c.path for c in fake.calls if c.path.endswith("/permission")]
