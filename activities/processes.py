@@ -82,6 +82,28 @@ class CommandTimedOut(Exception):
     pass
 
 
+async def wait_until(
+    process: asyncio.subprocess.Process,
+    deadline: float,
+    heartbeat: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """The process's exit code, heartbeating every 2 s while it runs; CommandTimedOut past `deadline`
+    (time.monotonic()). Stopping the process is the caller's: it knows what else it started."""
+    exit_task = asyncio.create_task(process.wait())
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CommandTimedOut()
+            done, _ = await asyncio.wait({exit_task}, timeout=min(remaining, 2.0))
+            if heartbeat is not None:
+                await heartbeat()
+            if done:
+                return exit_task.result()
+    finally:
+        exit_task.cancel()
+
+
 async def run_streaming(
     argv: list[str],
     *,
@@ -119,17 +141,8 @@ async def run_streaming(
             on_line(line.decode(errors="replace").rstrip("\n"))
 
     pump_task = asyncio.create_task(pump())
-    exit_task = asyncio.create_task(process.wait())
     try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise CommandTimedOut()
-            done, _ = await asyncio.wait({exit_task}, timeout=min(remaining, 2.0))
-            if heartbeat is not None:
-                await heartbeat()
-            if done:
-                break
+        code = await wait_until(process, deadline, heartbeat)
         # The command exited; its last lines may still be in the pipe (or held open by a child it
         # left behind, which must not hold the build up).
         with contextlib.suppress(TimeoutError):
@@ -138,11 +151,10 @@ async def run_streaming(
         # Whatever the command started in the background (a daemon from a postinstall script, a
         # watcher) goes with it: a finished step leaves nothing running.
         await asyncio.to_thread(kill_group, process.pid, grace=1.0)
-        return exit_task.result()
+        return code
     except BaseException:
         await asyncio.to_thread(kill_group, process.pid, grace=2.0)
         pump_task.cancel()
-        exit_task.cancel()
         raise
     finally:
         pid_file.unlink(missing_ok=True)

@@ -7,16 +7,15 @@ repository at all), while the collaborator permission is what GitHub itself enfo
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import quote
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
 from activities.github.app_auth import GitHubApp
 from activities.github.client import GitHubApiError
-from workflows.activity_io import GITHUB_PERMISSION, ErrorType, PermissionInput
+from activities.github.errors import as_activity_error
+from workflows.activity_io import GITHUB_PERMISSION, PermissionInput
 
 # GitHub's `permission` field: the legacy level, in which maintain reads as write and triage as read.
 LEVELS = frozenset({"admin", "write", "read", "none"})
@@ -43,11 +42,6 @@ class GitHubPermissionActivities:
         except GitHubApiError as error:
             if error.status == 404:
                 return "none"
-            if error.transient:
-                delay = timedelta(seconds=error.retry_after) if error.retry_after is not None else None
-                raise ApplicationError(
-                    str(error), type=ErrorType.GITHUB_UNAVAILABLE, next_retry_delay=delay
-                ) from None
-            raise ApplicationError(str(error), type=ErrorType.GITHUB_REJECTED, non_retryable=True) from None
+            raise as_activity_error(error) from None
         level = str((answer or {}).get("permission") or "none")
         return level if level in LEVELS else "none"

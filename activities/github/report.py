@@ -4,17 +4,16 @@ Deployment per sha with its statuses, and a `previewd` commit status for branch 
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
 from activities.github.app_auth import GitHubApp
 from activities.github.client import GitHubApiError
+from activities.github.errors import as_activity_error
 from activities.github.pr_comment import MARKER, comment_body
-from workflows.activity_io import GITHUB_REPORT, ErrorType, ReportInput
+from workflows.activity_io import GITHUB_REPORT, ReportInput
 from workflows.vocabulary import ReportPhase
 
 DEPLOYMENT_STATE: dict[str, str] = {
@@ -61,12 +60,7 @@ class GitHubReportActivities:
                 self.comments,
             ).send(report)  # fmt: skip
         except GitHubApiError as error:
-            if error.transient:
-                delay = timedelta(seconds=error.retry_after) if error.retry_after is not None else None
-                raise ApplicationError(
-                    str(error), type=ErrorType.GITHUB_UNAVAILABLE, next_retry_delay=delay
-                ) from None
-            raise ApplicationError(str(error), type=ErrorType.GITHUB_REJECTED, non_retryable=True) from None
+            raise as_activity_error(error) from None
 
 
 class Reporter:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
 
-from activities.processes import CommandTimedOut
+from activities.processes import wait_until
 from activities.sandbox.binaries import HOST_ENV
 from activities.sandbox.launch import Launch, SandboxFailed
 from activities.sandbox.spec import RunResult, SandboxSpec
@@ -81,7 +80,7 @@ async def run(
                 await asyncio.wait_for(asyncio.shield(pump), 2.0)
             lines.flush()
             raise
-        code = await _wait(process, deadline, heartbeat)
+        code = await wait_until(process, deadline, heartbeat)
         # The sandbox is gone with its PID 1, so the pipe closes at once; the timeout is a backstop.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(pump), 2.0)
@@ -103,23 +102,3 @@ async def _pump(process: asyncio.subprocess.Process, lines: _Lines) -> None:
     assert process.stdout is not None
     while chunk := await process.stdout.read(65536):
         lines.feed(chunk)
-
-
-async def _wait(
-    process: asyncio.subprocess.Process,
-    deadline: float,
-    heartbeat: Callable[[], Awaitable[None]] | None,
-) -> int:
-    exit_task = asyncio.create_task(process.wait())
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise CommandTimedOut()
-            done, _ = await asyncio.wait({exit_task}, timeout=min(remaining, 2.0))
-            if heartbeat is not None:
-                await heartbeat()
-            if done:
-                return exit_task.result()
-    finally:
-        exit_task.cancel()
