@@ -80,6 +80,7 @@ class LogSink:
         self._mask = Masker(secrets)
         self._pending: list[dict[str, Any]] = []
         self._wakeup = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> LogSink:
@@ -87,11 +88,13 @@ class LogSink:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        # The flusher is asked to stop, never cancelled: cancelled mid-INSERT, the batch it had taken
+        # off `_pending` (a build's last lines, say) would be lost. Shielded, so a build being
+        # cancelled still waits for it, then flushes what is left: the tail is what people read.
+        self._closing = True
+        self._wakeup.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        # Final flush even when the build is being cancelled: the tail is what people read.
+            await asyncio.shield(self._task)
         await asyncio.shield(self.flush())
 
     def line(self, message: str, level: LogLevel = LogLevel.INFO) -> None:
@@ -124,7 +127,7 @@ class LogSink:
             await session.commit()
 
     async def _flusher(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), FLUSH_EVERY_SECONDS)
             self._wakeup.clear()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from typing import cast
 
 from activities.logsink import FLUSH_AT_LINES, MASK, MAX_LINE_CHARS, LogSink
 from models import LogLevel, LogType
+from models.db import Database
 
 DEPLOYMENT_ID = str(uuid.uuid4())
 
@@ -90,3 +95,42 @@ def test_multi_line_secret_is_masked_line_by_line() -> None:
         log.line(line)
 
     assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in "\n".join(messages(log))
+
+
+class SlowDatabase:
+    """Stands in for models.db.Database: each INSERT takes a while, and what was committed is kept."""
+
+    def __init__(self) -> None:
+        self.committed: list[str] = []
+        self.inserting = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[SlowSession]:
+        yield SlowSession(self)
+
+
+class SlowSession:
+    def __init__(self, db: SlowDatabase) -> None:
+        self.db = db
+        self.batch: list[str] = []
+
+    async def execute(self, statement: object, rows: object = None) -> None:
+        if isinstance(rows, list):
+            self.db.inserting.set()
+            await asyncio.sleep(0.3)
+            self.batch = [row["message"] for row in rows]
+
+    async def commit(self) -> None:
+        self.db.committed += self.batch
+
+
+async def test_closing_during_a_flush_loses_no_line() -> None:
+    # The build's last line is being written by the 200 ms flusher when the build ends: it must
+    # still reach the log (cancelling the flusher mid-INSERT used to drop that batch).
+    db = SlowDatabase()
+    log = LogSink(cast(Database, db), DEPLOYMENT_ID, LogType.BUILD)
+    async with log:
+        log.info("building")
+        log.info("built")
+        await asyncio.wait_for(db.inserting.wait(), 2)
+    assert db.committed == ["building", "built"]
