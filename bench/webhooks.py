@@ -49,7 +49,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+# HOST: 0.0.0.0 inside a sandbox (the proxy comes in through a port forward), else 127.0.0.1.
+address = (os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"]))
+http.server.ThreadingHTTPServer(address, Handler).serve_forever()
 '''
 
 
