@@ -7,7 +7,6 @@ that is a failure: `make test` installs Chromium where it can.
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.browser.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Dashboard, dashboard_system
+from tests.requirements import require
 
 
 def _missing() -> str | None:
@@ -28,11 +28,7 @@ def _missing() -> str | None:
 @pytest.fixture(scope="session")
 def requirements() -> None:
     reason = _missing()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-        pytest.fail(f"CI is set, so the browser tests must run, but {reason}")
-    pytest.skip(f"browser tests skipped: {reason}")
+    require(reason is None, f"browser tests cannot run: {reason}")
 
 
 @pytest.fixture(scope="session")

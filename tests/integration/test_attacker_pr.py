@@ -8,9 +8,7 @@ fork-bombs, and nothing of it may survive the PR's close.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import statistics
 import time
 import uuid
@@ -25,6 +23,7 @@ from activities.sandbox import probe
 from activities.sandbox.cgroup import PARENT, detect
 from cli.webhook_client import send_webhook
 from tests.integration.system import WEBHOOK_SECRET, AppRepo, System, wait_for
+from tests.requirements import require, require_reachable
 
 ATTACKER_APP = Path(__file__).resolve().parent / "attacker_app"
 # Every stage tries these (the other deployment's file and the ports are added per run).
@@ -49,11 +48,7 @@ REGISTRIES = (("pypi.org", 443), ("registry.npmjs.org", 443))
 @pytest.fixture(scope="module", autouse=True)
 def sandboxing() -> None:
     found = probe()
-    if found.ok:
-        return
-    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-        pytest.fail(f"CI is set, so the sandbox must work here, but {found}")
-    pytest.skip(f"no sandbox on this host: {found}")
+    require(found.ok, f"no sandbox on this host: {found}")
 
 
 def host_pids_with(marker: str) -> list[int]:
@@ -210,12 +205,11 @@ def attack(system: System, repo: AppRepo, tmp_path: Path, *, bomb: bool) -> None
 @pytest.fixture(scope="module")
 def registries() -> None:
     for host, port in REGISTRIES:
-        try:
-            socket.create_connection((host, port), timeout=5).close()
-        except OSError as error:
-            pytest.skip(f"{host} is unreachable from the host too: {error}")
-    if shutil.which("npm", path="/usr/local/bin:/usr/bin:/bin") is None:
-        pytest.skip("no npm in the system's directories")
+        require_reachable(host, port)
+    require(
+        shutil.which("npm", path="/usr/local/bin:/usr/bin:/bin") is not None,
+        "no npm in the system's directories",
+    )
 
 
 def test_a_legitimate_build_installs_from_pypi_and_npm_and_reuses_its_cache(

@@ -17,8 +17,12 @@ import pytest
 
 from activities.sandbox.spec import SANDBOX_GID, SANDBOX_UID
 from runtime.embedded_postgres import EmbeddedPostgres
+from tests.requirements import require
 
-pytestmark = pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+
+@pytest.fixture(autouse=True)
+def setpriv() -> None:
+    require(shutil.which("setpriv") is not None, "needs setpriv (util-linux)")
 
 
 def short_dir() -> Path:

@@ -8,7 +8,6 @@ need where it can. The tests that reach a package registry are skipped when the 
 from __future__ import annotations
 
 import os
-import socket
 import time
 import uuid
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from activities.sandbox import (
     run,
     sandbox_env,
 )
+from tests.requirements import require, require_reachable
 
 REGISTRY = ("pypi.org", 443)
 
@@ -35,27 +35,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "network: reaches a package registry from inside a sandbox")
 
 
-def _ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false")
-
-
 @pytest.fixture(scope="session")
 def sandboxing() -> None:
     found = probe()
-    if found.ok:
-        return
-    if _ci():
-        pytest.fail(f"CI is set, so the sandbox tests must run, but {found}")
-    pytest.skip(f"sandbox tests skipped: {found}")
+    require(found.ok, f"no sandbox on this host: {found}")
 
 
 @pytest.fixture(scope="session")
 def registry(sandboxing: None) -> None:
     """The registry must answer the host before its absence inside the sandbox means anything."""
-    try:
-        socket.create_connection(REGISTRY, timeout=5).close()
-    except OSError as error:
-        pytest.skip(f"{REGISTRY[0]} is unreachable from the host too: {error}")
+    require_reachable(*REGISTRY)
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes.util
 import errno
 import json
-import socket
 import struct
 import sys
 import time
@@ -26,7 +25,8 @@ from activities.sandbox.seccomp import (
     sandbox_filter,
     supported_arches,
 )
-from tests.sandbox.conftest import Dirs, _ci, run_lines, sh, spec_for
+from tests.requirements import require, require_reachable
+from tests.sandbox.conftest import Dirs, run_lines, sh, spec_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,9 +76,8 @@ def library() -> dict[str, int]:
     try:
         return supported_arches()
     except SeccompUnavailable as error:
-        if _ci():
-            pytest.fail(f"CI is set, so the seccomp tests must run, but {error}")
-        pytest.skip(str(error))
+        require(False, str(error))
+        raise
 
 
 def run_bpf(program: bytes, nr: int, arch: int, args: tuple[int, ...] = ()) -> int:
@@ -276,10 +275,7 @@ async def test_threads_forks_git_and_node_work_under_the_filter(dirs: Dirs) -> N
 
 
 def _reachable(host: str) -> None:
-    try:
-        socket.create_connection((host, 443), timeout=5).close()
-    except OSError as error:
-        pytest.skip(f"{host} is unreachable from the host too: {error}")
+    require_reachable(host, 443)
 
 
 @pytest.mark.network

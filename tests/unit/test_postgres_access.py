@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 from runtime.postgres_access import PostgresIds, close_above, modes_above
+from tests.requirements import require
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root, as the wheel's layout does")
+
+@pytest.fixture(autouse=True)
+def root() -> None:
+    require(os.geteuid() == 0, "chown needs root, as the wheel's layout does")
 
 
 def mode_of(path: Path) -> int:

@@ -15,6 +15,7 @@ import pytest
 
 from activities.sandbox.spec import SANDBOX_GID, SANDBOX_UID
 from activities.workdirs import Workdirs
+from tests.requirements import require_root_and_setpriv
 
 
 @pytest.fixture
@@ -109,8 +110,8 @@ def test_remove_unlinks_a_link_in_the_deployments_place(tmp_path: Path) -> None:
     assert (target / "file").read_text() == "keep\n"
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
 def test_the_sandbox_uid_reads_and_writes_nothing_beside_its_checkout(open_dir: Path) -> None:
+    require_root_and_setpriv()
     workdirs = Workdirs(open_dir / "data")
     deployment_id = deployment_with_files(workdirs)
     # As the sandbox will have it: the checkout belongs to the sandbox's uid.
