@@ -13,18 +13,6 @@ from config import Settings
 from models import DeploymentConfig
 from workflows.activity_io import DeploymentRef
 
-# The operator's CA settings, passed on when set: the package registries may be reachable only
-# through a CA given this way. They name files under /etc/ssl or /usr, which a sandbox sees.
-CA_SETTINGS = (
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "PIP_CERT",
-    "NODE_EXTRA_CA_CERTS",
-    "REQUESTS_CA_BUNDLE",
-    "GIT_SSL_CAINFO",
-    "CURL_CA_BUNDLE",
-)
-
 
 def app_values(
     *,
@@ -61,8 +49,7 @@ def sandboxed_env(
 ) -> dict[str, str]:
     """The whole environment inside a sandbox: HOME, PATH, the CA settings, npm's cache under the
     project's build cache ($HOME/.cache), then `values`."""
-    ca = {name: host[name] for name in CA_SETTINGS if name in host}
-    return sandbox_env({**ca, "npm_config_cache": f"{home}/.cache/npm", **values}, home=home, host={})
+    return sandbox_env({"npm_config_cache": f"{home}/.cache/npm", **values}, home=home, host=host)
 
 
 def app_env(*, values: Mapping[str, str], home: Path) -> dict[str, str]:

@@ -11,16 +11,29 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-# What a build or preview may inherit from the worker: no credentials, no DATABASE_URL.
-INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
+# Toolchains come from the system: never previewd's virtualenv, never a pyenv under /root.
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+# The operator's CA settings, passed on when set: the package registries may be reachable only
+# through a CA given this way. They name files under /etc/ssl or /usr, which a sandbox sees too.
+CA_SETTINGS = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "PIP_CERT",
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "CURL_CA_BUNDLE",
+)
+# All a child process takes of the worker's environment: locale, zone, CA settings. No credentials,
+# no DATABASE_URL, no TMPDIR or PATH into previewd's own directories.
+INHERITED_ENV = ("LANG", "LC_ALL", "TZ", *CA_SETTINGS)
 
 
-def base_env(home: Path) -> dict[str, str]:
+def base_env(home: Path, *, path: str = SYSTEM_PATH) -> dict[str, str]:
+    """An environment built from nothing for a child of the worker (a clone, an unsandboxed build or
+    preview, a builder CLI): INHERITED_ENV where set, then PATH, HOME and CI."""
     env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env["HOME"] = str(home)
-    env["CI"] = "true"
-    return env
+    return env | {"PATH": path, "HOME": str(home), "CI": "true"}
 
 
 # Builds, clones and previews run below previewd's own priority, so a burst of them never starves the

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import uuid
+from pathlib import Path
 
 import httpx
 
+from activities.processes import base_env
 from cli.database import database
 from cli.output import fail, say
 from cli.webhook_client import pull_request_payload, send_webhook
@@ -32,7 +33,8 @@ def head_of(clone_url: str, rules: CloneRules) -> str:
     done = subprocess.run(
         ["git", "ls-remote", "--", clone_url, "HEAD"],
         capture_output=True, text=True, timeout=60, check=False,
-        env=merge_git_config(dict(os.environ), protocols),
+        # Built from nothing like the worker's clone: git needs no credential of the operator's here.
+        env=merge_git_config(base_env(Path.home()) | {"GIT_TERMINAL_PROMPT": "0"}, protocols),
     )  # fmt: skip
     if done.returncode != 0 or not done.stdout.strip():
         raise fail(f"cannot read HEAD of {clone_url}; pass --sha")

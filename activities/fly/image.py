@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from activities.fly.machine_config import image_label, image_ref
-from activities.processes import INHERITED_ENV
+from activities.processes import SYSTEM_PATH, base_env
 from config import Settings
 from models import DeploymentConfig
 from workflows.activity_io import DeploymentRef
@@ -113,15 +113,12 @@ def build_command(
 def builder_env(settings: Settings, home: BuilderHome) -> dict[str, str]:
     """What the builder CLI itself needs, and nothing of the PR's: the operator's token for the
     registry, and every place a CLI looks for its config pointed into previewd's own directory."""
-    env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    return env | {
-        "HOME": str(home.home),
+    # The builder CLIs are the operator's, wherever the operator installed them: the worker's PATH.
+    return base_env(home.home, path=os.environ.get("PATH", SYSTEM_PATH)) | {
         "FLY_CONFIG_DIR": str(home.fly_config_dir),
         "DOCKER_CONFIG": str(home.docker_config),
         "XDG_CONFIG_HOME": str(home.home / ".config"),
         "XDG_CACHE_HOME": str(home.home / ".cache"),
-        "CI": "true",
         "FLY_API_TOKEN": settings.fly_api_token.get_secret_value() if settings.fly_api_token else "",
         "FLY_ORG": settings.fly_org,
     }

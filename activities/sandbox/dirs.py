@@ -6,12 +6,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from activities.processes import CA_SETTINGS, SYSTEM_PATH
 from activities.sandbox.spec import SANDBOX_GID, SANDBOX_UID
 
-SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-# The operator's CA settings (the registries may only be reachable through a CA given this way);
-# they name files under /etc/ssl or /usr, which the sandbox sees read-only.
-CA_SETTINGS = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+SANDBOX_PATH = SYSTEM_PATH
 
 
 def hand_over(path: Path) -> None:

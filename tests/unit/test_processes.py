@@ -111,9 +111,18 @@ def test_base_env_keeps_no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert env["PATH"]
 
 
-def test_base_env_has_a_default_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("PATH")
-    assert base_env(tmp_path)["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+def test_base_env_takes_nothing_of_the_workers_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # previewd's virtualenv first on the worker's PATH, its TMPDIR in the data dir: a child sees neither.
+    monkeypatch.setenv("PATH", "/srv/previewd/.venv/bin:/root/.pyenv/shims:/usr/bin")
+    monkeypatch.setenv("TMPDIR", "/srv/previewd/data/tmp")
+    monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
+
+    env = base_env(tmp_path)
+
+    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    assert "TMPDIR" not in env and "PIP_FIND_LINKS" not in env
+    assert env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
 
 
 # --- run_streaming ---------------------------------------------------------------------------------
