@@ -196,28 +196,19 @@ class Dispatcher:
     async def _mark_dispatched(self, ids: list[int]) -> None:
         # One UPDATE per batch. If we die before it, those deliveries are sent again and each
         # workflow drops the repeat by its delivery id.
-        if not ids:
-            return
-        async with self.db.session() as session:
-            await session.execute(
-                update(WebhookDelivery)
-                .where(col(WebhookDelivery.id).in_(ids))
-                .values(
-                    outcome=DeliveryOutcome.DISPATCHED,
-                    dispatched_at=utcnow(),
-                    attempts=WebhookDelivery.attempts + 1,
-                )
-            )
-            await session.commit()
+        await self._mark(ids, outcome=DeliveryOutcome.DISPATCHED, dispatched_at=utcnow())
 
     async def _mark_ignored(self, ids: list[int], reason: str) -> None:
+        await self._mark(ids, outcome=DeliveryOutcome.IGNORED, reason=reason)
+
+    async def _mark(self, ids: list[int], **values: object) -> None:
         if not ids:
             return
         async with self.db.session() as session:
             await session.execute(
                 update(WebhookDelivery)
                 .where(col(WebhookDelivery.id).in_(ids))
-                .values(outcome=DeliveryOutcome.IGNORED, reason=reason, attempts=WebhookDelivery.attempts + 1)
+                .values(**values, attempts=WebhookDelivery.attempts + 1)
             )
             await session.commit()
 
