@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # e.g. "gitlab.example.com". Empty: only the GitHub host (see models/clone_source.py).
     previewd_allowed_clone_hosts: str = ""
 
+    # With a GitHub App: how often the App's failed webhook deliveries are found and redelivered, and
+    # how often each active project's open PRs are compared with what previewd received (0 = off).
+    previewd_redelivery_interval_minutes: int = Field(default=3, ge=0, le=24 * 60)
+    previewd_drift_interval_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
+
     fly_api_token: SecretStr | None = None
     fly_org: str = "personal"
     fly_region: str = "iad"

@@ -26,8 +26,11 @@ from activities.fly.reconcile import ReconcileActivities, Reconciler
 from activities.fly.schedule import ensure_reconcile_schedule
 from activities.github.app_auth import GitHubApp, load_private_key
 from activities.github.client import GitHubApi
+from activities.github.drift import DriftActivities
 from activities.github.permission import GitHubPermissionActivities
+from activities.github.redelivery import RedeliveryActivities
 from activities.github.report import GitHubReportActivities
+from activities.github.schedules import ensure_github_schedules
 from activities.host import HostActivities
 from activities.local.platform import LocalPlatformActivities
 from activities.local.sandboxing import SandboxMode, decide
@@ -44,6 +47,7 @@ from outbox.dispatcher import Dispatcher, run_dispatcher
 from runtime.data_dir import secret_keys
 from runtime.temporal_client import connect
 from workflows.fly_reconcile import FlyReconcileWorkflow
+from workflows.github_reconcile import DriftWorkflow, RedeliveryWorkflow
 from workflows.preview import PreviewWorkflow
 
 log = logging.getLogger("previewd.worker")
@@ -116,11 +120,15 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     store, host = StoreActivities(ctx), HostActivities(ctx)
     source = SourceActivities(ctx, github.installation_token if github else None)
     platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
+    drift = DriftActivities(ctx, github)
+    if github is not None:
+        # No pull request missed: failed deliveries redelivered, open PRs compared with what we received.
+        await ensure_github_schedules(client, settings)
     workers = [
         Worker(
             client,
             task_queue=settings.temporal_task_queue,
-            workflows=[PreviewWorkflow, FlyReconcileWorkflow],
+            workflows=[PreviewWorkflow, FlyReconcileWorkflow, RedeliveryWorkflow, DriftWorkflow],
             activities=[
                 store.create_deployment,
                 store.set_status,
@@ -134,6 +142,9 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 # Reached here only when no host holds the preview (nothing to stop locally).
                 platform.retire,
                 platform.destroy,
+                RedeliveryActivities(ctx, github).redeliver_failed,
+                drift.drift_projects,
+                drift.drift,
                 *fleet,
             ],
         ),

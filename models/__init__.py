@@ -6,6 +6,7 @@ from models.deliveries import WebhookDelivery
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute
 from models.installations import Installation
 from models.projects import DeploymentConfig, Project, ProjectSecret
+from models.redeliveries import RedeliveryRequest, ScanMark
 from models.sandbox_reports import SandboxReport
 from models.users import ApiToken, User
 from models.web_sessions import LoginLink, WebSession
@@ -25,7 +26,9 @@ __all__ = [
     "PreviewRoute",
     "Project",
     "ProjectSecret",
+    "RedeliveryRequest",
     "SandboxReport",
+    "ScanMark",
     "User",
     "WebSession",
     "WebhookDelivery",

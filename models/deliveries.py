@@ -28,6 +28,8 @@ class WebhookDelivery(SQLModel, table=True):
     __table_args__ = (
         # The dispatcher's scan: queued rows in arrival order, and nothing else.
         Index("ix_webhook_deliveries_queued", "id", postgresql_where=text("outcome = 'queued'")),
+        # The drift reconcile's read: a PR's rows, newest first.
+        Index("ix_webhook_deliveries_pull_request", "project_id", "pr_number", "id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))

@@ -131,3 +131,39 @@ async def enqueue(
             signal_args=args,
         )  # fmt: skip
     )
+
+
+# The drift reconcile's write: queued only if nothing was recorded for the PR since the reconcile
+# read it (`after`, the PR's newest push or close row then), under the PR's lock like every writer. A
+# webhook that arrived in between knows better than a listing taken before it.
+RECORD_IF_UNCHANGED = """
+INSERT INTO webhook_deliveries
+    (delivery_id, event, action, received_at, outcome, project_id, pr_number, signal, signal_args, attempts)
+SELECT %(delivery_id)s, %(event)s, %(action)s, now(), %(queued)s, %(project_id)s, %(pr_number)s,
+       %(signal)s, %(signal_args)s, 0
+WHERE (
+    SELECT coalesce(max(id), 0) FROM webhook_deliveries
+    WHERE project_id = %(project_id)s AND pr_number = %(pr_number)s AND signal = ANY(%(watched)s)
+) = %(after)s
+ON CONFLICT (delivery_id) DO NOTHING
+RETURNING id
+"""
+
+
+async def enqueue_if_unchanged(
+    connection: AsyncConnection[Any], *, delivery_id: str, event: str, action: str, project: Project,
+    pr_number: int, intent: Intent, args: dict[str, Any], after: int, watched: list[Intent],
+) -> bool:  # fmt: skip
+    """A row the drift reconcile decided on, unless the PR's newest `watched` row is no longer `after`
+    (0: none) or the same decision was queued already (its delivery id is deterministic). Returns
+    whether it was queued; the caller commits."""
+    await connection.execute(
+        LOCK_PULL_REQUEST,
+        (pull_request_key(project.github_repo_id, pr_number), repository_key(project.github_repo_id)),
+    )
+    params = {
+        "delivery_id": delivery_id, "event": event, "action": action, "queued": DeliveryOutcome.QUEUED.value,
+        "project_id": project.id, "pr_number": pr_number, "signal": intent.value,
+        "signal_args": Jsonb(args), "watched": [w.value for w in watched], "after": after,
+    }  # fmt: skip
+    return await (await connection.execute(RECORD_IF_UNCHANGED, params)).fetchone() is not None

@@ -73,6 +73,24 @@ def retry_after(response: httpx.Response) -> float | None:
     return None
 
 
+@dataclass
+class Answer:
+    """A successful answer: its body, its `Link` header ('' without one), and whether it was a 304
+    (the body is then the one remembered with the ETag)."""
+
+    body: Any
+    link: str = ""
+    not_modified: bool = False
+
+    def next_url(self) -> str | None:
+        """The `rel="next"` URL of a paginated answer (GitHub's page or cursor links), if any."""
+        for part in self.link.split(","):
+            url, _, params = part.partition(";")
+            if 'rel="next"' in params.replace(" ", ""):
+                return url.strip().removeprefix("<").removesuffix(">")
+        return None
+
+
 class GitHubApi:
     def __init__(
         self,
@@ -84,7 +102,7 @@ class GitHubApi:
     ) -> None:
         """`attempts`: how often one call is tried while GitHub answers with something transient."""
         self._http = httpx.AsyncClient(base_url=base_url, headers=HEADERS, timeout=timeout)
-        self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        self._etags: OrderedDict[str, tuple[str, Answer]] = OrderedDict()
         self.content_budget = ContentBudget()
         self.attempts = attempts
         self.hints = hints
@@ -102,6 +120,13 @@ class GitHubApi:
         No answer at all is not retried here: a write that timed out may have been carried out, and
         the caller's own retry (an activity that finds its sticky comment by its marker) is the one
         that knows how to repeat it safely."""
+        return (await self.answer(method, path, token=token, json=json, params=params)).body
+
+    async def answer(
+        self, method: str, path: str, *, token: str, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Answer:
+        """`request`, with the answer's `Link` header and whether it was a 304: for paginated lists.
+        `path` may be a whole URL (a `Link` header's)."""
         for attempt in range(1, self.attempts + 1):
             try:
                 return await self._once(method, path, token=token, json=json, params=params)
@@ -128,7 +153,7 @@ class GitHubApi:
 
     async def _once(
         self, method: str, path: str, *, token: str, json: Any, params: Mapping[str, Any] | None
-    ) -> Any:
+    ) -> Answer:
         await self._within_budget(method, path, token)
         headers = {"Authorization": f"Bearer {token}"}
         key = str(httpx.URL(path, params=params))
@@ -144,12 +169,12 @@ class GitHubApi:
             ) from None  # fmt: skip
         if response.status_code == 304 and cached is not None:
             self._etags.move_to_end(key)
-            return cached[1]
+            return Answer(cached[1].body, cached[1].link, not_modified=True)
         if response.is_success:
-            body = response.json() if response.content else None
+            answer = Answer(response.json() if response.content else None, response.headers.get("link", ""))
             if method == "GET" and (etag := response.headers.get("etag")):
-                self._remember(key, etag, body)
-            return body
+                self._remember(key, etag, answer)
+            return answer
         try:
             message = str(response.json().get("message", response.text))
         except ValueError:
@@ -162,8 +187,8 @@ class GitHubApi:
         message = message or f"HTTP {response.status_code}"
         raise GitHubApiError(response.status_code, message, method, path, wait, hints=self.hints)
 
-    def _remember(self, key: str, etag: str, body: Any) -> None:
-        self._etags[key] = (etag, body)
+    def _remember(self, key: str, etag: str, answer: Answer) -> None:
+        self._etags[key] = (etag, answer)
         self._etags.move_to_end(key)
         while len(self._etags) > ETAG_CACHE_SIZE:
             self._etags.popitem(last=False)
