@@ -83,6 +83,7 @@ MEDIA_TYPE = "application/vnd.github+json"
 DOCS = "https://docs.github.com/rest"
 API_BASE = "https://api.github.com"
 PULLS_DOCS = "https://docs.github.com/rest/pulls/pulls#get-a-pull-request"
+LIST_PULLS_DOCS = "https://docs.github.com/rest/pulls/pulls#list-pull-requests"
 COLLABORATOR_PERMISSION_DOCS = (
     "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user"
 )
@@ -325,6 +326,10 @@ class FakeGitHub:
         from tests.fakes.github_user import GitHubUsers
 
         self.users = GitHubUsers(self)
+        from tests.fakes.github_hooks import GitHubHooks
+
+        # The App's webhook: what GitHub sends, its delivery log and redelivery.
+        self.hooks = GitHubHooks(self)
 
         self.app = Starlette(
             routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
@@ -601,6 +606,8 @@ class FakeGitHub:
                 "Not Found",
                 "https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app",
             )
+        if parts[:3] == ["app", "hook", "deliveries"]:
+            return await self.hooks.route(request, method, parts)
         if method == "DELETE" and parts == ["installation", "token"]:
             issued = self._check_installation_token(request)
             issued.revoked = True
@@ -766,6 +773,8 @@ class FakeGitHub:
     async def _repo_route(self, request: Request, method: str, repo: str, rest: list[str]) -> tuple[int, Any]:
         self._check_repo_token(request, repo)
         n = len(rest)
+        if rest[0] == "pulls" and n == 1 and method == "GET":
+            return 200, self.list_pulls(request, repo)
         if rest[0] == "pulls" and n == 2 and rest[1].isdigit() and method == "GET":
             pull = self.pulls.get((repo, int(rest[1])))
             if pull is None:
@@ -800,6 +809,32 @@ class FakeGitHub:
         if rest[0] == "collaborators" and n == 3 and rest[2] == "permission" and method == "GET":
             return 200, self.users.collaborator_permission(repo, rest[1])
         raise GitHubError(404, "Not Found")
+
+    def list_pulls(self, request: Request, repo: str) -> _WithHeaders:
+        """GET /repos/{o}/{r}/pulls ("List pull requests"): `state` open (default), closed or all;
+        `sort` created (default), updated, popularity or long-running; `direction` desc by default
+        for created, asc otherwise; `base` (a branch) and `head` (`user:ref`) filters; pages."""
+        query = request.query_params
+        state, sort = query.get("state", "open"), query.get("sort", "created")
+        if state not in ("open", "closed", "all") or sort not in (
+            "created",
+            "updated",
+            "popularity",
+            "long-running",
+        ):
+            raise _validation_failed("PullRequest", [("state" if state not in ("open", "closed", "all")
+                                                      else "sort", "invalid")], LIST_PULLS_DOCS)  # fmt: skip
+        direction = query.get("direction", "desc" if sort == "created" else "asc")
+        with self._lock:
+            pulls = [dict(p) for (name, _), p in self.pulls.items() if name == repo]
+        pulls = [p for p in pulls if state == "all" or p["state"] == state]
+        if base := query.get("base"):
+            pulls = [p for p in pulls if p["base"]["ref"] == base]
+        if head := query.get("head"):
+            pulls = [p for p in pulls if p["head"]["label"] == head]
+        key = "updated_at" if sort == "updated" else "created_at"
+        pulls.sort(key=lambda p: (p[key], p["number"]), reverse=direction == "desc")
+        return self._paginate(request, pulls)
 
     def _collaborator_permission(self, repo: str, login: str) -> Json:
         """GET /repos/{owner}/{repo}/collaborators/{username}/permission: `permission` is the legacy

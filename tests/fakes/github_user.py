@@ -370,13 +370,7 @@ class GitHubUsers:
         )
         if not reachable:
             raise GitHubError(404, "Not Found", "https://docs.github.com/rest/pulls/pulls#list-pull-requests")
-        state = request.query_params.get("state", "open")
-        pulls = [
-            pull
-            for (name, _), pull in sorted(self.fake.pulls.items(), key=lambda item: -item[0][1])
-            if name == repo and (state == "all" or pull["state"] == state)
-        ]
-        return self.fake._paginate(request, pulls)
+        return self.fake.list_pulls(request, repo)
 
     def _listing(self, request: Request, key: str, items: list[Json]) -> _WithHeaders:
         page = self.fake._paginate(request, items)

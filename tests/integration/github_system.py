@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.github_api import FakeGitHub, FakeGitHubServer, create_fake_github
-from tests.integration.system import AppRepo, System, git, start_system
+from tests.fakes.github_hooks import HookAttempt
+from tests.integration.system import WEBHOOK_SECRET, AppRepo, System, git, start_system
 
 APP_ID = 4242
 INSTALLATION = 77
@@ -47,6 +48,17 @@ class GitHubSystem:
         assert created.status_code == 201, created.text
         project: dict[str, Any] = created.json()
         return project
+
+    def pull_request_event(self, number: int, action: str) -> HookAttempt | None:
+        """GitHub sends a `pull_request` event for the fake's PR `number` (set with `fake.set_pull`),
+        the way GitHub shapes it; None when the App's webhook is switched off."""
+        pull = self.fake.pulls[(REPO, number)]
+        payload = {
+            "action": action, "number": number, "pull_request": pull,
+            "repository": self.fake._repo_view(REPO), "installation": {"id": INSTALLATION},
+            "sender": pull["user"],
+        }  # fmt: skip
+        return self.fake.hooks.deliver("pull_request", payload)
 
     def push(self, message: str, ref: str = "refs/heads/feature") -> str:
         """A new commit in the repository GitHub serves (a fork's PR head lives under refs/pull/)."""
@@ -127,7 +139,7 @@ def before(seconds: float) -> datetime:
 
 
 @contextmanager
-def github_system(work: Path) -> Iterator[GitHubSystem]:
+def github_system(work: Path, extra_env: dict[str, str] | None = None) -> Iterator[GitHubSystem]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -154,8 +166,15 @@ def github_system(work: Path) -> Iterator[GitHubSystem]:
             "GITHUB_APP_PRIVATE_KEY": private.decode(),
             "GITHUB_API_URL": server.url,
             "GITHUB_URL": server.url,
+            # The reconciles run when a test runs their workflow, never on their own in between.
+            "PREVIEWD_REDELIVERY_INTERVAL_MINUTES": "0",
+            "PREVIEWD_DRIFT_INTERVAL_MINUTES": "0",
+            **(extra_env or {}),
         }
         system, postgres, temporal = start_system(root, extra_env=env)
+        # GitHub sends the App's webhooks to the web app, signed with its secret.
+        fake.hooks.url = f"{system.base_url}/webhooks/github"
+        fake.hooks.secret = WEBHOOK_SECRET
         try:
             yield GitHubSystem(system, fake, source)
         finally:
