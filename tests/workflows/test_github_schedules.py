@@ -16,7 +16,7 @@ from workflows.github_reconcile import DRIFT_SCHEDULE_ID, REDELIVERY_SCHEDULE_ID
 
 def settings(redelivery: int, drift: int) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         temporal_task_queue="schedules-test",
         previewd_redelivery_interval_minutes=redelivery,
         previewd_drift_interval_minutes=drift,
