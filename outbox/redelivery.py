@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.redeliveries import ScanMark
+from outbox.received import WATCHED
 
 SCAN = "app_hook_deliveries"
 
@@ -54,14 +55,42 @@ async def asked(session: AsyncSession, guids: Iterable[str]) -> tuple[set[int], 
     return {int(row[0]) for row in rows}, per_guid
 
 
-async def record_ask(
-    session: AsyncSession, *, github_delivery_id: int, guid: str, event: str, action: str | None, status: str
-) -> None:
+async def record_decision(
+    session: AsyncSession, *, github_delivery_id: int, guid: str, event: str, action: str | None,
+    status: str, asked: bool = True, reason: str = "",
+) -> None:  # fmt: skip
     await session.execute(
         text(
-            "INSERT INTO redelivery_requests (github_delivery_id, guid, event, action, status, asked_at)"
-            " VALUES (:id, :guid, :event, :action, :status, now()) ON CONFLICT DO NOTHING"
+            "INSERT INTO redelivery_requests"
+            " (github_delivery_id, guid, event, action, status, asked, reason, asked_at)"
+            " VALUES (:id, :guid, :event, :action, :status, :asked, :reason, now()) ON CONFLICT DO NOTHING"
         ),
         {"id": github_delivery_id, "guid": guid[:100], "event": event[:50],
-         "action": (action or None) and action[:50], "status": status[:200]},
+         "action": (action or None) and action[:50], "status": status[:200], "asked": asked,
+         "reason": reason[:200]},
     )  # fmt: skip
+
+
+# A row of the PR's (push or close) recorded after the failed attempt was made. GitHub's times are
+# whole seconds: a row within the same second may have come before it, so only one a second later
+# counts (a redelivery can then land behind an event of the same second, as GitHub's own order may).
+LATER_EVENT = """
+SELECT 1 FROM webhook_deliveries AS w JOIN projects AS p ON p.id = w.project_id
+WHERE p.github_repo_id = :repo_id AND w.pr_number = :pr_number AND w.signal = ANY(:watched)
+  AND w.received_at > CAST(:after AS timestamptz) + interval '1 second'
+LIMIT 1
+"""
+
+
+async def later_event_received(
+    session: AsyncSession, *, repo_id: int, pr_number: int, after: datetime
+) -> bool:
+    """Whether the PR had a push or close recorded after `after`: a redelivery of an earlier event
+    would arrive behind it, out of order (an old head deployed over a newer one, a reopened PR
+    closed). What such an event changed, the drift reconcile brings back in line."""
+    row = await session.execute(
+        text(LATER_EVENT),
+        {"repo_id": repo_id, "pr_number": pr_number, "after": after,
+         "watched": [w.value for w in WATCHED]},
+    )  # fmt: skip
+    return row.first() is not None

@@ -130,6 +130,15 @@ class RedeliveryActivities:
         for attempt in failed:
             if attempt.guid in reached_us or attempt.id in already or asks.get(attempt.guid, 0) >= MAX_ASKS:
                 continue
+            if reason := await self._superseded(app, attempt):
+                log.info("not redelivering %s %s: %s", attempt.event, attempt.guid, reason)
+                async with self.ctx.db.session() as session:
+                    await memory.record_decision(
+                        session, github_delivery_id=attempt.id, guid=attempt.guid, event=attempt.event,
+                        action=attempt.action, status=attempt.status, asked=False, reason=reason,
+                    )  # fmt: skip
+                    await session.commit()
+                continue
             try:
                 await app.api.request(
                     "POST", f"/app/hook/deliveries/{attempt.id}/attempts", token=app.app_jwt()
@@ -140,7 +149,7 @@ class RedeliveryActivities:
                 # Refused for good (too old, say): remembered, so it is not asked for again.
                 log.warning("redelivery of %s (%s) refused: %s", attempt.guid, attempt.event, error)
             async with self.ctx.db.session() as session:
-                await memory.record_ask(
+                await memory.record_decision(
                     session, github_delivery_id=attempt.id, guid=attempt.guid, event=attempt.event,
                     action=attempt.action, status=attempt.status,
                 )  # fmt: skip
@@ -151,3 +160,20 @@ class RedeliveryActivities:
             )  # fmt: skip
             asked.append(attempt.guid)
         return asked
+
+    async def _superseded(self, app: GitHubApp, attempt: Attempt) -> str:
+        """Why a failed `pull_request` event must not be sent again ('' when it may): its PR had a
+        later push or close of ours. Its payload (`GET /app/hook/deliveries/{id}`) names the PR."""
+        if attempt.event != "pull_request":
+            return ""
+        delivery = await app.api.request("GET", f"/app/hook/deliveries/{attempt.id}", token=app.app_jwt())
+        payload = ((delivery or {}).get("request") or {}).get("payload") or {}
+        try:
+            pr_number, repo_id = int(payload["number"]), int(payload["repository"]["id"])
+        except (KeyError, TypeError, ValueError):
+            return ""
+        async with self.ctx.db.session() as session:
+            later = await memory.later_event_received(
+                session, repo_id=repo_id, pr_number=pr_number, after=attempt.delivered_at
+            )
+        return f"PR #{pr_number} had a later event; the drift reconcile covers the rest" if later else ""

@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column("event", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("asked", sa.Boolean(), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("github_delivery_id"),
     )

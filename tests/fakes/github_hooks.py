@@ -15,6 +15,9 @@ deliveries": GitHub does not redeliver by itself; REST "GitHub App webhooks"):
   `guid`, `delivered_at`, `redelivery`, `duration`, `status`, `status_code`, `event`, `action`,
   `installation_id`, `repository_id`, `throttled_at`); `per_page` (default 30, at most 100),
   `cursor` (opaque, from the `Link` header's `rel="next"`), `redelivery` (true/false filter).
+- `GET /app/hook/deliveries/{delivery_id}` (App JWT): one attempt as a `hook-delivery`: the item's
+  fields plus `url`, `request` (`headers`, `payload`) and `response` (`headers`, `payload`); an
+  unknown id is 404.
 - `POST /app/hook/deliveries/{delivery_id}/attempts` (App JWT): 202 `{}`, then the same event is sent
   again in the background with the same guid and recorded as a new attempt with `redelivery: true`;
   an unknown id is 404.
@@ -57,6 +60,8 @@ class HookAttempt:
     status_code: int
     status: str
     duration: float
+    request_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
 
     def view(self) -> Json:
         installation = self.payload.get("installation") or {}
@@ -116,10 +121,11 @@ class GitHubHooks:
             + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest(),
         }
         started = time.time()
+        answer = ""
         try:
             async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
                 response = await client.post(self.url, content=body, headers=headers)
-            code = response.status_code
+            code, answer = response.status_code, response.text[:1000]
             status = "OK" if 200 <= code < 300 else f"Invalid HTTP Response: {code}"
         except httpx.TimeoutException:
             code, status = 0, "timed out"
@@ -128,8 +134,9 @@ class GitHubHooks:
         with self._lock:
             self._next_id += 1
             attempt = HookAttempt(
-                self._next_id, guid, event, payload, started, redelivery, code, status, time.time() - started
-            )
+                self._next_id, guid, event, payload, started, redelivery, code, status,
+                time.time() - started, {k: v for k, v in headers.items() if "Signature" not in k}, answer,
+            )  # fmt: skip
             self.attempts.append(attempt)
         return attempt
 
@@ -150,6 +157,16 @@ class GitHubHooks:
         self.fake._check_jwt(request)
         if method == "GET" and parts == ["app", "hook", "deliveries"]:
             return 200, self._list(request)
+        if method == "GET" and len(parts) == 4 and parts[3].isdigit():
+            with self._lock:
+                found = next((a for a in self.attempts if a.id == int(parts[3])), None)
+            if found is None:
+                raise GitHubError(404, "Not Found", HOOK_DOCS)
+            return 200, {
+                **found.view(), "url": self.url,
+                "request": {"headers": found.request_headers, "payload": found.payload},
+                "response": {"headers": {}, "payload": found.response_body or None},
+            }  # fmt: skip
         if method == "POST" and len(parts) == 5 and parts[4] == "attempts" and parts[3].isdigit():
             with self._lock:
                 attempt = next((a for a in self.attempts if a.id == int(parts[3])), None)
