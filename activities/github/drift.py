@@ -19,6 +19,7 @@ action is an AuditEvent in the project's activity.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -47,6 +48,7 @@ from workflows.signals import CloseSignal, PushSignal
 
 log = logging.getLogger("previewd.github.drift")
 
+SHA = re.compile(r"[0-9a-f]{40}")
 PER_PAGE = 100
 MAX_PAGES = 30
 ACTOR = "drift"
@@ -126,6 +128,9 @@ class DriftActivities:
     ) -> str | None:
         number, sha = int(pull["number"]), str(pull["head"]["sha"])
         updated_at = str(pull.get("updated_at") or "")[:40]
+        if not SHA.fullmatch(sha):
+            log.warning("drift: PR #%s's head is not a commit sha; left alone", number)
+            return None
         if seen is None or seen.push_id is None:
             why = "had no preview"
         elif not seen.open:
