@@ -5,8 +5,9 @@ was never redelivered). Per active GitHub App project this lists the repository'
 (`GET /repos/{o}/{r}/pulls?state=open`, every page; conditional, so an unchanged list costs a 304
 and no rate limit) and queues through the outbox what a webhook would have queued:
 
-- a push for an open PR with no push received, whose head differs from the last push received, or
-  whose last received event was a close (it was reopened);
+- a push for an open PR with no push received (opened since the project was connected: older ones
+  are the dashboard's one-click deploy's), whose head differs from the last push received, or whose
+  last received event was a close (it was reopened);
 - a close for a PR whose last received event was a push but GitHub says is closed (asked one by one,
   `GET /repos/{o}/{r}/pulls/{n}`: few, since a close ends it).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -56,6 +58,15 @@ AUDIT = """
 INSERT INTO audit_events (project_id, actor, action, pr_number, outcome, detail, created_at)
 VALUES (%s, %s, %s, %s, 'ok', %s, now())
 """
+
+
+def opened_before(pull: dict[str, Any], project: Project) -> bool:
+    """Whether GitHub says the PR was opened before the project was connected (whole seconds)."""
+    try:
+        created = datetime.fromisoformat(str(pull.get("created_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return created < project.created_at.replace(microsecond=0)
 
 
 class DriftActivities:
@@ -132,6 +143,10 @@ class DriftActivities:
             log.warning("drift: PR #%s's head is not a commit sha; left alone", number)
             return None
         if seen is None or seen.push_id is None:
+            if opened_before(pull, project):
+                # Left to the dashboard's one-click deploy, as before drift: connecting a repository
+                # does not build every PR it has open.
+                return None
             why = "had no preview"
         elif not seen.open:
             why = "was closed and is open again"

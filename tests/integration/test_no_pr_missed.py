@@ -3,7 +3,8 @@ against the GitHub fake, which sends the App's webhooks to the web app itself:
 
 - a delivery refused while the web app was down is found in the App's delivery log and redelivered,
   once (across a worker restart), and the PR gets its preview; a delivery that got a 2xx is not;
-- the drift reconcile picks up a PR opened while the App's webhook was off, closes one closed then,
+- the drift reconcile picks up a PR opened while the App's webhook was off (not one opened before the
+  repository was connected), closes one closed then,
   reopens one reopened then, leaves a destroyed preview with an unchanged head alone, and a second
   look at an unchanged repository costs a 304.
 
@@ -153,11 +154,14 @@ def test_drift_deploys_a_pr_opened_while_webhooks_were_off_and_a_second_look_cos
     try:
         sha = open_pr(gh, 43, "opened while webhooks were off")
         assert gh.pull_request_event(43, "opened") is None
+        # Open since before the repository was connected: the dashboard's one-click deploy's, not drift's.
+        open_pr(gh, 47, "opened long ago")
+        fake.pulls[(REPO, 47)]["created_at"] = "2020-01-02T03:04:05Z"
         found = drift(system, project)
     finally:
         fake.hooks.active = True
     message = f"drift: PR #43 at {sha[:7]} had no preview; queued a push"
-    assert about(found, 43) == [message]
+    assert about(found, 43) == [message] and about(found, 47) == []
     system.wait_status(project["id"], 43, sha, "active")
     audit = system.rows(
         "SELECT actor, action, detail FROM audit_events WHERE project_id = :p AND pr_number = 43",
