@@ -112,7 +112,14 @@ class RedeliveryActivities:
             if url is None:
                 break
             # A fresh JWT per page: each lives ten minutes at most.
-            answer = await app.api.answer("GET", url, token=app.app_jwt(), params=params)
+            try:
+                answer = await app.api.answer("GET", url, token=app.app_jwt(), params=params)
+            except GitHubApiError as error:
+                if error.status != 404:
+                    raise
+                # An App without a webhook URL has no delivery log: nothing to catch up with.
+                log.warning("redelivery: GitHub keeps no webhook deliveries for this App (%s)", error)
+                break
             activity.heartbeat()
             page = [Attempt.of(item) for item in answer.body or []]
             attempts += [a for a in page if a.delivered_at >= since]
