@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from temporalio.client import Client
@@ -43,6 +43,8 @@ from models.sandbox_reports import UNSANDBOXED_NOTICE, record_sandbox
 from outbox.dispatcher import Dispatcher, run_dispatcher
 from runtime.data_dir import secret_keys
 from runtime.temporal_client import connect
+from runtime.worker_heartbeat import worker_name
+from runtime.worker_liveness import Liveness
 from workflows.fly_reconcile import FlyReconcileWorkflow
 from workflows.preview import PreviewWorkflow
 
@@ -59,9 +61,15 @@ def github_app(settings: Settings) -> GitHubApp | None:
     )
 
 
+# asyncio's default pool has min(32, cores + 4) threads: 6 on a 2-core box. Previews stopping (up to 5 s
+# each), sandboxes starting, checkouts handed over or removed all wait in it, and so do DNS lookups
+# (loop.getaddrinfo: every new connection to GitHub, Fly or a Postgres named by host). Six PRs pushed at
+# once can fill it, and the worker's own calls then queue behind them. These threads mostly sleep or wait.
+BLOCKING_THREADS = 32
+
+
 def host_queues(settings: Settings) -> tuple[str, str]:
-    name = settings.previewd_worker_name or socket.gethostname()
-    host_queue = f"{settings.temporal_task_queue}-host-{name}"
+    host_queue = f"{settings.temporal_task_queue}-host-{worker_name(settings)}"
     return host_queue, f"{host_queue}-builds"
 
 
@@ -84,9 +92,16 @@ async def sandbox_mode(settings: Settings, db: Database, host_queue: str) -> San
 
 
 async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event) -> None:
-    client: Client = await connect(settings)
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="previewd-blocking")
+    )
     db = Database(database_url)
     host_queue, build_queue = host_queues(settings)
+    # First: a worker that hangs while it starts (Temporal, the sandbox probe, previews coming back) is
+    # noticed too.
+    liveness = Liveness(settings, db, name=worker_name(settings), host_queue=host_queue)
+    liveness.start()
+    client: Client = await connect(settings)
     ctx = WorkerContext(
         settings=settings,
         db=db,
@@ -121,6 +136,8 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             client,
             task_queue=settings.temporal_task_queue,
             workflows=[PreviewWorkflow, FlyReconcileWorkflow],
+            workflow_task_executor=liveness.workflow_executor,
+            interceptors=[liveness.interceptor],
             activities=[
                 store.create_deployment,
                 store.set_status,
@@ -141,6 +158,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             client,
             task_queue=host_queue,
             activities=[source.clone, *platform_activities],
+            interceptors=[liveness.interceptor],
             # Clones and preview starts are bounded too: hundreds at once would starve this host.
             max_concurrent_activities=4 * settings.previewd_max_concurrent_builds,
         ),
@@ -148,6 +166,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             client,
             task_queue=build_queue,
             activities=[builds.build],
+            interceptors=[liveness.interceptor],
             max_concurrent_activities=settings.previewd_max_concurrent_builds,
         ),
     ]
@@ -161,6 +180,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     await asyncio.gather(*runs, return_exceptions=True)
     if runtime is not None:
         await runtime.stop()
+    await liveness.stop()
     await db.dispose()
 
 

@@ -9,6 +9,7 @@ from models.projects import DeploymentConfig, Project, ProjectSecret
 from models.sandbox_reports import SandboxReport
 from models.users import ApiToken, User
 from models.web_sessions import LoginLink, WebSession
+from models.worker_heartbeats import WorkerHeartbeat
 
 __all__ = [
     "ApiToken",
@@ -29,4 +30,5 @@ __all__ = [
     "User",
     "WebSession",
     "WebhookDelivery",
+    "WorkerHeartbeat",
 ]
