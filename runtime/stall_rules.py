@@ -17,10 +17,17 @@ HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 30.0
 
 
-def stall(*, loop_lag: float, pending: int, since_progress: float) -> str | None:
+def stall(
+    *,
+    loop_lag: float,
+    pending: int,
+    since_progress: float,
+    lag_limit: float = LAG_STALL_SECONDS,
+    progress_limit: float = PROGRESS_STALL_SECONDS,
+) -> str | None:
     """Why a worker with these numbers must be replaced, or None while it is fine."""
-    if loop_lag >= LAG_STALL_SECONDS:
+    if loop_lag >= lag_limit:
         return f"its event loop has been blocked for {loop_lag:.0f}s"
-    if pending > 0 and since_progress >= PROGRESS_STALL_SECONDS:
+    if pending > 0 and since_progress >= progress_limit:
         return f"{pending} task(s) started but nothing completed for {since_progress:.0f}s"
     return None

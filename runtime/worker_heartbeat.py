@@ -108,6 +108,7 @@ def stalled_reason(
     pid: int | None = None,
     now: float | None = None,
     stale_after: float = STALE_SECONDS,
+    startup_grace: float = STARTUP_GRACE_SECONDS,
 ) -> str | None:
     """Why the worker must be replaced, or None (healthy, or not started yet).
 
@@ -125,7 +126,7 @@ def stalled_reason(
             where = paths[0] if paths else run / "worker-<name>.health.json"
             return f"no worker heartbeat at {where}: the worker is not running, or not started yet"
         age = process_age(pid)
-        if age is None or age < STARTUP_GRACE_SECONDS:
+        if age is None or age < startup_grace:
             return None  # gone (its exit is the supervisor's to see) or still starting
         return f"worker pid {pid} has written no heartbeat in the {age:.0f}s since it started"
     beat = max(beats, key=lambda b: b.written_at)

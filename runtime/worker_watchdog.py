@@ -22,7 +22,13 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.stall_rules import HEARTBEAT_SECONDS, LAG_WARNING_SECONDS, stall
+from runtime.stall_rules import (
+    HEARTBEAT_SECONDS,
+    LAG_STALL_SECONDS,
+    LAG_WARNING_SECONDS,
+    PROGRESS_STALL_SECONDS,
+    stall,
+)
 from runtime.worker_heartbeat import Beat, write_beat
 from runtime.worker_progress import Progress
 
@@ -33,6 +39,10 @@ STALLED_EXIT_CODE = 86
 TICK_SECONDS = 1.0
 # While the loop stays blocked, its stack is logged again this often.
 REPEAT_WARNING_SECONDS = 10.0
+# The watchdog's own round this late: the whole process was paused (SIGSTOP, a VM or container
+# freeze), not the loop alone. That gap is no lag of the loop; the heartbeat file, which nobody wrote
+# meanwhile, is how a supervisor sees a process frozen whole.
+PAUSED_SLACK_SECONDS = 5.0
 
 
 def thread_stack(thread_id: int) -> str:
@@ -59,14 +69,18 @@ class Watchdog:
         host_queue: str = "",
         tick: float = TICK_SECONDS,
         warn_after: float = LAG_WARNING_SECONDS,
+        lag_limit: float = LAG_STALL_SECONDS,
+        progress_limit: float = PROGRESS_STALL_SECONDS,
         exit: Callable[[int], object] = os._exit,
     ) -> None:
-        """Create it on the loop's own thread: that thread is the one whose stack a warning shows."""
+        """Create it on the loop's own thread: that thread is the one whose stack a warning shows.
+        The limits and `exit` are the tests' to shorten and observe."""
         self.loop = loop
         self.progress = progress
         self.heartbeat_file = heartbeat_file
         self.name, self.host_queue = name, host_queue
         self.tick, self.warn_after = tick, warn_after
+        self.lag_limit, self.progress_limit = lag_limit, progress_limit
         self._exit = exit
         self._loop_thread = threading.get_ident()
         self._stop = threading.Event()
@@ -77,6 +91,7 @@ class Watchdog:
         self.lag = 0.0  # seconds: the last ping's delay, or how long the one in flight has waited
         self._warned_at: float | None = None
         self._last_beat = 0.0
+        self._last_round: float | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -96,6 +111,11 @@ class Watchdog:
 
     def _round(self) -> None:
         now = time.monotonic()
+        gap = now - (self._last_round if self._last_round is not None else now)
+        self._last_round = now
+        if gap > self.tick + PAUSED_SLACK_SECONDS:
+            log.warning("the worker process was paused for %.0fs", gap)
+            self._sent_at = None  # measure the loop afresh
         if self._sent_at is None or self._answered.is_set():
             if self._sent_at is not None and self._answered_at is not None:
                 self.lag = max(0.0, self._answered_at - self._sent_at)
@@ -139,7 +159,13 @@ class Watchdog:
 
     def _check_stall(self) -> None:
         snapshot = self.progress.snapshot()
-        why = stall(loop_lag=self.lag, pending=snapshot.pending, since_progress=snapshot.since_progress)
+        why = stall(
+            loop_lag=self.lag,
+            pending=snapshot.pending,
+            since_progress=snapshot.since_progress,
+            lag_limit=self.lag_limit,
+            progress_limit=self.progress_limit,
+        )
         if why is None:
             return
         log.critical(
