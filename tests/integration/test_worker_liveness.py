@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -55,6 +56,16 @@ def page(client: httpx.Client) -> str:
     return client.get("/").text
 
 
+def not_ready(system: System) -> httpx.Response | None:
+    response = readyz(system)
+    return response if response.status_code == 503 else None
+
+
+def banner_page(client: httpx.Client) -> str | None:
+    text = page(client)
+    return text if "pieces-down" in text else None
+
+
 def test_a_working_worker_reports_its_progress(liveness_system: System, tmp_path: Path) -> None:
     system = liveness_system
     worker_pid = system.children["worker"].process.pid
@@ -97,15 +108,11 @@ def test_a_frozen_worker_is_reported_everywhere_until_it_runs_again(liveness_sys
             assert f"worker pid {worker_pid}" in reason and "stopped or frozen" in reason
             health = worker_health(system)
             assert health.returncode == 1 and "stopped or frozen" in health.stderr
-            down = wait_for(
-                lambda: (r := readyz(system)).status_code == 503 and r, timeout=30, what="/readyz 503"
-            )
+            down = wait_for(partial(not_ready, system), timeout=30, what="/readyz 503")
             body = down.json()
             assert body["down"] == ["worker"] and body["postgres"] == body["temporal"] == "ok"
             assert body["worker"].startswith("down: no worker heartbeat for ")
-            banner = wait_for(
-                lambda: "pieces-down" in (text := page(dashboard)) and text, timeout=20, what="the banner"
-            )  # fmt: skip
+            banner = wait_for(partial(banner_page, dashboard), timeout=20, what="the banner")
             assert "worker is down: no worker heartbeat for" in banner
         finally:
             os.kill(worker_pid, signal.SIGCONT)
