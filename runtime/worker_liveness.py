@@ -9,8 +9,6 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from config import Settings
 from models.db import Database
 from models.worker_heartbeats import record_heartbeat
@@ -78,7 +76,7 @@ class Liveness:
                 if failing:
                     log.info("worker heartbeat recorded again")
                 failing = False
-            except (SQLAlchemyError, OSError, TimeoutError) as error:
+            except Exception as error:  # Postgres away, or anything else: the next beat tries again
                 if not failing:
                     log.warning("worker heartbeat not recorded (%s); retrying", type(error).__name__)
                 failing = True
