@@ -44,7 +44,7 @@ from outbox.dispatcher import Dispatcher, run_dispatcher
 from runtime.data_dir import secret_keys
 from runtime.temporal_client import connect
 from runtime.worker_heartbeat import worker_name
-from runtime.worker_liveness import Liveness
+from runtime.worker_liveness import WORKFLOW_THREADS, Liveness
 from workflows.fly_reconcile import FlyReconcileWorkflow
 from workflows.preview import PreviewWorkflow
 
@@ -66,6 +66,8 @@ def github_app(settings: Settings) -> GitHubApp | None:
 # (loop.getaddrinfo: every new connection to GitHub, Fly or a Postgres named by host). Six PRs pushed at
 # once can fill it, and the worker's own calls then queue behind them. These threads mostly sleep or wait.
 BLOCKING_THREADS = 32
+# The worker left because one of its Temporal workers (or the dispatcher) stopped by itself.
+POLLER_LOST_EXIT_CODE = 87
 
 
 def host_queues(settings: Settings) -> tuple[str, str]:
@@ -137,6 +139,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             task_queue=settings.temporal_task_queue,
             workflows=[PreviewWorkflow, FlyReconcileWorkflow],
             workflow_task_executor=liveness.workflow_executor,
+            max_concurrent_workflow_tasks=WORKFLOW_THREADS,
             interceptors=[liveness.interceptor],
             activities=[
                 store.create_deployment,
@@ -173,7 +176,8 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     log.info("worker polling %s, %s and %s", settings.temporal_task_queue, host_queue, build_queue)
     runs = [asyncio.create_task(worker.run()) for worker in workers]
     dispatcher = asyncio.create_task(run_dispatcher(Dispatcher(settings, db, client)))
-    await stop.wait()
+    pieces = {f"the Temporal worker of {w.task_queue}": run for w, run in zip(workers, runs, strict=True)}
+    lost = await until_stopped_or_lost(stop, pieces | {"the outbox dispatcher": dispatcher})
     log.info("worker stopping")
     dispatcher.cancel()
     await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
@@ -182,6 +186,31 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         await runtime.stop()
     await liveness.stop()
     await db.dispose()
+    if lost:
+        raise SystemExit(POLLER_LOST_EXIT_CODE)
+
+
+async def until_stopped_or_lost(stop: asyncio.Event, pieces: dict[str, asyncio.Task[None]]) -> bool:
+    """Wait for a stop; True when one of the pieces ended by itself first.
+
+    A Temporal Worker whose run() ends (a fatal poll error, a failed validation) leaves a process that
+    looks alive and polls nothing: its activities time out and are never picked up again, and, its
+    task being held here, the error would be logged nowhere. Such a worker says why and leaves, so its
+    supervisor starts a fresh one."""
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopping, *pieces.values()], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    lost = [name for name, task in pieces.items() if task in done]
+    for name in lost:
+        task = pieces[name]
+        error = task.exception() if not task.cancelled() else None
+        log.critical(
+            "%s stopped by itself (%s): leaving with status %d so that the worker is replaced",
+            name,
+            f"{type(error).__name__}: {error}" if error is not None else "no error",
+            POLLER_LOST_EXIT_CODE,
+        )
+    return bool(lost)
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:

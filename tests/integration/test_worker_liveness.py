@@ -17,8 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runtime.children import spawn_previewd
 from runtime.worker_heartbeat import heartbeat_path, stalled_reason
 from tests.integration.system import AppRepo, System, start_system, wait_for
+from worker import POLLER_LOST_EXIT_CODE
 
 WORKER_NAME = "itest"  # PREVIEWD_WORKER_NAME in tests/integration/system.py
 
@@ -123,3 +125,20 @@ def test_a_frozen_worker_is_reported_everywhere_until_it_runs_again(liveness_sys
         assert system.children["worker"].alive()
     finally:
         dashboard.close()
+
+
+def test_a_worker_whose_temporal_worker_stops_leaves_instead_of_idling(liveness_system: System) -> None:
+    """A Temporal Worker whose run() fails (here: its namespace does not exist) used to leave a process
+    that looked alive and polled nothing, and said nothing. Now it says why and exits."""
+    system = liveness_system
+    env = system.env | {"TEMPORAL_NAMESPACE": "no-such-namespace", "PREVIEWD_WORKER_NAME": "lost"}
+    lost = spawn_previewd("lost-worker", ["worker"], env=env, log_dir=system.root / "logs")
+    try:
+        code = lost.process.wait(timeout=90)
+    finally:
+        lost.stop()
+    log = lost.log_file.read_text()
+    assert code == POLLER_LOST_EXIT_CODE, log[-3000:]
+    assert "stopped by itself" in log and "no-such-namespace" in log
+    # Only the process whose worker failed left: the system's own worker still runs.
+    assert system.children["worker"].alive()
