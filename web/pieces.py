@@ -20,13 +20,12 @@ from temporalio.client import Client
 
 from models.db import Database
 from models.worker_heartbeats import heartbeat_ages, workers_down
+from web.sandbox_status import SKIPPED_PREFIXES  # not pages (webhooks among them): no banner, no check
 
 log = logging.getLogger("previewd.web.pieces")
 CHECK_TIMEOUT_SECONDS = 3.0
 CACHE_SECONDS = 5.0
 OK = "ok"
-# Not pages: no banner to show, no check to start.
-SKIPPED_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/readyz", "/static/", "/docs", "/openapi.json")
 
 
 class Pieces:
