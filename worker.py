@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from temporalio.client import Client
@@ -46,6 +46,8 @@ from models.sandbox_reports import UNSANDBOXED_NOTICE, record_sandbox
 from outbox.dispatcher import Dispatcher, run_dispatcher
 from runtime.data_dir import secret_keys
 from runtime.temporal_client import connect
+from runtime.worker_heartbeat import worker_name
+from runtime.worker_liveness import WORKFLOW_THREADS, Liveness
 from workflows.fly_reconcile import FlyReconcileWorkflow
 from workflows.github_reconcile import DriftWorkflow, RedeliveryWorkflow
 from workflows.preview import PreviewWorkflow
@@ -63,9 +65,17 @@ def github_app(settings: Settings) -> GitHubApp | None:
     )
 
 
+# asyncio's default pool has min(32, cores + 4) threads: 6 on a 2-core box. Previews stopping (up to 5 s
+# each), sandboxes starting, checkouts handed over or removed all wait in it, and so do DNS lookups
+# (loop.getaddrinfo: every new connection to GitHub, Fly or a Postgres named by host). Six PRs pushed at
+# once can fill it, and the worker's own calls then queue behind them. These threads mostly sleep or wait.
+BLOCKING_THREADS = 32
+# The worker left because one of its Temporal workers (or the dispatcher) stopped by itself.
+POLLER_LOST_EXIT_CODE = 87
+
+
 def host_queues(settings: Settings) -> tuple[str, str]:
-    name = settings.previewd_worker_name or socket.gethostname()
-    host_queue = f"{settings.temporal_task_queue}-host-{name}"
+    host_queue = f"{settings.temporal_task_queue}-host-{worker_name(settings)}"
     return host_queue, f"{host_queue}-builds"
 
 
@@ -88,9 +98,16 @@ async def sandbox_mode(settings: Settings, db: Database, host_queue: str) -> San
 
 
 async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event) -> None:
-    client: Client = await connect(settings)
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="previewd-blocking")
+    )
     db = Database(database_url)
     host_queue, build_queue = host_queues(settings)
+    # First: a worker that hangs while it starts (Temporal, the sandbox probe, previews coming back) is
+    # noticed too.
+    liveness = Liveness(settings, db, name=worker_name(settings), host_queue=host_queue)
+    liveness.start()
+    client: Client = await connect(settings)
     ctx = WorkerContext(
         settings=settings,
         db=db,
@@ -129,6 +146,9 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             client,
             task_queue=settings.temporal_task_queue,
             workflows=[PreviewWorkflow, FlyReconcileWorkflow, RedeliveryWorkflow, DriftWorkflow],
+            workflow_task_executor=liveness.workflow_executor,
+            max_concurrent_workflow_tasks=WORKFLOW_THREADS,
+            interceptors=[liveness.interceptor],
             activities=[
                 store.create_deployment,
                 store.set_status,
@@ -152,6 +172,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             client,
             task_queue=host_queue,
             activities=[source.clone, *platform_activities],
+            interceptors=[liveness.interceptor],
             # Clones and preview starts are bounded too: hundreds at once would starve this host.
             max_concurrent_activities=4 * settings.previewd_max_concurrent_builds,
         ),
@@ -159,20 +180,48 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             client,
             task_queue=build_queue,
             activities=[builds.build],
+            interceptors=[liveness.interceptor],
             max_concurrent_activities=settings.previewd_max_concurrent_builds,
         ),
     ]
     log.info("worker polling %s, %s and %s", settings.temporal_task_queue, host_queue, build_queue)
     runs = [asyncio.create_task(worker.run()) for worker in workers]
     dispatcher = asyncio.create_task(run_dispatcher(Dispatcher(settings, db, client)))
-    await stop.wait()
+    pieces = {f"the Temporal worker of {w.task_queue}": run for w, run in zip(workers, runs, strict=True)}
+    lost = await until_stopped_or_lost(stop, pieces | {"the outbox dispatcher": dispatcher})
     log.info("worker stopping")
     dispatcher.cancel()
     await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
     await asyncio.gather(*runs, return_exceptions=True)
     if runtime is not None:
         await runtime.stop()
+    await liveness.stop()
     await db.dispose()
+    if lost:
+        raise SystemExit(POLLER_LOST_EXIT_CODE)
+
+
+async def until_stopped_or_lost(stop: asyncio.Event, pieces: dict[str, asyncio.Task[None]]) -> bool:
+    """Wait for a stop; True when one of the pieces ended by itself first.
+
+    A Temporal Worker whose run() ends (a fatal poll error, a failed validation) leaves a process that
+    looks alive and polls nothing: its activities time out and are never picked up again, and, its
+    task being held here, the error would be logged nowhere. Such a worker says why and leaves, so its
+    supervisor starts a fresh one."""
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopping, *pieces.values()], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    lost = [name for name, task in pieces.items() if task in done]
+    for name in lost:
+        task = pieces[name]
+        error = task.exception() if not task.cancelled() else None
+        log.critical(
+            "%s stopped by itself (%s): leaving with status %d so that the worker is replaced",
+            name,
+            f"{type(error).__name__}: {error}" if error is not None else "no error",
+            POLLER_LOST_EXIT_CODE,
+        )
+    return bool(lost)
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:

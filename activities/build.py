@@ -38,8 +38,9 @@ class BuildActivities:
         secrets = await self.ctx.secrets(ref.project_id)
         source = self.ctx.workdirs.source(ref.deployment_id)
         pid_file = self.ctx.workdirs.pid_file(ref.deployment_id, "build")
-        # A worker that died mid-build left its command running: stop it before starting again.
-        kill_recorded_group(pid_file)
+        # A worker that died mid-build left its command running: stop it before starting again. In a
+        # thread: stopping a group waits out its grace period, which would freeze the event loop.
+        await asyncio.to_thread(kill_recorded_group, pid_file)
         limit = config.build_timeout_seconds or self.ctx.settings.previewd_build_timeout_seconds
         deadline = time.monotonic() + limit
         masked = [*secrets.values(), *self.builder.masked()]

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from cli import admin, login_link, pr, serve, up
+from cli import admin, login_link, pr, serve, up, worker_health
 from cli import fly as fly_commands
 from cli.output import fail
 from config import load_settings
@@ -29,6 +29,11 @@ def parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("worker", help="run the Temporal worker").set_defaults(run=serve.worker)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=serve.migrate)
+    health = commands.add_parser(
+        "worker-health", help="exit 0 if this host's worker makes progress, 1 with the reason if not"
+    )
+    health.add_argument("--name", help="default: PREVIEWD_WORKER_NAME, else the host name")
+    health.set_defaults(run=worker_health.run)
     commands.add_parser(
         "login-link", help="print a one-time link that signs a browser in to the dashboard (local mode)"
     ).set_defaults(run=login_link.run)

@@ -10,6 +10,7 @@ from models.redeliveries import RedeliveryRequest, ScanMark
 from models.sandbox_reports import SandboxReport
 from models.users import ApiToken, User
 from models.web_sessions import LoginLink, WebSession
+from models.worker_heartbeats import WorkerHeartbeat
 
 __all__ = [
     "ApiToken",
@@ -32,4 +33,5 @@ __all__ = [
     "User",
     "WebSession",
     "WebhookDelivery",
+    "WorkerHeartbeat",
 ]

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -49,6 +50,10 @@ IDLE_POLL_SECONDS = 0.05
 NOT_LEADER_RETRY_SECONDS = 2.0
 LEADER_CHECK_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 10.0
+# A Temporal that accepts the connection but never answers would hold a drain round (and with it every
+# PR's deliveries) forever. Past this the row is retried; a signal that did arrive twice is dropped by
+# the workflow, which remembers recent delivery ids.
+RPC_TIMEOUT = timedelta(seconds=10)
 
 
 NO_WORKFLOW = "no preview workflow runs for this pull request"
@@ -163,7 +168,9 @@ class Dispatcher:
         workflow_id = workflow_id_for(str(queued.project_id), queued.pr_number)
         try:
             if not route.starts:
-                await self.client.get_workflow_handle(workflow_id).signal(route.signal, argument)
+                await self.client.get_workflow_handle(workflow_id).signal(
+                    route.signal, argument, rpc_timeout=RPC_TIMEOUT
+                )
                 return True
             await self.client.start_workflow(
                 PreviewWorkflow.run,
@@ -172,6 +179,7 @@ class Dispatcher:
                 task_queue=self.settings.temporal_task_queue,
                 start_signal=route.name,
                 start_signal_args=[argument],
+                rpc_timeout=RPC_TIMEOUT,
             )
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND and not route.starts:

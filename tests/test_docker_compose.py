@@ -124,7 +124,7 @@ def test_compose_defines_every_service() -> None:
     assert not missing, f"docker-compose.yml lacks services: {missing}"
 
 
-@pytest.mark.parametrize("name", ["postgres", "temporal", "web"])
+@pytest.mark.parametrize("name", ["postgres", "temporal", "web", "worker"])
 def test_service_has_a_healthcheck(name: str) -> None:
     assert healthcheck_test(name).strip()
 
@@ -216,6 +216,12 @@ def test_web_publishes_dashboard_and_proxy_and_probes_healthz() -> None:
     probe = healthcheck_test("web")
     assert "/healthz" in probe
     assert "urllib" in probe, "python:slim has no curl: probe with python's urllib"
+
+
+def test_worker_health_comes_from_its_heartbeat_and_a_stalled_worker_is_restarted() -> None:
+    assert "previewd worker-health" in healthcheck_test("worker").replace('", "', " ").replace('"', "")
+    # Docker restarts on exit only: the watchdog's exit is what replaces a stalled worker.
+    assert service("worker").get("restart") in ("unless-stopped", "always", "on-failure")
 
 
 def test_worker_can_be_scaled() -> None:

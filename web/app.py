@@ -15,6 +15,7 @@ from web import api, health, webhooks
 from web.dashboard.install import install as install_dashboard
 from web.delivery_log import DeliveryLog
 from web.deps import Services
+from web.pieces import PiecesDownMiddleware
 from web.sandbox_status import SandboxNoticeMiddleware, SandboxStatus
 
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings, database_url: str, db: Database | None = None
         await services.deliveries.open()
         yield
         await services.deliveries.close()
+        await services.pieces.close()
         await db.dispose()
 
     app = FastAPI(title="previewd", version="0.1.0", lifespan=lifespan)
@@ -43,4 +45,5 @@ def create_app(settings: Settings, database_url: str, db: Database | None = None
     app.include_router(health.router)
     install_dashboard(app, services)
     app.add_middleware(SandboxNoticeMiddleware, status=services.sandbox)
+    app.add_middleware(PiecesDownMiddleware, pieces=services.pieces)
     return app

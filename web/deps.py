@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +13,7 @@ from models.crypto import Keyring
 from models.db import Database
 from runtime.temporal_client import connect
 from web.delivery_log import DeliveryLog
+from web.pieces import Pieces
 from web.sandbox_status import SandboxStatus
 
 
@@ -25,6 +26,10 @@ class Services:
     deliveries: DeliveryLog
     sandbox: SandboxStatus
     _temporal: Client | None = None
+    pieces: Pieces = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pieces = Pieces(self.db, self.temporal)
 
     async def temporal(self) -> Client:
         """Connected on first use, so the web app starts (and takes webhooks) while Temporal is down."""

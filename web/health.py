@@ -1,14 +1,12 @@
-"""/healthz: the process answers. /readyz: Postgres and Temporal are reachable too."""
+"""/healthz: the process answers. /readyz: Postgres, Temporal and a worker are up, or which is not."""
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from web.deps import ServicesDep
+from web.pieces import OK
 
 router = APIRouter()
 
@@ -20,20 +18,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    checks: dict[str, str] = {}
-    try:
-        async with services.db.session() as session:
-            await asyncio.wait_for(session.execute(text("SELECT 1")), 3)
-        checks["postgres"] = "ok"
-    except Exception as error:
-        checks["postgres"] = f"unreachable: {type(error).__name__}"
-    try:
-        client = await asyncio.wait_for(services.temporal(), 3)
-        await asyncio.wait_for(client.service_client.check_health(), 3)
-        checks["temporal"] = "ok"
-    except Exception as error:
-        checks["temporal"] = f"unreachable: {type(error).__name__}"
-    ready = all(value == "ok" for value in checks.values())
+    checks = await services.pieces.check()
+    down = [piece for piece, state in checks.items() if state != OK]
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
+        {"status": "not ready" if down else "ready", "down": down, **checks},
+        status_code=503 if down else 200,
     )

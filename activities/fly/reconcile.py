@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.context import heartbeating
 from activities.fly.client import FlyClient
 from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT
 from models import WebhookDelivery
@@ -114,4 +115,7 @@ class ReconcileActivities:
 
     @activity.defn(name=RECONCILE_ACTIVITY)
     async def reconcile(self, input: ReconcileInput) -> ReconcileResult:
-        return ReconcileResult(decisions=await self.reconciler.run(input.apply))
+        # Hundreds of apps take minutes: heartbeats tell the worker's watchdog that this is progress,
+        # not a stall (runtime/stall_rules.py).
+        async with heartbeating():
+            return ReconcileResult(decisions=await self.reconciler.run(input.apply))

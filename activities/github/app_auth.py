@@ -12,12 +12,13 @@ from pathlib import Path
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from activities.github.client import GitHubApi
+from activities.github.client import GitHubApi, GitHubApiError
 
 # GitHub: iat up to 60 s in the past (clock drift), exp at most 10 minutes after iat.
 IAT_BACKDATE_SECONDS = 60
 JWT_LIFETIME_SECONDS = 600
 REFRESH_BEFORE_EXPIRY_SECONDS = 300
+TOKEN_WAIT_SECONDS = 45.0
 
 
 def load_private_key(value: str) -> bytes:
@@ -57,9 +58,17 @@ class GitHubApp:
             cached = self._tokens.get(installation_id)
             if cached and cached.expires_at - time.time() > REFRESH_BEFORE_EXPIRY_SECONDS:
                 return cached.token
-            answer = await self.api.request(
-                "POST", f"/app/installations/{installation_id}/access_tokens", token=self.app_jwt()
-            )
+            path = f"/app/installations/{installation_id}/access_tokens"
+            # Every clone and report of the installation waits on this lock: a GitHub that answers
+            # slowly (five tries of up to 30 s each) must not hold them all for minutes.
+            try:
+                async with asyncio.timeout(TOKEN_WAIT_SECONDS):
+                    answer = await self.api.request("POST", path, token=self.app_jwt())
+            except TimeoutError:
+                raise GitHubApiError(
+                    503, f"no installation token within {TOKEN_WAIT_SECONDS:g}s", "POST", path,
+                    answered=False,
+                ) from None  # fmt: skip
             expires = datetime.fromisoformat(str(answer["expires_at"]).replace("Z", "+00:00")).timestamp()
             self._tokens[installation_id] = _Cached(str(answer["token"]), expires)
             return str(answer["token"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from joserfc.jwt import JWTClaimsRegistry
 
+from activities.github import app_auth
 from activities.github.app_auth import GitHubApp, load_private_key
 from activities.github.client import GitHubApi, GitHubApiError
 from activities.source import git_auth_env
@@ -126,3 +128,30 @@ async def test_conditional_gets_are_kept_per_path_and_query() -> None:
         }
     await api.aclose()
     assert seen == [("page=1", None), ("page=2", None), ("page=1", 'W/"1"')]
+
+
+async def test_a_github_that_never_answers_holds_the_token_lock_for_a_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every clone and report of an installation waits on its token lock: a GitHub that takes the
+    connection and says nothing must not hold them all for minutes (five tries of 30 s)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # read nothing, answer nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(app_auth, "TOKEN_WAIT_SECONDS", 0.5)
+    api = GitHubApi(f"http://127.0.0.1:{port}", timeout=30.0)
+    app = GitHubApp(app_id="1", private_key_pem=PRIVATE, api=api)
+    started = time.monotonic()
+    two_waiters = (app.installation_token(7), app.installation_token(7))
+    results = await asyncio.gather(*two_waiters, return_exceptions=True)
+    elapsed = time.monotonic() - started
+    await api.aclose()
+    server.close()
+    assert accepted  # the request did reach the server
+    assert all(isinstance(r, GitHubApiError) and r.transient and not r.answered for r in results), results
+    assert "no installation token within 0.5s" in str(results[0])
+    assert elapsed < 3  # each waiter gave up after ~0.5 s, not 30 s

@@ -112,6 +112,8 @@ def render(
         "github_url": services.settings.github_url,
         # Set by web.sandbox_status's middleware when PR code runs unsandboxed somewhere.
         "unsandboxed": getattr(request.state, "unsandboxed", None),
+        # Set by web.pieces' middleware while Postgres, Temporal or the worker is down.
+        "down": getattr(request.state, "down", None),
         **(context or {}),
     }
     response = templates.TemplateResponse(request, name, full, status_code=status_code)
