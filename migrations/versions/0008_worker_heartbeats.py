@@ -1,7 +1,7 @@
 """worker_heartbeats: each worker's latest heartbeat, for /readyz and the dashboard (issue 12)
 
 Revision ID: 0008_worker_heartbeats
-Revises: 0006_unique_app_names
+Revises: 0007_redeliveries_and_drift
 Create Date: 2026-11-30 16:00:00
 """
 
