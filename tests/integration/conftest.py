@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.github_system import GitHubSystem, github_system
+from tests.integration.proxy_harness import Upstream, route_to, start_upstream
 from tests.integration.system import AppRepo, System, start_system
 
 
@@ -35,3 +36,17 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHubSystem]:
     """The system as a GitHub App installation on a loopback fake of GitHub; shared by the GitHub tests."""
     with github_system(tmp_path_factory.mktemp("github")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def previews(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Upstream]]:
+    """Two previews behind the proxy, `pr-1-proxy-a` and `pr-1-proxy-b`, each its own process."""
+    started: dict[str, Upstream] = {}
+    try:
+        for name in ("pr-1-proxy-a", "pr-1-proxy-b"):
+            started[name] = start_upstream(system, name, system.root / "logs")
+            route_to(system, AppRepo.create(tmp_path_factory.mktemp("proxy") / name), started[name])
+        yield started
+    finally:
+        for upstream in started.values():
+            upstream.stop()
