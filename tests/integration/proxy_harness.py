@@ -61,19 +61,20 @@ def _answers(upstream: Upstream) -> bool:
         return False
 
 
-def route_to(system: System, repo: AppRepo, upstream: Upstream) -> None:
-    """A deployment row and a route to the upstream, as the local platform would leave them."""
+def route_to(system: System, repo: AppRepo, app_name: str, port: int) -> None:
+    """A deployment row and a route to 127.0.0.1:port, as the local platform would leave them."""
     project = system.add_project(repo)
     deployment_id = uuid.uuid4()
     now = datetime.now(UTC)
     with system.engine.begin() as connection:
         connection.exec_driver_sql(
-            "INSERT INTO deployments (id, project_id, pr_number, pr_title, pr_author, commit_sha, app_name,"
-            " workflow_id, status, created_at, updated_at) VALUES (%s, %s, 1, '', '', %s, %s, %s, 'active', %s, %s)",
-            (deployment_id, uuid.UUID(project["id"]), "0" * 40, upstream.app_name, "proxy-test", now, now),
+            "INSERT INTO deployments (id, project_id, pr_number, pr_title, pr_author, commit_sha,"
+            " app_name, workflow_id, status, created_at, updated_at)"
+            " VALUES (%s, %s, 1, '', '', %s, %s, %s, 'active', %s, %s)",
+            (deployment_id, uuid.UUID(project["id"]), "0" * 40, app_name, "proxy-test", now, now),
         )
         connection.exec_driver_sql(
             "INSERT INTO preview_routes (app_name, deployment_id, upstream, host_queue, updated_at)"
             " VALUES (%s, %s, %s, %s, %s)",
-            (upstream.app_name, deployment_id, f"127.0.0.1:{upstream.port}", HOST_QUEUE, now),
+            (app_name, deployment_id, f"127.0.0.1:{port}", HOST_QUEUE, now),
         )

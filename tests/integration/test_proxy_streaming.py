@@ -19,11 +19,14 @@ A = "pr-1-proxy-a"
 MiB = 1024 * 1024
 
 
-def proxy_client(system: System, name: str = A, **options: object) -> httpx.Client:
-    host = f"{name}.localhost:{system.preview_port}"
+def proxy_client(system: System, *, timeout: float = 30) -> httpx.Client:
+    host = f"{A}.localhost:{system.preview_port}"
     return httpx.Client(
-        base_url=f"http://127.0.0.1:{system.preview_port}", headers={"Host": host}, trust_env=False, **options
-    )  # type: ignore[arg-type]
+        base_url=f"http://127.0.0.1:{system.preview_port}",
+        headers={"Host": host},
+        trust_env=False,
+        timeout=timeout,
+    )
 
 
 def test_events_arrive_while_the_stream_is_still_open(system: System, previews: dict[str, Upstream]) -> None:
@@ -31,7 +34,7 @@ def test_events_arrive_while_the_stream_is_still_open(system: System, previews: 
     event back until the stream ended, and this test would never see it (the read times out)."""
     key = uuid.uuid4().hex
     opened = time.monotonic()
-    with proxy_client(system, timeout=httpx.Timeout(30)) as client:
+    with proxy_client(system) as client:
         with client.stream("GET", "/events", params={"key": key}) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             lines = stream.iter_lines()
@@ -45,10 +48,12 @@ def test_events_arrive_while_the_stream_is_still_open(system: System, previews: 
     print(f"first event after {first_at - opened:.3f}s, second {second_at - first_at:.3f}s later")
 
 
-def test_a_long_poll_is_answered_when_the_preview_answers(system: System, previews: dict[str, Upstream]) -> None:
+def test_a_long_poll_is_answered_when_the_preview_answers(
+    system: System, previews: dict[str, Upstream]
+) -> None:
     key = uuid.uuid4().hex
     answer: list[httpx.Response] = []
-    with proxy_client(system, timeout=httpx.Timeout(60)) as client:
+    with proxy_client(system, timeout=60) as client:
         poll = threading.Thread(target=lambda: answer.append(client.get("/poll", params={"key": key})))
         poll.start()
         time.sleep(1.0)
@@ -80,8 +85,13 @@ def test_a_chunked_upload_is_streamed_chunked(system: System, previews: dict[str
 def test_the_preview_sees_host_path_and_our_forwarding_headers(
     system: System, previews: dict[str, Upstream]
 ) -> None:
-    spoofed = {"X-Forwarded-For": "10.9.9.9", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https",
-               "Forwarded": "for=10.9.9.9;proto=https", "X-Real-IP": "10.9.9.9"}  # fmt: skip
+    spoofed = {
+        "X-Forwarded-For": "10.9.9.9",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "https",
+        "Forwarded": "for=10.9.9.9;proto=https",
+        "X-Real-IP": "10.9.9.9",
+    }
     with proxy_client(system) as client:
         seen = client.get("/headers/a%2F..%2Fsecret?x=%2F", headers=spoofed).json()
     headers: dict[str, list[str]] = {}
@@ -133,7 +143,7 @@ def _upload(
 
     headers = {"Content-Length": str(size)} if with_length else {}
     started = time.monotonic()
-    with proxy_client(system, timeout=httpx.Timeout(120)) as client:
+    with proxy_client(system, timeout=120) as client:
         response = client.post("/upload", params={"key": key}, content=body(), headers=headers)
     elapsed = time.monotonic() - started
     response.raise_for_status()

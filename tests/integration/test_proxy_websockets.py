@@ -19,9 +19,7 @@ from tests.integration.system import System, wait_for
 A, B = "pr-1-proxy-a", "pr-1-proxy-b"
 
 
-def through_proxy(
-    system: System, host: str, path: str, port: int | None = None, **options: Any
-) -> connect:
+def through_proxy(system: System, host: str, path: str, port: int | None = None, **options: Any) -> connect:
     """A WebSocket to the proxy's port that asks for `host`, as a browser at that URL would."""
     return connect(
         f"ws://{host}:{system.preview_port}{path}", host="127.0.0.1", port=port or system.preview_port,
@@ -123,6 +121,16 @@ async def test_a_websocket_to_a_host_without_a_preview_is_refused(
     assert b"previewd:" in bytes(refused.value.response.body)
 
 
+async def test_a_preview_that_does_not_answer_is_a_bad_gateway(
+    system: System, previews: dict[str, Upstream]
+) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with through_proxy(system, "pr-1-proxy-down.localhost", "/ws"):
+            pass
+    assert refused.value.response.status_code == 502
+    assert b"pr-1-proxy-down is not answering" in bytes(refused.value.response.body)
+
+
 async def test_the_dashboard_port_proxies_no_websocket(system: System, previews: dict[str, Upstream]) -> None:
     """The dashboard's server knows no previews: a preview's Host sent there never reaches one."""
     with pytest.raises(InvalidStatus) as refused:
@@ -141,5 +149,3 @@ def _multi(pairs: list[list[str]]) -> dict[str, list[str]]:
     for name, value in pairs:
         headers.setdefault(name, []).append(value)
     return headers
-
-
