@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from web.proxy.headers import end_to_end, to_upstream
-from web.proxy.websocket_bridge import _sendable
+from web.proxy.websocket_bridge import _sendable, _uri
 
 
 def _scope(headers: list[tuple[bytes, bytes]], scheme: str = "http") -> dict[str, object]:
@@ -38,3 +38,19 @@ def test_close_codes_that_cannot_be_sent_are_mapped() -> None:
     assert [_sendable(code, gone=1011) for code in (1000, 1012, 4001, 1005, 1006, 1015)] == [
         1000, 1012, 4001, 1000, 1011, 1011
     ]  # fmt: skip
+
+
+def test_an_expect_the_server_answered_is_not_asked_again() -> None:
+    headers = to_upstream(_scope([(b"host", b"a.localhost"), (b"expect", b"100-continue")]))
+    assert not any(name == b"expect" for name, _ in headers)
+
+
+def test_a_websocket_uri_takes_only_a_plain_host() -> None:
+    def uri(host: bytes) -> str | None:
+        return _uri(
+            {"headers": [(b"host", host)], "raw_path": b"/ws%2Fx", "path": "/ws/x", "query_string": b"a=1"}
+        )
+
+    assert uri(b"pr-1-app.localhost:8080") == "ws://pr-1-app.localhost:8080/ws%2Fx?a=1"
+    assert uri(b"pr-1-app.localhost:8080@other") is None
+    assert uri(b"pr-1-app.localhost:8080/elsewhere") is None

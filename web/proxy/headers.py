@@ -23,6 +23,9 @@ CLIENT_FORWARDING = frozenset(
     {b"forwarded", b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded-port",
      b"x-forwarded-prefix", b"x-forwarded-server", b"x-real-ip"}
 )  # fmt: skip
+# Answered by the server in front of us already (it sends "100 Continue" when the body is first read);
+# the preview gets the body without being asked again.
+ANSWERED_HERE = frozenset({b"expect"})
 # A WebSocket handshake is made again on the upstream side by the client library, with its own key,
 # version and extensions; the offered subprotocols go through as the library's argument.
 WEBSOCKET_HANDSHAKE = frozenset(
@@ -68,7 +71,7 @@ def to_upstream(scope: Scope, *, also_drop: frozenset[bytes] = frozenset()) -> R
     """The request's headers as the preview gets them: the client's own, `Host` included, with hop-by-hop
     and client-sent forwarding headers replaced by ours."""
     headers: RawHeaders = scope["headers"]
-    kept = end_to_end(headers, also_drop=CLIENT_FORWARDING | also_drop)
+    kept = end_to_end(headers, also_drop=CLIENT_FORWARDING | ANSWERED_HERE | also_drop)
     if any(name == b"transfer-encoding" for name, _ in headers):
         # A chunked body is sent on chunked again; a Content-Length beside it would contradict that.
         kept = [(name, value) for name, value in kept if name != b"content-length"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 
 from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
@@ -25,18 +26,40 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Codes a close frame may carry (RFC 6455 7.4.1; 1012-1014 registered since). 1005 (no code) and
 # 1006 (no close frame at all) only describe what was received, and cannot be sent on.
 _SENDABLE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+# The Host goes into a URI: anything but a name and a port (`…:8080/x`, `…@other`) would be read as a
+# path or a user and reach the preview as another Host or path than the client sent.
+_PLAIN_HOST = re.compile(rb"[a-z0-9.-]+(:[0-9]{1,5})?", re.IGNORECASE)
+_CANNOT_PASS = "previewd: this Host header or path cannot be passed on to a preview\n"
 
 
 async def bridge_websocket(scope: Scope, receive: Receive, send: Send, *, upstream: str, name: str) -> None:
     if (await receive())["type"] != "websocket.connect":
         return
+    preview = await _open(scope, send, upstream, name)
+    if preview is None:
+        return  # refused, with the preview's answer or ours
+    # What the preview set on its 101 (a cookie, say), without the handshake's own headers.
+    accepted = preview.response.headers if preview.response else Headers()
+    try:
+        await send({
+            "type": "websocket.accept",
+            "subprotocol": preview.subprotocol,
+            "headers": end_to_end(_as_bytes(accepted), also_drop=WEBSOCKET_HANDSHAKE),
+        })  # fmt: skip
+        await _relay(preview, receive, send)
+    finally:
+        await preview.close()
+
+
+async def _open(scope: Scope, send: Send, upstream: str, name: str) -> ClientConnection | None:
+    """The handshake made again with the preview, or the client refused and None."""
     uri = _uri(scope)
     if uri is None:
-        await refuse_websocket_text(scope, send, 400, "previewd: the request path is not ASCII\n")
-        return
+        await refuse_websocket_text(scope, send, 400, _CANNOT_PASS)
+        return None
     host, port = upstream.rsplit(":", 1)
     try:
-        preview = await connect(
+        return await connect(
             uri,
             host=host,  # where the TCP connection goes; the URI's host is the Host header the preview sees
             port=int(port),
@@ -50,29 +73,15 @@ async def bridge_websocket(scope: Scope, receive: Receive, send: Send, *, upstre
     except InvalidStatus as refused:
         # The preview's own "no" (401, 403, 404…) reaches the client as the preview said it.
         response = refused.response
-        await refuse_websocket(
-            scope, send, response.status_code, end_to_end(_as_bytes(response.headers)), bytes(response.body)
-        )
-        return
-    except InvalidURI:  # a Host with a port that is no number, say
-        await refuse_websocket_text(scope, send, 400, "previewd: the Host header is not valid\n")
-        return
+        headers = end_to_end(_as_bytes(response.headers))
+        await refuse_websocket(scope, send, response.status_code, headers, bytes(response.body))
+    except InvalidURI:  # a port beyond 65535, say
+        await refuse_websocket_text(scope, send, 400, _CANNOT_PASS)
     except (OSError, TimeoutError, InvalidHandshake):
         await refuse_websocket_text(
             scope, send, 502, f"previewd: preview {name} is not answering (it may be restarting)\n"
         )
-        return
-    # What the preview set on its 101 (a cookie, say), without the handshake's own headers.
-    accepted = preview.response.headers if preview.response else Headers()
-    try:
-        await send({
-            "type": "websocket.accept",
-            "subprotocol": preview.subprotocol,
-            "headers": end_to_end(_as_bytes(accepted), also_drop=WEBSOCKET_HANDSHAKE),
-        })  # fmt: skip
-        await _relay(preview, receive, send)
-    finally:
-        await preview.close()
+    return None
 
 
 def _as_text(headers: RawHeaders) -> list[tuple[str, str]]:
@@ -90,6 +99,8 @@ def _uri(scope: Scope) -> str | None:
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
     query: bytes = scope.get("query_string") or b""
     host = next((value for key, value in scope["headers"] if key == b"host"), b"")
+    if not _PLAIN_HOST.fullmatch(host):
+        return None
     try:
         return f"ws://{host.decode('ascii')}{raw_path.decode('ascii')}" + (
             f"?{query.decode('ascii')}" if query else ""
