@@ -4,6 +4,7 @@ and the request as the preview sees it."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -46,6 +47,20 @@ def test_events_arrive_while_the_stream_is_still_open(system: System, previews: 
             assert [line for line in lines if line] == []  # and then the stream ends
     # Reported, not asserted on speed: the first event came before the second was even allowed.
     print(f"first event after {first_at - opened:.3f}s, second {second_at - first_at:.3f}s later")
+
+
+def test_a_client_that_leaves_a_quiet_stream_releases_the_preview(
+    system: System, previews: dict[str, Upstream]
+) -> None:
+    """The stream is quiet (the gate stays shut), so only the proxy noticing its client left can end
+    the preview's side; otherwise it would hold that connection until the next event."""
+    key = uuid.uuid4().hex
+    with proxy_client(system) as client, client.stream("GET", "/events", params={"key": key}) as stream:
+        assert _next_data(stream.iter_lines()) == "first"
+    ended = f"{previews[A].direct}/direct/stream-ended"
+    wait_for(
+        lambda: httpx.get(ended, params={"key": key}).json(), timeout=30, what="the preview's stream to end"
+    )
 
 
 def test_a_long_poll_is_answered_when_the_preview_answers(
@@ -163,6 +178,11 @@ def _progress(upstream: Upstream, key: str) -> int:
     return got
 
 
+def _ended(upstream: Upstream, key: str) -> str | None:
+    ended: str | None = httpx.get(f"{upstream.direct}/direct/progress", params={"key": key}).json()["ended"]
+    return ended
+
+
 def _memory(pid: int) -> dict[str, int]:
     """The process's resident memory now and at its peak (VmHWM), in bytes."""
     fields = {}
@@ -175,3 +195,21 @@ def _memory(pid: int) -> dict[str, int]:
 
 def _mib(peak: dict[str, int]) -> str:
     return ", ".join(f"{k} {v / MiB:.1f} MiB" for k, v in peak.items())
+
+
+def test_a_client_that_leaves_mid_upload_releases_the_preview(
+    system: System, previews: dict[str, Upstream]
+) -> None:
+    key = uuid.uuid4().hex
+    host = f"{A}.localhost:{system.preview_port}"
+    with socket.create_connection(("127.0.0.1", system.preview_port)) as raw:
+        raw.sendall(
+            f"POST /upload?key={key} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {100 * MiB}\r\n\r\n".encode()
+        )
+        raw.sendall(b"x" * (4 * MiB))
+        wait_for(lambda: _progress(previews[A], key) > 0, timeout=30, what="the preview to get bytes")
+    # The preview's request ends too, cut short (not left waiting for the rest), and the proxy goes on.
+    ended = wait_for(lambda: _ended(previews[A], key), timeout=30, what="the preview's upload to end")
+    assert ended == "cut" and _progress(previews[A], key) < 100 * MiB
+    with proxy_client(system) as client:
+        assert client.get("/headers").json()["name"] == A

@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -24,6 +24,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 NAME = sys.argv[1] if len(sys.argv) > 1 else "upstream"
 gates: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
 received: defaultdict[str, int] = defaultdict(int)
+uploads_ended: dict[str, str] = {}
+streams_ended: set[str] = set()
 closes: dict[str, dict[str, Any]] = {}
 
 
@@ -46,12 +48,15 @@ async def cookies(request: Request) -> Response:
 
 async def events(request: Request) -> StreamingResponse:
     """One event, then nothing until the test opens the gate: a proxy that buffers holds the first."""
-    gate = gates[request.query_params["key"]]
+    key = request.query_params["key"]
 
     async def stream() -> AsyncIterator[str]:
-        yield "event: hello\ndata: first\n\n"
-        await gate.wait()
-        yield "event: hello\ndata: second\n\n"
+        try:
+            yield "event: hello\ndata: first\n\n"
+            await gates[key].wait()
+            yield "event: hello\ndata: second\n\n"
+        finally:
+            streams_ended.add(key)  # also when the server stops it because its client left
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
@@ -70,10 +75,15 @@ async def upload(request: Request) -> JSONResponse:
     key = request.query_params["key"]
     digest = hashlib.sha256()
     chunks = 0
-    async for chunk in request.stream():
-        digest.update(chunk)
-        received[key] += len(chunk)
-        chunks += 1
+    try:
+        async for chunk in request.stream():
+            digest.update(chunk)
+            received[key] += len(chunk)
+            chunks += 1
+    except ClientDisconnect:
+        uploads_ended[key] = "cut"
+        raise
+    uploads_ended[key] = "complete"
     return JSONResponse(
         {
             "bytes": received[key],
@@ -86,7 +96,8 @@ async def upload(request: Request) -> JSONResponse:
 
 
 async def progress(request: Request) -> JSONResponse:
-    return JSONResponse({"bytes": received[request.query_params["key"]]})
+    key = request.query_params["key"]
+    return JSONResponse({"bytes": received[key], "ended": uploads_ended.get(key)})
 
 
 async def echo(websocket: WebSocket) -> None:
@@ -130,6 +141,10 @@ async def ws_refuse(websocket: WebSocket) -> None:
     )
 
 
+async def stream_ended(request: Request) -> JSONResponse:
+    return JSONResponse(request.query_params["key"] in streams_ended)
+
+
 async def ws_closes(request: Request) -> JSONResponse:
     return JSONResponse(closes.get(request.query_params["key"]))
 
@@ -145,6 +160,7 @@ app = Starlette(
         Route("/direct/open", open_gate, methods=["POST"]),
         Route("/direct/progress", progress),
         Route("/direct/ws-closes", ws_closes),
+        Route("/direct/stream-ended", stream_ended),
         WebSocketRoute("/ws", echo),
         WebSocketRoute("/ws/headers", ws_headers),
         WebSocketRoute("/ws/refuse", ws_refuse),
