@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.integration.system import AppRepo, System
 from tests.requirements import require, require_reachable
@@ -39,7 +40,11 @@ async def test_a_node_ws_preview_echoes_through_the_proxy(system: System, repo: 
     app = system.wait_status(project["id"], 71, sha, "active", timeout=300)["app_name"]
     host = f"{app}.localhost:{system.preview_port}"
     async with connect(
-        f"ws://{host}/", host="127.0.0.1", port=system.preview_port, proxy=None, subprotocols=["echo.v1"]
+        f"ws://{host}/",
+        host="127.0.0.1",
+        port=system.preview_port,
+        proxy=None,
+        subprotocols=[Subprotocol("echo.v1")],
     ) as ws:
         assert ws.subprotocol == "echo.v1"
         seen = json.loads(await ws.recv())
