@@ -16,8 +16,10 @@ from models.db import Database
 from web.app import create_app
 from web.cookie_scope import shared_site_warning
 from web.proxy import PreviewProxy
+from web.proxy.websocket_bridge import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("previewd.web")
+PROXY_SHUTDOWN_GRACE_SECONDS = 5
 
 
 class _Server(uvicorn.Server):
@@ -41,7 +43,19 @@ async def serve(settings: Settings, database_url: str) -> None:
         ),
         _Server(
             uvicorn.Config(
-                proxy, host=host, port=settings.previewd_preview_port, log_level="warning", access_log=False
+                proxy,
+                host=host,
+                port=settings.previewd_preview_port,
+                log_level="warning",
+                access_log=False,
+                # The proxy is the edge: X-Forwarded-* a client sends (from loopback too) are replaced
+                # by ours, never believed.
+                proxy_headers=False,
+                ws="websockets-sansio",
+                ws_max_size=MAX_MESSAGE_BYTES,
+                # An event stream or an idle WebSocket never ends by itself: past this, shutdown
+                # cancels them (the WebSocket's client and preview are told 1012 before that).
+                timeout_graceful_shutdown=PROXY_SHUTDOWN_GRACE_SECONDS,
             )
         ),
     ]
