@@ -1,0 +1,53 @@
+"""The embedded Postgres as one of `previewd up`'s supervised children.
+
+The wheel starts the server as a daemon (pg_ctl), not as our child: it is watched through the
+postmaster's pid, and started again through EmbeddedPostgres. Its exit status is not ours to read;
+the server's own log says why it went.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.embedded_postgres import EmbeddedPostgres
+
+
+def running(pid: int) -> bool:
+    """pid is a live process (a zombie, whose parent has not reaped it yet, counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    # The state follows the command name in parentheses, which may itself hold spaces or ")".
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@dataclass
+class Postmaster:
+    embedded: EmbeddedPostgres
+    pid: int
+
+    def exit_status(self) -> str | None:
+        if running(self.pid):
+            return None
+        return f"postmaster pid {self.pid} is gone; see {self.embedded.log_file}"
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Nothing: `previewd up` stops the server last, through the wheel (cli/database.py)."""
+
+
+def watch(embedded: EmbeddedPostgres) -> Postmaster:
+    return Postmaster(embedded, embedded.postmaster_pid())
+
+
+def restart(embedded: EmbeddedPostgres) -> Postmaster:
+    embedded.restart()
+    return watch(embedded)
