@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from types import FrameType
@@ -37,6 +38,7 @@ from runtime.embedded_postgres import PASSWORD_FILE, EmbeddedPostgres
 from runtime.embedded_temporal import port_open, start_dev_server
 from runtime.migrate import migrate
 from runtime.parent_death import die_with_parent
+from runtime.postgres_guard import start_guard
 from runtime.postmaster import Postmaster
 from runtime.supervisor import ChildSpec, CrashLoop, Supervisor
 
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     os.umask(0o077)
     logs = settings.data_dir / "logs"
     supervisor = Supervisor(events_file=logs / "up.log", say=say)
+    guard: subprocess.Popen[bytes] | None = None
     with database_server(settings) as (url, embedded):
         try:
             # Where the password is, never the URL: it carries the password.
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             )
             if embedded is not None:
                 supervisor.start(_postgres(embedded))
+                guard = start_guard(embedded.pgdata)
             env = dict(os.environ, DATABASE_URL=url, PREVIEWD_DATA_DIR=str(settings.data_dir))
             if not settings.temporal_address:
                 say(f"temporal    starting the dev server (its UI on :{settings.previewd_temporal_ui_port})")
@@ -128,6 +132,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             # Reverse order: web and worker (which stops the previews), then Temporal; Postgres last,
             # when database_server() ends.
             supervisor.stop_all()
+            if guard is not None:
+                # An orderly stop: the server is stopped through the wheel when database_server() ends.
+                guard.kill()
+                guard.wait()
             say("stopped.")
 
 

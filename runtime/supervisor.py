@@ -17,8 +17,6 @@ from typing import Protocol
 
 from runtime.restart_policy import Backoff, RestartPolicy
 
-HEALTH_INTERVAL_SECONDS = 5.0
-
 
 class Process(Protocol):
     """One run of a child, as the supervisor watches it."""
@@ -46,6 +44,7 @@ class ChildSpec:
     log_file: Path
     health: Callable[[], str | None] | None = None
     health_grace: float = 30.0
+    health_interval: float = 5.0
 
 
 class CrashLoop(Exception):
@@ -103,7 +102,7 @@ class Supervisor:
             return False
         if now < child.started_at + child.spec.health_grace or now < child.next_health_at:
             return False
-        child.next_health_at = now + HEALTH_INTERVAL_SECONDS
+        child.next_health_at = now + child.spec.health_interval
         reason = health()
         if reason is None:
             return False
