@@ -37,6 +37,7 @@ from runtime.demo import DEMO_REPO_NAME, ensure_demo_repo
 from runtime.embedded_postgres import PASSWORD_FILE, EmbeddedPostgres
 from runtime.embedded_temporal import port_open, start_dev_server
 from runtime.migrate import migrate
+from runtime.orphans import become_subreaper
 from runtime.parent_death import die_with_parent
 from runtime.postgres_guard import start_guard
 from runtime.postmaster import Postmaster
@@ -64,7 +65,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # pid files and checkouts included. PR code gets its own directories chowned to it (sandbox).
     os.umask(0o077)
     logs = settings.data_dir / "logs"
-    supervisor = Supervisor(events_file=logs / "up.log", say=say)
+    # Before anything starts: what a dead child leaves (and the daemonized postmaster) becomes ours.
+    become_subreaper()
+    supervisor = Supervisor(events_file=logs / "up.log", say=say, end_orphans=True)
     guard: subprocess.Popen[bytes] | None = None
     with database_server(settings) as (url, embedded):
         try:
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if embedded is not None:
                 supervisor.start(_postgres(embedded))
                 guard = start_guard(embedded.pgdata)
+                supervisor.keep.add(guard.pid)
             env = dict(os.environ, DATABASE_URL=url, PREVIEWD_DATA_DIR=str(settings.data_dir))
             if not settings.temporal_address:
                 say(f"temporal    starting the dev server (its UI on :{settings.previewd_temporal_ui_port})")

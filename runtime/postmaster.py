@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.embedded_postgres import EmbeddedPostgres
+
+REAP_WAIT_SECONDS = 5.0
 
 
 def running(pid: int) -> bool:
@@ -34,6 +37,9 @@ class Postmaster:
     def exit_status(self) -> str | None:
         if running(self.pid):
             return None
+        # Under `up` as a subreaper the postmaster is re-parented to us: reap it, or it stays a zombie.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, os.WNOHANG)
         return f"postmaster pid {self.pid} is gone; see {self.embedded.log_file}"
 
     def kill(self) -> None:
@@ -49,5 +55,14 @@ def watch(embedded: EmbeddedPostgres) -> Postmaster:
 
 
 def restart(embedded: EmbeddedPostgres) -> Postmaster:
+    old = embedded.postmaster_pid()
+    # The wheel takes a postmaster.pid naming a process that still exists (a zombie not yet reaped
+    # by init) for a running server, and would not start one: wait for the old one to be gone.
+    deadline = time.monotonic() + REAP_WAIT_SECONDS
+    while Path(f"/proc/{old}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     embedded.restart()
-    return watch(embedded)
+    started = watch(embedded)
+    if not running(started.pid):
+        raise RuntimeError(f"the old postmaster (pid {old}) is still there; see {embedded.log_file}")
+    return started

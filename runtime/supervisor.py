@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from runtime.orphans import end_orphans
 from runtime.restart_policy import Backoff, RestartPolicy
 
 
@@ -67,6 +68,10 @@ class Supervisor:
     say: Callable[[str], None]
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     clock: Callable[[], float] = time.monotonic
+    # With `up` a subreaper (runtime/orphans.py): end what a dead child left; `keep` are other
+    # children of ours that are not supervised (a guard).
+    end_orphans: bool = False
+    keep: set[int] = field(default_factory=set)
     _children: list[_Supervised] = field(default_factory=list)
 
     def start(self, spec: ChildSpec) -> Process:
@@ -93,22 +98,28 @@ class Supervisor:
             if status is not None:
                 self._exited(child, f"{child.spec.name} exited ({status})")
                 continue
-            if self._stuck(child, now):
-                continue
+            self._stuck(child, now)
+        if self.end_orphans:
+            self._end_orphans()
 
-    def _stuck(self, child: _Supervised, now: float) -> bool:
+    def _end_orphans(self) -> None:
+        running = {child.process.pid for child in self._children if child.process is not None}
+        ended = end_orphans(running | self.keep)
+        if ended:
+            pids = ", ".join(map(str, ended))
+            self.event(f"ended what a dead child left running (process groups of pids {pids})")
+
+    def _stuck(self, child: _Supervised, now: float) -> None:
         health = child.spec.health
         if health is None or child.process is None:
-            return False
+            return
         if now < child.started_at + child.spec.health_grace or now < child.next_health_at:
-            return False
+            return
         child.next_health_at = now + child.spec.health_interval
         reason = health()
-        if reason is None:
-            return False
-        child.process.kill()
-        self._exited(child, f"{child.spec.name} is stuck ({reason}); killed it (SIGKILL)")
-        return True
+        if reason is not None:
+            child.process.kill()
+            self._exited(child, f"{child.spec.name} is stuck ({reason}); killed it (SIGKILL)")
 
     def _exited(self, child: _Supervised, what: str) -> None:
         child.process = None

@@ -59,8 +59,16 @@ def _wait(check: object, timeout: float) -> bool:
     while time.monotonic() < deadline:
         if check():  # type: ignore[operator]
             return True
-        time.sleep(0.25)
+        time.sleep(0.01)
     return False
+
+
+def _bound(sock: socket.socket, port: int) -> bool:
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
 
 
 def _kill(up: Up, role: str) -> tuple[int, int]:
@@ -68,6 +76,29 @@ def _kill(up: Up, role: str) -> tuple[int, int]:
     pid, offset = up.child(role), len(up.output())
     os.kill(pid, signal.SIGKILL)
     return pid, offset
+
+
+def _open_pr_and_wait_until_live(up: Up, number: int) -> None:
+    """A new PR on the demo repository, through a signed webhook, must end up served by the proxy."""
+    repo = up.data_dir / "demo-repo"
+    sha = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "preview-demo"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    payload = pull_request_payload(
+        action="opened",
+        number=number,
+        sha=sha,
+        repo_id=local_repo_id(DEMO_REPO_NAME),
+        repo_full_name=DEMO_REPO_NAME,
+        title=f"PR {number}",
+        head_ref="preview-demo",
+    )
+    secret = webhook_secret(Settings(previewd_data_dir=up.data_dir))
+    with httpx.Client(base_url=f"http://127.0.0.1:{up.web_port}", timeout=10) as client:
+        response = send_webhook(client, secret=secret, event="pull_request", payload=payload)
+    assert response.status_code == 202, response.text
+    url = _preview_url(up).replace("pr-1-", f"pr-{number}-", 1)
+    assert _wait(lambda: _answers(up, url), 120), f"PR {number} never went live at {url}"
 
 
 def test_a_killed_worker_is_restarted_and_its_preview_comes_back(up: Up) -> None:
@@ -94,25 +125,7 @@ def test_a_killed_temporal_is_restarted_and_new_webhooks_still_deploy(up: Up) ->
     _, offset = _kill(up, "temporal")
     assert up.wait_for_output("temporal exited (killed by SIGKILL); restarting it in", 10, after=offset)
     assert up.wait_for_output("temporal restarted", 90, after=offset), up.output()[offset:]
-    repo = up.data_dir / "demo-repo"
-    sha = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "preview-demo"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    payload = pull_request_payload(
-        action="opened",
-        number=2,
-        sha=sha,
-        repo_id=local_repo_id(DEMO_REPO_NAME),
-        repo_full_name=DEMO_REPO_NAME,
-        title="after Temporal came back",
-        head_ref="preview-demo",
-    )
-    secret = webhook_secret(Settings(previewd_data_dir=up.data_dir))
-    with httpx.Client(base_url=f"http://127.0.0.1:{up.web_port}", timeout=10) as client:
-        response = send_webhook(client, secret=secret, event="pull_request", payload=payload)
-    assert response.status_code == 202, response.text
-    url = _preview_url(up).replace("pr-1-", "pr-2-", 1)
-    assert _wait(lambda: _answers(up, url), 120), f"PR 2 never went live at {url}"
+    _open_pr_and_wait_until_live(up, 2)
 
 
 def test_a_killed_web_app_is_restarted(up: Up) -> None:
@@ -134,6 +147,7 @@ def test_a_killed_postmaster_is_restarted_and_readyz_recovers(up: Up) -> None:
     os.kill(pid, signal.SIGKILL)
     assert up.wait_for_output(f"postgres exited (postmaster pid {pid} is gone", 10, after=offset)
     assert up.wait_for_output("postgres restarted", 60, after=offset), up.output()[offset:]
+    assert f"postgres restarted (pid {pid})" not in up.output()[offset:]
 
     def ready() -> bool:
         try:
@@ -144,6 +158,8 @@ def test_a_killed_postmaster_is_restarted_and_readyz_recovers(up: Up) -> None:
     assert _wait(ready, RECOVERY_SECONDS), up.output()[offset:]
     # The worker found its way back too: the preview is still served (its route lives in Postgres).
     assert _wait(lambda: _answers(up, _preview_url(up)), RECOVERY_SECONDS)
+    # And the whole path on the new server: webhook, outbox, dispatcher, workflow, deployment rows.
+    _open_pr_and_wait_until_live(up, 3)
     events = (up.data_dir / "logs" / "up.log").read_text()
     assert "postgres restarted" in events and "worker exited (killed by SIGKILL)" in events
 
@@ -174,7 +190,8 @@ def test_a_crash_looping_child_stops_up_with_a_message() -> None:
         # The web app's port taken by someone else: every start of it fails at once.
         _, offset = _kill(up, "web")
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        blocker.bind(("127.0.0.1", up.web_port))
+        # Until the killed web app is gone, its socket still holds the port.
+        assert _wait(lambda: _bound(blocker, up.web_port), 1), "the killed web app kept its port"
         blocker.listen()
         assert up.process.wait(120) == 1
         said = up.output()[offset:]

@@ -1,0 +1,62 @@
+"""What a dead child of `previewd up` leaves behind is `up`'s to end.
+
+`up` is a child subreaper (prctl PR_SET_CHILD_SUBREAPER): when the worker is killed, the processes it
+started (a build, a clone, an unsandboxed preview, a sandbox's helpers) are re-parented to `up`
+instead of to init, and `up` kills their process groups and reaps them. The restarted worker starts
+again what should run (previews from the route table; builds when Temporal retries them), so nothing
+of the dead worker keeps running outside previewd's supervision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+PR_SET_CHILD_SUBREAPER = 36
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def become_subreaper() -> None:
+    if _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def children() -> list[int]:
+    """This process's children, whichever of its threads they belong to."""
+    found: list[int] = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(pid) for pid in (task / "children").read_text().split()]
+    return found
+
+
+def end_orphans(known: Iterable[int]) -> list[int]:
+    """SIGKILL the process group of every child not in `known` (nor in up's own group), and reap it.
+    Returns the pids ended."""
+    keep = set(known)
+    own_group = os.getpgrp()
+    ended = []
+    for pid in children():
+        if pid in keep:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            group = os.getpgid(pid)
+            if group != own_group:
+                os.killpg(group, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+        ended.append(pid)
+    return ended
+
+
+def _reap(pid: int, timeout: float = 1.0) -> None:
+    """Wait (briefly) for a killed child; one still exiting is reaped by a later round."""
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(pid, os.WNOHANG) == (0, 0) and time.monotonic() < deadline:
+            time.sleep(0.01)
