@@ -35,23 +35,35 @@ def children() -> list[int]:
     return found
 
 
-def end_orphans(known: Iterable[int]) -> list[int]:
-    """SIGKILL the process group of every child not in `known` (nor in up's own group), and reap it.
-    Returns the pids ended."""
+def end_orphans(known: Iterable[int]) -> list[str]:
+    """SIGKILL the process group of every live child not in `known` (nor in up's own group), and
+    reap it; a child that already exited is only reaped. Returns what was ended, as "pid (name)"."""
     keep = set(known)
     own_group = os.getpgrp()
     ended = []
     for pid in children():
         if pid in keep:
             continue
-        with contextlib.suppress(ProcessLookupError):
-            group = os.getpgid(pid)
-            if group != own_group:
-                os.killpg(group, signal.SIGKILL)
-            os.kill(pid, signal.SIGKILL)
+        state, name = _state(pid)
+        if state not in ("Z", "X", ""):
+            with contextlib.suppress(ProcessLookupError):
+                group = os.getpgid(pid)
+                if group != own_group:
+                    os.killpg(group, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+            ended.append(f"{pid} ({name})")
         _reap(pid)
-        ended.append(pid)
     return ended
+
+
+def _state(pid: int) -> tuple[str, str]:
+    """The process's state letter and name ("" when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "", ""
+    name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+    return rest.split()[0], name
 
 
 def _reap(pid: int, timeout: float = 1.0) -> None:

@@ -106,8 +106,8 @@ class Supervisor:
         running = {child.process.pid for child in self._children if child.process is not None}
         ended = end_orphans(running | self.keep)
         if ended:
-            pids = ", ".join(map(str, ended))
-            self.event(f"ended what a dead child left running (process groups of pids {pids})")
+            left = ", ".join(ended)
+            self.event(f"ended what a dead child left running (with their process groups): {left}")
 
     def _stuck(self, child: _Supervised, now: float) -> None:
         health = child.spec.health
