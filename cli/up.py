@@ -46,8 +46,9 @@ from runtime.supervisor import ChildSpec, CrashLoop, Supervisor
 DEMO_TIMEOUT_SECONDS = 180
 
 
-class Stop(Exception):
-    pass
+class Stop(BaseException):
+    """Ctrl-C or SIGTERM. Not an Exception: a restart in progress, which counts a failing start
+    (any Exception) as one more exit, must let it through."""
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:

@@ -182,11 +182,45 @@ def test_a_sigkill_of_up_leaves_nothing_running(up: Up) -> None:
     assert _wait(all_gone, 15), f"still running after `up` was killed: {left}"
 
 
-def test_a_crash_looping_child_stops_up_with_a_message() -> None:
-    up = start_up(Path(tempfile.mkdtemp(prefix="pvd-loop-")), demo=False)
+@pytest.fixture(scope="module")
+def plain_up() -> Iterator[Up]:
+    """An `up` whose PR code runs without a sandbox: no bwrap --die-with-parent to end its previews."""
+    running = start_up(
+        Path(tempfile.mkdtemp(prefix="pvd-plain-")), demo=True, extra_env={"PREVIEWD_SANDBOX": "off"}
+    )
+    try:
+        assert running.wait_for_output("previewd is up", STARTUP_SECONDS), running.output()
+        yield running
+    finally:
+        running.stop()
+
+
+def test_an_unsandboxed_preview_of_a_killed_worker_is_ended_and_brought_back(plain_up: Up) -> None:
+    up = plain_up
+    url = _preview_url(up)
+    assert _answers(up, url)
+    # The preview leads a process group of its own, a child of the worker.
+    old_processes = descendants(up.child("worker"))
+    assert old_processes
+    _, offset = _kill(up, "worker")
+    assert up.wait_for_output("ended what a dead child left running", 10, after=offset), up.output()[offset:]
+    assert up.wait_for_output("worker restarted", 10, after=offset), up.output()[offset:]
+    assert _wait(lambda: _answers(up, url), RECOVERY_SECONDS), up.output()[offset:]
+    left = [pid for pid in old_processes if alive(pid)]
+    assert left == [], f"processes of the killed worker still run: {left}"
+    strays = set(processes_under(up.data_dir / "work")) - set(descendants(up.child("worker")))
+    assert strays == set(), f"preview processes outside previewd's supervision: {strays}"
+
+
+def test_a_crash_looping_child_stops_up_with_a_message(plain_up: Up) -> None:
+    """Last with this `up`: it ends it."""
+    up = plain_up
+    tree = [
+        *descendants(up.process.pid),
+        int((up.data_dir / "postgres" / "postmaster.pid").read_text().split()[0]),
+    ]
     blocker = socket.socket()
     try:
-        assert up.wait_for_output("previewd is up", STARTUP_SECONDS), up.output()
         # The web app's port taken by someone else: every start of it fails at once.
         _, offset = _kill(up, "web")
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -198,6 +232,25 @@ def test_a_crash_looping_child_stops_up_with_a_message() -> None:
         assert "web exited 5 times within 120s; stopping everything" in said, said
         assert str(up.data_dir / "logs" / "web.log") in said
         assert "stopped." in said
+        # An orderly stop: nothing of it runs any more.
+        assert [pid for pid in tree if alive(pid)] == []
     finally:
         blocker.close()
+
+
+def test_sigterm_stops_everything_and_leaves_nothing_running() -> None:
+    up = start_up(Path(tempfile.mkdtemp(prefix="pvd-term-")), demo=False)
+    try:
+        assert up.wait_for_output("previewd is up", STARTUP_SECONDS), up.output()
+        tree = [
+            *descendants(up.process.pid),
+            int((up.data_dir / "postgres" / "postmaster.pid").read_text().split()[0]),
+        ]
+        up.process.send_signal(signal.SIGTERM)
+        assert up.process.wait(60) == 0
+        assert up.output().rstrip().endswith("stopped."), up.output()
+        assert [pid for pid in tree if alive(pid)] == []
+        events = up.data_dir / "logs" / "up.log"
+        assert not events.exists() or "exited" not in events.read_text(), "a stop is no crash"
+    finally:
         up.stop()

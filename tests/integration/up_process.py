@@ -66,16 +66,20 @@ class Up:
                 self.process.wait()
 
 
-def start_up(data_dir: Path, *, demo: bool) -> Up:
+def start_up(data_dir: Path, *, demo: bool, extra_env: dict[str, str] | None = None) -> Up:
     web_port, preview_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in DROPPED} | {
-        "PREVIEWD_DATA_DIR": str(data_dir),
-        "PREVIEWD_WEB_PORT": str(web_port),
-        "PREVIEWD_PREVIEW_PORT": str(preview_port),
-        "PREVIEWD_BASE_URL": f"http://localhost:{web_port}",
-        "PREVIEWD_TEMPORAL_PORT": str(free_port()),
-        "PREVIEWD_TEMPORAL_UI_PORT": str(free_port()),
-    }
+    env = (
+        {k: v for k, v in os.environ.items() if k not in DROPPED}
+        | {
+            "PREVIEWD_DATA_DIR": str(data_dir),
+            "PREVIEWD_WEB_PORT": str(web_port),
+            "PREVIEWD_PREVIEW_PORT": str(preview_port),
+            "PREVIEWD_BASE_URL": f"http://localhost:{web_port}",
+            "PREVIEWD_TEMPORAL_PORT": str(free_port()),
+            "PREVIEWD_TEMPORAL_UI_PORT": str(free_port()),
+        }
+        | (extra_env or {})
+    )
     output_file = data_dir.parent / f"{data_dir.name}-up.out"
     with open(output_file, "wb") as output:
         process = subprocess.Popen(
