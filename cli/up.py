@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -173,12 +174,16 @@ def _temporal(settings: Settings) -> ChildSpec:
     return ChildSpec("temporal", start, log_file)
 
 
-def _previewd(name: str, env: dict[str, str], logs: Path) -> ChildSpec:
+def _previewd(
+    name: str, env: dict[str, str], logs: Path, *, health: Callable[[], str | None] | None = None
+) -> ChildSpec:
+    """`previewd <name>` as a supervised child; `health` names what makes it stuck (see ChildSpec)."""
+
     def start() -> Child:
         # SIGTERM when `up` dies, even by SIGKILL: the worker then stops its previews in order.
         return spawn_previewd(name, [name], env=env, log_dir=logs, preexec=die_with_parent())
 
-    return ChildSpec(name, start, logs / f"{name}.log")
+    return ChildSpec(name, start, logs / f"{name}.log", health=health)
 
 
 def _wait_for_web(settings: Settings, supervisor: Supervisor) -> None:

@@ -41,9 +41,13 @@ class Process(Protocol):
 @dataclass
 class ChildSpec:
     name: str
+    # Starts one run (the first and every restart); an exception counts as an exit.
     start: Callable[[], Process]
+    # Named in every event about the child: where the operator looks next.
     log_file: Path
+    # A reason the running child is stuck, or None. Called from `up`'s loop: it must be quick.
     health: Callable[[], str | None] | None = None
+    # No verdict before a fresh start had this long to come up, then one every `health_interval`.
     health_grace: float = 30.0
     health_interval: float = 5.0
 
