@@ -36,7 +36,7 @@ def up() -> Iterator[Up]:
         assert running.wait_for_output("previewd is up", STARTUP_SECONDS), running.output()
         yield running
     finally:
-        running.stop()
+        running.discard()
 
 
 def _preview_url(up: Up) -> str:
@@ -192,7 +192,7 @@ def plain_up() -> Iterator[Up]:
         assert running.wait_for_output("previewd is up", STARTUP_SECONDS), running.output()
         yield running
     finally:
-        running.stop()
+        running.discard()
 
 
 def test_an_unsandboxed_preview_of_a_killed_worker_is_ended_and_brought_back(plain_up: Up) -> None:
@@ -253,4 +253,4 @@ def test_sigterm_stops_everything_and_leaves_nothing_running() -> None:
         events = up.data_dir / "logs" / "up.log"
         assert not events.exists() or "exited" not in events.read_text(), "a stop is no crash"
     finally:
-        up.stop()
+        up.discard()

@@ -4,6 +4,7 @@ to look at it: its output, its children by role, the processes under a directory
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -64,6 +65,12 @@ class Up:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def discard(self) -> None:
+        """Stop it if it still runs, and remove its data dir and output."""
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.output_file.unlink(missing_ok=True)
 
 
 def start_up(data_dir: Path, *, demo: bool, extra_env: dict[str, str] | None = None) -> Up:
