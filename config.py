@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     previewd_login_link_hours: int = Field(default=24, ge=1, le=24 * 30)
     # Where the dashboard links each PR's workflow in the Temporal UI.
     previewd_temporal_ui_url: str = "http://localhost:8233"
+    # Where `previewd up` runs the Temporal dev server and its UI, when TEMPORAL_ADDRESS is unset.
+    previewd_temporal_port: int = Field(default=7233, ge=1, le=65535)
+    previewd_temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
     # PR code in a sandbox (activities/sandbox): "auto" uses it when this host can (probe()),
     # "required" refuses to start the worker without it, "off" runs PR code as previewd (one person
     # trying previewd out; it then refuses what would hand PR code to strangers).

@@ -6,14 +6,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from config import Settings
-from runtime.embedded_postgres import database_url
+from runtime.embedded_postgres import EmbeddedPostgres, database_url
 
 
 @contextmanager
 def database(settings: Settings) -> Iterator[str]:
+    with database_server(settings) as (url, _):
+        yield url
+
+
+@contextmanager
+def database_server(settings: Settings) -> Iterator[tuple[str, EmbeddedPostgres | None]]:
+    """The URL, and the embedded server behind it (None with DATABASE_URL), stopped at the end."""
     url, embedded = database_url(settings.database_url, settings.data_dir)
     try:
-        yield url
+        yield url, embedded
     finally:
         if embedded is not None:
             embedded.stop()

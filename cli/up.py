@@ -1,22 +1,27 @@
 """`previewd up`: the whole system on the embedded default, from one command.
 
-Order: Postgres → Temporal dev server → migrations → worker → web → demo. Ctrl-C or SIGTERM stops
-them in reverse, so nothing is left listening; the next `up` finds everything where it was.
+Order: Postgres → Temporal dev server → migrations → worker → web → demo. A piece that exits
+unexpectedly is started again with backoff (runtime/supervisor.py). Ctrl-C or SIGTERM stops them in
+reverse, so nothing is left listening; the next `up` finds everything where it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 import httpx
 from sqlmodel import col, select
 
-from cli.database import database
+from cli.database import database_server
 from cli.login_link import new_link
 from cli.output import fail, say
 from cli.sandbox_line import sandbox_line
@@ -27,19 +32,26 @@ from models.api_tokens import create_token, has_live_token, revoke_by_value
 from models.db import Database
 from models.deployments import DeploymentStatus
 from models.queries import create_project, ensure_admin
+from runtime import postmaster
 from runtime.children import Child, spawn_previewd, wait_until
 from runtime.data_dir import secure, webhook_secret
 from runtime.demo import DEMO_REPO_NAME, ensure_demo_repo
-from runtime.embedded_postgres import PASSWORD_FILE
+from runtime.embedded_postgres import PASSWORD_FILE, EmbeddedPostgres
 from runtime.embedded_temporal import port_open, start_dev_server
 from runtime.migrate import migrate
+from runtime.orphans import become_subreaper
+from runtime.parent_death import die_with_parent
+from runtime.postgres_guard import start_guard
+from runtime.postmaster import Postmaster
+from runtime.supervisor import ChildSpec, CrashLoop, Supervisor
+from runtime.worker_heartbeat import stalled_reason
 
-TEMPORAL_PORT, TEMPORAL_UI_PORT = 7233, 8233
 DEMO_TIMEOUT_SECONDS = 180
 
 
-class Stop(Exception):
-    pass
+class Stop(BaseException):
+    """Ctrl-C or SIGTERM. Not an Exception: a restart in progress, which counts a failing start
+    (any Exception) as one more exit, must let it through."""
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
@@ -56,8 +68,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Everything previewd and its children write from here on is theirs alone (0700/0600): logs,
     # pid files and checkouts included. PR code gets its own directories chowned to it (sandbox).
     os.umask(0o077)
-    children: list[Child] = []
-    with database(settings) as url:
+    logs = settings.data_dir / "logs"
+    # Before anything starts: what a dead child leaves (and the daemonized postmaster) becomes ours.
+    become_subreaper()
+    supervisor = Supervisor(events_file=logs / "up.log", say=say, end_orphans=True)
+    guard: subprocess.Popen[bytes] | None = None
+    with database_server(settings) as (url, embedded):
         try:
             # Where the password is, never the URL: it carries the password.
             say(
@@ -69,11 +85,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     else "DATABASE_URL"
                 )
             )
+            if embedded is not None:
+                supervisor.start(_postgres(embedded))
+                guard = start_guard(embedded.pgdata)
+                supervisor.keep.add(guard.pid)
             env = dict(os.environ, DATABASE_URL=url, PREVIEWD_DATA_DIR=str(settings.data_dir))
             if not settings.temporal_address:
-                say("temporal    starting the dev server (its UI on :8233)")
-                children.append(_start_temporal(settings))
-                env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{TEMPORAL_PORT}"
+                say(f"temporal    starting the dev server (its UI on :{settings.previewd_temporal_ui_port})")
+                supervisor.start(_temporal(settings))
+                env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{settings.previewd_temporal_port}"
             say("migrations  applying")
             migrate(url)
             token = asyncio.run(_admin_token(url, settings))
@@ -83,11 +103,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             ):
                 if port_open("127.0.0.1", port):
                     raise fail(f"port {port} is taken; stop what runs there or set {variable}")
-            logs = settings.data_dir / "logs"
             worker_started = time.time()
-            children.append(spawn_previewd("worker", ["worker"], env=env, log_dir=logs))
-            children.append(spawn_previewd("web", ["web"], env=env, log_dir=logs))
-            _wait_for_web(settings, children)
+            # A worker that stopped making progress (its heartbeat says so, or went quiet) is replaced.
+            worker_health = functools.partial(_worker_stalled, settings.data_dir)
+            supervisor.start(_previewd("worker", env, logs, health=worker_health))
+            supervisor.start(_previewd("web", env, logs))
+            _wait_for_web(settings, supervisor)
             say("")
             say(f"dashboard   {settings.previewd_base_url}")
             if settings.github_sign_in:
@@ -97,55 +118,91 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 say(f"sign in     {link}  (works once; `previewd login-link` prints another)")
             say(f"API docs    {settings.previewd_base_url}/docs")
             if not settings.temporal_address:
-                say(f"temporal UI http://localhost:{TEMPORAL_UI_PORT}")
+                say(f"temporal UI http://localhost:{settings.previewd_temporal_ui_port}")
             if token:
                 say(f"API token   {token}  (admin; shown this once: keep it, or `previewd token create`)")
-            say(f"logs        {logs}/")
+            say(f"logs        {logs}/ (restarts in up.log)")
             if settings.previewd_platform == "local":
                 say(asyncio.run(sandbox_line(url, settings, since=worker_started)))
             if not args.no_demo:
-                _demo(url, settings, children)
+                _demo(url, settings, supervisor)
             say("")
-            say("previewd is up. Ctrl-C stops everything.")
-            while all(child.alive() for child in children):
-                time.sleep(0.5)
-            dead = [child for child in children if not child.alive()]
-            raise fail(f"{dead[0].name} stopped unexpectedly; see {dead[0].log_file}")
+            say("previewd is up: a piece that stops is started again. Ctrl-C stops everything.")
+            while True:
+                supervisor.tick()
+                time.sleep(TICK_SECONDS)
         except Stop:
             say("\nstopping…")
             return 0
+        except CrashLoop as error:
+            raise fail(str(error)) from None
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            # Reverse order: web and worker (which stops the previews), then Temporal, then Postgres.
-            for child in reversed(children):
-                child.stop()
-            if children:
-                say("stopped.")
+            # Reverse order: web and worker (which stops the previews), then Temporal; Postgres last,
+            # when database_server() ends.
+            supervisor.stop_all()
+            if guard is not None:
+                # An orderly stop: the server is stopped through the wheel when database_server() ends.
+                guard.kill()
+                guard.wait()
+            say("stopped.")
 
 
-def _start_temporal(settings: Settings) -> Child:
+TICK_SECONDS = 0.5
+
+
+def _postgres(embedded: EmbeddedPostgres) -> ChildSpec:
+    def start() -> Postmaster:
+        # The first time it runs already (database_server started it): join it. Later, it died.
+        if postmaster.running(embedded.postmaster_pid()):
+            return postmaster.watch(embedded)
+        return postmaster.restart(embedded)
+
+    return ChildSpec("postgres", start, embedded.log_file)
+
+
+def _temporal(settings: Settings) -> ChildSpec:
     log_file = settings.data_dir / "logs" / "temporal.log"
-    process = start_dev_server(
-        db_file=settings.data_dir / "temporal.db",
-        port=TEMPORAL_PORT,
-        ui_port=TEMPORAL_UI_PORT,
-        log_file=log_file,
-    )
-    return Child("temporal", process, log_file)
+
+    def start() -> Child:
+        process = start_dev_server(
+            db_file=settings.data_dir / "temporal.db",
+            port=settings.previewd_temporal_port,
+            ui_port=settings.previewd_temporal_ui_port,
+            log_file=log_file,
+            with_parent=True,
+        )
+        return Child("temporal", process, log_file)
+
+    return ChildSpec("temporal", start, log_file)
 
 
-def _wait_for_web(settings: Settings, children: list[Child]) -> None:
+def _previewd(
+    name: str, env: dict[str, str], logs: Path, *, health: Callable[[int], str | None] | None = None
+) -> ChildSpec:
+    """`previewd <name>` as a supervised child; `health` names what makes it stuck (see ChildSpec)."""
+
+    def start() -> Child:
+        # SIGTERM when `up` dies, even by SIGKILL: the worker then stops its previews in order.
+        return spawn_previewd(name, [name], env=env, log_dir=logs, preexec=die_with_parent())
+
+    return ChildSpec(name, start, logs / f"{name}.log", health=health)
+
+
+def _worker_stalled(data_dir: Path, pid: int) -> str | None:
+    return stalled_reason(data_dir, pid=pid)
+
+
+def _wait_for_web(settings: Settings, supervisor: Supervisor) -> None:
     def healthy() -> bool:
-        if not all(child.alive() for child in children):
-            dead = next(child for child in children if not child.alive())
-            raise fail(f"{dead.name} failed to start; see {dead.log_file}")
+        supervisor.tick()
         try:
             return httpx.get(f"http://127.0.0.1:{settings.previewd_web_port}/healthz", timeout=1).is_success
         except httpx.HTTPError:
             return False
 
-    if not wait_until(healthy, timeout=60):
+    if not wait_until(healthy, timeout=60, interval=TICK_SECONDS):
         raise fail("the web app did not answer within 60s; see the logs under the data dir")
 
 
@@ -172,7 +229,7 @@ async def _admin_token(url: str, settings: Settings) -> str | None:
         await db.dispose()
 
 
-def _demo(url: str, settings: Settings, children: list[Child]) -> None:
+def _demo(url: str, settings: Settings, supervisor: Supervisor) -> None:
     repo, sha = ensure_demo_repo(settings.data_dir)
     project = asyncio.run(_demo_project(url, str(repo)))
     say(f"demo        project {project.id} ({DEMO_REPO_NAME}), repository {repo}")
@@ -201,8 +258,7 @@ def _demo(url: str, settings: Settings, children: list[Child]) -> None:
     deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
     last = None
     while time.monotonic() < deadline:
-        if not all(child.alive() for child in children):
-            return
+        supervisor.tick()
         deployment = asyncio.run(_latest_demo_deployment(url, project.id))
         if deployment is not None and deployment.status != last:
             last = deployment.status

@@ -8,8 +8,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def describe_exit(returncode: int) -> str:
+    """An exit status in an operator's words: a signal by its name."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
 
 
 @dataclass
@@ -18,8 +29,23 @@ class Child:
     process: subprocess.Popen[bytes]
     log_file: Path
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def exit_status(self) -> str | None:
+        """None while it runs; how it ended once it did."""
+        code = self.process.poll()
+        return None if code is None else describe_exit(code)
+
+    def kill(self) -> None:
+        """SIGKILL its whole process group, now: for a child that is stuck, not for a shutdown."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self, timeout: float = 20.0) -> None:
         if not self.alive():
@@ -29,12 +55,17 @@ class Child:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            self.kill()
 
 
-def spawn_previewd(name: str, command: list[str], *, env: dict[str, str], log_dir: Path) -> Child:
+def spawn_previewd(
+    name: str,
+    command: list[str],
+    *,
+    env: dict[str, str],
+    log_dir: Path,
+    preexec: Callable[[], None] | None = None,
+) -> Child:
     """Run `previewd <command>` with this interpreter, output to {log_dir}/{name}.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / f"{name}.log"
@@ -47,6 +78,7 @@ def spawn_previewd(name: str, command: list[str], *, env: dict[str, str], log_di
             stderr=subprocess.STDOUT,
             # Own session: a terminal's Ctrl-C reaches `previewd up` alone, which stops children in order.
             start_new_session=True,
+            preexec_fn=preexec,
         )
     return Child(name, process, log_file)
 

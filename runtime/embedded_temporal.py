@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from runtime.parent_death import die_with_parent
+
 
 def temporal_binary() -> str:
     beside_python = Path(sys.executable).parent / "temporal"
@@ -28,9 +30,16 @@ def port_open(host: str, port: int) -> bool:
 
 
 def start_dev_server(
-    *, db_file: Path | None, port: int, ui_port: int | None, log_file: Path, sync: str = "normal"
+    *,
+    db_file: Path | None,
+    port: int,
+    ui_port: int | None,
+    log_file: Path,
+    sync: str = "normal",
+    with_parent: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start it in its own session (so a terminal's Ctrl-C reaches only us) and wait for its port."""
+    """Start it in its own session (so a terminal's Ctrl-C reaches only us) and wait for its port.
+    With `with_parent`, it gets SIGTERM when this process dies, however it dies."""
     if port_open("127.0.0.1", port):
         raise SystemExit(f"previewd: port {port} is taken; stop what runs there or set TEMPORAL_ADDRESS")
     args = [
@@ -51,7 +60,7 @@ def start_dev_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             # Below the web app: webhook acknowledgements come first on a shared box.
-            preexec_fn=lambda: os.nice(5),
+            preexec_fn=die_with_parent(nice=5) if with_parent else lambda: os.nice(5),
         )
     deadline = time.monotonic() + 60
     while not port_open("127.0.0.1", port):

@@ -124,6 +124,19 @@ def test_compose_defines_every_service() -> None:
     assert not missing, f"docker-compose.yml lacks services: {missing}"
 
 
+LONG_RUNNING = tuple(name for name in EXPECTED_SERVICES if name != "migrate")
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_long_running_service_is_restarted_when_it_exits(name: str) -> None:
+    # `unless-stopped` or `always`: a crash (or an OOM kill) brings it back; `docker compose stop` does not.
+    assert str(service(name).get("restart", "no")) in ("unless-stopped", "always")
+
+
+def test_every_service_is_either_long_running_or_the_one_shot_migration() -> None:
+    assert set(compose()["services"]) == {*LONG_RUNNING, "migrate"}
+
+
 @pytest.mark.parametrize("name", ["postgres", "temporal", "web", "worker"])
 def test_service_has_a_healthcheck(name: str) -> None:
     assert healthcheck_test(name).strip()

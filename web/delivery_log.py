@@ -8,8 +8,10 @@ redelivery is known.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from models.deliveries import DeliveryOutcome
@@ -25,6 +27,8 @@ ON CONFLICT (delivery_id) DO NOTHING
 RETURNING outcome
 """
 
+T = TypeVar("T")
+
 
 class DeliveryLog:
     def __init__(self, database_url: str) -> None:
@@ -37,17 +41,31 @@ class DeliveryLog:
     async def close(self) -> None:
         await self.pool.close()
 
+    async def _in_transaction(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """`work` in one transaction, committed when the connection goes back to the pool.
+
+        After a restart of Postgres every idle connection of the pool is dead, and the pool finds out
+        only by using one: then the dead ones are dropped (pool.check) and `work` runs once more. Every
+        write here is keyed by the delivery id (ON CONFLICT), so running it twice records it once."""
+        try:
+            async with self.pool.connection() as connection:
+                return await work(connection)
+        except psycopg.OperationalError:
+            await self.pool.check()
+            async with self.pool.connection() as connection:
+                return await work(connection)
+
     async def record_pull_request(
         self, *, delivery_id: str, event: str, action: str | None, repo_id: int, pr_number: int,
         intent: Intent, args: dict[str, Any],
     ) -> str | None:  # fmt: skip
         """Returns the outcome (queued / ignored), or None for a delivery already recorded."""
-        # One transaction, committed when the connection goes back to the pool.
-        async with self.pool.connection() as connection:
-            return await record_pull_request(
+        return await self._in_transaction(
+            lambda connection: record_pull_request(
                 connection, delivery_id=delivery_id, event=event, action=action, repo_id=repo_id,
                 pr_number=pr_number, intent=intent, args=args,
-            )  # fmt: skip
+            )
+        )  # fmt: skip
 
     async def record_ignored(
         self, *, delivery_id: str, event: str, action: str | None, reason: str
@@ -56,14 +74,18 @@ class DeliveryLog:
             "delivery_id": delivery_id, "event": event, "action": action, "reason": reason[:200],
             "ignored": DeliveryOutcome.IGNORED.value,
         }  # fmt: skip
-        async with self.pool.connection() as connection:
+
+        async def record(connection: psycopg.AsyncConnection[Any]) -> str | None:
             row = await (await connection.execute(RECORD_IGNORED, params)).fetchone()
-        return str(row[0]) if row else None
+            return str(row[0]) if row else None
+
+        return await self._in_transaction(record)
 
     async def record_installation_change(
         self, *, delivery_id: str, event: str, action: str | None, change: InstallationChange
     ) -> str | None:
-        async with self.pool.connection() as connection:
-            return await apply_installation_change(
+        return await self._in_transaction(
+            lambda connection: apply_installation_change(
                 connection, delivery_id=delivery_id, event=event, action=action, change=change
             )
+        )

@@ -4,7 +4,8 @@ A process that dies is started again (with backoff). When the worker stops clean
 previews, and the next worker on this host brings back every preview the route table says should be
 live here. Sandboxed previews die with their worker, so they are all started again (after what is
 left of their sandboxes is cleared); an unsandboxed one that still runs (the worker was SIGKILLed)
-is adopted, not started twice.
+is adopted, not started twice. Under `previewd up` none is left to adopt: `up` is a subreaper and ends
+what its dead worker left (runtime/orphans.py), so every preview is started again here.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +20,12 @@ def hand_over(path: Path) -> None:
     not hand /etc/shadow over.
     """
     os.lchown(path, SANDBOX_UID, SANDBOX_GID)
+    found = path.lstat()
+    if stat.S_ISDIR(found.st_mode):
+        # bwrap enters the work dir (--chdir) as root without capabilities, before it drops to the
+        # sandbox uid: under `previewd up`'s umask 077 the directory would be 0700 and shut to it.
+        # Passing through is all it gets; the data dir above stays previewd's alone.
+        path.chmod(stat.S_IMODE(found.st_mode) | stat.S_IXOTH)
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
             os.lchown(os.path.join(root, name), SANDBOX_UID, SANDBOX_GID)
