@@ -38,16 +38,6 @@ class FlyImageBuilder:
         sink: LogSink,
         pr: PullRequestText | None = None,
     ) -> list[Step]:
-        if config.release_command:
-            # Fly runs a release command in a one-off machine of the new image before the app's
-            # machines are updated; previewd does not do that yet, and skipping it would start the
-            # app on an unmigrated database. Said, not ignored.
-            message = (
-                "release_command is not run on the Fly.io platform yet: "
-                "remove it, or run it in the image's start command"
-            )
-            sink.error(message)
-            raise ApplicationError(message, type=ErrorType.BAD_CONFIG, non_retryable=True)
         if config.fly_config.image:
             sink.info(f"Using the prebuilt image {config.fly_config.image}")
             return []

@@ -161,16 +161,6 @@ async def test_fly_build_readies_the_app_then_builds_the_image_without_project_s
     assert builder.masked() == [TOKEN]
 
 
-async def test_fly_refuses_a_release_command_it_does_not_run(clean_env: Path, tmp_path: Path) -> None:
-    fake = FakeFly()
-    log = sink()
-    config = DeploymentConfig(release_command="python manage.py migrate")
-    with pytest.raises(ApplicationError) as failed:
-        await fly_builder(fake).plan(REF, config, secrets={}, source=tmp_path, sink=log)
-    assert "release_command" in failed.value.message and failed.value.non_retryable
-    assert fake.prepared == [] and "release_command" in messages(log)[-1]
-
-
 async def test_fly_build_of_a_prebuilt_image_runs_nothing(clean_env: Path, tmp_path: Path) -> None:
     image = "registry.fly.io/base:1"
     fake = FakeFly()
