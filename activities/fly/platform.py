@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext, heartbeat, heartbeating
+from activities.environment import pr_values
 from activities.fly.client import ATTEMPTS_PER_CALL, FlyApiError, FlyClient
 from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT, METADATA_ROLE, machine_config
 from activities.fly.network import project_network
@@ -129,6 +130,8 @@ class FlyPlatformActivities:
         await self.ensure_app(ref, sink)
         values = {**config.env_vars, **await self.ctx.secrets(ref.project_id)}
         values |= {"PREVIEW_URL": url, "PR_NUMBER": str(ref.pr_number), "COMMIT_SHA": ref.commit_sha}
+        # The PR's text as values only, as on the local platform (activities/environment.py).
+        values |= pr_values(ref, await self.ctx.pull_request(ref.deployment_id))
         version = await self.client.set_secrets(ref.app_name, values)
         sink.info(f"Set {len(values)} secrets (version {version})")
         await self._ensure_addresses(ref.app_name, sink)

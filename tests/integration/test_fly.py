@@ -152,6 +152,7 @@ def test_a_pr_life_makes_one_app_and_updates_one_machine(fly: FlySystem, repo: A
     meta = fake.machine_meta[app][machine_id]
     assert meta.min_secrets_version is not None and meta.min_secrets_version >= 1
     assert fake.secrets[app]["COMMIT_SHA"] == shas[-1] and fake.secrets[app]["PR_NUMBER"] == "1"
+    assert fake.secrets[app]["PREVIEWD_SHA"] == shas[-1] and fake.secrets[app]["PREVIEWD_PR_TITLE"] == "PR #1"
     kinds = {("." in ip["ip"], ":" in ip["ip"]) for ip in fake.ips[app]}
     assert kinds == {(True, False), (False, True)}
     build_log = system.logs(first["id"])
