@@ -5,10 +5,13 @@ PR text (title, branch) is only ever an environment variable."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from activities.processes import SYSTEM_PATH
 from activities.sandbox import probe
 from tests.integration.system import AppRepo, System, wait_for
 from tests.requirements import require, require_reachable
@@ -136,3 +139,37 @@ def test_pr_title_and_branch_never_become_part_of_a_command(system: System, repo
     assert not [line for line in logs if "uid=" in line]
     # Every command ran in the checkout: nothing the text asked for was made there.
     assert sorted(p.name for p in checkout(system, deployment["id"]).glob("pwned*")) == []
+
+
+MAKE_PAGE = """#!/usr/bin/env node
+const fs = require("fs");
+fs.mkdirSync("build", { recursive: true });
+fs.writeFileSync("build/index.html", `made by make-page for ${process.env.COMMIT_SHA}`);
+console.log("make-page wrote build/index.html");
+"""
+
+
+def test_a_node_app_finds_its_dependencies_bin_on_path(system: System, repo: AppRepo) -> None:
+    require(shutil.which("npm", path=SYSTEM_PATH) is not None, "no npm in the system's directories")
+    # A dependency with a `bin`, from the repository itself (no registry needed): npm links it
+    # into node_modules/.bin, and the build command calls it by its bare name.
+    tool = repo.path / "tools" / "page-maker"
+    tool.mkdir(parents=True)
+    (tool / "package.json").write_text(
+        json.dumps({"name": "page-maker", "version": "1.0.0", "bin": {"make-page": "make-page.js"}})
+    )
+    (tool / "make-page.js").write_text(MAKE_PAGE)
+    (tool / "make-page.js").chmod(0o755)
+    (repo.path / "package.json").write_text(
+        json.dumps(
+            {"name": "app", "version": "1.0.0", "dependencies": {"page-maker": "file:./tools/page-maker"}}
+        )
+    )
+    project = system.add_project(
+        repo, install_command="npm install --no-audit --no-fund", build_command="make-page"
+    )
+    sha = repo.commit("node app")
+    system.pull_request(project, "opened", 45, sha)
+    deployment = system.wait_status(project["id"], 45, sha, "active", timeout=180)
+    assert system.preview(deployment["app_name"]).text == f"made by make-page for {sha}"
+    assert "make-page wrote build/index.html" in system.logs(deployment["id"])
