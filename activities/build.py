@@ -48,7 +48,8 @@ class BuildActivities:
             attempt = activity.info().attempt
             if attempt > 1:
                 sink.info(f"Build attempt {attempt} (the previous worker stopped mid-build)")
-            steps = await self.builder.plan(ref, config, secrets=secrets, source=source, sink=sink)
+            pr = await self.ctx.pull_request(ref.deployment_id)
+            steps = await self.builder.plan(ref, config, secrets=secrets, source=source, sink=sink, pr=pr)
             for step in steps:
                 if step.sandbox is not None:
                     # An earlier attempt's sandbox of this step, should one have outlived its worker.
@@ -59,7 +60,7 @@ class BuildActivities:
     async def _run(
         self, step: Step, source: Path, deadline: float, limit: int, pid_file: Path, sink: LogSink
     ) -> None:
-        shown = " ".join(step.argv)
+        shown = step.shown or " ".join(step.argv)
         sink.info(f"$ {shown}")
         started = time.monotonic()
         try:

@@ -1,4 +1,4 @@
-"""What a build runs, per platform: the project's install and build commands (local), or its image
+"""What a build runs, per platform: the project's install, build and release commands (local), or its image
 built from the Dockerfile and pushed (Fly.io, `activities/fly/builder.py`). The worker picks one
 builder for its platform; `BuildActivities` runs whatever steps it plans."""
 
@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from activities.environment import app_env, app_values, sandboxed_env
+from activities.environment import PullRequestText, step_env
 from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sandbox_name
 from activities.logsink import LogSink
-from activities.processes import split_command
+from activities.processes import SYSTEM_PATH, shell_argv
 from activities.sandbox import Network, SandboxSpec, hand_over
+from activities.toolchain import Toolchain
 from activities.workdirs import Workdirs
 from config import Settings
 from models import DeploymentConfig
@@ -30,6 +31,8 @@ class Step:
     cwd: Path | None = None
     # Set: the step runs in this sandbox (its env is spec.env); unset: on the host, with `env`.
     sandbox: SandboxSpec | None = None
+    # How the log shows the step: the project's command line as written, not `/bin/sh -c …`.
+    shown: str = ""
 
 
 class Builder(Protocol):
@@ -45,6 +48,7 @@ class Builder(Protocol):
         secrets: dict[str, str],
         source: Path,
         sink: LogSink,
+        pr: PullRequestText | None = None,
     ) -> list[Step]:
         """The commands to run in `source`, in order. Says in `sink` why there are none, and readies
         what the commands need first."""
@@ -52,8 +56,9 @@ class Builder(Protocol):
 
 
 class LocalBuilder:
-    """The project's install and build commands, with its env vars and secrets: each in a sandbox of
-    its own when this worker sandboxes (`sandboxed`), else on this host as previewd."""
+    """The deployment's toolchain (activities/toolchain.py), then the project's install, build and
+    release command lines (`/bin/sh -c`), with its env vars and secrets: each in a sandbox of its own
+    when this worker sandboxes (`sandboxed`), else on this host as previewd."""
 
     def __init__(
         self, settings: Settings, *, sandboxed: bool = False, workdirs: Workdirs | None = None
@@ -73,42 +78,49 @@ class LocalBuilder:
         secrets: dict[str, str],
         source: Path,
         sink: LogSink,
+        pr: PullRequestText | None = None,
     ) -> list[Step]:
-        values = app_values(
-            settings=self.settings,
-            config=config,
-            secrets=secrets,
-            ref=ref,
-            port=config.port,
-            sandboxed=self.sandboxed,
-        )
         commands = [
             (label, command)
-            for label, command in (("install", config.install_command), ("build", config.build_command))
+            for label, command in (
+                ("install", config.install_command),
+                ("build", config.build_command),
+                # Last: after the build, before the preview starts (and so before traffic switches).
+                ("release", config.release_command),
+            )
             if command
         ]
-        if not commands:
-            sink.info("No install or build command configured")
+        toolchain = Toolchain.detect(source)
+        app_root = INNER_WORK_DIR if self.sandboxed else str(source)
+        setup = toolchain.setup_commands(app_root)
+        if not commands and not setup:
+            sink.info("No install, build or release command configured")
             return []
+        env = step_env(
+            settings=self.settings, config=config, secrets=secrets, ref=ref, pr=pr or PullRequestText(),
+            toolchain=toolchain, source=source, port=config.port, sandboxed=self.sandboxed,
+        )  # fmt: skip
+        # The toolchain is made by the system's python3, whatever the project's PATH will hold.
+        setup_env = env | {"PATH": SYSTEM_PATH}
+        planned = [(label, argv, setup_env, " ".join(argv)) for label, argv in setup]
+        planned += [(label, shell_argv(command), env, command) for label, command in commands]
         if not self.sandboxed:
-            env = app_env(values=values, home=source)
-            return [Step(label, split_command(command), env) for label, command in commands]
+            return [Step(label, argv, env_, shown=shown) for label, argv, env_, shown in planned]
         cache = await self._cache(ref.project_id)
-        env = sandboxed_env(values, home=INNER_HOME)
         steps = []
-        for label, command in commands:
+        for label, argv, env_, shown in planned:
             spec = SandboxSpec(
                 name=sandbox_name(ref.deployment_id, label),
-                argv=split_command(command),
+                argv=argv,
                 work_dir=source,
-                env=env,
+                env=env_,
                 cache_dir=cache,
                 inner_work_dir=INNER_WORK_DIR,
                 home=INNER_HOME,
                 limits=limits(self.settings, config, memory_mb=config.build_memory_mb),
                 network=Network.INTERNET,
             )
-            steps.append(Step(label, list(spec.argv), env, sandbox=spec))
+            steps.append(Step(label, list(spec.argv), env_, sandbox=spec, shown=shown))
         return steps
 
     async def _cache(self, project_id: str) -> Path:

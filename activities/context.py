@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.environment import PullRequestText
 from activities.local.sandboxing import SandboxMode
 from activities.workdirs import Workdirs
 from config import Settings
-from models import Project
+from models import Deployment, Project
 from models.crypto import Keyring
 from models.db import Database
 from models.secrets import decrypted_secrets
@@ -39,6 +40,17 @@ class WorkerContext:
         if project is None:
             raise ApplicationError(f"project {project_id} no longer exists", type=ErrorType.PROJECT_GONE)
         return project
+
+    async def pull_request(self, deployment_id: str) -> PullRequestText:
+        """The PR text a deployment was made with (title, branch, author): told to its commands as
+        environment variables only (activities/environment.py)."""
+        async with self.db.session() as session:
+            deployment = await session.get(Deployment, uuid.UUID(deployment_id))
+        if deployment is None:
+            return PullRequestText()
+        return PullRequestText(
+            title=deployment.pr_title, branch=deployment.pr_branch, author=deployment.pr_author
+        )
 
     async def secrets(self, project_id: str) -> dict[str, str]:
         """The project's secrets, decrypted. Only ever handed to a child's environment."""

@@ -1,11 +1,10 @@
-"""Child processes in their own process group: started without a shell, stopped as a group."""
+"""Child processes in their own process group: started from an explicit argv, stopped as a group."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-import shlex
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -46,9 +45,16 @@ def lower_priority() -> None:
     os.nice(CHILD_NICENESS)
 
 
-def split_command(command: str) -> list[str]:
-    """A project's command as argv. It is never given to a shell, so PR text cannot inject one."""
-    return shlex.split(command)
+# The shell a project's command lines run in: POSIX sh, as Heroku, Render and the rest run them.
+SHELL = "/bin/sh"
+
+
+def shell_argv(command: str) -> list[str]:
+    """A project's configured command line as argv: `/bin/sh -c <command>`, so `$PORT`, `&&` and
+    pipes work as users write them. Only the project's own configured text is ever a command line;
+    anything of the PR (title, branch, author) reaches the command as environment variables, which
+    the shell expands as values and never parses as code."""
+    return [SHELL, "-c", command]
 
 
 def group_alive(pid: int) -> bool:

@@ -51,6 +51,7 @@ class StoreActivities:
                     pr_number=input.pr_number,
                     pr_title=input.pr_title,
                     pr_author=input.pr_author,
+                    pr_branch=input.pr_branch,
                     commit_sha=input.commit_sha,
                     app_name=name,
                     workflow_id=input.workflow_id,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -47,7 +46,7 @@ def plain_run(repo: Path, sha: str, pr: int, install: str | None) -> float:
             ["git", "init", "--quiet"],
             ["git", "fetch", "--quiet", "--depth", "1", "--no-tags", str(repo), sha],
             ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD"],
-            *([shlex.split(install)] if install else []),
+            *([["/bin/sh", "-c", install]] if install else []),
             ["python3", "build.py"],
         ):
             subprocess.run(

@@ -127,6 +127,7 @@ def project_add(args: argparse.Namespace, settings: Settings) -> int:
         config = DeploymentConfig(
             install_command=args.install,
             build_command=args.build,
+            release_command=args.release,
             start_command=args.start,
             port=args.port,
             env_vars=env,

@@ -69,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--clone-url", help="where to clone from (a path or URL); default: GitHub")
     add.add_argument("--install", help="install command")
     add.add_argument("--build", help="build command")
+    add.add_argument("--release", help="release command (after the build, before traffic switches)")
     add.add_argument("--start", help="start command (gets $PORT)")
     add.add_argument("--port", type=int, default=8080)
     add.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")

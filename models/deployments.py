@@ -52,6 +52,8 @@ class Deployment(SQLModel, table=True):
     pr_number: int
     pr_title: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     pr_author: str = Field(default="", max_length=100)
+    # The PR's head branch when the deployment was made (told to its commands as PREVIEWD_BRANCH).
+    pr_branch: str = Field(default="", sa_column=Column(Text, nullable=False, default="", server_default=""))
     commit_sha: str = Field(max_length=64)
     app_name: str = Field(max_length=63)
     app_url: str | None = None

@@ -36,14 +36,18 @@ def checkout_path_problem(value: str) -> str | None:
 
 
 class DeploymentConfig(BaseModel):
-    """How a project's previews are built and run. Commands are split like a shell would, but never
-    run through one."""
+    """How a project's previews are built and run. Commands are shell command lines, run as
+    `/bin/sh -c <command>` in the deployment's sandbox; only the project's own configured text is
+    ever a command line (PR text reaches them as environment variables)."""
 
     model_config = ConfigDict(extra="forbid")
 
     install_command: str | None = None
     build_command: str | None = None
     start_command: str | None = None
+    # Run after the build and before the preview starts (Heroku's `release:`, Render's
+    # preDeployCommand): migrations, say. It failing fails the deployment; the live sha keeps serving.
+    release_command: str | None = None
     port: int = PydanticField(default=8080, ge=1, le=65535)
     env_vars: dict[str, str] = PydanticField(default_factory=dict)
     dockerfile_path: str | None = None
@@ -61,15 +65,19 @@ class DeploymentConfig(BaseModel):
     preview_memory_mb: int = PydanticField(default=1024, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
     max_processes: int = PydanticField(default=512, ge=MIN_PROCESSES, le=MAX_PROCESSES)
 
-    @field_validator("install_command", "build_command", "start_command")
+    @field_validator("install_command", "build_command", "start_command", "release_command")
     @classmethod
-    def _splittable(cls, value: str | None) -> str | None:
+    def _command_line(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
+        # A NUL cannot be passed to a program as an argument: say so on save, not at deploy time.
+        if "\x00" in value:
+            raise ValueError("must not contain a NUL character")
+        # A quote left open is a shell syntax error every time it runs: refused on save instead.
         try:
-            shlex.split(value)
+            shlex.split(value, comments=True)
         except ValueError as error:
-            raise ValueError(f"cannot be split into arguments: {error}") from None
+            raise ValueError(f"is not a complete command line: {error}") from None
         return value.strip()
 
     @field_validator("dockerfile_path")

@@ -48,6 +48,7 @@ def pull_request_event(
         sha = str(pull["head"]["sha"])
         title = str(pull.get("title") or "")
         author = str((pull.get("user") or {}).get("login") or "")
+        branch = str((pull.get("head") or {}).get("ref") or "")
         fork = head_is_fork(pull, repo_id)
         updated_at = str(pull.get("updated_at") or "")[:40]
     except (KeyError, TypeError, ValueError) as error:
@@ -56,7 +57,7 @@ def pull_request_event(
         raise MalformedPayload("pull_request.head.sha is not a commit sha")
     push = PushSignal(
         sha=sha, title=title[:300], author=author[:100], delivery_id=delivery_id, fork=fork,
-        updated_at=updated_at,
+        updated_at=updated_at, branch=branch[:255],
     )  # fmt: skip
     return PullRequestEvent(repo_id, number, Intent.PUSH, asdict(push))
 

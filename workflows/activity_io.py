@@ -54,6 +54,7 @@ class CreateDeploymentInput:
     pr_number: int = 0
     pr_title: str = ""
     pr_author: str = ""
+    pr_branch: str = ""
     commit_sha: str = ""
     workflow_id: str = ""
     # The PR's app name once known; the first deployment of a PR allocates it.

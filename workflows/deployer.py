@@ -101,6 +101,7 @@ class Deployer:
                 pr_number=self._state.pr_number,
                 pr_title=push.title,
                 pr_author=push.author,
+                pr_branch=push.branch,
                 commit_sha=push.sha,
                 workflow_id=workflow_id_for(self._state.project_id, self._state.pr_number),
                 app_name=self._state.app_name,

@@ -47,6 +47,8 @@ class PushSignal:
     title: str = ""
     author: str = ""
     delivery_id: str = ""
+    # The PR's head branch (pull_request.head.ref): PR text, only ever an environment variable.
+    branch: str = ""
     # The head is in another repository (a fork, or a fork since deleted): its code is untrusted until
     # a maintainer approves this sha, unless the project's fork policy says otherwise.
     fork: bool = False

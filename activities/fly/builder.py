@@ -8,6 +8,7 @@ from pathlib import Path
 from temporalio.exceptions import ApplicationError
 
 from activities.builders import Step
+from activities.environment import PullRequestText
 from activities.fly.image import UnsafeDockerfile, build_command, builder_env, dockerfile_in, prepare_home
 from activities.fly.platform import FlyPlatformActivities
 from activities.logsink import LogSink
@@ -35,6 +36,7 @@ class FlyImageBuilder:
         secrets: dict[str, str],
         source: Path,
         sink: LogSink,
+        pr: PullRequestText | None = None,
     ) -> list[Step]:
         if config.fly_config.image:
             sink.info(f"Using the prebuilt image {config.fly_config.image}")

@@ -179,10 +179,20 @@ class FlyClient:
         response = await self.request("POST", f"/v1/apps/{app}/machines/{machine_id}", json=body)
         return dict(response.json())
 
+    async def get_machine(self, app: str, machine_id: str) -> dict[str, Any]:
+        response = await self.request("GET", f"/v1/apps/{app}/machines/{machine_id}")
+        return dict(response.json())
+
     async def wait_started(self, app: str, machine: dict[str, Any], *, deadline_seconds: float) -> None:
         """GET …/wait?state=started, looping on 408 (Fly's "not yet") until the deadline."""
+        await self.wait_state(app, machine, "started", deadline_seconds=deadline_seconds)
+
+    async def wait_state(
+        self, app: str, machine: dict[str, Any], state: str, *, deadline_seconds: float
+    ) -> None:
+        """GET …/wait?state=`state`, looping on 408 (Fly's "not yet") until the deadline."""
         params: dict[str, Any] = {
-            "state": "started",
+            "state": state,
             "timeout": min(WAIT_TIMEOUT_SECONDS, int(deadline_seconds)),
         }
         if machine.get("instance_id"):
@@ -195,4 +205,4 @@ class FlyClient:
             if response.status_code != 408:
                 return
             if loop.time() >= deadline:
-                raise FlyApiError(408, "machine did not reach state started in time", "GET", path)
+                raise FlyApiError(408, f"machine did not reach state {state} in time", "GET", path)

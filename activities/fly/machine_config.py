@@ -11,6 +11,8 @@ from workflows.activity_io import DeploymentRef
 METADATA_PROJECT = "previewd_project"
 METADATA_PR = "previewd_pr"
 METADATA_SHA = "previewd_sha"
+# Set on a machine that is not the PR's preview (a release command's one-off machine).
+METADATA_ROLE = "previewd_role"
 
 
 def image_label(ref: DeploymentRef) -> str:

@@ -12,9 +12,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext, heartbeat, heartbeating
+from activities.environment import pr_values
 from activities.fly.client import ATTEMPTS_PER_CALL, FlyApiError, FlyClient
-from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT, machine_config
+from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT, METADATA_ROLE, machine_config
 from activities.fly.network import project_network
+from activities.fly.release import run_release
 from activities.logsink import LogSink
 from activities.platform import PlatformActivities
 from models import LogType
@@ -128,14 +130,18 @@ class FlyPlatformActivities:
         await self.ensure_app(ref, sink)
         values = {**config.env_vars, **await self.ctx.secrets(ref.project_id)}
         values |= {"PREVIEW_URL": url, "PR_NUMBER": str(ref.pr_number), "COMMIT_SHA": ref.commit_sha}
+        # The PR's text as values only, as on the local platform (activities/environment.py).
+        values |= pr_values(ref, await self.ctx.pull_request(ref.deployment_id))
         version = await self.client.set_secrets(ref.app_name, values)
         sink.info(f"Set {len(values)} secrets (version {version})")
         await self._ensure_addresses(ref.app_name, sink)
         await heartbeat()
+        regions = [fly.region or self.ctx.settings.fly_region, *fly.fallback_regions]
+        if config.release_command:
+            # Before the PR's machine changes: a failure leaves the previous sha serving.
+            await run_release(self.client, ref, config, region=regions[0], secrets_version=version, sink=sink)
         body: dict[str, Any] = {"config": machine_config(ref, config), "min_secrets_version": version}
-        machine = await self._create_or_update(
-            ref, body, [fly.region or self.ctx.settings.fly_region, *fly.fallback_regions], sink
-        )
+        machine = await self._create_or_update(ref, body, regions, sink)
         sink.info(f"Waiting for machine {machine['id']} to start")
         await self.client.wait_started(ref.app_name, machine, deadline_seconds=60)
         await self._check(url, sink)
@@ -281,8 +287,9 @@ class FlyPlatformActivities:
 
 
 def _ours(machine: dict[str, Any], ref: DeploymentRef) -> bool:
+    """The PR's preview machine: not another project's, nor a release command's one-off."""
     metadata = (machine.get("config") or {}).get("metadata") or {}
-    return metadata.get(METADATA_PROJECT) in (None, ref.project_id)
+    return metadata.get(METADATA_PROJECT) in (None, ref.project_id) and METADATA_ROLE not in metadata
 
 
 # The workflow calls these activities through PlatformActivities: mypy holds this class to it.

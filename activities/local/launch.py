@@ -1,5 +1,5 @@
-"""Starting a preview: the project's start command, with its output in `runtime.log`; started once it
-answers HTTP 2xx/3xx.
+"""Starting a preview: the project's start command line (`/bin/sh -c`), with its output in
+`runtime.log`; started once it answers HTTP 2xx/3xx.
 
 Sandboxed, it runs in a sandbox of its own (activities/sandbox) listening on the project's `port` on
 0.0.0.0 inside, forwarded from 127.0.0.1:<a free port> on this host, which the proxy's route names.
@@ -18,12 +18,13 @@ from typing import IO
 import httpx
 
 from activities.context import WorkerContext
-from activities.environment import app_env, app_values, sandboxed_env
+from activities.environment import step_env
 from activities.local.preview import Preview, ProcessGroup, Running
 from activities.local.runtime_log import RuntimeLog
 from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sandbox_name
-from activities.processes import lower_priority, split_command
+from activities.processes import lower_priority, shell_argv
 from activities.sandbox import Network, PortForward, SandboxFailed, SandboxSpec, start_server
+from activities.toolchain import Toolchain
 from models import DeploymentConfig
 from workflows.activity_io import DeploymentRef
 
@@ -55,17 +56,26 @@ async def launch(
     if not config.start_command:
         raise StartFailed("the project has no start command configured", [])
     secrets = await ctx.secrets(ref.project_id)
+    source = ctx.workdirs.source(ref.deployment_id)
+    sandboxed = ctx.sandbox.sandboxed
+    # Sandboxed, the app has the port it asked for (nothing else is in its network namespace) and
+    # the host reaches it on a free port; unsandboxed, it listens on that free port of the host.
     port = free_port()
+    env = step_env(
+        settings=ctx.settings, config=config, secrets=secrets, ref=ref,
+        pr=await ctx.pull_request(ref.deployment_id), toolchain=Toolchain.detect(source), source=source,
+        port=config.port if sandboxed else port, sandboxed=sandboxed,
+    )  # fmt: skip
+    argv = shell_argv(config.start_command)
     log_path = ctx.workdirs.runtime_log(ref.deployment_id)
-    argv = split_command(config.start_command)
     with open(log_path, "ab") as output:
         # A restarted preview appends to the file: its earlier output is already in the logs.
         already_copied = output.tell()
-        if ctx.sandbox.sandboxed:
-            running = await _start_sandboxed(ctx, ref, config, secrets, argv, port, output)
+        if sandboxed:
+            running = await _start_sandboxed(ctx, ref, config, env, argv, port, output)
         else:
-            running = _start_plain(ctx, ref, config, secrets, argv, port, output)
-    if not ctx.sandbox.sandboxed:
+            running = _start_plain(ctx, ref, env, argv, output)
+    if not sandboxed:
         # How a later worker finds it (a sandbox is found by its name instead).
         ctx.workdirs.pid_file(ref.deployment_id, "app").write_text(str(running.pid))
     log = RuntimeLog(
@@ -85,20 +95,16 @@ async def _start_sandboxed(
     ctx: WorkerContext,
     ref: DeploymentRef,
     config: DeploymentConfig,
-    secrets: dict[str, str],
+    env: dict[str, str],
     argv: list[str],
     port: int,
     output: IO[bytes],
 ) -> Running:
-    # Inside its own network namespace the app can have the port it asked for: no other app is there.
-    values = app_values(
-        settings=ctx.settings, config=config, secrets=secrets, ref=ref, port=config.port, sandboxed=True
-    )
     spec = SandboxSpec(
         name=sandbox_name(ref.deployment_id, "app"),
         argv=argv,
         work_dir=ctx.workdirs.source(ref.deployment_id),
-        env=sandboxed_env(values, home=INNER_HOME),
+        env=env,
         inner_work_dir=INNER_WORK_DIR,
         home=INNER_HOME,
         limits=limits(ctx.settings, config, memory_mb=config.preview_memory_mb),
@@ -120,23 +126,13 @@ async def _start_sandboxed(
 
 
 def _start_plain(
-    ctx: WorkerContext,
-    ref: DeploymentRef,
-    config: DeploymentConfig,
-    secrets: dict[str, str],
-    argv: list[str],
-    port: int,
-    output: IO[bytes],
+    ctx: WorkerContext, ref: DeploymentRef, env: dict[str, str], argv: list[str], output: IO[bytes]
 ) -> Running:
-    source = ctx.workdirs.source(ref.deployment_id)
-    values = app_values(
-        settings=ctx.settings, config=config, secrets=secrets, ref=ref, port=port, sandboxed=False
-    )
     try:
         process = subprocess.Popen(
             argv,
-            cwd=source,
-            env=app_env(values=values, home=source),
+            cwd=ctx.workdirs.source(ref.deployment_id),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -144,7 +140,7 @@ def _start_plain(
             preexec_fn=lower_priority,
         )
     except FileNotFoundError:
-        raise StartFailed(f"start command not found: {argv[0]}", []) from None
+        raise StartFailed(f"start command could not run: {argv[0]} not found", []) from None
     return ProcessGroup(process.pid, process)
 
 

@@ -47,7 +47,7 @@ async def test_connect_configure_and_manage_a_repository(browser: Any, dash: Das
     await page.fill("#f-secrets", f"API_KEY={SECRET}")
     await page.click("#save-activate")
     for name, text in (
-        ("build_command", "cannot be split"),
+        ("build_command", "is not a complete command line"),
         ("env_vars", "'bad name' is not a valid variable name"),
         ("fly_region", "three lower-case letters"),
         ("fly_memory_mb", "multiple of 256"),

@@ -52,6 +52,13 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _APP_NAME = re.compile(r"^[a-z0-9-]{1,63}$")
 _SETTLED = {"started", "stopped", "suspended", "failed", "destroyed"}
 _DESTROYABLE = {"stopped", "suspended", "failed"}
+
+
+def _runs_to_its_end(config: Json) -> bool:
+    """A machine Fly does not restart when its process exits, given a command to run."""
+    return (config.get("restart") or {}).get("policy") == "no" and bool((config.get("init") or {}).get("cmd"))
+
+
 _RANDOM_FAULTS: dict[int, str] = {
     500: "internal server error",
     502: "bad gateway",
@@ -174,6 +181,9 @@ class FakeFly:
         self.secrets_version: dict[str, int] = {}
         self.ips: dict[str, list[Json]] = {}
         self.calls: list[Call] = []
+        # A machine that runs to its end (restart policy "no", like a release_command machine) exits
+        # with the code this gives for its init.cmd: the fake runs no image, a test says how it ends.
+        self.exit_code_for: Callable[[list[str]], int] = lambda cmd: 0
         self._secret_times: dict[str, dict[str, tuple[str, str]]] = {}
         self._numeric_ids = iter(range(1000, 10**9))
 
@@ -553,6 +563,8 @@ class FakeFly:
         if machine_id not in self.machines[app]:
             raise FlyError(404, "machine not found")
         self._refresh(app, machine_id)
+        if machine_id not in self.machines[app]:
+            raise FlyError(404, "machine not found")  # it ran to its end and was auto-destroyed
         return self.machines[app][machine_id]
 
     def _refresh(self, app: str, machine_id: str) -> None:
@@ -561,6 +573,30 @@ class FakeFly:
             machine = self.machines[app][machine_id]
             self._transition(machine, meta.target_state, "flyd")
             meta.target_state = None
+            if machine["state"] == "started" and _runs_to_its_end(machine["config"]):
+                self._exit(app, machine_id)
+
+    def _exit(self, app: str, machine_id: str) -> None:
+        """The machine's process ended: an `exit` event carrying its exit code (as flyd records it,
+        `request.exit_event.exit_code`), then `stopped`, then `destroyed` with auto_destroy."""
+        machine = self.machines[app][machine_id]
+        code = self.exit_code_for(list((machine["config"].get("init") or {}).get("cmd") or []))
+        machine["events"].insert(
+            0,
+            {
+                "id": self._ulid(),
+                "type": "exit",
+                "status": "stopped",
+                "source": "flyd",
+                "timestamp": int(time.time() * 1000),
+                "request": {"exit_event": {"exit_code": code, "oom_killed": False, "requested_stop": False}},
+            },
+        )
+        self._transition(machine, "stopped", "flyd")
+        if machine["config"].get("auto_destroy"):
+            self._transition(machine, "destroyed", "flyd")
+            self.destroyed_machines[app][machine_id] = self.machines[app].pop(machine_id)
+            self.machine_meta[app].pop(machine_id)
 
     def _transition(self, machine: Json, state: str, source: str = "user") -> None:
         machine["state"] = state
@@ -611,7 +647,10 @@ class FakeFly:
         wanted = {k[len("metadata.") :]: v[0] for k, v in r.raw_query.items() if k.startswith("metadata.")}
         out = []
         for machine_id in list(self.machines[app]):
-            machine = self._machine(app, machine_id)
+            self._refresh(app, machine_id)
+            if machine_id not in self.machines[app]:
+                continue  # auto-destroyed just now: lists show live machines only
+            machine = self.machines[app][machine_id]
             if region and machine["region"] != region:
                 continue
             if states and machine["state"] not in states:

@@ -152,6 +152,7 @@ def test_a_pr_life_makes_one_app_and_updates_one_machine(fly: FlySystem, repo: A
     meta = fake.machine_meta[app][machine_id]
     assert meta.min_secrets_version is not None and meta.min_secrets_version >= 1
     assert fake.secrets[app]["COMMIT_SHA"] == shas[-1] and fake.secrets[app]["PR_NUMBER"] == "1"
+    assert fake.secrets[app]["PREVIEWD_SHA"] == shas[-1] and fake.secrets[app]["PREVIEWD_PR_TITLE"] == "PR #1"
     kinds = {("." in ip["ip"], ":" in ip["ip"]) for ip in fake.ips[app]}
     assert kinds == {(True, False), (False, True)}
     build_log = system.logs(first["id"])
@@ -161,6 +162,50 @@ def test_a_pr_life_makes_one_app_and_updates_one_machine(fly: FlySystem, repo: A
     system.pull_request(project, "closed", 1, shas[-1])
     system.wait_status(project["id"], 1, shas[-1], "destroyed")
     assert app not in fake.apps
+
+
+def test_a_release_command_runs_in_a_one_off_machine_and_its_failure_keeps_the_live_sha(
+    fly: FlySystem, repo: AppRepo
+) -> None:
+    system, fake = fly.system, fly.fake
+    command = "python manage.py migrate && echo migrated"
+    project = system.add_project(
+        repo, start_command=None, build_command=None, port=8080, release_command=command
+    )
+    good = repo.commit("migrations that work")
+    system.pull_request(project, "opened", 5, good)
+    live = system.wait_status(project["id"], 5, good, "active")
+    app = live["app_name"]
+    # As flyctl runs a release_command: a machine of the new image, the command as its init, never
+    # restarted, reachable by nothing, destroyed once it exited; and before the preview's machine.
+    [release] = fake.destroyed_machines[app].values()
+    config = release["config"]
+    assert config["init"]["cmd"] == ["/bin/sh", "-c", command]
+    assert config["restart"] == {"policy": "no"}
+    assert [event["type"] for event in release["events"][:3]] == ["destroyed", "stopped", "exit"]
+    assert "services" not in config and "checks" not in config
+    assert config["image"].startswith(f"registry.fly.io/{app}:pr-5-{good[:12]}")
+    assert config["metadata"]["previewd_role"] == "release"
+    creates = fake.calls_to("POST", rf"^/v1/apps/{app}/machines$")
+    assert [c.body["config"].get("metadata", {}).get("previewd_role") for c in creates] == ["release", None]
+    [(machine_id, machine)] = fake.machines[app].items()
+    assert machine["config"]["metadata"]["previewd_sha"] == good
+    assert any(line.startswith("release command finished in machine") for line in system.logs(live["id"]))
+
+    fake.exit_code_for = lambda cmd: 3
+    try:
+        bad = repo.commit("a migration that fails")
+        system.pull_request(project, "synchronize", 5, bad)
+        failed = system.wait_status(project["id"], 5, bad, "failed")
+    finally:
+        fake.exit_code_for = lambda cmd: 0
+    assert "release command exited with code 3" in failed["error"]
+    assert any("release command exited with code 3" in line for line in system.logs(failed["id"]))
+    # The preview's machine was never touched: it still runs the good sha.
+    assert list(fake.machines[app]) == [machine_id]
+    assert fake.machines[app][machine_id]["config"]["metadata"]["previewd_sha"] == good
+    assert fake.machine_meta[app][machine_id].versions == 1
+    assert len(fake.destroyed_machines[app]) == 2
 
 
 def hostile_tree(repo: AppRepo) -> Path:

@@ -117,3 +117,13 @@ def test_a_path_outside_the_checkout_and_a_refused_clone_url_are_errors_on_save(
     assert "inside the repository" in form.errors["dockerfile_path"]
     assert "local path" in form.errors["clone_url"]
     assert form.config is None
+
+
+def test_a_release_command_line_is_saved_as_written_and_shown_again() -> None:
+    command = "python manage.py migrate --noinput && echo migrated"
+    form = parse({**GOOD, "release_command": command})
+    assert form.errors == {} and form.config is not None
+    assert form.config.release_command == command
+    assert values_of(form.config.model_dump(mode="json"))["release_command"] == command
+    refused = parse({**GOOD, "release_command": "echo 'unclosed"})
+    assert "is not a complete command line" in refused.errors["release_command"]

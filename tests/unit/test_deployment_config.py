@@ -34,14 +34,36 @@ def test_env_var_name_with_trailing_newline_is_rejected() -> None:
         DeploymentConfig(env_vars={"FOO\n": "value"})
 
 
-@pytest.mark.parametrize("field", ["install_command", "build_command", "start_command"])
+COMMANDS = ["install_command", "build_command", "start_command", "release_command"]
+
+
+@pytest.mark.parametrize("field", COMMANDS)
 @pytest.mark.parametrize("command", ["echo 'unbalanced", 'npm run "build', "python -c 'x' \"y"])
-def test_unsplittable_command_is_rejected(field: str, command: str) -> None:
-    with pytest.raises(ValidationError, match="cannot be split into arguments"):
+def test_command_with_an_open_quote_is_rejected(field: str, command: str) -> None:
+    with pytest.raises(ValidationError, match="is not a complete command line"):
         DeploymentConfig.model_validate({field: command})
 
 
-@pytest.mark.parametrize("field", ["install_command", "build_command", "start_command"])
+@pytest.mark.parametrize("field", COMMANDS)
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python manage.py collectstatic --noinput && python manage.py migrate",
+        "gunicorn --bind 0.0.0.0:$PORT app:app",
+        "npm ci | tee install.log; echo done # don't cache",
+    ],
+)
+def test_shell_command_lines_are_kept_as_written(field: str, command: str) -> None:
+    assert getattr(DeploymentConfig.model_validate({field: command}), field) == command
+
+
+@pytest.mark.parametrize("field", COMMANDS)
+def test_command_with_a_nul_is_rejected(field: str) -> None:
+    with pytest.raises(ValidationError, match="NUL"):
+        DeploymentConfig.model_validate({field: "echo a\x00b"})
+
+
+@pytest.mark.parametrize("field", COMMANDS)
 @pytest.mark.parametrize("blank", ["", "   ", "\t\n", None])
 def test_blank_commands_become_none(field: str, blank: str | None) -> None:
     assert getattr(DeploymentConfig.model_validate({field: blank}), field) is None

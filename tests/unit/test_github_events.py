@@ -67,6 +67,7 @@ def test_push_actions_map_to_push_with_head_sha_title_and_author(action: str) ->
             "delivery_id": "delivery-1",
             "fork": False,
             "updated_at": pull["updated_at"],
+            "branch": pull["head"]["ref"],
         },
     )
 

@@ -16,7 +16,7 @@ from config import Settings
 from models.fly_config import FlyConfig
 from models.projects import ENV_NAME, DeploymentConfig
 
-TEXT_FIELDS = ("install_command", "build_command", "start_command", "dockerfile_path")
+TEXT_FIELDS = ("install_command", "build_command", "release_command", "start_command", "dockerfile_path")
 # The sandbox's limits (whole numbers; empty keeps the model's default).
 LIMIT_FIELDS = ("build_memory_mb", "preview_memory_mb", "max_processes")
 FLY_FIELDS = {

@@ -89,6 +89,7 @@ async def deploy(
         sha=pull["head"]["sha"],
         title=str(pull.get("title", ""))[:300],
         author=str((pull.get("user") or {}).get("login", ""))[:100],
+        branch=str((pull.get("head") or {}).get("ref", ""))[:255],
         delivery_id=delivery_id,
         fork=head_is_fork(pull, project.github_repo_id),
         updated_at=str(pull.get("updated_at", "")),
