@@ -99,3 +99,6 @@ class PreviewRoute(SQLModel, table=True):
     host_queue: str = Field(max_length=200)
     pid: int | None = None
     updated_at: datetime = timestamp_field()
+    # When the proxy last passed a request to it, written at most every RECORD_EVERY_SECONDS
+    # (web/proxy/last_request.py): what idle sleep and expiry count from.
+    last_request_at: datetime | None = optional_timestamp_field()
