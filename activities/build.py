@@ -34,7 +34,7 @@ class BuildActivities:
     @activity.defn(name=ActivityName.BUILD)
     async def build(self, ref: DeploymentRef) -> None:
         project = await self.ctx.project(ref.project_id)
-        config = project.config()
+        config = await self.ctx.deployment_config(project, ref.deployment_id)
         secrets = await self.ctx.secrets(ref.project_id)
         source = self.ctx.workdirs.source(ref.deployment_id)
         pid_file = self.ctx.workdirs.pid_file(ref.deployment_id, "build")

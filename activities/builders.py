@@ -14,7 +14,7 @@ from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sand
 from activities.logsink import LogSink
 from activities.processes import split_command
 from activities.sandbox import Network, SandboxSpec, hand_over
-from activities.workdirs import Workdirs
+from activities.workdirs import Workdirs, root_directory
 from config import Settings
 from models import DeploymentConfig
 from workflows.activity_io import DeploymentRef
@@ -92,7 +92,8 @@ class LocalBuilder:
             return []
         if not self.sandboxed:
             env = app_env(values=values, home=source)
-            return [Step(label, split_command(command), env) for label, command in commands]
+            cwd = root_directory(source, config.root_directory)
+            return [Step(label, split_command(command), env, cwd=cwd) for label, command in commands]
         cache = await self._cache(ref.project_id)
         env = sandboxed_env(values, home=INNER_HOME)
         steps = []
@@ -107,6 +108,7 @@ class LocalBuilder:
                 home=INNER_HOME,
                 limits=limits(self.settings, config, memory_mb=config.build_memory_mb),
                 network=Network.INTERNET,
+                subdir=config.root_directory or "",
             )
             steps.append(Step(label, list(spec.argv), env, sandbox=spec))
         return steps

@@ -52,6 +52,11 @@ class PushSignal:
     fork: bool = False
     # pull_request.updated_at of the delivery: an approval given before it cannot be for this sha.
     updated_at: str = ""
+    # The PR's head and base branches and the base's sha: a fork's previewd.toml is read at its base
+    # until its head is approved. The refs are PR-controlled text: shown, never part of a command.
+    head_ref: str = ""
+    base_ref: str = ""
+    base_sha: str = ""
 
 
 @dataclass
@@ -157,6 +162,8 @@ class PreviewState:
     history: list[HistoryEntry] = field(default_factory=list)
     # `/preview` comments waiting for GitHub's word on who wrote them, oldest first.
     pending_commands: list[CommandSignal] = field(default_factory=list)
+    # The generation a redeploy asked for: built even when no watch path changed.
+    forced_generation: int = -1
     # The last thing the PR was told: a notice (a refused command) is added to it, so the sticky
     # comment keeps its status rows, across continue-as-new too.
     last_report: ReportInput | None = None

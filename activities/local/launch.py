@@ -24,10 +24,10 @@ from activities.local.runtime_log import RuntimeLog
 from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sandbox_name
 from activities.processes import lower_priority, split_command
 from activities.sandbox import Network, PortForward, SandboxFailed, SandboxSpec, start_server
+from activities.workdirs import root_directory
 from models import DeploymentConfig
 from workflows.activity_io import DeploymentRef
 
-HEALTH_TIMEOUT_SECONDS = 60
 MB = 1 << 20
 
 Heartbeat = Callable[[], Awaitable[None]]
@@ -51,7 +51,7 @@ async def launch(
     """Start the deployment's start command and wait until it answers HTTP. Whatever ran under this
     deployment before (an earlier attempt, a dead process) was stopped by the caller."""
     project = await ctx.project(ref.project_id)
-    config = project.config()
+    config = await ctx.deployment_config(project, ref.deployment_id)
     if not config.start_command:
         raise StartFailed("the project has no start command configured", [])
     secrets = await ctx.secrets(ref.project_id)
@@ -73,7 +73,13 @@ async def launch(
     )
     preview = Preview(ref.deployment_id, ref.app_name, port, running, log)
     try:
-        await _wait_healthy(preview, http, heartbeat)
+        await _wait_healthy(
+            preview,
+            http,
+            heartbeat,
+            path=config.health_check_path,
+            timeout=config.health_check_timeout_seconds,
+        )
     except BaseException:
         await asyncio.to_thread(running.stop, 2.0)
         await preview.log.copy()
@@ -104,6 +110,7 @@ async def _start_sandboxed(
         limits=limits(ctx.settings, config, memory_mb=config.preview_memory_mb),
         network=Network.INTERNET,
         forward=PortForward(host_port=port, sandbox_port=config.port),
+        subdir=config.root_directory or "",
     )
     # Blocking: bwrap is started and its network wired up before this returns. Shielded: a cancelled
     # deploy must not leave a server that the thread goes on to start, and nobody would stop.
@@ -129,13 +136,17 @@ def _start_plain(
     output: IO[bytes],
 ) -> Running:
     source = ctx.workdirs.source(ref.deployment_id)
+    try:
+        cwd = root_directory(source, config.root_directory)
+    except ValueError as error:
+        raise StartFailed(str(error), []) from None
     values = app_values(
         settings=ctx.settings, config=config, secrets=secrets, ref=ref, port=port, sandboxed=False
     )
     try:
         process = subprocess.Popen(
             argv,
-            cwd=source,
+            cwd=cwd,
             env=app_env(values=values, home=source),
             stdin=subprocess.DEVNULL,
             stdout=output,
@@ -156,9 +167,13 @@ def exit_reason(preview: Preview) -> str:
     return f"the start command exited with code {code}"
 
 
-async def _wait_healthy(preview: Preview, http: httpx.AsyncClient, heartbeat: Heartbeat) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
-    url = f"http://{preview.upstream}/"
+async def _wait_healthy(
+    preview: Preview, http: httpx.AsyncClient, heartbeat: Heartbeat, *, path: str, timeout: int
+) -> None:
+    """Until the health check path answers 2xx/3xx (DeploymentConfig.health_check_path, validated as a
+    path of this server: the URL below stays on the preview's address)."""
+    deadline = time.monotonic() + timeout
+    url = f"http://{preview.upstream}{path}"
     while time.monotonic() < deadline:
         await heartbeat()
         await preview.log.copy()
@@ -170,6 +185,6 @@ async def _wait_healthy(preview: Preview, http: httpx.AsyncClient, heartbeat: He
                 return
         await asyncio.sleep(0.1)
     raise StartFailed(
-        f"no HTTP 2xx/3xx on $PORT within {HEALTH_TIMEOUT_SECONDS}s (the app must listen on 0.0.0.0)",
+        f"no HTTP 2xx/3xx from {path} on $PORT within {timeout}s (the app must listen on 0.0.0.0)",
         preview.log.tail(),
     )
