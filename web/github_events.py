@@ -45,20 +45,39 @@ def pull_request_event(
         if action == "closed":
             close = CloseSignal(delivery_id=delivery_id, merged=bool(pull.get("merged")))
             return PullRequestEvent(repo_id, number, Intent.CLOSE, asdict(close))
-        sha = str(pull["head"]["sha"])
-        title = str(pull.get("title") or "")
-        author = str((pull.get("user") or {}).get("login") or "")
-        fork = head_is_fork(pull, repo_id)
-        updated_at = str(pull.get("updated_at") or "")[:40]
+        push = push_signal(pull, repo_id, delivery_id)
+    except MalformedPayload:
+        raise
     except (KeyError, TypeError, ValueError) as error:
         raise MalformedPayload(f"pull_request payload is missing {error}") from None
-    if len(sha) < 7 or not all(c in "0123456789abcdef" for c in sha.lower()):
-        raise MalformedPayload("pull_request.head.sha is not a commit sha")
-    push = PushSignal(
-        sha=sha, title=title[:300], author=author[:100], delivery_id=delivery_id, fork=fork,
-        updated_at=updated_at,
-    )  # fmt: skip
     return PullRequestEvent(repo_id, number, Intent.PUSH, asdict(push))
+
+
+def _is_sha(value: str) -> bool:
+    return 7 <= len(value) <= 64 and all(c in "0123456789abcdef" for c in value.lower())
+
+
+def push_signal(pull: dict[str, Any], base_repo_id: int, delivery_id: str) -> PushSignal:
+    """A PR's head as GitHub describes it (a webhook's `pull_request`, or the REST API's pull, which
+    has the same shape): every writer of a push builds it here, so each carries the same fields."""
+    sha = str(pull["head"]["sha"])
+    if not _is_sha(sha):
+        raise MalformedPayload("pull_request.head.sha is not a commit sha")
+    base = pull.get("base") or {}
+    base_sha = str(base.get("sha") or "")
+    return PushSignal(
+        sha=sha,
+        title=str(pull.get("title") or "")[:300],
+        author=str((pull.get("user") or {}).get("login") or "")[:100],
+        delivery_id=delivery_id,
+        fork=head_is_fork(pull, base_repo_id),
+        updated_at=str(pull.get("updated_at") or "")[:40],
+        # Branch names are PR-controlled: kept short, shown, never used to fetch or run anything.
+        head_ref=str(pull["head"].get("ref") or "")[:255],
+        base_ref=str(base.get("ref") or "")[:255],
+        # A malformed one is dropped: a fork then waits for approval (no base to compare with).
+        base_sha=base_sha if _is_sha(base_sha) else "",
+    )
 
 
 def head_is_fork(pull: dict[str, Any], base_repo_id: int) -> bool:
