@@ -76,7 +76,7 @@ def push_signal(pull: dict[str, Any], base_repo_id: int, delivery_id: str) -> Pu
         head_ref=str(pull["head"].get("ref") or "")[:255],
         base_ref=str(base.get("ref") or "")[:255],
         # A malformed one is dropped: a fork then waits for approval (no base to compare with).
-        base_sha=base_sha if _is_sha(base_sha) else "",
+        base_sha=base_sha if _is_sha(base_sha) and base_sha.strip("0") else "",
     )
 
 

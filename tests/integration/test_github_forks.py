@@ -23,6 +23,7 @@ def fork_pull_request(
     *,
     head_repo: dict[str, object] | None,
     pushed: datetime,
+    base_sha: str = "0" * 40,
 ) -> None:
     payload = pull_request_payload(
         action=action,
@@ -33,6 +34,7 @@ def fork_pull_request(
         author="visitor",
         head_repo=head_repo,
         updated_at=iso(pushed),
+        base_sha=base_sha,
     )
     response = github.system.webhook("pull_request", payload)
     assert response.status_code == 202, response.text

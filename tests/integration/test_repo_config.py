@@ -1,0 +1,156 @@
+"""previewd.toml through signed webhooks, the real worker and the GitHub fake: watch paths skip a push,
+a fork that edits the file waits for approval, a bad file fails with its line and key, and a file that
+is a symbolic link reads nothing of the host."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from tests.integration.github_system import REPO, GitHubSystem, before, fork_repository
+from tests.integration.system import git, wait_for
+from tests.integration.test_github_forks import fork_pull_request
+
+
+@contextmanager
+def files_in(
+    github: GitHubSystem, files: dict[str, str], links: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Commits made while inside carry these files; the shared repository is left without them after."""
+    root = github.source.path
+    try:
+        for name, text in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text)
+        for name, target in (links or {}).items():
+            os.symlink(target, root / name)
+        yield
+    finally:
+        for name in [*files, *(links or {})]:
+            (root / name).unlink(missing_ok=True)
+        git(root, "add", "-A")
+        git(root, "commit", "--quiet", "--allow-empty", "-m", "previewd.toml test cleanup")
+
+
+def test_a_push_changing_no_watch_path_is_skipped_and_the_old_preview_serves(github: GitHubSystem) -> None:
+    system, fake = github.system, github.fake
+    number = 40
+    project = github.add_project(9040)
+    with files_in(github, {"previewd.toml": 'watch_paths = ["app/"]\n', "app/main.py": "v = 1\n"}):
+        first = github.push("watched app", ref=f"refs/heads/pr-{number}")
+        fake.set_pull(REPO, number, head_sha=first)
+        system.pull_request(project, "opened", number, first)
+        live = system.wait_status(project["id"], number, first, "active")
+        assert live["effective_config"]["sources"]["watch_paths"] == "previewd.toml"
+
+        (github.source.path / "docs").mkdir(exist_ok=True)
+        docs = github.source.commit("docs only", files={"docs/guide.md": "# Guide\n"})
+        git(
+            github.source.path,
+            "push",
+            "--quiet",
+            "--force",
+            str(fake.repos[REPO]),
+            f"HEAD:refs/heads/pr-{number}",
+        )
+        fake.set_pull(REPO, number, head_sha=docs)
+        system.pull_request(project, "synchronize", number, docs)
+        skipped = system.wait_status(project["id"], number, docs, "skipped")
+        assert any("No watched path changed" in line for line in system.logs(skipped["id"]))
+        page = system.preview(live["app_name"])
+        assert page.status_code == 200 and first in page.text and docs not in page.text
+        assert system.deployments(project["id"], number)[0]["status"] == "active"
+        wait_for(lambda: "Skipped" in github.sticky(number), timeout=60, what="the PR told skipped")
+        wait_for(lambda: github.commit_states(docs)[-1:] == ["success"], timeout=60, what="a success status")
+
+        # A change under app/ is built again.
+        changed = github.source.commit("app change", files={"app/main.py": "v = 2\n"})
+        git(
+            github.source.path,
+            "push",
+            "--quiet",
+            "--force",
+            str(fake.repos[REPO]),
+            f"HEAD:refs/heads/pr-{number}",
+        )
+        fake.set_pull(REPO, number, head_sha=changed)
+        system.pull_request(project, "synchronize", number, changed)
+        system.wait_status(project["id"], number, changed, "active")
+
+
+def test_a_fork_that_edits_previewd_toml_waits_for_approval_under_always(github: GitHubSystem) -> None:
+    system, fake = github.system, github.fake
+    number = 41
+    project = github.add_project(9041, fork_policy="always")
+    with files_in(github, {"previewd.toml": "[env]\nGREETING = 'base'\n"}):
+        base = github.push("base with previewd.toml", ref="refs/heads/main")
+        (github.source.path / "previewd.toml").write_text("[env]\nGREETING = 'fork'\n")
+        head = github.push("fork edits previewd.toml", ref=f"refs/pull/{number}/head")
+        fake.set_pull(REPO, number, head_sha=head)
+        fork_pull_request(github, project, "opened", number, head, head_repo=fork_repository(),
+                          pushed=before(5), base_sha=base)  # fmt: skip
+        wait_for(
+            lambda: "Waiting for approval" in github.sticky(number), timeout=60, what="the PR told to wait"
+        )
+        assert "previewd.toml" in github.sticky(number)
+        assert system.deployments(project["id"], number) == []
+
+        github.comment(project, number, f"/preview approve {head}", login="maintainer", association="MEMBER")
+        live = system.wait_status(project["id"], number, head, "active")
+        record = live["effective_config"]
+        assert record["read_at"] == head and record["config"]["env_vars"] == {"GREETING": "fork"}
+
+        # A fork push that leaves previewd.toml as the base has it is trusted, read at the base.
+        (github.source.path / "previewd.toml").write_text("[env]\nGREETING = 'base'\n")
+        same = github.push("fork, file as the base's", ref=f"refs/pull/{number}/head")
+        fake.set_pull(REPO, number, head_sha=same)
+        fork_pull_request(github, project, "synchronize", number, same, head_repo=fork_repository(),
+                          pushed=datetime.now(UTC), base_sha=base)  # fmt: skip
+        trusted = system.wait_status(project["id"], number, same, "active")
+        assert trusted["effective_config"]["read_at"] == base
+
+
+BAD = """\
+# previewd.toml with a number where a command goes
+watch_paths = []
+
+[start]
+port = 8080
+
+[build]
+command = 5
+"""
+
+
+def test_a_bad_previewd_toml_fails_with_its_line_and_key(github: GitHubSystem) -> None:
+    system, fake = github.system, github.fake
+    number = 42
+    project = github.add_project(9042)
+    with files_in(github, {"previewd.toml": BAD}):
+        sha = github.push("bad previewd.toml", ref=f"refs/heads/pr-{number}")
+        fake.set_pull(REPO, number, head_sha=sha)
+        system.pull_request(project, "opened", number, sha)
+        failed = system.wait_status(project["id"], number, sha, "failed")
+    expected = "previewd.toml:8: build.command: expected a string"
+    assert expected in failed["error"]
+    assert any(expected in line for line in system.logs(failed["id"]))
+    wait_for(lambda: expected in github.sticky(number), timeout=60, what="the PR told the line and key")
+
+
+def test_a_previewd_toml_that_links_to_a_host_file_reads_nothing_of_it(github: GitHubSystem) -> None:
+    system, fake = github.system, github.fake
+    number = 43
+    project = github.add_project(9043)
+    keys = system.root / "data" / "keys"
+    for name, target in (("previewd.toml", "/etc/passwd"), ("Procfile", str(keys))):
+        with files_in(github, {}, links={name: target}):
+            sha = github.push(f"{name} is a link", ref=f"refs/heads/pr-{number}")
+        fake.set_pull(REPO, number, head_sha=sha)
+        system.pull_request(project, "opened" if name == "previewd.toml" else "synchronize", number, sha)
+        failed = system.wait_status(project["id"], number, sha, "failed")
+        said = [failed["error"], *system.logs(failed["id"]), github.sticky(number)]
+        assert f"{name} is a symbolic link" in failed["error"]
+        passwd = open("/etc/passwd").read().splitlines()[0]
+        assert not any(passwd in text or "root:x:" in text or target in text for text in said)
