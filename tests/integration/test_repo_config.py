@@ -84,7 +84,8 @@ def test_a_fork_that_edits_previewd_toml_waits_for_approval_under_always(github:
     system, fake = github.system, github.fake
     number = 41
     project = github.add_project(9041, fork_policy="always")
-    with files_in(github, {"previewd.toml": "[env]\nGREETING = 'base'\n"}):
+    main = github.branch_sha()
+    with files_in(github, {"previewd.toml": "[env]\nGREETING = 'base'\n"}), main_restored(github, main):
         base = github.push("base with previewd.toml", ref="refs/heads/main")
         (github.source.path / "previewd.toml").write_text("[env]\nGREETING = 'fork'\n")
         head = github.push("fork edits previewd.toml", ref=f"refs/pull/{number}/head")
@@ -110,6 +111,15 @@ def test_a_fork_that_edits_previewd_toml_waits_for_approval_under_always(github:
                           pushed=datetime.now(UTC), base_sha=base)  # fmt: skip
         trusted = system.wait_status(project["id"], number, same, "active")
         assert trusted["effective_config"]["read_at"] == base
+
+
+@contextmanager
+def main_restored(github: GitHubSystem, sha: str) -> Iterator[None]:
+    """The shared repository's main back where it was: other tests' forks compare with it."""
+    try:
+        yield
+    finally:
+        git(github.fake.repos[REPO], "update-ref", "refs/heads/main", sha)
 
 
 BAD = """\
