@@ -85,9 +85,6 @@ class SourceActivities:
                     f"Reading {FILE_NAME} at {config_sha[:12]}, the base of this pull request from a fork"
                 )
                 await fetch.fetch(config_sha)
-            live_fetched = (
-                bool(ref.live_sha) and ref.live_sha != ref.commit_sha and await fetch.try_fetch(ref.live_sha)
-            )
             # The head last: FETCH_HEAD is what is checked out.
             await fetch.fetch(ref.commit_sha)
             await fetch.run(
@@ -98,7 +95,13 @@ class SourceActivities:
             effective, record = await self._effective_config(project, target, fetch.env, config_sha, sink)
             async with self.ctx.db.session() as session:
                 await record_effective_config(session, uuid.UUID(ref.deployment_id), record)
-            if live_fetched and effective.config.watch_paths:
+            watching = bool(effective.config.watch_paths) and ref.live_sha not in ("", ref.commit_sha)
+            # The live sha only when it decides something; gone (force-pushed away) means build.
+            if watching and not await fetch.try_fetch(ref.live_sha):
+                sink.info(
+                    f"The live preview's commit {ref.live_sha[:12]} is gone: building without watch paths"
+                )
+            elif watching:
                 changed = await changed_paths(target, fetch.env, ref.live_sha, ref.commit_sha)
                 if not any(watched(path, effective.config.watch_paths) for path in changed):
                     message = (

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 
 from tests.integration.github_system import REPO, GitHubSystem, before, fork_repository
 from tests.integration.system import git, wait_for
@@ -164,7 +165,11 @@ def test_a_previewd_toml_that_links_to_a_host_file_reads_nothing_of_it(github: G
         fake.set_pull(REPO, number, head_sha=sha)
         system.pull_request(project, "synchronize" if index else "opened", number, sha)
         failed = system.wait_status(project["id"], number, sha, "failed")
-        wait_for(lambda sha=sha: sha[:12] in github.sticky(number), timeout=60, what="the PR told")
+        wait_for(partial(told_of, github, number, sha), timeout=60, what="the PR told")
         said = [failed["error"], *system.logs(failed["id"]), github.sticky(number)]
         assert f"{name} is a symbolic link" in failed["error"]
         assert not any(secret in text for secret in [*host_secrets, target] for text in said)
+
+
+def told_of(github: GitHubSystem, number: int, sha: str) -> bool:
+    return sha[:12] in github.sticky(number)
