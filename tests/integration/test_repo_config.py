@@ -5,13 +5,14 @@ is a symbolic link reads nothing of the host."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 
 from tests.integration.github_system import REPO, GitHubSystem, before, fork_repository
-from tests.integration.system import git, wait_for
+from tests.integration.system import AppRepo, System, git, wait_for
 from tests.integration.test_github_forks import fork_pull_request
 
 
@@ -173,3 +174,21 @@ def test_a_previewd_toml_that_links_to_a_host_file_reads_nothing_of_it(github: G
 
 def told_of(github: GitHubSystem, number: int, sha: str) -> bool:
     return sha[:12] in github.sticky(number)
+
+
+def test_a_monorepo_root_directory_and_health_check_from_previewd_toml(system: System, repo: AppRepo) -> None:
+    web = repo.path / "web"
+    web.mkdir()
+    for name in ("build.py", "server.py"):
+        shutil.move(repo.path / name, web / name)
+    (repo.path / "previewd.toml").write_text(
+        'root_directory = "web"\n\n[health_check]\npath = "/index.html"\ntimeout_seconds = 30\n'
+    )
+    sha = repo.commit("a monorepo")
+    project = system.add_project(repo)
+    system.pull_request(project, "opened", 44, sha)
+    live = system.wait_status(project["id"], 44, sha, "active")
+    assert sha in system.preview(live["app_name"]).text
+    sources = live["effective_config"]["sources"]
+    assert sources["root_directory"] == sources["health_check_path"] == "previewd.toml"
+    assert sources["start_command"] == "dashboard" and sources["port"] == "default"
