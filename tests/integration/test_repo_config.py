@@ -5,6 +5,7 @@ is a symbolic link reads nothing of the host."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -192,3 +193,15 @@ def test_a_monorepo_root_directory_and_health_check_from_previewd_toml(system: S
     sources = live["effective_config"]["sources"]
     assert sources["root_directory"] == sources["health_check_path"] == "previewd.toml"
     assert sources["start_command"] == "dashboard" and sources["port"] == "default"
+    dashboard = system.dashboard()
+    try:
+        page = dashboard.get(f"/deployments/{live['id']}")
+    finally:
+        dashboard.close()
+    assert page.status_code == 200 and "Effective config" in page.text
+    assert re.search(
+        r"<code>root_directory</code></td><td><code>web</code></td><td>previewd.toml</td>", page.text
+    )
+    with system.api() as client:
+        api = client.get(f"/api/deployments/{live['id']}").json()
+    assert api["effective_config"]["sources"]["root_directory"] == "previewd.toml"
