@@ -17,6 +17,7 @@ class ActivityName:
     FORK_POLICY = "store.fork_policy"
     CLAIM_HOST_QUEUE = "host.claim_queue"
     CLONE = "source.clone"
+    CONFIG_CHANGED = "source.config_changed"
     BUILD = "build.run"
     DEPLOY = "platform.deploy"
     RETIRE = "platform.retire"
@@ -113,6 +114,26 @@ class DeploymentRef:
     pr_number: int = 0
     commit_sha: str = ""
     app_name: str = ""
+    # The sha whose previewd.toml is trusted ("": commit_sha): a fork's base until its head is approved.
+    config_sha: str = ""
+    # The live preview's sha, if another: a push that changes no watch path since it is skipped.
+    live_sha: str = ""
+
+
+@dataclass
+class CloneResult:
+    # No watch path changed since the live sha: nothing is built, the live preview stays.
+    skipped: bool = False
+    message: str = ""
+
+
+@dataclass
+class ConfigChangeInput:
+    """Does a fork's head change previewd.toml from its base?"""
+
+    project_id: str = ""
+    head_sha: str = ""
+    base_sha: str = ""
 
 
 @dataclass

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_io import DeploymentRef, ErrorType, ReportInput
     from workflows.failures import describe_failure
     from workflows.signals import PreviewState
-    from workflows.vocabulary import REPORT_FOR_PHASE, Phase
+    from workflows.vocabulary import REPORT_FOR_PHASE, Phase, ReportPhase
 
 # Until GitHub answers (an outage only delays the PR's news); never for a refusal.
 REPORT_RETRY = RetryPolicy(
@@ -35,12 +35,13 @@ class PRReporter:
         self._in_flight = False
 
     def tell(
-        self, ref: DeploymentRef, phase: Phase, *, url: str | None = None, error: str | None = None,
-        log_tail: list[str] | None = None,
+        self, ref: DeploymentRef, phase: Phase | ReportPhase, *, url: str | None = None,
+        error: str | None = None, log_tail: list[str] | None = None,
     ) -> None:  # fmt: skip
         self._pending = self._state.last_report = ReportInput(
             project_id=ref.project_id, pr_number=ref.pr_number, sha=ref.commit_sha,
-            deployment_id=ref.deployment_id, phase=REPORT_FOR_PHASE[phase], url=url, error=error,
+            deployment_id=ref.deployment_id,
+            phase=REPORT_FOR_PHASE[phase] if isinstance(phase, Phase) else phase, url=url, error=error,
             log_tail=log_tail,
         )  # fmt: skip
 

@@ -42,6 +42,8 @@ class DeploymentStatus(StrEnum):
     SUPERSEDED = "superseded"
     # It was live, and a newer sha of the same PR took its place.
     REPLACED = "replaced"
+    # No watch path changed since the live sha: not built, the live preview stays.
+    SKIPPED = "skipped"
 
 
 FINAL_STATUSES = frozenset(
@@ -50,6 +52,7 @@ FINAL_STATUSES = frozenset(
         DeploymentStatus.DESTROYED,
         DeploymentStatus.SUPERSEDED,
         DeploymentStatus.REPLACED,
+        DeploymentStatus.SKIPPED,
     }
 )
 
@@ -63,6 +66,8 @@ class ReportPhase(StrEnum):
     DESTROYED = "destroyed"
     AWAITING_APPROVAL = "awaiting_approval"
     FORK_BLOCKED = "fork_blocked"
+    # Not a phase of the workflow (its preview stays active): told of a sha that was not built.
+    SKIPPED = "skipped"
 
 
 # What the PR is told when its workflow reaches a phase. Phases that are not news (idle, closed: the

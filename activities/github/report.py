@@ -23,6 +23,8 @@ DEPLOYMENT_STATE: dict[str, str] = {
     ReportPhase.READY: "success",
     ReportPhase.FAILED: "failure",
     ReportPhase.DESTROYED: "inactive",
+    # The sha was not built: its GitHub deployment is not live (the live one stays as it is).
+    ReportPhase.SKIPPED: "inactive",
 }
 COMMIT_STATE: dict[str, str] = {
     ReportPhase.QUEUED: "pending",
@@ -32,9 +34,12 @@ COMMIT_STATE: dict[str, str] = {
     ReportPhase.FAILED: "failure",
     # Branch protection that requires a working preview also waits for the maintainer's approval.
     ReportPhase.AWAITING_APPROVAL: "pending",
+    # Nothing the preview depends on changed: a check that requires a preview passes.
+    ReportPhase.SKIPPED: "success",
 }
 COMMIT_DESCRIPTION: dict[str, str] = {
-    ReportPhase.AWAITING_APPROVAL: "Waiting for a maintainer's approval (/preview approve)"
+    ReportPhase.SKIPPED: "No watched path changed; the live preview stays",
+    ReportPhase.AWAITING_APPROVAL: "Waiting for a maintainer's approval (/preview approve)",
 }
 COMMENTS_PER_PAGE = 100
 COMMENT_IDS_KEPT = 5000

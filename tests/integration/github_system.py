@@ -66,6 +66,10 @@ class GitHubSystem:
         git(self.source.path, "push", "--quiet", "--force", str(self.fake.repos[REPO]), f"HEAD:{ref}")
         return sha
 
+    def branch_sha(self, branch: str = "main") -> str:
+        """Where a branch of the repository GitHub serves is: a PR's base sha."""
+        return git(self.fake.repos[REPO], "rev-parse", f"refs/heads/{branch}")
+
     def comment(self, project: dict[str, Any], number: int, body: str, *, login: str, association: str,
                 delivery_id: str | None = None, at: datetime | None = None) -> httpx.Response:  # fmt: skip
         payload = issue_comment_payload(project, number, body, login=login, association=association, at=at)
