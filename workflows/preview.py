@@ -322,4 +322,5 @@ class PreviewWorkflow:
             project_id=self.state.project_id, pr_number=self.state.pr_number, commit_sha=desired.sha
         )
         self._reporter.tell(ref, phase)
+        self._reporter.hold_back(desired.sha)
         return True

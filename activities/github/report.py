@@ -1,5 +1,7 @@
 """The `github.report` activity: tell the PR where its preview is — the sticky comment, a GitHub
-Deployment per sha with its statuses, and a `previewd` commit status for branch protection."""
+Deployment per previewd deployment with its statuses, and a `previewd` commit status for branch
+protection — and bring every deployment that ended since the last report to its final state on GitHub
+(activities/github/deployments.py), whatever this report's own phase."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from temporalio import activity
 from activities.context import WorkerContext
 from activities.github.app_auth import GitHubApp
 from activities.github.client import GitHubApiError
+from activities.github.deployments import PullDeployments
 from activities.github.errors import as_activity_error
 from activities.github.pr_comment import MARKER, comment_body
 from workflows.activity_io import GITHUB_REPORT, ReportInput
@@ -74,15 +77,36 @@ class Reporter:
     async def call(self, method: str, path: str, json: Any = None) -> Any:
         return await self.app.api.request(method, f"/repos/{self.repo}{path}", token=self.token, json=json)
 
+    def logs_url(self, deployment_id: str) -> str | None:
+        return f"{self.base_url}/deployments/{deployment_id}" if deployment_id else None
+
     async def send(self, report: ReportInput) -> None:
-        if report.phase == ReportPhase.READY and not await self.still_newest(report):
-            return  # a newer push or a close overtook this sha: never announce it
-        logs_url = f"{self.base_url}/deployments/{report.deployment_id}" if report.deployment_id else None
-        await self.sticky_comment(comment_body(report, logs_url), report.pr_number)
-        if report.comment_only or not report.sha:
+        """Settlements of other deployments first (an older attempt at the same sha must not have the
+        last word on its commit status), then this report, then the settlement of its own deployment
+        (it ended after this report's phase)."""
+        deployments = PullDeployments(self.call, report.pr_number)
+        settled = report.settled or []
+        own = [s for s in settled if report.deployment_id and s.deployment_id == report.deployment_id]
+        for other in settled:
+            if other not in own:
+                await deployments.settle(other, self.logs_url(other.deployment_id))
+        if not report.settle_only:
+            await self.tell(report, deployments, ended=bool(own))
+        for mine in own:
+            await deployments.settle(mine, self.logs_url(mine.deployment_id))
+
+    async def tell(self, report: ReportInput, deployments: PullDeployments, *, ended: bool) -> None:
+        """`ended`: this report's deployment has its settlement in the same report, which says how it
+        ended on GitHub; this one then only updates the comment."""
+        logs_url = self.logs_url(report.deployment_id)
+        # A newer push or a close overtook this sha: the comment does not announce it (its deployment
+        # and commit status still say it is live: it is, until the newer sha replaces it).
+        if report.phase != ReportPhase.READY or await self.still_newest(report):
+            await self.sticky_comment(comment_body(report, logs_url), report.pr_number)
+        if report.comment_only or not report.sha or ended:
             return
         if logs_url is not None and report.phase is not None and report.phase in DEPLOYMENT_STATE:
-            await self.deployment_status(report, report.phase, logs_url)
+            await self.deployment_status(report, report.phase, logs_url, deployments)
         if report.phase in COMMIT_STATE:
             description = COMMIT_DESCRIPTION.get(report.phase, f"Preview {report.phase}")
             status = {"state": COMMIT_STATE[report.phase], "context": "previewd", "description": description}
@@ -130,27 +154,16 @@ class Reporter:
         created = await self.call("POST", f"/issues/{pr_number}/comments", {"body": body})
         return int(created["id"])
 
-    async def deployment_status(self, report: ReportInput, phase: ReportPhase, logs_url: str) -> None:
-        environment = f"pr-{report.pr_number}"
-        found = await self.call("GET", f"/deployments?sha={report.sha}&environment={environment}")
-        if found:
-            deployment_id = found[0]["id"]
-        elif report.phase == ReportPhase.DESTROYED:
-            return
+    async def deployment_status(
+        self, report: ReportInput, phase: ReportPhase, logs_url: str, deployments: PullDeployments
+    ) -> None:
+        if phase == ReportPhase.DESTROYED:
+            github_id = await deployments.find(report.sha, report.deployment_id)
+            if github_id is None:
+                return  # nothing was ever created for it: nothing to close
         else:
-            created = await self.call(
-                "POST",
-                "/deployments",
-                {"ref": report.sha, "environment": environment, "transient_environment": True,
-                 "production_environment": False, "auto_merge": False, "required_contexts": [],
-                 "description": f"previewd preview of PR #{report.pr_number}"},
-            )  # fmt: skip
-            deployment_id = created["id"]
-        state = DEPLOYMENT_STATE[phase]
-        latest = await self.call("GET", f"/deployments/{deployment_id}/statuses")
-        if latest and latest[0].get("state") == state:
-            return  # a retry: already said
-        status: dict[str, Any] = {"state": state, "log_url": logs_url}
+            github_id = await deployments.find_or_create(report.sha, report.deployment_id)
+        status: dict[str, Any] = {"log_url": logs_url}
         if report.phase == ReportPhase.READY and report.url:
             status["environment_url"] = report.url
-        await self.call("POST", f"/deployments/{deployment_id}/statuses", status)
+        await deployments.advance(github_id, DEPLOYMENT_STATE[phase], status)
