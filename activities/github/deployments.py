@@ -70,16 +70,18 @@ class PullDeployments:
     async def post(self, github_id: int, state: str, extra: dict[str, Any] | None = None) -> None:
         await self.call("POST", f"/deployments/{github_id}/statuses", {"state": state, **(extra or {})})
 
-    async def advance(self, github_id: int, state: str, extra: dict[str, Any]) -> None:
+    async def advance(self, github_id: int, state: str, extra: dict[str, Any]) -> bool:
         """Post `state` unless it is already the latest, or would take the deployment back (from a final
-        state, or from success to in progress: a late retry of an older report)."""
+        state, or from success to in progress: a late retry of an older report). False when the
+        deployment had already ended: nothing about it (its commit status neither) is worth saying."""
         states = await self.states(github_id)
         latest = states[0] if states else None
-        if latest == state or latest in TERMINAL_STATES:
-            return
-        if latest == "success" and state in IN_PROGRESS_STATES:
-            return
+        if latest in TERMINAL_STATES:
+            return latest == state  # this very report, retried after it got through
+        if latest == state or (latest == "success" and state in IN_PROGRESS_STATES):
+            return latest == state
         await self.post(github_id, state, extra)
+        return True
 
     async def settle(self, settled: SettledDeployment, logs_url: str | None) -> None:
         """Bring GitHub to how `settled` ended: its deployment (if one was ever created) to a final

@@ -106,7 +106,8 @@ class Reporter:
         if report.comment_only or not report.sha or ended:
             return
         if logs_url is not None and report.phase is not None and report.phase in DEPLOYMENT_STATE:
-            await self.deployment_status(report, report.phase, logs_url, deployments)
+            if not await self.deployment_status(report, report.phase, logs_url, deployments):
+                return  # its deployment has ended: a late retry of an older report changes nothing
         if report.phase in COMMIT_STATE:
             description = COMMIT_DESCRIPTION.get(report.phase, f"Preview {report.phase}")
             status = {"state": COMMIT_STATE[report.phase], "context": "previewd", "description": description}
@@ -156,14 +157,15 @@ class Reporter:
 
     async def deployment_status(
         self, report: ReportInput, phase: ReportPhase, logs_url: str, deployments: PullDeployments
-    ) -> None:
+    ) -> bool:
+        """False when the deployment had already ended on GitHub (nothing was posted)."""
         if phase == ReportPhase.DESTROYED:
             github_id = await deployments.find(report.sha, report.deployment_id)
             if github_id is None:
-                return  # nothing was ever created for it: nothing to close
+                return True  # nothing was ever created for it: nothing to close
         else:
             github_id = await deployments.find_or_create(report.sha, report.deployment_id)
         status: dict[str, Any] = {"log_url": logs_url}
         if report.phase == ReportPhase.READY and report.url:
             status["environment_url"] = report.url
-        await deployments.advance(github_id, DEPLOYMENT_STATE[phase], status)
+        return await deployments.advance(github_id, DEPLOYMENT_STATE[phase], status)

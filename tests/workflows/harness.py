@@ -81,6 +81,8 @@ class Recorder:
     slow_shas: set[str] = field(default_factory=set)  # builds that run until cancelled
     failing_shas: set[str] = field(default_factory=set)  # builds that fail with BuildFailed
     fork_policy: str = "approve"
+    # Seconds each report takes, as GitHub's answers do: the workflow's phases then collapse.
+    report_seconds: float = 0.0
     # GitHub login -> permission on the repository ("admin", "write", "read"); anyone else: "none".
     permissions: dict[str, str] = field(default_factory=dict)
 
@@ -138,6 +140,8 @@ class FakeActivities:
     @activity.defn(name=GITHUB_REPORT)
     async def report(self, input: ReportInput) -> None:
         self._record(GITHUB_REPORT, input)
+        if self.recorder.report_seconds:
+            await asyncio.sleep(self.recorder.report_seconds)
 
     @activity.defn(name=GITHUB_PERMISSION)
     async def permission(self, input: PermissionInput) -> str:
