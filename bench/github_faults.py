@@ -105,7 +105,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--prs", type=int, default=6)
     parser.add_argument("--fail-rate", type=float, default=0.3)
-    parser.add_argument("--push-after", type=float, default=3.0, help="seconds from the opens to the pushes")
+    parser.add_argument("--push-after", type=float, default=1.0, help="seconds from the opens to the pushes")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
     results = [one_run(run, args) for run in range(1, args.runs + 1)]

@@ -13,6 +13,7 @@ non-transient, non-production environments): previewd says `inactive` itself.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,19 +28,62 @@ PAYLOAD_KEY = "previewd_deployment_id"
 TERMINAL_STATES = frozenset({"inactive", "failure", "error"})
 IN_PROGRESS_STATES = frozenset({"queued", "pending", "in_progress"})
 SHORT_SHA = 7
+COMMIT_STATES_KEPT = 5000
 
 
 def environment(pr_number: int) -> str:
     return f"pr-{pr_number}"
 
 
+class PostedCommitStates:
+    """(repository, sha, previewd deployment) -> the commit state this worker last posted for it.
+
+    A deployment's phases mostly repeat one state (queued, building and deploying are all `pending`;
+    a replaced or destroyed preview was `success` already): each repeat would spend a write of
+    GitHub's content-creation budget (activities/github/content_budget.py), which is what a burst of
+    PRs waits on. Per attempt, so a newer attempt at the same sha always posts; lost on restart, and
+    then a state is merely posted again."""
+
+    def __init__(self) -> None:
+        self._posted: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+
+    def posted(self, key: tuple[str, str, str], state: str) -> bool:
+        return self._posted.get(key) == state
+
+    def remember(self, key: tuple[str, str, str], state: str) -> None:
+        self._posted[key] = state
+        self._posted.move_to_end(key)
+        while len(self._posted) > COMMIT_STATES_KEPT:
+            self._posted.popitem(last=False)
+
+
 class PullDeployments:
     """The GitHub side of one PR's previewd deployments. `call(method, path, json)` is the repository-
     scoped GitHub call (activities/github/report.py)."""
 
-    def __init__(self, call: Call, pr_number: int) -> None:
+    def __init__(self, call: Call, repo: str, pr_number: int, commit_states: PostedCommitStates) -> None:
         self.call = call
+        self.repo = repo
         self.pr_number = pr_number
+        self.commit_states = commit_states
+
+    async def commit_status(
+        self, sha: str, deployment_id: str, state: str, description: str, target_url: str | None
+    ) -> None:
+        """The sha's `previewd` commit status, unless this very state was posted for this attempt."""
+        key = (self.repo, sha, deployment_id)
+        if self.commit_states.posted(key, state):
+            return
+        status: dict[str, Any] = {"state": state, "context": "previewd", "description": description}
+        if target_url:
+            status["target_url"] = target_url
+        try:
+            await self.call("POST", f"/statuses/{sha}", status)
+        except GitHubApiError as error:
+            if error.status != 422:
+                raise
+            # "No commit found for SHA": a force-push took the commit away; nothing shows it any more.
+        self.commit_states.remember(key, state)
 
     async def find(self, sha: str, deployment_id: str) -> int | None:
         found = await self.call("GET", f"/deployments?sha={sha}&environment={environment(self.pr_number)}")
@@ -95,15 +139,7 @@ class PullDeployments:
                 for state in _final_states(settled.outcome, states):
                     await self.post(github_id, state, extra)
         state, description = commit_status(settled)
-        status: dict[str, Any] = {"state": state, "context": "previewd", "description": description}
-        if logs_url:
-            status["target_url"] = logs_url
-        try:
-            await self.call("POST", f"/statuses/{settled.sha}", status)
-        except GitHubApiError as error:
-            if error.status != 422:
-                raise
-            # "No commit found for SHA": a force-push took the commit away; nothing shows it any more.
+        await self.commit_status(settled.sha, settled.deployment_id, state, description, logs_url)
 
 
 def _final_states(outcome: Settlement, states: list[str]) -> list[str]:

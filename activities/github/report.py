@@ -5,6 +5,7 @@ protection — and bring every deployment that ended since the last report to it
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from typing import Any
 
@@ -13,7 +14,7 @@ from temporalio import activity
 from activities.context import WorkerContext
 from activities.github.app_auth import GitHubApp
 from activities.github.client import GitHubApiError
-from activities.github.deployments import PullDeployments
+from activities.github.deployments import PostedCommitStates, PullDeployments
 from activities.github.errors import as_activity_error
 from activities.github.pr_comment import MARKER, comment_body
 from workflows.activity_io import GITHUB_REPORT, ReportInput
@@ -47,9 +48,12 @@ class GitHubReportActivities:
     def __init__(self, ctx: WorkerContext, app: GitHubApp | None) -> None:
         self.ctx = ctx
         self.app = app
-        # (repository, PR) -> sticky comment id, so an edit needs no search. Lost on restart (the marker
-        # finds the comment again); never trusted for content, since another worker may have edited it.
-        self.comments: OrderedDict[tuple[str, int], int] = OrderedDict()
+        # (repository, PR) -> sticky comment id and a digest of the body this worker last wrote, so an
+        # edit needs no search and an unchanged body no write. Lost on restart (the marker finds the
+        # comment again). One PR's reports are sent one at a time, so another worker's edit in between
+        # is only ever a retry of an older report, which the next report's body overwrites.
+        self.comments: OrderedDict[tuple[str, int], tuple[int, str]] = OrderedDict()
+        self.commit_states = PostedCommitStates()
 
     @activity.defn(name=GITHUB_REPORT)
     async def report(self, report: ReportInput) -> None:
@@ -60,7 +64,7 @@ class GitHubReportActivities:
             token = await self.app.installation_token(project.github_installation_id)
             await Reporter(
                 self.app, token, project.github_repo_full_name, self.ctx.settings.previewd_base_url,
-                self.comments,
+                self.comments, self.commit_states,
             ).send(report)  # fmt: skip
         except GitHubApiError as error:
             raise as_activity_error(error) from None
@@ -69,10 +73,12 @@ class GitHubReportActivities:
 class Reporter:
     def __init__(
         self, app: GitHubApp, token: str, repo: str, base_url: str,
-        comments: OrderedDict[tuple[str, int], int],
+        comments: OrderedDict[tuple[str, int], tuple[int, str]],
+        commit_states: PostedCommitStates | None = None,
     ) -> None:  # fmt: skip
         self.app, self.token, self.repo, self.base_url = app, token, repo, base_url
         self.comments = comments
+        self.commit_states = commit_states or PostedCommitStates()
 
     async def call(self, method: str, path: str, json: Any = None) -> Any:
         return await self.app.api.request(method, f"/repos/{self.repo}{path}", token=self.token, json=json)
@@ -84,7 +90,7 @@ class Reporter:
         """Settlements of other deployments first (an older attempt at the same sha must not have the
         last word on its commit status), then this report, then the settlement of its own deployment
         (it ended after this report's phase)."""
-        deployments = PullDeployments(self.call, report.pr_number)
+        deployments = PullDeployments(self.call, self.repo, report.pr_number, self.commit_states)
         settled = report.settled or []
         own = [s for s in settled if report.deployment_id and s.deployment_id == report.deployment_id]
         for other in settled:
@@ -110,10 +116,9 @@ class Reporter:
                 return  # its deployment has ended: a late retry of an older report changes nothing
         if report.phase in COMMIT_STATE:
             description = COMMIT_DESCRIPTION.get(report.phase, f"Preview {report.phase}")
-            status = {"state": COMMIT_STATE[report.phase], "context": "previewd", "description": description}
-            if logs_url is not None:
-                status["target_url"] = logs_url
-            await self.call("POST", f"/statuses/{report.sha}", status)
+            await deployments.commit_status(
+                report.sha, report.deployment_id, COMMIT_STATE[report.phase], description, logs_url
+            )
 
     async def still_newest(self, report: ReportInput) -> bool:
         pull = await self.call("GET", f"/pulls/{report.pr_number}")
@@ -121,19 +126,23 @@ class Reporter:
 
     async def sticky_comment(self, body: str, pr_number: int) -> None:
         key = (self.repo, pr_number)
-        if (comment_id := self.comments.get(key)) is not None:
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        if (known := self.comments.get(key)) is not None:
+            comment_id, written = known
+            if written == digest:
+                return  # a retry, or a report that changes nothing on the comment: no write spent
             try:
                 await self.call("PATCH", f"/issues/comments/{comment_id}", {"body": body})
-                self._remember(key, comment_id)
+                self._remember(key, comment_id, digest)
                 return
             except GitHubApiError as error:
                 if error.status != 404:
                     raise
                 del self.comments[key]  # someone deleted it: find it by the marker, or post anew
-        self._remember(key, await self._find_or_post(body, pr_number))
+        self._remember(key, await self._find_or_post(body, pr_number), digest)
 
-    def _remember(self, key: tuple[str, int], comment_id: int) -> None:
-        self.comments[key] = comment_id
+    def _remember(self, key: tuple[str, int], comment_id: int, digest: str) -> None:
+        self.comments[key] = (comment_id, digest)
         self.comments.move_to_end(key)
         while len(self.comments) > COMMENT_IDS_KEPT:
             self.comments.popitem(last=False)
