@@ -6,7 +6,9 @@ GitHub App installation on the loopback GitHub fake, whose reporting routes fail
 through signed webhooks, each pushed once `--push-after` seconds later (its first sha then usually still
 building), and closed once the pushed sha is live. Measured from the last `closed` delivery's 202 until
 GitHub has converged: every GitHub Deployment of those PRs in a final state, every sticky comment saying
-"Destroyed", no `pending` `previewd` commit status. One fresh system per run; the median over `--runs`.
+"Destroyed", no `pending` `previewd` commit status, and every PR workflow completed (a run ends only once
+its last report got through, so a sha superseded before any report has its `error` status by then).
+One fresh system per run; the median over `--runs`.
 
     .venv/bin/python -m bench.github_faults [--runs 3] [--prs 6] [--fail-rate 0.3] [--timeout 600]
 """
@@ -30,13 +32,20 @@ SEED = 20261130
 
 
 def converge(
-    github: GitHubSystem, closed: dict[int, list[str]], timeout: float
+    github: GitHubSystem, project_id: str, closed: dict[int, list[str]], timeout: float
 ) -> tuple[float | None, list[str]]:
-    """Seconds until nothing is left unfinished on GitHub (None on timeout), and what was left."""
+    """Seconds until nothing is left unfinished on GitHub and every PR workflow has completed (a run
+    ends once its last report got through; None on timeout), and what was left."""
     started = time.monotonic()
     last: list[str] = []
     while time.monotonic() - started < timeout:
         last = github.loose_ends(closed)
+        if not last:
+            last = [
+                f"PR #{number}'s workflow {status}"
+                for number in closed
+                if (status := github.system.workflow_status(project_id, number)) != "COMPLETED"
+            ]
         if not last:
             return time.monotonic() - started, []
         time.sleep(0.2)
@@ -73,7 +82,7 @@ def one_run(run: int, args: argparse.Namespace) -> list[object]:
             for number in numbers:
                 fake.set_pull(REPO, number, head_sha=shas[number][-1], state="closed")
                 system.pull_request(project, "closed", number, shas[number][-1])
-            seconds, left = converge(github, shas, args.timeout)
+            seconds, left = converge(github, project["id"], shas, args.timeout)
             calls = [call for call in list(fake.calls) if "/repos/" in call.path]
             injected = Counter(call.status for call in calls if call.injected)
             deployments = sum(len(github.pr_deployments(n)) for n in numbers)

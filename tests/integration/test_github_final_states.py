@@ -33,6 +33,14 @@ def close(github: GitHubSystem, project: dict[str, Any], number: int, head: str)
     github.system.pull_request(project, "closed", number, head)
 
 
+def settled(github: GitHubSystem, project: dict[str, Any], closed: dict[int, list[str]]) -> bool:
+    """GitHub shows nothing unfinished, and every PR workflow completed: a run ends only once its last
+    report got through, so a sha with no commit status yet (superseded before any report) has it too."""
+    if github.loose_ends(closed):
+        return False
+    return all(github.system.workflow_status(project["id"], number) == "COMPLETED" for number in closed)
+
+
 def check_every_sha(github: GitHubSystem, project: dict[str, Any], number: int) -> None:
     """Each sha's GitHub side matches how its deployment ended in Postgres."""
     rows = github.system.deployments(project["id"], number)
@@ -65,7 +73,7 @@ def test_pr31_push_at_once_then_close_leaves_nothing_pending(github: GitHubSyste
     wait_for(partial(github.told, number, shas[-1], "success"), timeout=60, what="the PR told ready")
     close(github, project, number, shas[-1])
     github.system.wait_status(project["id"], number, shas[-1], "destroyed")
-    wait_for(lambda: not github.loose_ends({number: shas}), timeout=CONVERGED_WITHIN, what="GitHub final")
+    wait_for(partial(settled, github, project, {number: shas}), timeout=CONVERGED_WITHIN, what="GitHub final")
     check_every_sha(github, project, number)
     newest = [d for d in github.pr_deployments(number) if d["sha"] == shas[-1]]
     assert len(newest) == 1 and github.deployment_states(newest[0])[-2:] == ["success", "inactive"]
@@ -86,7 +94,9 @@ def test_with_30_percent_of_github_calls_failing_every_deployment_ends_final(git
             close(github, projects[number], number, shas[number][-1])
         for number in numbers:
             system.wait_status(projects[number]["id"], number, shas[number][-1], "destroyed", timeout=180)
-        wait_for(lambda: not github.loose_ends(shas), timeout=CONVERGED_WITHIN, what="GitHub final")
+        for number in numbers:
+            wait_for(partial(settled, github, projects[number], {number: shas[number]}),
+                     timeout=CONVERGED_WITHIN, what=f"PR #{number} final on GitHub")  # fmt: skip
     finally:
         fake.fail_rate = 0.0
     assert sum(call.injected for call in fake.calls) > injected_before
