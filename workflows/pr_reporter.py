@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_io import DeploymentRef, ErrorType, ReportInput, SettledDeployment
     from workflows.failures import describe_failure
     from workflows.signals import PreviewState
-    from workflows.vocabulary import REPORT_FOR_PHASE, Phase, Settlement
+    from workflows.vocabulary import REPORT_FOR_PHASE, Phase, ReportPhase, Settlement
 
 # Until GitHub answers (an outage only delays the PR's news); never for a refusal. The client already
 # retries each transient answer a few times within the attempt, so what reaches this policy is an outage
@@ -37,6 +37,12 @@ REPORT_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=15),
     non_retryable_error_types=[str(ErrorType.GITHUB_REJECTED)],
 )
+# A phase on the way (queued, building, deploying) waits this long for a newer one before it is sent:
+# queued and building come milliseconds apart, deploying and ready often within a second or two. Each
+# report spends several writes of GitHub's content budget (70 a minute per installation), which a
+# burst of PRs otherwise exhausts before their closes can be told. A final phase goes at once.
+IN_PROGRESS_BATCH = timedelta(seconds=2)
+IN_PROGRESS = frozenset({ReportPhase.QUEUED, ReportPhase.BUILDING, ReportPhase.DEPLOYING})
 # A bound on the settlements kept while GitHub refuses to answer for good; the oldest go first.
 UNSETTLED_KEPT = 50
 
@@ -95,6 +101,11 @@ class PRReporter:
         """Send what there is to tell, one report at a time, for as long as the run lasts."""
         while True:
             await workflow.wait_condition(lambda: self._pending is not None or bool(self._state.unsettled))
+            if self._on_the_way():
+                try:
+                    await workflow.wait_condition(lambda: not self._on_the_way(), timeout=IN_PROGRESS_BATCH)
+                except TimeoutError:
+                    pass  # nothing newer: send it as it is
             report, self._pending = self._pending, None
             settled = list(self._state.unsettled)
             if report is None:
@@ -116,6 +127,10 @@ class PRReporter:
                 # Sent, or refused by GitHub for good (retrying would not change its mind): not sent
                 # again. One that ended differently meanwhile compares unequal and stays.
                 self._state.unsettled = [s for s in self._state.unsettled if s not in settled]
+
+    def _on_the_way(self) -> bool:
+        pending = self._pending
+        return pending is not None and pending.phase in IN_PROGRESS and not pending.comment_only
 
     async def all_sent(self) -> None:
         """Before the run ends or hands over: the PR has been told the last thing there was to tell,
