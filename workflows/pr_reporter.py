@@ -124,9 +124,9 @@ class PRReporter:
                 workflow.logger.warning("telling the PR failed: %s", describe_failure(failure))
             finally:
                 self._in_flight = False
-                # Sent, or refused by GitHub for good (retrying would not change its mind): not sent
-                # again. One that ended differently meanwhile compares unequal and stays.
-                self._state.unsettled = [s for s in self._state.unsettled if s not in settled]
+            # Sent, or refused by GitHub for good (retrying would not change its mind): not sent again.
+            # One that ended differently meanwhile compares unequal and stays.
+            self._state.unsettled = [s for s in self._state.unsettled if s not in settled]
 
     def _on_the_way(self) -> bool:
         pending = self._pending
