@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import describe_failure
     from workflows.pr_reporter import PRReporter
     from workflows.signals import DESTROY_FAILED, HistoryEntry, PreviewState, PushSignal, workflow_id_for
-    from workflows.vocabulary import STATUS_FOR_PHASE, DeploymentStatus, Phase, ReportPhase
+    from workflows.vocabulary import STATUS_FOR_PHASE, DeploymentStatus, Phase, ReportPhase, Settlement
 
 T = TypeVar("T")
 
@@ -78,6 +78,7 @@ class Deployer:
         wanted before it was live."""
         generation = self._state.generation
         self._state.attempted_sha = push.sha
+        self._reporter.release_held_back(by_sha=push.sha)
         attempt = _Attempt(ref=await self._create_deployment(push), generation=generation)
         if push.fork and push.sha not in self._state.approved_shas:
             # A fork trusted without approval: its previewd.toml is its base's (the same file, or the
@@ -175,6 +176,7 @@ class Deployer:
     async def _go_live(self, ref: DeploymentRef, url: str, host: ClaimHostQueueResult | None) -> None:
         """Never interrupted, so the store and the state agree: a newer push is looked at afterwards."""
         previous_id, previous_queue = self._state.current_deployment_id, self._state.host_queue
+        previous_sha = self._state.deployed_sha or ""
         await workflow.execute_activity_method(
             StoreActivities.activate,
             ActivateInput(deployment_id=ref.deployment_id, previous_deployment_id=previous_id, app_url=url),
@@ -190,8 +192,16 @@ class Deployer:
         desired = self._state.desired
         if desired is not None and desired.sha == ref.commit_sha and not self._state.close_requested:
             self._reporter.tell(ref, Phase.ACTIVE, url=url)  # only for the sha still wanted
+        else:
+            # Not announced on the comment, but it is live: GitHub's statuses for it say so.
+            self._reporter.settle(ref, Settlement.LIVE)
         self.record(ref.deployment_id, ref.commit_sha, DeploymentStatus.ACTIVE)
         if previous_id is not None and previous_id != ref.deployment_id:
+            self._reporter.settle(
+                replace(ref, deployment_id=previous_id, commit_sha=previous_sha),
+                Settlement.REPLACED,
+                by_sha=ref.commit_sha,
+            )
             # The new process already serves traffic; only now stop the old one.
             await self._retire(replace(ref, deployment_id=previous_id), previous_queue)
 
@@ -205,6 +215,8 @@ class Deployer:
             # An unfinished attempt does not count: a later push back to this sha must build it.
             self._state.attempted_sha = None
             self._state.phase = Phase.QUEUED
+            desired = self._state.desired
+            self._reporter.settle(ref, Settlement.SUPERSEDED, by_sha=desired.sha if desired else "")
         else:
             failed = await workflow.execute_activity_method(
                 StoreActivities.fail_deployment,
@@ -213,6 +225,7 @@ class Deployer:
                 retry_policy=STORE_RETRY,
             )
             self._reporter.tell(ref, Phase.FAILED, error=failure, log_tail=failed.log_tail)
+            self._reporter.settle(ref, Settlement.FAILED)  # told even when a newer phase collapses it
             # A failed new sha leaves an older live preview serving; the PR stays usable.
             self._state.phase = Phase.ACTIVE if self._state.current_deployment_id else Phase.FAILED
         self._state.building_deployment_id = None
@@ -227,6 +240,7 @@ class Deployer:
         ref = attempt.ref
         await self._set_status(ref.deployment_id, DeploymentStatus.SKIPPED, message)
         self._reporter.tell(ref, ReportPhase.SKIPPED)
+        self._reporter.settle(ref, Settlement.SKIPPED)  # told even when a newer push collapses it
         self._state.building_deployment_id = None
         self._state.phase = Phase.ACTIVE if self._state.current_deployment_id else Phase.IDLE
         self.record(ref.deployment_id, ref.commit_sha, DeploymentStatus.SKIPPED)
@@ -294,11 +308,15 @@ class Deployer:
             )
             self.record(current, self._state.deployed_sha or "", DeploymentStatus.DESTROYED)
             if self._state.deployed_sha:
-                self._reporter.tell(
-                    DeploymentRef(deployment_id=current, project_id=self._state.project_id,
-                                  pr_number=self._state.pr_number, commit_sha=self._state.deployed_sha),
-                    Phase.DESTROYED,
-                )  # fmt: skip
+                destroyed = DeploymentRef(
+                    deployment_id=current,
+                    project_id=self._state.project_id,
+                    pr_number=self._state.pr_number,
+                    commit_sha=self._state.deployed_sha,
+                )
+                self._reporter.tell(destroyed, Phase.DESTROYED)
+                self._reporter.settle(destroyed, Settlement.DESTROYED)
+        self._reporter.release_held_back(by_sha="")
         self._state.current_deployment_id = None
         self._state.deployed_sha = None
         self._state.url = None

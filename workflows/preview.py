@@ -342,6 +342,7 @@ class PreviewWorkflow:
             project_id=self.state.project_id, pr_number=self.state.pr_number, commit_sha=desired.sha
         )
         self._reporter.tell(ref, phase)
+        self._reporter.hold_back(desired.sha)
         if changes_config:
             self._reporter.notify(
                 f"This pull request from a fork changes {code_span(CONFIG_FILE)}, which decides what "

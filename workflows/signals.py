@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from workflows.activity_io import ReportInput
+from workflows.activity_io import ReportInput, SettledDeployment
 from workflows.vocabulary import Phase
 
 # The workflow type's registered name: what the Temporal UI shows and saved histories carry.
@@ -168,6 +168,11 @@ class PreviewState:
     # The last thing the PR was told: a notice (a refused command) is added to it, so the sticky
     # comment keeps its status rows, across continue-as-new too.
     last_report: ReportInput | None = None
+    # Deployments that ended and whose end GitHub has not been brought to yet, oldest first; sent with
+    # every report until one gets through (workflows/pr_reporter.py).
+    unsettled: list[SettledDeployment] = field(default_factory=list)
+    # A fork's sha whose commit status says it waits for approval (nothing was deployed for it).
+    held_back_sha: str | None = None
 
 
 @dataclass

@@ -86,6 +86,8 @@ class Recorder:
     # Clones that find no watch path changed since the live sha, and fork heads that change previewd.toml.
     skipped_shas: set[str] = field(default_factory=set)
     config_changing_shas: set[str] = field(default_factory=set)
+    # Seconds each report takes, as GitHub's answers do: the workflow's phases then collapse.
+    report_seconds: float = 0.0
     # GitHub login -> permission on the repository ("admin", "write", "read"); anyone else: "none".
     permissions: dict[str, str] = field(default_factory=dict)
 
@@ -143,6 +145,8 @@ class FakeActivities:
     @activity.defn(name=GITHUB_REPORT)
     async def report(self, input: ReportInput) -> None:
         self._record(GITHUB_REPORT, input)
+        if self.recorder.report_seconds:
+            await asyncio.sleep(self.recorder.report_seconds)
 
     @activity.defn(name=GITHUB_PERMISSION)
     async def permission(self, input: PermissionInput) -> str:
