@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # Ceilings of every project's sandbox limits: a project asks for less, never more.
     previewd_max_memory_mb: int = Field(default=4096, ge=64)
     previewd_max_processes: int = Field(default=4096, ge=16)
+    # Log lines a deployment keeps (models/log_caps.py): the newest runtime lines (older ones are
+    # dropped, one line says how many), and the first build lines (the rest is cut, the build goes on).
+    previewd_max_runtime_log_lines: int = Field(default=50_000, ge=100)
+    previewd_max_build_log_lines: int = Field(default=100_000, ge=100)
+    # runtime.log is rotated at this size, keeping one earlier file (activities/local/runtime_output.py).
+    previewd_runtime_log_file_mb: int = Field(default=10, ge=1, le=1024)
 
     github_app_id: str | None = None
     github_app_private_key: SecretStr | None = None

@@ -35,6 +35,8 @@ from activities.host import HostActivities
 from activities.local.platform import LocalPlatformActivities
 from activities.local.sandboxing import SandboxMode, decide
 from activities.local.supervisor import LocalRuntime
+from activities.log_retention import LogRetentionActivities
+from activities.log_retention_schedule import ensure_retention_schedule
 from activities.platform import PlatformActivities
 from activities.source import SourceActivities
 from activities.store import StoreActivities
@@ -50,6 +52,7 @@ from runtime.worker_heartbeat import worker_name
 from runtime.worker_liveness import WORKFLOW_THREADS, Liveness
 from workflows.fly_reconcile import FlyReconcileWorkflow
 from workflows.github_reconcile import DriftWorkflow, RedeliveryWorkflow
+from workflows.log_retention import LogRetentionWorkflow
 from workflows.preview import PreviewWorkflow
 
 log = logging.getLogger("previewd.worker")
@@ -138,6 +141,8 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     source = SourceActivities(ctx, github.installation_token if github else None)
     platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
     drift = DriftActivities(ctx, github)
+    # Logs of deployments finished longer ago than their project keeps them: deleted daily.
+    await ensure_retention_schedule(client, settings.temporal_task_queue)
     if github is not None:
         # No pull request missed: failed deliveries redelivered, open PRs compared with what we received.
         await ensure_github_schedules(client, settings)
@@ -145,7 +150,13 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         Worker(
             client,
             task_queue=settings.temporal_task_queue,
-            workflows=[PreviewWorkflow, FlyReconcileWorkflow, RedeliveryWorkflow, DriftWorkflow],
+            workflows=[
+                PreviewWorkflow,
+                FlyReconcileWorkflow,
+                RedeliveryWorkflow,
+                DriftWorkflow,
+                LogRetentionWorkflow,
+            ],
             workflow_task_executor=liveness.workflow_executor,
             max_concurrent_workflow_tasks=WORKFLOW_THREADS,
             interceptors=[liveness.interceptor],
@@ -167,6 +178,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 RedeliveryActivities(ctx, github).redeliver_failed,
                 drift.drift_projects,
                 drift.drift,
+                LogRetentionActivities(ctx).delete_expired_logs,
                 *fleet,
             ],
         ),

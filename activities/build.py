@@ -44,7 +44,13 @@ class BuildActivities:
         limit = config.build_timeout_seconds or self.ctx.settings.previewd_build_timeout_seconds
         deadline = time.monotonic() + limit
         masked = [*secrets.values(), *self.builder.masked()]
-        async with LogSink(self.ctx.db, ref.deployment_id, LogType.BUILD, secrets=masked) as sink:
+        async with LogSink(
+            self.ctx.db,
+            ref.deployment_id,
+            LogType.BUILD,
+            secrets=masked,
+            max_lines=self.ctx.settings.previewd_max_build_log_lines,
+        ) as sink:
             attempt = activity.info().attempt
             if attempt > 1:
                 sink.info(f"Build attempt {attempt} (the previous worker stopped mid-build)")

@@ -100,7 +100,13 @@ async def fetcher(
         # A scratch clone (activities/source.py's config check): its output is nobody's log.
         yield Fetcher(url=url, target=target, env=env, sink=_NoLog(), pid_file=target.parent / "clone.pid")
         return
-    async with LogSink(ctx.db, deployment_id, LogType.BUILD, secrets=secrets) as sink:
+    async with LogSink(
+        ctx.db,
+        deployment_id,
+        LogType.BUILD,
+        secrets=secrets,
+        max_lines=ctx.settings.previewd_max_build_log_lines,
+    ) as sink:
         pid_file = ctx.workdirs.pid_file(deployment_id, "clone")
         yield Fetcher(url=url, target=target, env=env, sink=sink, pid_file=pid_file)
 

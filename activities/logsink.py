@@ -15,6 +15,7 @@ from sqlalchemy import insert
 
 from models import DeploymentLog, LogLevel, LogType
 from models.db import Database
+from models.log_caps import insert_keeping_newest, insert_up_to
 from models.queries import lock_log_order
 from models.secrets import MIN_SECRET_CHARS
 
@@ -69,14 +70,24 @@ class Masker:
 
 class LogSink:
     """Collects lines and flushes them every 200 ms (or every 500 lines), so a reader sees the log live
-    without one INSERT per line. Known secret values are masked before a line is stored."""
+    without one INSERT per line. Known secret values are masked before a line is stored.
+
+    With `max_lines`, the deployment keeps at most that many lines of this type (models/log_caps.py):
+    a runtime log drops its oldest lines, any other log cuts what comes past it."""
 
     def __init__(
-        self, db: Database, deployment_id: str, log_type: LogType, *, secrets: list[str] | None = None
+        self,
+        db: Database,
+        deployment_id: str,
+        log_type: LogType,
+        *,
+        secrets: list[str] | None = None,
+        max_lines: int | None = None,
     ) -> None:
         self._db = db
         self._deployment_id = uuid.UUID(deployment_id)
         self._type = log_type
+        self._max_lines = max_lines
         self._mask = Masker(secrets)
         self._pending: list[dict[str, Any]] = []
         self._wakeup = asyncio.Event()
@@ -123,7 +134,12 @@ class LogSink:
         batch, self._pending = self._pending, []
         async with self._db.session() as session:
             await lock_log_order(session, [self._deployment_id])
-            await session.execute(insert(DeploymentLog), batch)
+            if self._max_lines is None:
+                await session.execute(insert(DeploymentLog), batch)
+            elif self._type == LogType.RUNTIME:
+                await insert_keeping_newest(session, self._deployment_id, batch, max_lines=self._max_lines)
+            else:
+                await insert_up_to(session, self._deployment_id, self._type, batch, max_lines=self._max_lines)
             await session.commit()
 
     async def _flusher(self) -> None:

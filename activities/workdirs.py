@@ -40,6 +40,10 @@ class Workdirs:
     def runtime_log(self, deployment_id: str) -> Path:
         return self.deployment(deployment_id) / "runtime.log"
 
+    def rotated_runtime_log(self, deployment_id: str) -> Path:
+        """The earlier runtime.log, once it was rotated (activities/local/runtime_output.py)."""
+        return self.deployment(deployment_id) / "runtime.log.1"
+
     def pid_file(self, deployment_id: str, role: str) -> Path:
         return self.deployment(deployment_id) / f"{role}.pid"
 

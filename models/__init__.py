@@ -5,6 +5,7 @@ from models.audit import AuditEvent
 from models.deliveries import WebhookDelivery
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute
 from models.installations import Installation
+from models.log_caps import DeploymentLogCount
 from models.projects import DeploymentConfig, Project, ProjectSecret
 from models.redeliveries import RedeliveryRequest, ScanMark
 from models.sandbox_reports import SandboxReport
@@ -19,6 +20,7 @@ __all__ = [
     "Deployment",
     "DeploymentConfig",
     "DeploymentLog",
+    "DeploymentLogCount",
     "DeploymentStatus",
     "Installation",
     "LogLevel",

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, String, Text, update
+from sqlalchemy import BigInteger, Column, Index, String, Text, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
@@ -48,6 +48,12 @@ class Deployment(SQLModel, table=True):
         Index("ix_deployments_created", "created_at"),
         # App-name allocation looks for another project already using a name.
         Index("ix_deployments_app_name", "app_name"),
+        # The log retention scan (activities/log_retention.py): finished ones whose logs are kept.
+        Index(
+            "ix_deployments_logs_kept_completed",
+            "completed_at",
+            postgresql_where=text("logs_deleted_at IS NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -68,6 +74,9 @@ class Deployment(SQLModel, table=True):
     effective_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     started_at: datetime | None = optional_timestamp_field()
     completed_at: datetime | None = optional_timestamp_field()
+    # When the log retention schedule deleted its log lines (project's log_retention_days after it
+    # finished); None while they are kept.
+    logs_deleted_at: datetime | None = optional_timestamp_field()
     created_at: datetime = timestamp_field()
     updated_at: datetime = timestamp_field()
 

@@ -73,6 +73,9 @@ class DeploymentConfig(BaseModel):
     # The local platform's readiness check: a 2xx/3xx answer on this path within this many seconds.
     health_check_path: str = PydanticField(default="/", max_length=500)
     health_check_timeout_seconds: int = PydanticField(default=60, ge=1, le=3600)
+    # Log lines of a deployment that finished more than this many days ago are deleted by a daily
+    # schedule (activities/log_retention.py). A project setting only: never read from previewd.toml.
+    log_retention_days: int = PydanticField(default=30, ge=1, le=3650)
 
     @field_validator("install_command", "build_command", "start_command", "release_command")
     @classmethod

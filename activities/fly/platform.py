@@ -106,7 +106,13 @@ class FlyPlatformActivities:
         ]
         async with (
             heartbeating(),
-            LogSink(self.ctx.db, ref.deployment_id, LogType.DEPLOY, secrets=secrets) as sink,
+            LogSink(
+                self.ctx.db,
+                ref.deployment_id,
+                LogType.DEPLOY,
+                secrets=secrets,
+                max_lines=self.ctx.settings.previewd_max_build_log_lines,
+            ) as sink,
         ):
             try:
                 return await self._deploy(ref, sink)

@@ -14,7 +14,6 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO
 
 import httpx
 
@@ -22,6 +21,7 @@ from activities.context import WorkerContext
 from activities.environment import step_env
 from activities.local.preview import Preview, ProcessGroup, Running
 from activities.local.runtime_log import RuntimeLog
+from activities.local.runtime_output import RuntimeOutput
 from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sandbox_name
 from activities.processes import lower_priority, shell_argv
 from activities.sandbox import Network, PortForward, SandboxFailed, SandboxSpec, start_server
@@ -72,19 +72,26 @@ async def launch(
     )  # fmt: skip
     argv = shell_argv(config.start_command)
     log_path = ctx.workdirs.runtime_log(ref.deployment_id)
-    with open(log_path, "ab") as output:
-        # A restarted preview appends to the file: its earlier output is already in the logs.
-        already_copied = output.tell()
+    # Its output goes through a pipe into runtime.log (rotated: activities/local/runtime_output.py).
+    # A restarted preview appends to the file: its earlier output is already in the logs.
+    output = RuntimeOutput(log_path)
+    already_copied = log_path.stat().st_size
+    try:
         if sandboxed:
-            running = await _start_sandboxed(ctx, ref, config, env, argv, port, output)
+            running = await _start_sandboxed(ctx, ref, config, env, argv, port, output.write_end)
         else:
-            running = _start_plain(app.host, env, argv, output)
+            running = _start_plain(app.host, env, argv, output.write_end)
+    except BaseException:
+        await asyncio.to_thread(output.close)
+        raise
     if not sandboxed:
         # How a later worker finds it (a sandbox is found by its name instead).
         ctx.workdirs.pid_file(ref.deployment_id, "app").write_text(str(running.pid))
     log = RuntimeLog(
-        ctx.db, ref.deployment_id, log_path, secrets=list(secrets.values()), offset=already_copied
-    )
+        ctx.db, ref.deployment_id, log_path, secrets=list(secrets.values()), offset=already_copied,
+        output=output, max_lines=ctx.settings.previewd_max_runtime_log_lines,
+        max_file_bytes=ctx.settings.previewd_runtime_log_file_mb * MB,
+    )  # fmt: skip
     preview = Preview(ref.deployment_id, ref.app_name, port, running, log)
     try:
         await _wait_healthy(
@@ -96,6 +103,7 @@ async def launch(
         )
     except BaseException:
         await asyncio.to_thread(running.stop, 2.0)
+        await asyncio.to_thread(log.close)
         await preview.log.copy()
         raise
     return preview
@@ -108,7 +116,7 @@ async def _start_sandboxed(
     env: dict[str, str],
     argv: list[str],
     port: int,
-    output: IO[bytes],
+    output: int,
 ) -> Running:
     spec = SandboxSpec(
         name=sandbox_name(ref.deployment_id, "app"),
@@ -136,7 +144,7 @@ async def _start_sandboxed(
         raise
 
 
-def _start_plain(cwd: Path, env: dict[str, str], argv: list[str], output: IO[bytes]) -> Running:
+def _start_plain(cwd: Path, env: dict[str, str], argv: list[str], output: int) -> Running:
     try:
         process = subprocess.Popen(
             argv,

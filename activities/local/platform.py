@@ -22,7 +22,13 @@ class LocalPlatformActivities:
     async def deploy(self, ref: DeploymentRef) -> DeployResult:
         ctx = self.runtime.ctx
         secrets = list((await ctx.secrets(ref.project_id)).values())
-        async with LogSink(ctx.db, ref.deployment_id, LogType.DEPLOY, secrets=secrets) as sink:
+        async with LogSink(
+            ctx.db,
+            ref.deployment_id,
+            LogType.DEPLOY,
+            secrets=secrets,
+            max_lines=ctx.settings.previewd_max_build_log_lines,
+        ) as sink:
             sink.info("Starting the preview process")
             try:
                 preview = await self.runtime.launch(ref, heartbeat)

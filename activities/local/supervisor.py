@@ -53,7 +53,10 @@ class LocalRuntime:
             # What the process wrote before this worker started was copied by the one before it.
             offset = path.stat().st_size if path.exists() else 0
             secrets = await self._secrets_of(deployment_id)
-            runtime_log = RuntimeLog(self.ctx.db, deployment_id, path, secrets=secrets, offset=offset)
+            runtime_log = RuntimeLog(
+                self.ctx.db, deployment_id, path, secrets=secrets, offset=offset,
+                max_lines=self.ctx.settings.previewd_max_runtime_log_lines,
+            )  # fmt: skip
             # A sandbox dies with the worker that started it (bwrap's --die-with-parent), so there is
             # nothing to adopt: it is started again. An unsandboxed process outlives a SIGKILLed
             # worker in its own process group and is adopted, not started twice.
@@ -72,6 +75,7 @@ class LocalRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         await asyncio.gather(*(asyncio.to_thread(p.running.stop) for p in self.previews.values()))
+        await asyncio.gather(*(asyncio.to_thread(p.log.close) for p in self.previews.values()))
         await self._copy_logs()
         await self._http.aclose()
 
@@ -91,6 +95,7 @@ class LocalRuntime:
         old = self.previews.pop(ref.deployment_id, None)
         if old is not None:
             await asyncio.to_thread(old.running.stop, 2.0)
+            await asyncio.to_thread(old.log.close)
         await asyncio.to_thread(self._clear_leftover, ref.deployment_id)
         preview = await launch(self.ctx, self._http, ref, heartbeat=heartbeat)
         self.previews[ref.deployment_id] = preview
@@ -122,6 +127,7 @@ class LocalRuntime:
             await asyncio.to_thread(preview.running.stop)
         await asyncio.to_thread(self._clear_leftover, deployment_id)
         if preview is not None:
+            await asyncio.to_thread(preview.log.close)
             await preview.log.copy()
         await asyncio.to_thread(self.ctx.workdirs.remove, deployment_id)
 

@@ -143,7 +143,7 @@ async def deployment_logs(
 ) -> Response:
     """Without `before`: the log panel for these filters (its tail and a live stream after it).
     With `before`: the page of lines just before that id, for "Show earlier lines"."""
-    deployment, _ = await deployment_for(services, signed_in, deployment_id)
+    deployment, project = await deployment_for(services, signed_in, deployment_id)
     filters = {"type": type_ or None, "level": level or None}
     async with services.db.session() as session:
         if before is not None:
@@ -169,5 +169,8 @@ async def deployment_logs(
         "filters": filters,
         "page": TAIL,
         "final": deployment.status in FINAL_STATUSES,
+        # Logs past the project's retention are gone (activities/log_retention.py): say so, and after
+        # how long, rather than "no log lines yet".
+        "retention_days": project.config().log_retention_days if deployment.logs_deleted_at else None,
     }
     return render(request, "_log_panel.html", context)
