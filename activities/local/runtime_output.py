@@ -25,14 +25,22 @@ class RuntimeOutput:
         self._lock = threading.Lock()
         self._rotate = False
         self._file = _open_append(path)
+        # Whether the file ends with a newline (an empty one does): a rotation may happen right there.
+        self._at_line_end = _ends_a_line(self._file)
         self._read, self.write_end = os.pipe()
         self._thread = threading.Thread(target=self._copy, name="runtime-output", daemon=True)
         self._thread.start()
 
     def request_rotation(self) -> None:
         """Called by the reader once it copied the file to past its limit (and no earlier file is left
-        to read): the file is moved aside at the next line end written."""
-        self._rotate = True
+        to read): the file is moved aside now if it ends at a line end, else at the next one written."""
+        with self._lock:
+            if self._file < 0:
+                return  # closed: nothing writes here any more
+            if self._at_line_end:
+                self._switch()
+            else:
+                self._rotate = True
 
     def close(self, timeout: float = 2.0) -> None:
         """No process is started on this pipe again: once the last writer is gone the thread sees EOF
@@ -49,17 +57,27 @@ class RuntimeOutput:
                     if self._rotate and (end := chunk.rfind(b"\n")) >= 0:
                         _write_all(self._file, chunk[: end + 1])
                         self._switch()
+                        self._at_line_end = True
                         chunk = chunk[end + 1 :]
-                    _write_all(self._file, chunk)
+                    if chunk:
+                        _write_all(self._file, chunk)
+                        self._at_line_end = chunk.endswith(b"\n")
         except OSError:
             pass
         finally:
             os.close(self._read)
-            os.close(self._file)
+            with self._lock:
+                os.close(self._file)
+                self._file = -1
 
     def _switch(self) -> None:
-        os.replace(self.path, self.rotated_path)
-        fresh = _open_append(self.path)
+        # runtime.log never goes missing, not even for a moment: the old file gets its second name
+        # first, then a new file takes the first one in a single rename.
+        self.rotated_path.unlink(missing_ok=True)
+        os.link(self.path, self.rotated_path)
+        fresh_path = self.path.with_name(self.path.name + ".new")
+        fresh = _open_append(fresh_path)
+        os.replace(fresh_path, self.path)
         os.close(self._file)
         self._file, self._rotate = fresh, False
 
@@ -72,3 +90,8 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _ends_a_line(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
