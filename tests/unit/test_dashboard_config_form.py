@@ -146,3 +146,15 @@ def test_root_directory_watch_paths_and_health_check_round_trip() -> None:
 def test_a_root_directory_outside_the_repository_is_an_error_beside_it() -> None:
     form = parse(GOOD | {"root_directory": "../other", "health_check_path": "//evil.example"})
     assert "root_directory" in form.errors and "health_check_path" in form.errors
+
+
+def test_log_retention_is_a_whole_number_of_days_defaulting_to_30() -> None:
+    assert (form := parse(GOOD)).config is not None and form.config.log_retention_days == 30
+    kept = parse({**GOOD, "log_retention_days": "7"})
+    assert kept.config is not None and kept.config.log_retention_days == 7
+    assert values_of(kept.config.model_dump(mode="json"))["log_retention_days"] == "7"
+    assert "log_retention_days" in parse({**GOOD, "log_retention_days": "0"}).errors
+    assert (
+        parse({**GOOD, "log_retention_days": "a week"}).errors["log_retention_days"]
+        == "must be a whole number"
+    )

@@ -90,7 +90,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     operator's ceilings are errors beside their fields."""
     names = (
         *TEXT_FIELDS, *LAYOUT_FIELDS, "watch_paths", "health_check_timeout_seconds", "port", "env_vars",
-        "fork_policy", *LIMIT_FIELDS, *FLY_FIELDS.values(),
+        "fork_policy", *LIMIT_FIELDS, *FLY_FIELDS.values(), "log_retention_days",
     )  # fmt: skip
     values = {name: _first(form, name) for name in names}
     values["fly_auto_stop"] = "on" if form.get("fly_auto_stop") else ""
@@ -112,7 +112,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     }
     if port is not None:
         raw["port"] = port
-    for name in (*LIMIT_FIELDS, "health_check_timeout_seconds"):
+    for name in (*LIMIT_FIELDS, "health_check_timeout_seconds", "log_retention_days"):
         number = _number(values, errors, name)
         if number is not None:
             raw[name] = number
@@ -179,6 +179,7 @@ def values_of(config: dict[str, Any]) -> dict[str, str]:
         "root_directory": parsed.root_directory or "",
         "health_check_path": parsed.health_check_path,
         "health_check_timeout_seconds": str(parsed.health_check_timeout_seconds),
+        "log_retention_days": str(parsed.log_retention_days),
         "watch_paths": "\n".join(parsed.watch_paths),
         **{name: str(getattr(parsed, name)) for name in LIMIT_FIELDS},
         "env_vars": "\n".join(f"{k}={v}" for k, v in parsed.env_vars.items()),
