@@ -5,7 +5,9 @@ previews, and the next worker on this host brings back every preview the route t
 live here. Sandboxed previews die with their worker, so they are all started again (after what is
 left of their sandboxes is cleared); an unsandboxed one that still runs (the worker was SIGKILLed)
 is adopted, not started twice. Under `previewd up` none is left to adopt: `up` is a subreaper and ends
-what its dead worker left (runtime/orphans.py), so every preview is started again here.
+what its dead worker left (runtime/orphans.py), so every preview is started again here. An adopted
+process's output went into its dead worker's pipe (activities/local/runtime_output.py): its next
+write ends it (SIGPIPE), and it is started again like any preview that died.
 """
 
 from __future__ import annotations
