@@ -26,7 +26,7 @@ class RuntimeOutput:
         self._rotate = False
         self._file = _open_append(path)
         # Whether the file ends with a newline (an empty one does): a rotation may happen right there.
-        self._at_line_end = _ends_a_line(self._file)
+        self._at_line_end = _ends_a_line(path)
         self._read, self.write_end = os.pipe()
         self._thread = threading.Thread(target=self._copy, name="runtime-output", daemon=True)
         self._thread.start()
@@ -92,6 +92,8 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _ends_a_line(fd: int) -> bool:
-    size = os.fstat(fd).st_size
-    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+def _ends_a_line(path: Path) -> bool:
+    """Whether the file (a restarted preview's, say) ends at a line end, as an empty one does."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        return size == 0 or os.pread(handle.fileno(), 1, size - 1) == b"\n"

@@ -83,3 +83,9 @@ async def test_a_restarted_process_appends_to_the_same_output(tmp_path: Path, co
     await asyncio.to_thread(output.close)
     await log.copy()
     assert copied == ["first", "second"]
+    # The worker's next output for the same file (a preview started again) goes on after them.
+    again = RuntimeOutput(path)
+    subprocess.run([sys.executable, "-c", "print('third')"], stdout=again.write_end, check=True)
+    await asyncio.to_thread(again.close)
+    await log.copy()
+    assert copied == ["first", "second", "third"]
