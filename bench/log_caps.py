@@ -19,8 +19,8 @@ from activities.logsink import LogSink
 from bench.common import median, percentile, table
 from models import Deployment, DeploymentStatus, LogType
 from models.db import Database
-from models.queries import create_project, ensure_admin, local_repo_id
 from models.projects import DeploymentConfig
+from models.queries import create_project, ensure_admin, local_repo_id
 from runtime.embedded_postgres import EmbeddedPostgres
 from runtime.migrate import migrate
 
@@ -56,9 +56,9 @@ async def flushes(db: Database, log_type: LogType, lines: int, max_lines: int | 
     return timings
 
 
-async def measure(url: str) -> list[list[str]]:
+async def measure(url: str) -> list[list[object]]:
     db = Database(url, pool_size=2)
-    rows = []
+    rows: list[list[object]] = []
     try:
         for label, log_type, lines, cap in (
             ("runtime, no cap", LogType.RUNTIME, 200_000, None),
