@@ -34,6 +34,8 @@ DASHBOARD_ONLY: dict[tuple[str, ...], str] = {
     ("max_processes",): "limits",
     ("build_timeout_seconds",): "limits",
     ("build", "timeout_seconds"): "limits",
+    ("max_concurrent_builds",): "limits",
+    ("max_live_previews",): "limits",
     ("expiry",): "expiry",
     ("domains",): "domains",
     ("notifications",): "notifications",

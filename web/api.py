@@ -131,9 +131,7 @@ def _within_ceilings(services: Services, config: DeploymentConfig) -> None:
     """422 naming each field the operator's settings refuse (the model cannot know them): a sandbox
     limit above its ceiling, a clone_url this previewd does not clone from."""
     settings = services.settings
-    errors = config.over_ceilings(
-        max_memory_mb=settings.previewd_max_memory_mb, max_processes=settings.previewd_max_processes
-    )
+    errors = config.over_ceilings(settings.ceilings)
     clone_problem = config.clone_url_problem(settings.clone_rules)
     if clone_problem is not None:
         errors["clone_url"] = clone_problem
