@@ -238,10 +238,10 @@ class Deployer:
             self._reporter.settle(ref, Settlement.FAILED)  # told even when a newer phase collapses it
             # A failed new sha leaves an older live preview serving; the PR stays usable.
             self._state.phase = Phase.ACTIVE if self._state.current_deployment_id else Phase.FAILED
-        await self._give_back_slot(attempt)
         self._state.building_deployment_id = None
         status = DeploymentStatus.SUPERSEDED if failure is None else DeploymentStatus.FAILED
         self.record(ref.deployment_id, ref.commit_sha, status, failure)
+        await self._give_back_slot(attempt)
         if attempt.host is not None:
             await self._retire(ref, attempt.host.host_queue)
 
@@ -250,12 +250,12 @@ class Deployer:
         clone is thrown away."""
         ref = attempt.ref
         await self._set_status(ref.deployment_id, DeploymentStatus.SKIPPED, message)
-        await self._give_back_slot(attempt)
         self._reporter.tell(ref, ReportPhase.SKIPPED)
         self._reporter.settle(ref, Settlement.SKIPPED)  # told even when a newer push collapses it
         self._state.building_deployment_id = None
         self._state.phase = Phase.ACTIVE if self._state.current_deployment_id else Phase.IDLE
         self.record(ref.deployment_id, ref.commit_sha, DeploymentStatus.SKIPPED)
+        await self._give_back_slot(attempt)
         if attempt.host is not None:
             await self._retire(ref, attempt.host.host_queue)
 
