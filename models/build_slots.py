@@ -205,6 +205,11 @@ async def reclaim(session: AsyncSession, *, project_id: uuid.UUID, gone: list[uu
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def builds_ahead_text(count: int) -> str:
+    """A waiting build's place, as the PR comment and the dashboard say it."""
+    return f"{count} build{'' if count == 1 else 's'} ahead"
+
+
 async def place_in_line(session: AsyncSession, deployment_id: uuid.UUID) -> int | None:
     """How many of its project's builds run or wait before this deployment's; None when it is not
     waiting (building, over, or it never queued). For the dashboard and the API."""

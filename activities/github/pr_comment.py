@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 
+from models.build_slots import builds_ahead_text
 from workflows.activity_io import ReportInput
 from workflows.vocabulary import ReportPhase
 
@@ -20,11 +21,6 @@ TITLES: dict[str, str] = {
     ReportPhase.FORK_BLOCKED: "⛔ Not previewed",
     ReportPhase.SKIPPED: "⏭️ Skipped",
 }
-
-
-def builds_ahead_text(count: int) -> str:
-    """A queued build's place: the project's builds running or waiting before it."""
-    return f"{count} build{'' if count == 1 else 's'} ahead"
 
 
 def _cell(text: str) -> str:

@@ -197,9 +197,8 @@ class FakeActivities:
         if left and left[0][3] and self.client is not None:
             for _, workflow_id, run_id, granted in list(queue):
                 if not granted:
-                    await self.client.get_workflow_handle_for(
-                        PreviewWorkflow.run, workflow_id, run_id=run_id
-                    ).signal(PreviewWorkflow.slot_free)
+                    handle = self.client.get_workflow_handle(str(workflow_id), run_id=str(run_id))
+                    await handle.signal(PreviewWorkflow.slot_free)
 
     @activity.defn(name=ActivityName.CLONE)
     async def clone(self, ref: DeploymentRef) -> CloneResult:

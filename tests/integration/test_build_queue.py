@@ -1,0 +1,113 @@
+"""Fair build queues, through signed webhooks, the real worker, Postgres and Temporal: a project builds at
+most `max_concurrent_builds` deployments at once, two busy projects take turns instead of one starving
+the other, a queued PR is told its place, and a slot whose workflow is gone is reclaimed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from tests.integration.github_system import REPO, GitHubSystem
+from tests.integration.system import AppRepo, System, wait_for
+from workflows.signals import workflow_id_for
+
+PRS_PER_PROJECT = 5
+
+
+def _builds(system: System, project_id: str) -> list[tuple[datetime, datetime]]:
+    rows = system.rows(
+        "SELECT started_at, completed_at FROM deployments WHERE project_id = :p AND status = 'active'"
+        " ORDER BY started_at",
+        p=project_id,
+    )
+    return [(row["started_at"], row["completed_at"]) for row in rows]
+
+
+def _all_live(system: System, project_id: str) -> bool:
+    return len(_builds(system, project_id)) == PRS_PER_PROJECT
+
+
+def test_two_busy_projects_take_turns_one_build_each_at_a_time(system: System, tmp_path: Path) -> None:
+    repos = [AppRepo.create(tmp_path / f"turns-{name}-{uuid.uuid4().hex[:6]}") for name in "ab"]
+    projects = [system.add_project(repo, max_concurrent_builds=1) for repo in repos]
+    heads = {}
+    for repo, project in zip(repos, projects, strict=True):
+        for number in range(1, PRS_PER_PROJECT + 1):
+            heads[(project["id"], number)] = repo.commit(f"PR {number} of {repo.path.name}")
+    # Project a's five pushes all arrive before any of b's: without per-project slots, a's builds would
+    # take the worker's two build slots until all five were done.
+    for (project_id, number), sha in heads.items():
+        project = next(p for p in projects if p["id"] == project_id)
+        system.pull_request(project, "opened", number, sha)
+
+    for project in projects:
+        wait_for(partial(_all_live, system, project["id"]), timeout=300, what="all five PRs live")
+
+    a, b = (_builds(system, project["id"]) for project in projects)
+    for builds in (a, b):
+        # One build of a project at a time: each starts only after the one before it ended.
+        for (_, ended), (started, _) in zip(builds, builds[1:], strict=False):
+            assert started >= ended, builds
+    # Both progressed alternately: at no point had one project finished two more builds than the other.
+    ends = sorted([(end, "a") for _, end in a] + [(end, "b") for _, end in b])
+    done = {"a": 0, "b": 0}
+    for _, name in ends:
+        done[name] += 1
+        if min(done.values()) < PRS_PER_PROJECT:
+            assert abs(done["a"] - done["b"]) <= 2, ends
+    assert b[0][0] < a[1][1], "project b's first build waited for project a's second"
+
+
+def _sticky_says(github: GitHubSystem, number: int, text: str) -> bool:
+    return text in github.sticky(number)
+
+
+def test_a_queued_pr_shows_its_place_and_a_terminated_holder_frees_the_slot(github: GitHubSystem) -> None:
+    system, fake = github.system, github.fake
+    # Only a commit whose message says "slow" takes a minute to build.
+    build = "if grep -q slow message.txt; then sleep 60; fi; python3 build.py"
+    project = github.add_project(9140, build_command=build, max_concurrent_builds=1)
+    shas = {}
+    for number, message in ((141, "slow build holding the slot"), (142, "PR 142"), (143, "PR 143")):
+        shas[number] = github.push(message, ref=f"refs/heads/queue-{number}")
+        fake.set_pull(REPO, number, head_sha=shas[number], head_ref=f"queue-{number}")
+        system.pull_request(project, "opened", number, shas[number], head_ref=f"queue-{number}")
+        if number == 141:
+            system.wait_status(project["id"], 141, shas[141], "building")
+
+    # The PRs behind it are told their place on their sticky comment, and the API says it too.
+    wait_for(partial(_sticky_says, github, 142, "1 build ahead"), timeout=60, what="PR 142's place")
+    wait_for(partial(_sticky_says, github, 143, "2 builds ahead"), timeout=60, what="PR 143's place")
+    [waiting] = system.deployments(project["id"], 143)
+    with system.api() as client:
+        answer = client.get(f"/api/deployments/{waiting['id']}").json()
+    assert (answer["status"], answer["builds_ahead"]) == ("pending", 2)
+    dashboard = system.dashboard()
+    try:
+        page = dashboard.get(f"/deployments/{waiting['id']}").text
+    finally:
+        dashboard.close()
+    assert "2 builds ahead" in page
+
+    # The holder's workflow is terminated mid-build (no cleanup runs): its slot is reclaimed, and the
+    # queue moves on without it.
+    terminated_at = datetime.now().astimezone()
+    asyncio.run(_terminate(system, project["id"], 141))
+    system.wait_status(project["id"], 142, shas[142], "active", timeout=120)
+    system.wait_status(project["id"], 143, shas[143], "active", timeout=120)
+    [second] = system.deployments(project["id"], 142)
+    assert second["started_at"] > terminated_at
+    assert system.rows("SELECT * FROM build_slots WHERE project_id = :p", p=project["id"]) == []
+    wait_for(partial(_sticky_says, github, 143, "Ready"), timeout=60, what="PR 143 told ready")
+    assert "builds ahead" not in github.sticky(143)
+
+
+async def _terminate(system: System, project_id: str, number: int) -> Any:
+    client = await Client.connect(system.env["TEMPORAL_ADDRESS"])
+    await client.get_workflow_handle(workflow_id_for(project_id, number)).terminate("test: a crashed holder")
