@@ -140,11 +140,14 @@ class DeploymentConfig(BaseModel):
 
     def over_ceilings(self, ceilings: Ceilings) -> dict[str, str]:
         """Limits above what the operator allows, as {field: message}. Checked where a config is
-        saved (the ceilings are settings, not part of the model); at run time they are clamped."""
+        saved (the ceilings are settings, not part of the model); at run time they are clamped.
+        A value left at its default is never an error (an operator whose ceiling is below a default,
+        say 5 live previews, must not make every save fail): it is clamped like the others."""
         errors: dict[str, str] = {}
         for name in CEILING_OF_FIELD:
             value = getattr(self, name)
-            if value is not None and value > ceilings.of(name):
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            if value is not None and value != default and value > ceilings.of(name):
                 errors[name] = ceilings.message(name)
         return errors
 

@@ -64,6 +64,25 @@ def test_two_busy_projects_take_turns_one_build_each_at_a_time(system: System, t
     assert b[0][0] < a[1][1], "project b's first build waited for project a's second"
 
 
+def test_the_api_refuses_more_builds_at_once_than_the_operator_allows(system: System, repo: AppRepo) -> None:
+    project = system.add_project(repo)
+    assert project["deployment_config"]["max_concurrent_builds"] == 1
+    config = {**project["deployment_config"], "max_concurrent_builds": 5}  # the ceiling here is 4
+    with system.api() as client:
+        refused = client.patch(f"/api/projects/{project['id']}", json={"deployment_config": config})
+        assert refused.status_code == 422, refused.text
+        [problem] = refused.json()["detail"]
+        assert problem["loc"][-1] == "max_concurrent_builds"
+        assert "PREVIEWD_MAX_BUILDS_PER_PROJECT" in problem["msg"]
+        accepted = client.patch(
+            f"/api/projects/{project['id']}",
+            json={"deployment_config": {**config, "max_concurrent_builds": 4}},
+        )
+        assert (
+            accepted.status_code == 200 and accepted.json()["deployment_config"]["max_concurrent_builds"] == 4
+        )
+
+
 def _sticky_says(github: GitHubSystem, number: int, text: str) -> bool:
     return text in github.sticky(number)
 
