@@ -110,9 +110,12 @@ def test_a_queued_pr_shows_its_place_and_a_terminated_holder_frees_the_slot(gith
     dashboard = system.dashboard()
     try:
         page = dashboard.get(f"/deployments/{waiting['id']}").text
+        pulls = dashboard.get(f"/projects/{project['id']}/pulls", headers={"HX-Request": "true"}).text
     finally:
         dashboard.close()
     assert "2 builds ahead" in page
+    # The project's open PRs, from each workflow's state: the waiting ones with their place.
+    assert "Waiting for a build slot: 1 build ahead" in pulls and "2 builds ahead" in pulls
 
     # The holder's workflow is terminated mid-build (no cleanup runs): its slot is reclaimed, and the
     # queue moves on without it.
