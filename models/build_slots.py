@@ -94,7 +94,10 @@ async def take_or_queue(
             enqueued_at=func.now(),
             seen_at=func.now(),
         )  # fmt: skip
-        .on_conflict_do_update(index_elements=["deployment_id"], set_={"seen_at": func.now()})
+        # The asking run proves itself; a reset workflow asks from a new run for the same deployment.
+        .on_conflict_do_update(
+            index_elements=["deployment_id"], set_={"seen_at": func.now(), "run_id": run_id}
+        )
     )
     rows = (
         await session.execute(
