@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # Ceilings of a project's own limits (models/ceilings.py): its build time limit, its awake
     # previews, its builds at once (each worker's own limit, PREVIEWD_MAX_CONCURRENT_BUILDS, holds too).
     previewd_max_build_timeout_seconds: int = Field(default=3600, ge=10, le=6 * 3600)
-    previewd_max_live_previews: int = Field(default=100, ge=1, le=10_000)
+    previewd_max_live_previews: int = Field(default=100, ge=1, le=1000)
     previewd_max_builds_per_project: int = Field(default=4, ge=1, le=64)
 
     github_app_id: str | None = None

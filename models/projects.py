@@ -70,7 +70,7 @@ class DeploymentConfig(BaseModel):
     max_concurrent_builds: int = PydanticField(default=1, ge=1, le=64)
     # Awake previews of this project; beyond it the least recently used one sleeps (the `sleep`
     # work). Held under PREVIEWD_MAX_LIVE_PREVIEWS like the other limits.
-    max_live_previews: int = PydanticField(default=10, ge=1, le=10_000)
+    max_live_previews: int = PydanticField(default=10, ge=1, le=1000)
 
     # Monorepos: where previewd.toml and the Procfile are read, and where the commands run.
     root_directory: str | None = None

@@ -35,7 +35,6 @@ DASHBOARD_ONLY: dict[tuple[str, ...], str] = {
     ("build_timeout_seconds",): "limits",
     ("build", "timeout_seconds"): "limits",
     ("max_concurrent_builds",): "limits",
-    ("max_live_previews",): "limits",
     ("expiry",): "expiry",
     ("domains",): "domains",
     ("notifications",): "notifications",
