@@ -11,8 +11,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from temporalio.client import Client
 
+from models import build_slots
+from models.db import Database
 from tests.integration.github_system import REPO, GitHubSystem
 from tests.integration.system import AppRepo, System, wait_for
 from workflows.signals import workflow_id_for
@@ -135,3 +138,60 @@ def test_a_queued_pr_shows_its_place_and_a_terminated_holder_frees_the_slot(gith
 async def _terminate(system: System, project_id: str, number: int) -> Any:
     client = await Client.connect(system.env["TEMPORAL_ADDRESS"])
     await client.get_workflow_handle(workflow_id_for(project_id, number)).terminate("test: a crashed holder")
+
+
+def test_asks_at_once_never_take_more_slots_than_the_limit_and_are_served_in_order(
+    system: System, repo: AppRepo
+) -> None:
+    """The queue itself on the real Postgres: ten asks at once (each its own connection) under a limit
+    of two grant exactly the two first; leaving wakes the first waiting; a row whose build is over by
+    its deployment's status is reclaimed even though its workflow still runs."""
+    project = system.add_project(repo, max_concurrent_builds=2)
+    ids = [uuid.uuid4() for _ in range(10)]
+    with system.engine.begin() as connection:
+        for n, deployment_id in enumerate(ids):
+            connection.execute(
+                text(
+                    "INSERT INTO deployments (id, project_id, pr_number, pr_title, pr_author, pr_branch,"
+                    " commit_sha, app_name, workflow_id, status, created_at, updated_at) VALUES (:id, :p, :n,"
+                    " '', '', '', 'abc', :app, :w, 'pending', now(), now())"
+                ),
+                {"id": deployment_id, "p": project["id"], "n": n, "app": f"pr-{n}-q", "w": f"wf-{n}"},
+            )
+    asyncio.run(_queue_at_once(system, uuid.UUID(project["id"]), ids))
+
+
+async def _queue_at_once(system: System, project_id: uuid.UUID, ids: list[uuid.UUID]) -> None:
+    db = Database(system.database_url, pool_size=10)
+
+    async def take(n: int) -> build_slots.Place:
+        async with db.session() as session:
+            return await build_slots.take_or_queue(
+                session, project_id=project_id, deployment_id=ids[n], workflow_id=f"wf-{n}", run_id="r",
+                limit=2,
+            )  # fmt: skip
+
+    try:
+        # Arrival order first (the row ids), then all of them asking again at once.
+        for n in range(len(ids)):
+            await take(n)
+        places = await asyncio.gather(*(take(n) for n in reversed(range(len(ids)))))
+        places.reverse()
+        assert [p.granted for p in places] == [True, True] + [False] * 8
+        assert [p.ahead for p in places[2:]] == [2, 3, 4, 5, 6, 7, 8, 9]
+        async with db.session() as session:
+            assert await build_slots.place_in_line(session, ids[4]) == 4
+            assert await build_slots.place_in_line(session, ids[0]) is None
+            # The first holder is done: the first rows still waiting are the ones to tell.
+            woken = await build_slots.leave(session, deployment_id=ids[0], wake=2)
+            assert [h.deployment_id for h in woken] == ids[2:4]
+        assert (await take(3)).granted is False and (await take(2)).granted is True
+        # The second holder's deployment went live, but its release never came: reclaimed all the same.
+        with system.engine.begin() as connection:
+            connection.execute(text("UPDATE deployments SET status = 'active' WHERE id = :d"), {"d": ids[1]})
+        async with db.session() as session:
+            assert await build_slots.reclaim(session, project_id=project_id, gone=[]) == 1
+        assert (await take(3)).granted is True
+        assert (await take(4)) == build_slots.Place(granted=False, ahead=2)
+    finally:
+        await db.dispose()
