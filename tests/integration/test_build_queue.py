@@ -172,9 +172,15 @@ async def _queue_at_once(system: System, project_id: uuid.UUID, ids: list[uuid.U
             )  # fmt: skip
 
     try:
-        # Arrival order first (the row ids), then all of them asking again at once.
-        for n in range(len(ids)):
-            await take(n)
+        # All ten ask at once: exactly two are granted, the two that arrived first (row order).
+        first = await asyncio.gather(*(take(n) for n in range(len(ids))))
+        assert sum(p.granted for p in first) == 2
+        arrival = [row["deployment_id"] for row in system.rows(
+            "SELECT deployment_id FROM build_slots WHERE project_id = :p ORDER BY id", p=project_id
+        )]  # fmt: skip
+        assert {ids[n] for n, p in enumerate(first) if p.granted} == set(arrival[:2])
+        ids[:] = arrival  # from here on, in the order they arrived
+        # Asking again keeps each one's place.
         places = await asyncio.gather(*(take(n) for n in reversed(range(len(ids)))))
         places.reverse()
         assert [p.granted for p in places] == [True, True] + [False] * 8
