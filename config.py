@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.ceilings import Ceilings
 from models.clone_source import CloneRules
 
 SESSION_SECRET_MIN_LENGTH = 32
@@ -64,6 +65,11 @@ class Settings(BaseSettings):
     previewd_max_build_log_lines: int = Field(default=100_000, ge=100)
     # runtime.log is rotated at this size, keeping one earlier file (activities/local/runtime_output.py).
     previewd_runtime_log_file_mb: int = Field(default=10, ge=1, le=1024)
+    # Ceilings of a project's own limits (models/ceilings.py): its build time limit, its awake
+    # previews, its builds at once (each worker's own limit, PREVIEWD_MAX_CONCURRENT_BUILDS, holds too).
+    previewd_max_build_timeout_seconds: int = Field(default=3600, ge=10, le=6 * 3600)
+    previewd_max_live_previews: int = Field(default=100, ge=1, le=1000)
+    previewd_max_builds_per_project: int = Field(default=4, ge=1, le=64)
 
     github_app_id: str | None = None
     github_app_private_key: SecretStr | None = None
@@ -112,6 +118,11 @@ class Settings(BaseSettings):
             raise ValueError("GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together (dashboard sign-in)")
         if "{app}" not in self.fly_preview_url_template:
             raise ValueError("FLY_PREVIEW_URL_TEMPLATE must contain {app}")
+        if self.previewd_build_timeout_seconds > self.previewd_max_build_timeout_seconds:
+            raise ValueError(
+                "PREVIEWD_BUILD_TIMEOUT_SECONDS (the default build time limit) must not exceed "
+                "PREVIEWD_MAX_BUILD_TIMEOUT_SECONDS"
+            )
         return self
 
     @field_validator("previewd_session_secret")
@@ -154,6 +165,17 @@ class Settings(BaseSettings):
             github_url=self.github_url,
             allowed_hosts=frozenset(host for host in listed if host),
             local_paths=not self.github_sign_in,
+        )
+
+    @property
+    def ceilings(self) -> Ceilings:
+        """What no project may ask for beyond (a save above one is an error naming the field)."""
+        return Ceilings(
+            memory_mb=self.previewd_max_memory_mb,
+            processes=self.previewd_max_processes,
+            build_timeout_seconds=self.previewd_max_build_timeout_seconds,
+            live_previews=self.previewd_max_live_previews,
+            builds_per_project=self.previewd_max_builds_per_project,
         )
 
     @property

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.build import BuildActivities
+from activities.build_slots import BuildSlotActivities
 from activities.builders import Builder, LocalBuilder
 from activities.context import WorkerContext
 from activities.fly.builder import FlyImageBuilder
@@ -138,6 +139,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     builds = BuildActivities(ctx, builder)
     github = github_app(settings)
     store, host = StoreActivities(ctx), HostActivities(ctx)
+    slots = BuildSlotActivities(ctx, client)
     source = SourceActivities(ctx, github.installation_token if github else None)
     platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
     drift = DriftActivities(ctx, github)
@@ -168,6 +170,9 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 store.mark_destroyed,
                 store.fork_policy,
                 host.claim_queue,
+                # Each project's build queue: short asks, so a waiting deployment holds no slot.
+                slots.take,
+                slots.leave,
                 # A fork's previewd.toml against its base: a scratch clone, on any worker.
                 source.config_changed,
                 GitHubReportActivities(ctx, github).report,

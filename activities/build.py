@@ -41,7 +41,12 @@ class BuildActivities:
         # A worker that died mid-build left its command running: stop it before starting again. In a
         # thread: stopping a group waits out its grace period, which would freeze the event loop.
         await asyncio.to_thread(kill_recorded_group, pid_file)
-        limit = config.build_timeout_seconds or self.ctx.settings.previewd_build_timeout_seconds
+        # The recorded config is clamped already; a deployment from before the record is not.
+        settings = self.ctx.settings
+        limit = min(
+            config.build_timeout_seconds or settings.previewd_build_timeout_seconds,
+            settings.previewd_max_build_timeout_seconds,
+        )
         deadline = time.monotonic() + limit
         masked = [*secrets.values(), *self.builder.masked()]
         async with LogSink(

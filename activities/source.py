@@ -124,10 +124,7 @@ class SourceActivities:
         settings = self.ctx.settings
         try:
             files = await read_repo_files(target, env, sha, project.config().root_directory)
-            effective = resolve(
-                stored, files, max_memory_mb=settings.previewd_max_memory_mb,
-                max_processes=settings.previewd_max_processes,
-            )  # fmt: skip
+            effective = resolve(stored, files, ceilings=settings.ceilings)
         except RepoConfigError as error:
             for problem in error.problems:
                 sink.error(problem)

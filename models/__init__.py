@@ -2,6 +2,7 @@
 
 from models.app_names import AppName
 from models.audit import AuditEvent
+from models.build_slots import BuildSlot
 from models.deliveries import WebhookDelivery
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute
 from models.installations import Installation
@@ -17,6 +18,7 @@ __all__ = [
     "ApiToken",
     "AppName",
     "AuditEvent",
+    "BuildSlot",
     "Deployment",
     "DeploymentConfig",
     "DeploymentLog",

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from models.ceilings import CEILING_OF_FIELD, Ceilings
 from models.projects import DeploymentConfig
 from models.repo_config import (
     FIELD_FOR_KEY,
@@ -28,7 +29,6 @@ from models.repo_config import (
 PROCFILE = "Procfile"
 # Never recorded: where the code comes from is the project's business, and a URL may carry a password.
 NOT_RECORDED = frozenset({"clone_url"})
-LIMIT_FIELDS = ("build_memory_mb", "preview_memory_mb", "max_processes")
 
 
 class Source(StrEnum):
@@ -74,7 +74,7 @@ def _is_set(stored: dict[str, Any], name: str) -> bool:
     return name in stored and stored[name] not in (None, "", default)
 
 
-def resolve(stored: dict[str, Any], files: RepoFiles, *, max_memory_mb: int, max_processes: int) -> Effective:
+def resolve(stored: dict[str, Any], files: RepoFiles, *, ceilings: Ceilings) -> Effective:
     """The deployment's config from the project's stored settings and the repository's files.
     RepoConfigError (with the file's line) when previewd.toml sets a value DeploymentConfig refuses."""
     dashboard = DeploymentConfig.model_validate(stored)
@@ -103,9 +103,11 @@ def resolve(stored: dict[str, Any], files: RepoFiles, *, max_memory_mb: int, max
         raise RepoConfigError(
             [_problem(files, sources, problem) for problem in error.errors(include_input=False)]
         ) from None
-    for name in LIMIT_FIELDS:
-        ceiling = max_processes if name == "max_processes" else max_memory_mb
-        if getattr(config, name) > ceiling:
+    for name in CEILING_OF_FIELD:
+        # A config saved before a ceiling was lowered: clamped (a build time limit left unset takes
+        # PREVIEWD_BUILD_TIMEOUT_SECONDS, which the settings hold under its ceiling).
+        value, ceiling = getattr(config, name), ceilings.of(name)
+        if value is not None and value > ceiling:
             setattr(config, name, ceiling)
             sources[name] = Source.CEILING
     return Effective(config=config, sources=sources)

@@ -29,6 +29,8 @@ class LockSpace(IntEnum):
     REPOSITORY = 3
     # Transaction lock: writers of one deployment's log commit in id order.
     DEPLOYMENT_LOG = 4
+    # Transaction lock: a project's build queue is changed by one writer at a time (models/build_slots.py).
+    BUILD_QUEUE = 5
 
 
 def _key(space: LockSpace, identity: int) -> int:
@@ -55,6 +57,10 @@ def repository_key(repo_id: int) -> int:
 
 def deployment_log_key(deployment_id: uuid.UUID) -> int:
     return _hashed(LockSpace.DEPLOYMENT_LOG, deployment_id)
+
+
+def build_queue_key(project_id: uuid.UUID) -> int:
+    return _hashed(LockSpace.BUILD_QUEUE, project_id)
 
 
 def space_of(key: int) -> LockSpace:

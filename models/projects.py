@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from models.ceilings import CEILING_OF_FIELD, Ceilings
 from models.clone_source import CloneRules
 from models.common import timestamp_field
 from models.fly_config import FlyConfig
@@ -64,6 +65,12 @@ class DeploymentConfig(BaseModel):
     build_memory_mb: int = PydanticField(default=1024, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
     preview_memory_mb: int = PydanticField(default=1024, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
     max_processes: int = PydanticField(default=512, ge=MIN_PROCESSES, le=MAX_PROCESSES)
+    # Builds of this project at once, on top of each worker's PREVIEWD_MAX_CONCURRENT_BUILDS: a busy
+    # project queues its own builds (FIFO, models/build_slots.py) instead of taking every worker's.
+    max_concurrent_builds: int = PydanticField(default=1, ge=1, le=64)
+    # Awake previews of this project; beyond it the least recently used one sleeps (the `sleep`
+    # work). Held under PREVIEWD_MAX_LIVE_PREVIEWS like the other limits.
+    max_live_previews: int = PydanticField(default=10, ge=1, le=1000)
 
     # Monorepos: where previewd.toml and the Procfile are read, and where the commands run.
     root_directory: str | None = None
@@ -134,16 +141,17 @@ class DeploymentConfig(BaseModel):
         # configs have always had.
         return value.model_dump(mode=info.mode, exclude_defaults=True)
 
-    def over_ceilings(self, *, max_memory_mb: int, max_processes: int) -> dict[str, str]:
+    def over_ceilings(self, ceilings: Ceilings) -> dict[str, str]:
         """Limits above what the operator allows, as {field: message}. Checked where a config is
-        saved (the ceilings are settings, not part of the model); at run time they are clamped."""
-        errors = {
-            name: f"at most {max_memory_mb} MB on this previewd (PREVIEWD_MAX_MEMORY_MB)"
-            for name in ("build_memory_mb", "preview_memory_mb")
-            if getattr(self, name) > max_memory_mb
-        }
-        if self.max_processes > max_processes:
-            errors["max_processes"] = f"at most {max_processes} on this previewd (PREVIEWD_MAX_PROCESSES)"
+        saved (the ceilings are settings, not part of the model); at run time they are clamped.
+        A value left at its default is never an error (an operator whose ceiling is below a default,
+        say 5 live previews, must not make every save fail): it is clamped like the others."""
+        errors: dict[str, str] = {}
+        for name in CEILING_OF_FIELD:
+            value = getattr(self, name)
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            if value is not None and value != default and value > ceilings.of(name):
+                errors[name] = ceilings.message(name)
         return errors
 
     @field_validator("env_vars")

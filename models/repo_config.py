@@ -34,6 +34,7 @@ DASHBOARD_ONLY: dict[tuple[str, ...], str] = {
     ("max_processes",): "limits",
     ("build_timeout_seconds",): "limits",
     ("build", "timeout_seconds"): "limits",
+    ("max_concurrent_builds",): "limits",
     ("expiry",): "expiry",
     ("domains",): "domains",
     ("notifications",): "notifications",

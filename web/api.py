@@ -13,7 +13,8 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from models import Deployment, DeploymentConfig, Project, ProjectSecret
+from models import Deployment, DeploymentConfig, DeploymentStatus, Project, ProjectSecret
+from models.build_slots import place_in_line
 from models.common import utcnow
 from models.fly_images import image_problem
 from models.projects import ENV_NAME
@@ -77,6 +78,9 @@ class DeploymentOut(BaseModel):
     # The config it ran with: {"config": {...}, "sources": {name: "default" | "dashboard" |
     # "previewd.toml" | "Procfile" | "operator ceiling"}, "file": ..., "read_at": sha}.
     effective_config: dict[str, Any] | None = None
+    # While it waits for one of its project's build slots: the project's builds running or waiting
+    # before it (the PR comment's "2 builds ahead"); None otherwise.
+    builds_ahead: int | None = None
     started_at: datetime | None
     completed_at: datetime | None
     created_at: datetime
@@ -131,9 +135,7 @@ def _within_ceilings(services: Services, config: DeploymentConfig) -> None:
     """422 naming each field the operator's settings refuse (the model cannot know them): a sandbox
     limit above its ceiling, a clone_url this previewd does not clone from."""
     settings = services.settings
-    errors = config.over_ceilings(
-        max_memory_mb=settings.previewd_max_memory_mb, max_processes=settings.previewd_max_processes
-    )
+    errors = config.over_ceilings(settings.ceilings)
     clone_problem = config.clone_url_problem(settings.clone_rules)
     if clone_problem is not None:
         errors["clone_url"] = clone_problem
@@ -246,11 +248,19 @@ async def list_pulls(project_id: uuid.UUID, services: ServicesDep, caller: Curre
     return [
         PullOut(
             pr_number=d.pr_number,
-            latest_deployment=DeploymentOut.model_validate(d, from_attributes=True),
+            latest_deployment=await _deployment_out(services, d),
             workflow=dataclasses.asdict(state) if (state := states.get(d.pr_number)) else None,
         )
         for d in latest
     ]
+
+
+async def _deployment_out(services: Services, deployment: Deployment) -> DeploymentOut:
+    out = DeploymentOut.model_validate(deployment, from_attributes=True)
+    if deployment.status == DeploymentStatus.PENDING:  # only a pending one can wait in line
+        async with services.db.session() as session:
+            out.builds_ahead = await place_in_line(session, deployment.id)
+    return out
 
 
 async def _deployment(services: Services, caller: Caller, deployment_id: uuid.UUID) -> Deployment:
@@ -271,7 +281,7 @@ async def get_deployment(
     deployment_id: uuid.UUID, services: ServicesDep, caller: CurrentCaller
 ) -> DeploymentOut:
     deployment = await _deployment(services, caller, deployment_id)
-    return DeploymentOut.model_validate(deployment, from_attributes=True)
+    return await _deployment_out(services, deployment)
 
 
 @router.get("/deployments/{deployment_id}/logs")

@@ -16,6 +16,8 @@ class ActivityName:
     MARK_DESTROYED = "store.mark_destroyed"
     FORK_POLICY = "store.fork_policy"
     CLAIM_HOST_QUEUE = "host.claim_queue"
+    TAKE_BUILD_SLOT = "build_slots.take"
+    LEAVE_BUILD_QUEUE = "build_slots.leave"
     CLONE = "source.clone"
     CONFIG_CHANGED = "source.config_changed"
     BUILD = "build.run"
@@ -106,6 +108,24 @@ class ClaimHostQueueResult:
 
 
 @dataclass
+class BuildSlotInput:
+    """A deployment asking for (or giving back) its project's build slot."""
+
+    deployment_id: str = ""
+    project_id: str = ""
+    # The asking run: a slot whose run is gone is reclaimed (models/build_slots.py).
+    workflow_id: str = ""
+    run_id: str = ""
+
+
+@dataclass
+class BuildSlotAnswer:
+    granted: bool = False
+    # The project's builds running or waiting before this one, while it waits.
+    ahead: int = 0
+
+
+@dataclass
 class DeploymentRef:
     """Names one deployment for the activities that act on its files and processes."""
 
@@ -186,6 +206,8 @@ class ReportInput:
     url: str | None = None
     error: str | None = None
     log_tail: list[str] | None = None
+    # Queued behind this many of the project's builds (running or waiting before it).
+    builds_ahead: int | None = None
     # A line for the people on the PR (a refused command, an approval that came too late).
     notice: str | None = None
     # Only the sticky comment changes (a notice): the deployment and commit statuses stay as they are.

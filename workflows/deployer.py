@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         MarkDestroyedInput,
         SetStatusInput,
     )
+    from workflows.build_queue import BuildQueue
     from workflows.failures import describe_failure
     from workflows.pr_reporter import PRReporter
     from workflows.signals import DESTROY_FAILED, HistoryEntry, PreviewState, PushSignal, workflow_id_for
@@ -63,12 +64,15 @@ class _Attempt:
     # state.generation when it started: a different one now means something else is wanted.
     generation: int
     host: ClaimHostQueueResult | None = None
+    # It asked for its project's build slot: its cleanup gives the slot (or its place in line) back.
+    queued: bool = False
 
 
 class Deployer:
     def __init__(self, state: PreviewState, reporter: PRReporter) -> None:
         self._state = state
         self._reporter = reporter
+        self._queue = BuildQueue(state, reporter)
 
     def _superseded(self, attempt: _Attempt) -> bool:
         return self._state.generation != attempt.generation
@@ -92,7 +96,7 @@ class Deployer:
             await self._not_live(attempt, failure=None)  # the workflow itself is being cancelled
             raise
         if isinstance(outcome, DeployResult):
-            await self._go_live(attempt.ref, outcome.app_url, attempt.host)
+            await self._go_live(attempt, outcome.app_url)
             return DeploymentStatus.ACTIVE
         if isinstance(outcome, CloneResult):
             await self._skipped(attempt, outcome.message)
@@ -146,6 +150,10 @@ class Deployer:
 
     async def _build_and_start(self, attempt: _Attempt) -> DeployResult | CloneResult:
         ref = attempt.ref
+        # The project's build slot first, before any worker is asked for anything: a deployment that
+        # waits in its project's queue holds no worker slot.
+        attempt.queued = True
+        await self._queue.wait_for_slot(ref)
         # Clone, build and run share a working directory, so they run on one worker: whichever worker
         # answers this claim on the shared queue lends its own host queue.
         attempt.host = host = await workflow.execute_activity_method(
@@ -173,8 +181,9 @@ class Deployer:
         self._reporter.tell(ref, phase)
         self._state.phase = phase
 
-    async def _go_live(self, ref: DeploymentRef, url: str, host: ClaimHostQueueResult | None) -> None:
+    async def _go_live(self, attempt: _Attempt, url: str) -> None:
         """Never interrupted, so the store and the state agree: a newer push is looked at afterwards."""
+        ref, host = attempt.ref, attempt.host
         previous_id, previous_queue = self._state.current_deployment_id, self._state.host_queue
         previous_sha = self._state.deployed_sha or ""
         await workflow.execute_activity_method(
@@ -183,6 +192,7 @@ class Deployer:
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
+        await self._give_back_slot(attempt)
         self._state.current_deployment_id = ref.deployment_id
         self._state.building_deployment_id = None
         self._state.deployed_sha = ref.commit_sha
@@ -231,6 +241,7 @@ class Deployer:
         self._state.building_deployment_id = None
         status = DeploymentStatus.SUPERSEDED if failure is None else DeploymentStatus.FAILED
         self.record(ref.deployment_id, ref.commit_sha, status, failure)
+        await self._give_back_slot(attempt)
         if attempt.host is not None:
             await self._retire(ref, attempt.host.host_queue)
 
@@ -244,8 +255,16 @@ class Deployer:
         self._state.building_deployment_id = None
         self._state.phase = Phase.ACTIVE if self._state.current_deployment_id else Phase.IDLE
         self.record(ref.deployment_id, ref.commit_sha, DeploymentStatus.SKIPPED)
+        await self._give_back_slot(attempt)
         if attempt.host is not None:
             await self._retire(ref, attempt.host.host_queue)
+
+    async def _give_back_slot(self, attempt: _Attempt) -> None:
+        """After the row says the build is over (so no two builds of a project ever overlap on the
+        record), before the old preview is retired: the next build in line need not wait for that."""
+        if attempt.queued:
+            attempt.queued = False
+            await self._queue.leave(attempt.ref)
 
     async def _set_status(
         self, deployment_id: str, status: DeploymentStatus, message: str | None = None

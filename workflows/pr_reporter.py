@@ -55,13 +55,13 @@ class PRReporter:
 
     def tell(
         self, ref: DeploymentRef, phase: Phase | ReportPhase, *, url: str | None = None,
-        error: str | None = None, log_tail: list[str] | None = None,
+        error: str | None = None, log_tail: list[str] | None = None, builds_ahead: int | None = None,
     ) -> None:  # fmt: skip
         self._pending = self._state.last_report = ReportInput(
             project_id=ref.project_id, pr_number=ref.pr_number, sha=ref.commit_sha,
             deployment_id=ref.deployment_id,
             phase=REPORT_FOR_PHASE[phase] if isinstance(phase, Phase) else phase, url=url, error=error,
-            log_tail=log_tail,
+            log_tail=log_tail, builds_ahead=builds_ahead,
         )  # fmt: skip
 
     def notify(self, notice: str) -> None:

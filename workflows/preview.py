@@ -156,6 +156,11 @@ class PreviewWorkflow:
             return
         self.state.pending_commands = self.state.pending_commands + [signal]
 
+    @workflow.signal(name=SignalName.SLOT_FREE)
+    def slot_free(self) -> None:
+        """One of the project's build slots came free: a deployment waiting for one asks again now."""
+        self.state.slot_nudges += 1
+
     @workflow.query(name=STATE_QUERY)
     def get_state(self) -> PreviewState:
         return self.state

@@ -27,6 +27,8 @@ class SignalName(StrEnum):
     APPROVE = "approve"
     REFUSE = "refuse"
     COMMAND = "command"
+    # A build slot of the project came free (activities/build_slots.py): a waiting deployment asks again.
+    SLOT_FREE = "slot_free"
 
 
 # The state query and the dashboard's approval (an update, so the caller hears whether it took).
@@ -173,6 +175,10 @@ class PreviewState:
     unsettled: list[SettledDeployment] = field(default_factory=list)
     # A fork's sha whose commit status says it waits for approval (nothing was deployed for it).
     held_back_sha: str | None = None
+    # While the deployment waits for its project's build slot: the builds running or waiting before it.
+    builds_ahead: int | None = None
+    # Counts `slot_free` signals: a change ends the wait before the next ask (workflows/build_queue.py).
+    slot_nudges: int = 0
 
 
 @dataclass

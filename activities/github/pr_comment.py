@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 
+from models.build_slots import builds_ahead_text
 from workflows.activity_io import ReportInput
 from workflows.vocabulary import ReportPhase
 
@@ -31,6 +32,8 @@ def comment_body(report: ReportInput, logs_url: str | None) -> str:
     rows: list[tuple[str, str]] = []
     if report.phase:
         rows.append(("Status", TITLES.get(report.phase, report.phase)))
+    if report.phase == ReportPhase.QUEUED and report.builds_ahead:
+        rows.append(("Queue", builds_ahead_text(report.builds_ahead)))
     if report.sha:
         rows.append(("Commit", f"`{report.sha[:12]}`"))
     if report.phase == ReportPhase.READY and report.url:
@@ -45,6 +48,12 @@ def comment_body(report: ReportInput, logs_url: str | None) -> str:
         # The log itself stays in the dashboard (the Logs row), behind its sign-in: on a public
         # repository a comment is read by everyone, and a build log says more than masking can hide.
         lines += ["", "Push a new commit, or comment `/preview redeploy`, to try again."]
+    if report.phase == ReportPhase.QUEUED and report.builds_ahead:
+        lines += [
+            "",
+            "This project builds a limited number of pull requests at once; this commit waits for its "
+            "turn, first come first served.",
+        ]
     if report.phase == ReportPhase.SKIPPED:
         lines += [
             "",

@@ -53,8 +53,8 @@ def limits(settings: Settings, config: DeploymentConfig, *, memory_mb: int) -> L
     """The project's limits, held under the operator's ceilings (a config saved before a ceiling was
     lowered is clamped here rather than refused)."""
     return Limits(
-        memory_bytes=min(memory_mb, settings.previewd_max_memory_mb) * MB,
-        max_pids=min(config.max_processes, settings.previewd_max_processes),
+        memory_bytes=min(memory_mb, settings.ceilings.memory_mb) * MB,
+        max_pids=min(config.max_processes, settings.ceilings.processes),
     )
 
 

@@ -7,6 +7,7 @@ import uuid
 from models.locks import (
     DISPATCHER_LEADER,
     LockSpace,
+    build_queue_key,
     deployment_log_key,
     pull_request_key,
     repository_key,
@@ -24,6 +25,7 @@ def test_each_key_lies_in_its_own_space() -> None:
         LockSpace.PULL_REQUEST: [pull_request_key(repo, pr) for repo in repos for pr in (1, 7, 2**31)],
         LockSpace.REPOSITORY: [repository_key(repo) for repo in repos],
         LockSpace.DEPLOYMENT_LOG: [deployment_log_key(uuid.uuid4()) for _ in range(20)],
+        LockSpace.BUILD_QUEUE: [build_queue_key(uuid.uuid4()) for _ in range(20)],
     }
     for space, space_keys in keys.items():
         assert all(key in SIGNED_BIGINT and space_of(key) == space for key in space_keys)

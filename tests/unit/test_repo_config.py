@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from models.ceilings import Ceilings
 from models.effective_config import RepoFiles, Source, resolve
 from models.repo_config import RepoConfigError, key_lines, parse, parse_procfile
 
@@ -71,6 +72,7 @@ def test_an_unknown_key_is_an_error_on_its_line() -> None:
         ("[database]\ntemplate = 'x'\n", "database.template", 2),
         ("[build]\ntimeout_seconds = 10\n", "build.timeout_seconds", 2),
         ("[secrets]\nTOKEN = 'x'\n", "secrets", 1),
+        ("max_concurrent_builds = 8\n", "max_concurrent_builds", 1),
     ],
 )
 def test_dashboard_only_keys_are_refused_with_where_they_belong(text: str, key: str, line: int) -> None:
@@ -88,20 +90,20 @@ def test_invalid_toml_names_its_line_and_quotes_no_value() -> None:
 def test_a_value_the_deployment_config_refuses_is_said_at_its_line() -> None:
     text = "\n[start]\nport = 70000\n"
     with pytest.raises(RepoConfigError) as caught:
-        resolve({}, files(text), max_memory_mb=4096, max_processes=1024)
+        resolve({}, files(text), ceilings=Ceilings(memory_mb=4096, processes=1024))
     assert caught.value.problems[0].startswith("previewd.toml:3: start.port: ")
 
 
 def test_a_root_directory_outside_the_checkout_is_refused() -> None:
     with pytest.raises(RepoConfigError) as caught:
-        resolve({}, files("root_directory = '../x'\n"), max_memory_mb=4096, max_processes=1024)
+        resolve({}, files("root_directory = '../x'\n"), ceilings=Ceilings(memory_mb=4096, processes=1024))
     assert caught.value.problems[0].startswith("previewd.toml:1: root_directory: must stay inside")
 
 
 def test_precedence_file_over_dashboard_over_default_and_ceilings_over_all() -> None:
     stored = {"start_command": "npm start", "build_command": "npm run build", "build_memory_mb": 8192,
               "env_vars": {"A": "dashboard", "B": "dashboard"}}  # fmt: skip
-    effective = resolve(stored, files(GOOD), max_memory_mb=2048, max_processes=1024)
+    effective = resolve(stored, files(GOOD), ceilings=Ceilings(memory_mb=2048, processes=1024))
     config, sources = effective.config, effective.sources
     assert (config.start_command, sources["start_command"]) == ("gunicorn app.wsgi", Source.FILE)
     assert (config.build_command, sources["build_command"]) == ("npm run build", Source.DASHBOARD)
@@ -113,12 +115,14 @@ def test_precedence_file_over_dashboard_over_default_and_ceilings_over_all() -> 
 
 def test_the_procfile_fills_only_what_nothing_else_set() -> None:
     procfile = "# comment\nweb: gunicorn app.wsgi --log-file -\nrelease: python manage.py migrate\n"
-    effective = resolve({}, files(None, procfile), max_memory_mb=4096, max_processes=1024)
+    effective = resolve({}, files(None, procfile), ceilings=Ceilings(memory_mb=4096, processes=1024))
     assert effective.config.start_command == "gunicorn app.wsgi --log-file -"
     assert effective.sources["start_command"] == Source.PROCFILE
     assert effective.config.release_command == "python manage.py migrate"
     dashboard = resolve(
-        {"start_command": "npm start"}, files(None, procfile), max_memory_mb=4096, max_processes=1024
+        {"start_command": "npm start"},
+        files(None, procfile),
+        ceilings=Ceilings(memory_mb=4096, processes=1024),
     )
     assert (dashboard.config.start_command, dashboard.sources["start_command"]) == (
         "npm start",
@@ -128,7 +132,7 @@ def test_the_procfile_fills_only_what_nothing_else_set() -> None:
 
 def test_the_record_names_a_source_for_every_value_and_keeps_no_clone_url() -> None:
     stored = {"clone_url": "https://user:pw@example.com/r.git"}
-    effective = resolve(stored, files(GOOD), max_memory_mb=4096, max_processes=1024)
+    effective = resolve(stored, files(GOOD), ceilings=Ceilings(memory_mb=4096, processes=1024))
     record = effective.record(files(GOOD))
     assert "clone_url" not in record["config"] and "pw@" not in str(record)
     assert set(record["sources"]) == set(record["config"])

@@ -18,6 +18,7 @@ from activities.logsink import LogSink
 from activities.sandbox import Probe
 from config import Settings
 from models import DeploymentConfig, LogType
+from models.ceilings import Ceilings
 from models.db import Database
 from web.dashboard.config_form import parse
 from workflows.activity_io import DeploymentRef
@@ -41,10 +42,10 @@ def test_limits_are_the_projects_under_the_operators_ceilings(clean_env: Path) -
 
 def test_a_config_over_the_ceilings_names_each_field() -> None:
     config = DeploymentConfig(build_memory_mb=4096, preview_memory_mb=1024, max_processes=1000)
-    errors = config.over_ceilings(max_memory_mb=2048, max_processes=512)
+    errors = config.over_ceilings(Ceilings(memory_mb=2048, processes=512))
     assert set(errors) == {"build_memory_mb", "max_processes"}
     assert "PREVIEWD_MAX_MEMORY_MB" in errors["build_memory_mb"]
-    assert DeploymentConfig().over_ceilings(max_memory_mb=1024, max_processes=512) == {}
+    assert DeploymentConfig().over_ceilings(Ceilings(memory_mb=1024, processes=512)) == {}
 
 
 def test_the_form_shows_limit_mistakes_beside_their_fields(clean_env: Path) -> None:

@@ -26,6 +26,8 @@ from workflows.activity_io import (
     GITHUB_REPORT,
     ActivateInput,
     ActivityName,
+    BuildSlotAnswer,
+    BuildSlotInput,
     ClaimHostQueueResult,
     CloneResult,
     ConfigChangeInput,
@@ -90,6 +92,10 @@ class Recorder:
     report_seconds: float = 0.0
     # GitHub login -> permission on the repository ("admin", "write", "read"); anyone else: "none".
     permissions: dict[str, str] = field(default_factory=dict)
+    # Builds of a project at once (models/build_slots.py's rule, kept in memory here), and its queue:
+    # [deployment id, workflow id, run id, granted] in arrival order.
+    builds_per_project: int = 100
+    build_queue: list[list[Any]] = field(default_factory=list)
 
     def args(self, name: str) -> list[Any]:
         return [call.arg for call in self.calls if call.name == name]
@@ -101,15 +107,20 @@ class Recorder:
         calls = self.args(ActivityName.SET_STATUS)
         return [call.status for call in calls if call.deployment_id == deployment_id]
 
+    def queued(self) -> list[str]:
+        """Deployment ids in the build queue (granted or waiting), in arrival order."""
+        return [entry[0] for entry in self.build_queue]
+
     def deployment_ids_for(self, sha: str) -> list[str]:
         calls = self.args(ActivityName.CREATE_DEPLOYMENT)
         return [call.deployment_id for call in calls if call.commit_sha == sha]
 
 
 class FakeActivities:
-    def __init__(self, recorder: Recorder, task_queue: str) -> None:
+    def __init__(self, recorder: Recorder, task_queue: str, client: Client | None = None) -> None:
         self.recorder = recorder
         self.task_queue = task_queue
+        self.client = client
 
     def _record(self, name: str, arg: Any = None) -> None:
         self.recorder.calls.append(Call(name, arg, activity.info().task_queue))
@@ -158,6 +169,36 @@ class FakeActivities:
         self._record(ActivityName.CLAIM_HOST_QUEUE)
         queue = self.task_queue
         return ClaimHostQueueResult(host_queue=f"{queue}-host", build_queue=f"{queue}-build")
+
+    @activity.defn(name=ActivityName.TAKE_BUILD_SLOT)
+    async def take_build_slot(self, input: BuildSlotInput) -> BuildSlotAnswer:
+        """The queue's rule: granted when fewer than the limit run or wait before it (FIFO)."""
+        self._record(ActivityName.TAKE_BUILD_SLOT, input)
+        queue = self.recorder.build_queue
+        if not any(entry[0] == input.deployment_id for entry in queue):
+            queue.append([input.deployment_id, input.workflow_id, input.run_id, False])
+        ahead = 0
+        for entry in queue:
+            if entry[0] == input.deployment_id:
+                if entry[3] or ahead < self.recorder.builds_per_project:
+                    entry[3] = True
+                    return BuildSlotAnswer(granted=True)
+                return BuildSlotAnswer(granted=False, ahead=ahead)
+            ahead += 1
+        raise AssertionError("unreachable: the entry was just added")
+
+    @activity.defn(name=ActivityName.LEAVE_BUILD_QUEUE)
+    async def leave_build_queue(self, input: BuildSlotInput) -> None:
+        """As the real one: the row goes, and when it held a slot the waiting ones are told."""
+        self._record(ActivityName.LEAVE_BUILD_QUEUE, input)
+        queue = self.recorder.build_queue
+        left = [entry for entry in queue if entry[0] == input.deployment_id]
+        queue[:] = [entry for entry in queue if entry[0] != input.deployment_id]
+        if left and left[0][3] and self.client is not None:
+            for _, workflow_id, run_id, granted in list(queue):
+                if not granted:
+                    handle = self.client.get_workflow_handle(str(workflow_id), run_id=str(run_id))
+                    await handle.signal(PreviewWorkflow.slot_free)
 
     @activity.defn(name=ActivityName.CLONE)
     async def clone(self, ref: DeploymentRef) -> CloneResult:
@@ -240,7 +281,7 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
     """Workers on a fresh shared queue and on the host and build queues that claim_queue hands out."""
     task_queue = f"previews-{uuid.uuid4()}"
     harness = Harness(client=client, task_queue=task_queue, recorder=recorder or Recorder())
-    fakes = FakeActivities(harness.recorder, task_queue)
+    fakes = FakeActivities(harness.recorder, task_queue, client)
     throttle: dict[str, Any] = {
         "max_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
         "default_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
@@ -248,7 +289,8 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
     shared: list[Callable[..., Any]] = [
         fakes.create_deployment, fakes.set_status, fakes.activate, fakes.fail_deployment,
         fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy, fakes.report,
-        fakes.fork_policy, fakes.permission, fakes.config_changed,
+        fakes.fork_policy, fakes.permission, fakes.config_changed, fakes.take_build_slot,
+        fakes.leave_build_queue,
     ]  # fmt: skip
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(

@@ -123,12 +123,31 @@ async def fork_approval(h: fx.Harness) -> Handle:
     return handle
 
 
+async def queued_for_a_build_slot(h: fx.Harness) -> Handle:
+    """One build of the project at once: PR 2 waits in line (told its place), a push while it waits
+    leaves the line and queues again, and PR 1's close hands the slot over (`slot_free`)."""
+    h.recorder.builds_per_project = 1
+    h.recorder.slow_shas.add("sha-1")
+    first = await h.start("sha-1", pr_number=1)
+    await fx.wait_until(lambda: bool(h.recorder.args(ActivityName.BUILD)), what="PR 1's build")
+    handle = await h.start("sha-a", pr_number=2)
+    await fx.wait_for_state(handle, lambda state: state.builds_ahead == 1)
+    await h.push(handle, "sha-b")
+    await fx.wait_until(lambda: bool(h.recorder.deployment_ids_for("sha-b")), what="sha-b in line")
+    await fx.wait_for_state(handle, lambda state: state.builds_ahead == 1)
+    await close(first)
+    await fx.wait_for_state(handle, fx.is_active("sha-b"))
+    await close(handle)
+    return handle
+
+
 SCENARIOS: dict[str, Callable[[fx.Harness], Awaitable[Handle]]] = {
     "open_push_close": open_push_close,
     "superseded_burst": superseded_burst,
     "failed_build": failed_build,
     "destroy_redeploy": destroy_redeploy,
     "fork_approval": fork_approval,
+    "queued_for_a_build_slot": queued_for_a_build_slot,
 }
 
 

@@ -21,7 +21,8 @@ async def test_a_push_changing_no_watch_path_is_skipped_and_the_live_preview_sta
     clone = [c for c in harness.recorder.args(A.CLONE) if c.commit_sha == "sha-2"][0]
     assert clone.live_sha == "sha-1"
     assert not [b for b in harness.recorder.args(A.BUILD) if b.commit_sha == "sha-2"]
-    # The clone is thrown away; the live deployment is not retired.
+    # The clone is thrown away (right after the state records the skip); the live deployment is not retired.
+    await wait_until(lambda: bool(harness.recorder.args(A.RETIRE)), what="the clone thrown away")
     assert [r.deployment_id for r in harness.recorder.args(A.RETIRE)] == [skipped]
     await wait_until(
         lambda: any(r.phase == "skipped" and r.sha == "sha-2" for r in harness.recorder.args(GITHUB_REPORT)),

@@ -21,6 +21,11 @@ TEXT_FIELDS = ("install_command", "build_command", "release_command", "start_com
 LAYOUT_FIELDS = ("root_directory", "health_check_path")
 # The sandbox's limits (whole numbers; empty keeps the model's default).
 LIMIT_FIELDS = ("build_memory_mb", "preview_memory_mb", "max_processes")
+# How much of the build workers one project takes, and how long one build may run (empty: the
+# operator's default, PREVIEWD_BUILD_TIMEOUT_SECONDS).
+BUILD_FIELDS = ("max_concurrent_builds", "build_timeout_seconds")
+# Saved values the form does not show: an edit keeps them.
+KEPT_FIELDS = ("clone_url", "max_live_previews")
 FLY_FIELDS = {
     ("region",): "fly_region",
     ("fallback_regions",): "fly_fallback_regions",
@@ -86,11 +91,11 @@ def _number(values: dict[str, str], errors: dict[str, str], name: str) -> int | 
 
 def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings | None = None) -> ConfigForm:
     """Read the posted form. `keep` is the saved config: keys the form does not show (clone_url,
-    build_timeout_seconds, extra Fly services) survive an edit. With `settings`, limits above the
+    max_live_previews, extra Fly services) survive an edit. With `settings`, limits above the
     operator's ceilings are errors beside their fields."""
     names = (
         *TEXT_FIELDS, *LAYOUT_FIELDS, "watch_paths", "health_check_timeout_seconds", "port", "env_vars",
-        "fork_policy", *LIMIT_FIELDS, *FLY_FIELDS.values(), "log_retention_days",
+        "fork_policy", *LIMIT_FIELDS, *BUILD_FIELDS, *FLY_FIELDS.values(), "log_retention_days",
     )  # fmt: skip
     values = {name: _first(form, name) for name in names}
     values["fly_auto_stop"] = "on" if form.get("fly_auto_stop") else ""
@@ -101,7 +106,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     port = _number(values, errors, "port")
     fly = _fly(values, errors, kept=dict((keep or {}).get("fly_config", {})))
     raw: dict[str, Any] = {
-        **{k: v for k, v in (keep or {}).items() if k in ("clone_url", "build_timeout_seconds")},
+        **{k: v for k, v in (keep or {}).items() if k in KEPT_FIELDS},
         **{name: values[name] or None for name in TEXT_FIELDS},
         "root_directory": values["root_directory"] or None,
         "health_check_path": values["health_check_path"] or "/",
@@ -112,7 +117,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     }
     if port is not None:
         raw["port"] = port
-    for name in (*LIMIT_FIELDS, "health_check_timeout_seconds", "log_retention_days"):
+    for name in (*LIMIT_FIELDS, *BUILD_FIELDS, "health_check_timeout_seconds", "log_retention_days"):
         number = _number(values, errors, name)
         if number is not None:
             raw[name] = number
@@ -124,9 +129,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
             errors.setdefault(name, _message(item["msg"]))
         config = None
     if config is not None and settings is not None:
-        for name, message in config.over_ceilings(
-            max_memory_mb=settings.previewd_max_memory_mb, max_processes=settings.previewd_max_processes
-        ).items():
+        for name, message in config.over_ceilings(settings.ceilings).items():
             errors.setdefault(name, message)
     if settings is not None:
         # clone_url is not a field of the form (it is set through the API), but a saved one this
@@ -182,6 +185,8 @@ def values_of(config: dict[str, Any]) -> dict[str, str]:
         "log_retention_days": str(parsed.log_retention_days),
         "watch_paths": "\n".join(parsed.watch_paths),
         **{name: str(getattr(parsed, name)) for name in LIMIT_FIELDS},
+        "max_concurrent_builds": str(parsed.max_concurrent_builds),
+        "build_timeout_seconds": str(parsed.build_timeout_seconds or ""),
         "env_vars": "\n".join(f"{k}={v}" for k, v in parsed.env_vars.items()),
         "fork_policy": parsed.fork_policy,
         "fly_region": fly.region or "",

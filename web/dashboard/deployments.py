@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from sqlmodel import col, select
 
 from models import AuditEvent, Deployment, Project
+from models.build_slots import builds_ahead_text, place_in_line
 from models.common import utcnow
 from models.dashboard_queries import log_before, log_tail
 from models.deployments import FINAL_STATUSES, DeploymentStatus
@@ -120,7 +121,13 @@ async def deployment_page(
                 )
             ).all()
         )
+        ahead = (
+            await place_in_line(session, deployment.id)
+            if deployment.status == DeploymentStatus.PENDING
+            else None
+        )
     context = {
+        "queue_place": builds_ahead_text(ahead) if ahead is not None else None,
         "deployment": deployment,
         "project": project,
         "steps": timeline(deployment, events),
