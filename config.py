@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # Ceilings of every project's sandbox limits: a project asks for less, never more.
     previewd_max_memory_mb: int = Field(default=4096, ge=64)
     previewd_max_processes: int = Field(default=4096, ge=16)
+    # Test knob, not a setting: how many seconds a "day" of expiry lasts (`expire_after_days`, the
+    # warning a day before, `/preview extend 3d`), so tests see a preview expire in seconds through
+    # the same code path. Leave it unset.
+    previewd_expiry_unit_seconds: float = Field(default=86400.0, gt=0)
 
     github_app_id: str | None = None
     github_app_private_key: SecretStr | None = None

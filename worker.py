@@ -156,6 +156,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 store.fail_deployment,
                 store.mark_destroyed,
                 store.fork_policy,
+                store.expiry_facts,
                 host.claim_queue,
                 # A fork's previewd.toml against its base: a scratch clone, on any worker.
                 source.config_changed,

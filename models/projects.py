@@ -73,6 +73,9 @@ class DeploymentConfig(BaseModel):
     # The local platform's readiness check: a 2xx/3xx answer on this path within this many seconds.
     health_check_path: str = PydanticField(default="/", max_length=500)
     health_check_timeout_seconds: int = PydanticField(default=60, ge=1, le=3600)
+    # A live preview nobody pushed to or visited for this many days is torn down (status `expired`);
+    # 0: never. Set in the dashboard only (models/repo_config.py refuses it in previewd.toml).
+    expire_after_days: int = PydanticField(default=7, ge=0, le=365)
 
     @field_validator("install_command", "build_command", "start_command", "release_command")
     @classmethod

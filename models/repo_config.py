@@ -35,6 +35,7 @@ DASHBOARD_ONLY: dict[tuple[str, ...], str] = {
     ("build_timeout_seconds",): "limits",
     ("build", "timeout_seconds"): "limits",
     ("expiry",): "expiry",
+    ("expire_after_days",): "expiry",
     ("domains",): "domains",
     ("notifications",): "notifications",
     ("clone_url",): "the repository's clone URL",

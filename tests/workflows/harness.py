@@ -35,6 +35,8 @@ from workflows.activity_io import (
     DeployResult,
     DestroyInput,
     ErrorType,
+    ExpiryFacts,
+    ExpiryFactsInput,
     FailDeploymentInput,
     FailDeploymentResult,
     MarkDestroyedInput,
@@ -90,6 +92,11 @@ class Recorder:
     report_seconds: float = 0.0
     # GitHub login -> permission on the repository ("admin", "write", "read"); anyone else: "none".
     permissions: dict[str, str] = field(default_factory=dict)
+    # What store.expiry_facts answers: the project's expiry (0: never, so other tests see no expiry),
+    # the length of a "day", and the preview's last request (ISO 8601, "" for none).
+    expire_after_seconds: float = 0.0
+    day_seconds: float = 86400.0
+    last_request_at: str = ""
 
     def args(self, name: str) -> list[Any]:
         return [call.arg for call in self.calls if call.name == name]
@@ -141,6 +148,15 @@ class FakeActivities:
     async def fork_policy(self, project_id: str) -> str:
         self._record(ActivityName.FORK_POLICY, project_id)
         return self.recorder.fork_policy
+
+    @activity.defn(name=ActivityName.EXPIRY_FACTS)
+    async def expiry_facts(self, input: ExpiryFactsInput) -> ExpiryFacts:
+        self._record(ActivityName.EXPIRY_FACTS, input)
+        rec = self.recorder
+        return ExpiryFacts(
+            after_seconds=rec.expire_after_seconds, day_seconds=rec.day_seconds,
+            last_request_at=rec.last_request_at,
+        )  # fmt: skip
 
     @activity.defn(name=GITHUB_REPORT)
     async def report(self, input: ReportInput) -> None:
@@ -248,7 +264,7 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
     shared: list[Callable[..., Any]] = [
         fakes.create_deployment, fakes.set_status, fakes.activate, fakes.fail_deployment,
         fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy, fakes.report,
-        fakes.fork_policy, fakes.permission, fakes.config_changed,
+        fakes.fork_policy, fakes.permission, fakes.config_changed, fakes.expiry_facts,
     ]  # fmt: skip
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(

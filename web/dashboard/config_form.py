@@ -90,7 +90,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     operator's ceilings are errors beside their fields."""
     names = (
         *TEXT_FIELDS, *LAYOUT_FIELDS, "watch_paths", "health_check_timeout_seconds", "port", "env_vars",
-        "fork_policy", *LIMIT_FIELDS, *FLY_FIELDS.values(),
+        "fork_policy", "expire_after_days", *LIMIT_FIELDS, *FLY_FIELDS.values(),
     )  # fmt: skip
     values = {name: _first(form, name) for name in names}
     values["fly_auto_stop"] = "on" if form.get("fly_auto_stop") else ""
@@ -112,7 +112,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     }
     if port is not None:
         raw["port"] = port
-    for name in (*LIMIT_FIELDS, "health_check_timeout_seconds"):
+    for name in (*LIMIT_FIELDS, "health_check_timeout_seconds", "expire_after_days"):
         number = _number(values, errors, name)
         if number is not None:
             raw[name] = number
@@ -183,6 +183,7 @@ def values_of(config: dict[str, Any]) -> dict[str, str]:
         **{name: str(getattr(parsed, name)) for name in LIMIT_FIELDS},
         "env_vars": "\n".join(f"{k}={v}" for k, v in parsed.env_vars.items()),
         "fork_policy": parsed.fork_policy,
+        "expire_after_days": str(parsed.expire_after_days),
         "fly_region": fly.region or "",
         "fly_fallback_regions": ", ".join(fly.fallback_regions),
         "fly_cpu_kind": fly.guest.cpu_kind,
