@@ -63,8 +63,8 @@ async def test_an_unused_preview_is_warned_then_expires_and_a_push_brings_it_bac
     ]
 
     await harness.push(handle, "sha-2")
-    back = await wait_for_state(handle, is_active("sha-2"))
-    assert back.expires_at and datetime.fromisoformat(back.expires_at) > datetime.now(UTC)
+    back = await wait_for_state(handle, lambda s: is_active("sha-2")(s) and bool(s.expires_at))
+    assert datetime.fromisoformat(back.expires_at) > datetime.fromisoformat(expired.history[-1].at)
 
 
 async def test_a_later_request_re_arms_the_timer(harness: Harness) -> None:
@@ -165,7 +165,7 @@ async def test_a_redeploy_after_expiry_is_counted_afresh(harness: Harness) -> No
     await wait_for_state(handle, _expired, timeout=20)
 
     await handle.signal(PreviewWorkflow.redeploy, ManualSignal(requested_by="bob", request_id=new_id()))
-    back = await wait_for_state(handle, is_active("sha-1"))
-    assert datetime.fromisoformat(back.expires_at) > datetime.now(UTC)
+    back = await wait_for_state(handle, lambda s: is_active("sha-1")(s) and bool(s.expires_at))
+    assert datetime.fromisoformat(back.expires_at) > datetime.fromisoformat(back.history[-2].at)
     await wait_for_state(handle, _expired, timeout=20)
     assert [e.status for e in (await handle.query(PreviewWorkflow.get_state)).history][-1] == "expired"
