@@ -21,7 +21,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.lifetime import MAX_EXTENSION_DAYS, deadline, shown
     from workflows.pr_reporter import PRReporter
     from workflows.signals import LifetimeAction, LifetimeSignal, PreviewState
-    from workflows.vocabulary import Phase
 
 # The warning comes this many "days" (ExpiryFacts.day_seconds) before the deadline.
 WARN_DAYS_BEFORE = 1
@@ -43,10 +42,12 @@ class ExpiryClock:
         self._state.expiry_generation += 1
 
     def _armed(self) -> bool:
+        """A preview is live and no newer deployment is on its way (which restarts the count anyway).
+        Not tied to one phase: a live preview waiting for a fork's approval, or asleep, expires too."""
         state = self._state
         return (
             state.current_deployment_id is not None
-            and state.phase == Phase.ACTIVE
+            and state.building_deployment_id is None
             and not state.pinned_by
             and not state.expire_requested
         )

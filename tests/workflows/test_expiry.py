@@ -8,6 +8,7 @@ it in the real activity), so the real timers run on a real dev server in seconds
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from tests.workflows.harness import Harness, is_active, new_id, wait_for_state, wait_until
@@ -27,6 +28,11 @@ def _reports(harness: Harness) -> list[ReportInput]:
     return list(harness.recorder.args(GITHUB_REPORT))
 
 
+def _armed(sha: str) -> Callable[[PreviewState], bool]:
+    """Live, and its expiry worked out (the clock reads the facts just after it went live)."""
+    return lambda state: is_active(sha)(state) and bool(state.expires_at)
+
+
 def _expired(state: PreviewState) -> bool:
     return state.phase == Phase.EXPIRED
 
@@ -39,7 +45,7 @@ async def _signal(handle: object, action: LifetimeAction, hours: int = 0, who: s
 async def test_an_unused_preview_is_warned_then_expires_and_a_push_brings_it_back(harness: Harness) -> None:
     _expire_in(harness, 3)
     handle = await harness.start("sha-1")
-    live = await wait_for_state(handle, is_active("sha-1"))
+    live = await wait_for_state(handle, _armed("sha-1"))
     started = datetime.fromisoformat(live.expiry_counted_from)
 
     expired = await wait_for_state(handle, _expired, timeout=20)
@@ -70,7 +76,7 @@ async def test_an_unused_preview_is_warned_then_expires_and_a_push_brings_it_bac
 async def test_a_later_request_re_arms_the_timer(harness: Harness) -> None:
     _expire_in(harness, 3)
     handle = await harness.start("sha-1")
-    live = await wait_for_state(handle, is_active("sha-1"))
+    live = await wait_for_state(handle, _armed("sha-1"))
     first_deadline = datetime.fromisoformat(live.expiry_counted_from) + timedelta(seconds=3)
     await asyncio.sleep(1.5)
     request_at = datetime.now(UTC)
@@ -114,7 +120,7 @@ async def test_a_pinned_preview_survives_its_expiry_and_a_new_push_until_unpinne
 async def test_extend_pushes_the_expiry_out(harness: Harness) -> None:
     _expire_in(harness, 2)
     handle = await harness.start("sha-1")
-    live = await wait_for_state(handle, is_active("sha-1"))
+    live = await wait_for_state(handle, _armed("sha-1"))
     due = datetime.fromisoformat(live.expiry_counted_from) + timedelta(seconds=2)
 
     await _signal(handle, LifetimeAction.EXTEND, hours=72)  # three "days": three seconds here
