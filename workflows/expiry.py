@@ -13,17 +13,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.store import StoreActivities
-    from workflows.activity_io import ExpiryFacts, ExpiryFactsInput
-    from workflows.deployer import STORE_RETRY, STORE_TIMEOUT
+    from workflows.activity_io import NON_RETRYABLE, ExpiryFacts, ExpiryFactsInput
+    from workflows.deployer import STORE_TIMEOUT
+    from workflows.failures import describe_failure
     from workflows.lifetime import MAX_EXTENSION_DAYS, deadline, shown
     from workflows.pr_reporter import PRReporter
     from workflows.signals import LifetimeAction, LifetimeSignal, PreviewState
 
 # The warning comes this many "days" (ExpiryFacts.day_seconds) before the deadline.
 WARN_DAYS_BEFORE = 1
+# Retried while Postgres is away; a project that is gone answers at once (its clock then stops).
+FACTS_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=NON_RETRYABLE)
 
 
 def _at(text: str) -> datetime | None:
@@ -60,12 +65,20 @@ class ExpiryClock:
         while True:
             await workflow.wait_condition(self._armed)
             key = self._key()
-            facts = await workflow.execute_activity_method(
-                StoreActivities.expiry_facts,
-                ExpiryFactsInput(project_id=self._state.project_id, app_name=self._state.app_name or ""),
-                start_to_close_timeout=STORE_TIMEOUT,
-                retry_policy=STORE_RETRY,
-            )
+            try:
+                facts = await workflow.execute_activity_method(
+                    StoreActivities.expiry_facts,
+                    ExpiryFactsInput(project_id=self._state.project_id, app_name=self._state.app_name or ""),
+                    start_to_close_timeout=STORE_TIMEOUT,
+                    retry_policy=FACTS_RETRY,
+                )
+            except ActivityError as error:
+                # Never expire what cannot be looked at; the next push or redeploy looks again.
+                workflow.logger.warning(
+                    "reading the expiry of the preview failed: %s", describe_failure(error)
+                )
+                await self._sleep(key, None)
+                continue
             self._state.day_seconds = facts.day_seconds
             if self._key() != key or not self._armed():
                 continue

@@ -97,6 +97,8 @@ class Recorder:
     expire_after_seconds: float = 0.0
     day_seconds: float = 86400.0
     last_request_at: str = ""
+    # store.expiry_facts answers that the project is gone (non-retryable, as the real one does).
+    project_gone: bool = False
 
     def args(self, name: str) -> list[Any]:
         return [call.arg for call in self.calls if call.name == name]
@@ -153,6 +155,10 @@ class FakeActivities:
     async def expiry_facts(self, input: ExpiryFactsInput) -> ExpiryFacts:
         self._record(ActivityName.EXPIRY_FACTS, input)
         rec = self.recorder
+        if rec.project_gone:
+            raise ApplicationError(
+                "project no longer exists", type=ErrorType.PROJECT_GONE, non_retryable=True
+            )
         return ExpiryFacts(
             after_seconds=rec.expire_after_seconds, day_seconds=rec.day_seconds,
             last_request_at=rec.last_request_at,

@@ -175,3 +175,21 @@ async def test_a_redeploy_after_expiry_is_counted_afresh(harness: Harness) -> No
     assert datetime.fromisoformat(back.expires_at) > datetime.fromisoformat(back.history[-2].at)
     await wait_for_state(handle, _expired, timeout=20)
     assert [e.status for e in (await handle.query(PreviewWorkflow.get_state)).history][-1] == "expired"
+
+
+async def test_a_clock_that_cannot_read_its_project_stops_and_never_expires_the_preview(
+    harness: Harness,
+) -> None:
+    _expire_in(harness, 1)
+    harness.recorder.project_gone = True
+    handle = await harness.start("sha-1")
+    await wait_for_state(handle, is_active("sha-1"))
+    await wait_until(lambda: bool(harness.recorder.args(A.EXPIRY_FACTS)), what="the facts asked for")
+    await asyncio.sleep(2.5)
+
+    state = await handle.query(PreviewWorkflow.get_state)
+    assert (state.phase, state.expires_at) == (Phase.ACTIVE, "")
+    assert len(harness.recorder.args(A.EXPIRY_FACTS)) == 1  # not retried: the project is gone
+    harness.recorder.project_gone = False
+    await harness.push(handle, "sha-2")  # looked at again
+    await wait_for_state(handle, _expired, timeout=20)
