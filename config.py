@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     previewd_max_build_timeout_seconds: int = Field(default=3600, ge=10, le=6 * 3600)
     previewd_max_live_previews: int = Field(default=100, ge=1, le=1000)
     previewd_max_builds_per_project: int = Field(default=4, ge=1, le=64)
+    # Test knob, not a setting: how many seconds a "day" of expiry lasts (`expire_after_days`, the
+    # warning a day before, `/preview extend 3d`), so tests see a preview expire in seconds through
+    # the same code path. Leave it unset.
+    previewd_expiry_unit_seconds: float = Field(default=86400.0, gt=0)
 
     github_app_id: str | None = None
     github_app_private_key: SecretStr | None = None

@@ -169,6 +169,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 store.fail_deployment,
                 store.mark_destroyed,
                 store.fork_policy,
+                store.expiry_facts,
                 host.claim_queue,
                 # Each project's build queue: short asks, so a waiting deployment holds no slot.
                 slots.take,

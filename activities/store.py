@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.app_names import app_name as make_app_name
 from activities.context import WorkerContext
-from models import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, Project
+from models import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute, Project
 from models.app_names import allocate_name
 from models.common import utcnow
 from models.deployments import FINAL_STATUSES
@@ -24,6 +24,8 @@ from workflows.activity_io import (
     CreateDeploymentInput,
     CreateDeploymentResult,
     ErrorType,
+    ExpiryFacts,
+    ExpiryFactsInput,
     FailDeploymentInput,
     FailDeploymentResult,
     MarkDestroyedInput,
@@ -183,6 +185,23 @@ class StoreActivities:
                     return "never"
         return policy
 
+    @activity.defn(name=ActivityName.EXPIRY_FACTS)
+    async def expiry_facts(self, input: ExpiryFactsInput) -> ExpiryFacts:
+        """The project's expiry as it is now (people change it while previews live), and when the
+        preview last served a request (web/proxy/last_request.py; no row on Fly)."""
+        day = self.ctx.settings.previewd_expiry_unit_seconds
+        days = (await self.ctx.project(input.project_id)).config().expire_after_days
+        last_request = None
+        if input.app_name:
+            async with self.ctx.db.session() as session:
+                route = await session.get(PreviewRoute, input.app_name)
+                last_request = route.last_request_at if route is not None else None
+        return ExpiryFacts(
+            after_seconds=days * day,
+            day_seconds=day,
+            last_request_at=last_request.isoformat() if last_request else "",
+        )
+
     @activity.defn(name=ActivityName.MARK_DESTROYED)
     async def mark_destroyed(self, input: MarkDestroyedInput) -> None:
         ids = [uuid.UUID(value) for value in input.deployment_ids or []]
@@ -193,7 +212,7 @@ class StoreActivities:
             await session.execute(
                 update(Deployment)
                 .where(col(Deployment.id).in_(ids))
-                .values(status=DeploymentStatus.DESTROYED, completed_at=now, updated_at=now)
+                .values(status=input.status, completed_at=now, updated_at=now)
             )
             await lock_log_order(session, ids)
             for deployment_id in ids:

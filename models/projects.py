@@ -83,6 +83,9 @@ class DeploymentConfig(BaseModel):
     # Log lines of a deployment that finished more than this many days ago are deleted by a daily
     # schedule (activities/log_retention.py). A project setting only: never read from previewd.toml.
     log_retention_days: int = PydanticField(default=30, ge=1, le=3650)
+    # A live preview nobody pushed to or visited for this many days is torn down (status `expired`);
+    # 0: never. Set in the dashboard only (models/repo_config.py refuses it in previewd.toml).
+    expire_after_days: int = PydanticField(default=7, ge=0, le=365)
 
     @field_validator("install_command", "build_command", "start_command", "release_command")
     @classmethod

@@ -36,6 +36,7 @@ DASHBOARD_ONLY: dict[tuple[str, ...], str] = {
     ("build", "timeout_seconds"): "limits",
     ("max_concurrent_builds",): "limits",
     ("expiry",): "expiry",
+    ("expire_after_days",): "expiry",
     ("domains",): "domains",
     ("notifications",): "notifications",
     ("clone_url",): "the repository's clone URL",

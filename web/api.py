@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from models import Deployment, DeploymentConfig, DeploymentStatus, Project, ProjectSecret
+from models import AuditEvent, Deployment, DeploymentConfig, DeploymentStatus, Project, ProjectSecret
 from models.build_slots import place_in_line
 from models.common import utcnow
 from models.fly_images import image_problem
@@ -25,6 +25,8 @@ from web.auth import Caller, CurrentCaller, project_as, role_of
 from web.deps import Services, ServicesDep
 from web.permissions import Action, Scope, may
 from web.preview_workflows import ManualAction, SignalFailed, pr_states
+from workflows.lifetime import DURATION_HELP, extension_hours
+from workflows.signals import LifetimeAction, LifetimeSignal
 
 router = APIRouter(prefix="/api", tags=["api"])
 MANUAL: dict[Action, ManualAction] = {
@@ -104,6 +106,11 @@ class LogLine(BaseModel):
 class LogsOut(BaseModel):
     lines: list[LogLine]
     next_after: int
+
+
+class ExtendIn(BaseModel):
+    # "12h", "3d", "1w": at most 90 days (workflows/lifetime.py).
+    duration: str = Field(min_length=2, max_length=10, examples=["3d"])
 
 
 class ActionOut(BaseModel):
@@ -325,3 +332,59 @@ async def destroy(
     project_id: uuid.UUID, pr_number: int, services: ServicesDep, caller: CurrentCaller
 ) -> ActionOut:
     return await _ask(services, caller, project_id, pr_number, Action.DESTROY)
+
+
+async def _lifetime(
+    services: Services, caller: Caller, project_id: uuid.UUID, pr_number: int,
+    action: LifetimeAction, hours: int = 0,
+) -> ActionOut:  # fmt: skip
+    """Keep, unpin or extend; recorded in the audit log whether or not it reached the workflow."""
+    await project_as(services, caller, project_id, Action(action))
+    request = LifetimeSignal(
+        action=action, hours=hours, requested_by=caller.user.login, request_id=str(uuid.uuid4())
+    )
+    workflow_id, outcome, refusal = "", "ok", None
+    try:
+        workflow_id = await preview_workflows.lifetime(services, project_id, pr_number, request)
+    except SignalFailed as failure:
+        outcome = str(failure)
+        refusal = HTTPException(404 if failure.no_workflow else 503, outcome)
+    async with services.db.session() as session:
+        session.add(
+            AuditEvent(
+                project_id=project_id, user_id=caller.user.id, actor=caller.user.login, action=action,
+                pr_number=pr_number, outcome=outcome[:300],
+                detail={"request_id": request.request_id, "workflow_id": workflow_id, "via": "api",
+                        **({"hours": hours} if hours else {})},
+            )
+        )  # fmt: skip
+        await session.commit()
+    if refusal is not None:
+        raise refusal
+    return ActionOut(status=f"{action} requested", workflow_id=workflow_id)
+
+
+@router.post("/projects/{project_id}/pulls/{pr_number}/keep", status_code=202)
+async def keep(
+    project_id: uuid.UUID, pr_number: int, services: ServicesDep, caller: CurrentCaller
+) -> ActionOut:
+    """Pin the PR's preview: it survives new pushes and never expires until unpinned."""
+    return await _lifetime(services, caller, project_id, pr_number, LifetimeAction.KEEP)
+
+
+@router.post("/projects/{project_id}/pulls/{pr_number}/unpin", status_code=202)
+async def unpin(
+    project_id: uuid.UUID, pr_number: int, services: ServicesDep, caller: CurrentCaller
+) -> ActionOut:
+    return await _lifetime(services, caller, project_id, pr_number, LifetimeAction.UNPIN)
+
+
+@router.post("/projects/{project_id}/pulls/{pr_number}/extend", status_code=202)
+async def extend(
+    project_id: uuid.UUID, pr_number: int, body: ExtendIn, services: ServicesDep, caller: CurrentCaller
+) -> ActionOut:
+    """Push the preview's expiry out by `duration` (at most 90 days from now)."""
+    hours = extension_hours(body.duration)
+    if hours is None:
+        raise HTTPException(422, f"duration: {DURATION_HELP.replace('`', '')}")
+    return await _lifetime(services, caller, project_id, pr_number, LifetimeAction.EXTEND, hours)

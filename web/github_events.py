@@ -11,13 +11,18 @@ from typing import Any
 
 from outbox.intents import Intent
 from outbox.pull_requests import NotACommit, pull_request_push
+from workflows.lifetime import DURATION_HELP, extension_hours
 from workflows.markdown import code_span
 from workflows.signals import CloseSignal, CommandSignal, PushSignal, RefusalSignal
 
 PUSH_ACTIONS = frozenset({"opened", "reopened", "synchronize", "ready_for_review"})
 # The words a `/preview` comment may use (the PR's own syntax, shown to people); the workflow carries
 # them out for people with push access to the repository.
-COMMANDS = frozenset({"redeploy", "destroy", "approve"})
+COMMANDS = frozenset({"redeploy", "destroy", "approve", "keep", "unpin", "extend"})
+USAGE = (
+    "use `/preview redeploy`, `/preview destroy`, `/preview approve`, `/preview keep`, "
+    "`/preview unpin` or `/preview extend 3d`"
+)
 COMMAND = re.compile(r"\A/preview(?:[ \t]+(\S+))?(?:[ \t]+(\S+))?[ \t]*\Z", re.IGNORECASE)
 
 
@@ -83,12 +88,17 @@ def issue_comment_event(
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise MalformedPayload(f"issue_comment payload is missing {error}") from None
     command, argument = (match.group(1) or "").lower(), match.group(2) or ""
+    # Refused without asking GitHub about its author: it would be refused whoever wrote it.
+    reason = ""
     if command not in COMMANDS:
-        # Refused without asking GitHub about its author: it would be refused whoever wrote it.
         unknown = (
             f"{code_span('/preview ' + command)} is not a command" if command else "a command is missing"
         )
-        reason = f"{unknown}; use `/preview redeploy`, `/preview destroy` or `/preview approve`."
+        reason = f"{unknown}; {USAGE}."
+    elif command == "extend" and extension_hours(argument) is None:
+        given = code_span(f"/preview extend {argument}".strip())
+        reason = f"{given} was not carried out: it needs {DURATION_HELP}."
+    if reason:
         refusal = RefusalSignal(requested_by=who, command=command, reason=reason, request_id=delivery_id)
         return PullRequestEvent(repo_id, number, Intent.REFUSE, asdict(refusal))
     # Who may run it is GitHub's to say (push access to the repository), asked by the workflow in an

@@ -23,6 +23,10 @@ class Action(StrEnum):
     REDEPLOY = "redeploy"
     DESTROY = "destroy"
     APPROVE = "approve"
+    # A preview's lifetime: pin it (`keep`), unpin it, push its expiry out.
+    KEEP = "keep"
+    UNPIN = "unpin"
+    EXTEND = "extend"
     SETTINGS = "settings"
     SECRETS = "secrets"
     FORK_POLICY = "fork policy"
@@ -38,6 +42,9 @@ NEEDS: dict[Action, Role] = {
     Action.REDEPLOY: Role.PUSH,
     Action.DESTROY: Role.PUSH,
     Action.APPROVE: Role.PUSH,
+    Action.KEEP: Role.PUSH,
+    Action.UNPIN: Role.PUSH,
+    Action.EXTEND: Role.PUSH,
     Action.SETTINGS: Role.MAINTAIN,
     Action.SECRETS: Role.MAINTAIN,
     Action.FORK_POLICY: Role.MAINTAIN,

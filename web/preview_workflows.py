@@ -1,8 +1,8 @@
 """The one module outside workflows/ that talks to PR workflows, shared by the dashboard and the JSON
-API: a workflow's live state, the running ones, redeploy / destroy (signals), an approval (an update,
-so the caller hears at once whether it took), and ending a workflow. Every call names the workflow's
-method (`PreviewWorkflow.redeploy`, `PreviewWorkflow.get_state`), never a string, so a rename fails
-mypy rather than production."""
+API: a workflow's live state, the running ones, redeploy / destroy / keep / unpin / extend (signals),
+an approval (an update, so the caller hears at once whether it took), and ending a workflow. Every
+call names the workflow's method (`PreviewWorkflow.redeploy`, `PreviewWorkflow.get_state`), never a
+string, so a rename fails mypy rather than production."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from web.deps import Services
 from workflows.preview import PreviewWorkflow
-from workflows.signals import ApproveSignal, ManualSignal, PreviewState, workflow_id_for
+from workflows.signals import ApproveSignal, LifetimeSignal, ManualSignal, PreviewState, workflow_id_for
 
+S = TypeVar("S")
 QUERY_TIMEOUT = 2.0
 SIGNAL_TIMEOUT = 5.0
 
@@ -103,12 +104,18 @@ async def destroy(services: Services, project_id: uuid.UUID, pr_number: int, *, 
     return await _signal(services, project_id, pr_number, PreviewWorkflow.destroy, request)
 
 
+async def lifetime(services: Services, project_id: uuid.UUID, pr_number: int, request: LifetimeSignal) -> str:
+    """Keep (pin), unpin or extend the PR's preview; returns the workflow id. The PR's sticky comment
+    says what changed."""
+    return await _signal(services, project_id, pr_number, PreviewWorkflow.lifetime, request)
+
+
 async def _signal(
     services: Services,
     project_id: uuid.UUID,
     pr_number: int,
-    method: Callable[[PreviewWorkflow, ManualSignal], None],
-    argument: ManualSignal,
+    method: Callable[[PreviewWorkflow, S], None],
+    argument: S,
 ) -> str:
     async with _asking_temporal(pr_number):
         handle = await asyncio.wait_for(_handle(services, project_id, pr_number), SIGNAL_TIMEOUT)

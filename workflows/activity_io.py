@@ -15,6 +15,7 @@ class ActivityName:
     FAIL_DEPLOYMENT = "store.fail_deployment"
     MARK_DESTROYED = "store.mark_destroyed"
     FORK_POLICY = "store.fork_policy"
+    EXPIRY_FACTS = "store.expiry_facts"
     CLAIM_HOST_QUEUE = "host.claim_queue"
     TAKE_BUILD_SLOT = "build_slots.take"
     LEAVE_BUILD_QUEUE = "build_slots.leave"
@@ -99,6 +100,28 @@ class FailDeploymentResult:
 class MarkDestroyedInput:
     deployment_ids: list[str] | None = None
     reason: str = ""
+    # DESTROYED, or EXPIRED for a preview that went unused for too long.
+    status: DeploymentStatus = DeploymentStatus.DESTROYED
+
+
+@dataclass
+class ExpiryFactsInput:
+    project_id: str = ""
+    # The PR's app: its route says when the proxy last passed it a request (local platform).
+    app_name: str = ""
+
+
+@dataclass
+class ExpiryFacts:
+    """What the expiry clock needs from outside the workflow, read afresh each time it wakes."""
+
+    # The project's `expire_after_days` in seconds; 0: its previews never expire.
+    after_seconds: float = 0.0
+    # How long a "day" is: 86400, except under the test knob PREVIEWD_EXPIRY_UNIT_SECONDS.
+    day_seconds: float = 86400.0
+    # When the proxy last passed the preview a request, ISO 8601; "" when never, or on Fly (no proxy
+    # of ours sees its requests: expiry counts from the last push there).
+    last_request_at: str = ""
 
 
 @dataclass

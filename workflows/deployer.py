@@ -292,7 +292,9 @@ class Deployer:
                 "retiring deployment %s failed: %s", ref.deployment_id, describe_failure(error)
             )
 
-    async def teardown(self, reason: str) -> None:
+    async def teardown(self, reason: str, phase: Phase = Phase.DESTROYED) -> None:
+        """Destroy the PR's preview; it ends in `phase` (DESTROYED, or EXPIRED), and so does its row."""
+        status = STATUS_FOR_PHASE[phase]
         app_name = self._state.app_name
         current = self._state.current_deployment_id
         if app_name:
@@ -321,11 +323,11 @@ class Deployer:
         if current:
             await workflow.execute_activity_method(
                 StoreActivities.mark_destroyed,
-                MarkDestroyedInput(deployment_ids=[current], reason=reason),
+                MarkDestroyedInput(deployment_ids=[current], reason=reason, status=status),
                 start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=STORE_RETRY,
             )
-            self.record(current, self._state.deployed_sha or "", DeploymentStatus.DESTROYED)
+            self.record(current, self._state.deployed_sha or "", status)
             if self._state.deployed_sha:
                 destroyed = DeploymentRef(
                     deployment_id=current,
@@ -333,7 +335,7 @@ class Deployer:
                     pr_number=self._state.pr_number,
                     commit_sha=self._state.deployed_sha,
                 )
-                self._reporter.tell(destroyed, Phase.DESTROYED)
+                self._reporter.tell(destroyed, phase)
                 self._reporter.settle(destroyed, Settlement.DESTROYED)
         self._reporter.release_held_back(by_sha="")
         self._state.current_deployment_id = None
@@ -341,7 +343,7 @@ class Deployer:
         self._state.url = None
         self._state.attempted_sha = None
         self._state.host_queue = None
-        self._state.phase = Phase.DESTROYED
+        self._state.phase = phase
 
     def record(self, deployment_id: str, sha: str, status: str, error: str | None = None) -> None:
         entry = HistoryEntry(

@@ -27,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_io import NON_RETRYABLE, ConfigChangeInput, DeploymentRef, PermissionInput
     from workflows.approval import approval_problem
     from workflows.deployer import STORE_TIMEOUT, Deployer
+    from workflows.expiry import ExpiryClock
+    from workflows.lifetime import DURATION_HELP, extension_hours
     from workflows.markdown import code_span
     from workflows.pr_reporter import PRReporter
     from workflows.signals import (
@@ -36,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
         ApproveSignal,
         CloseSignal,
         CommandSignal,
+        LifetimeAction,
+        LifetimeSignal,
         ManualSignal,
         PreviewInput,
         PreviewState,
@@ -77,6 +81,7 @@ class PreviewWorkflow:
         self.state = input.state or PreviewState(project_id=input.project_id, pr_number=input.pr_number)
         self._reporter = PRReporter(self.state)
         self._deployer = Deployer(self.state, self._reporter)
+        self._expiry = ExpiryClock(self.state, self._reporter)
 
     # -- messages: each records what was asked; the run loop acts on it --------------------------
 
@@ -91,7 +96,8 @@ class PreviewWorkflow:
         self.state.desired = signal
         self.state.last_push = signal
         self.state.pushes_seen += 1
-        if self.state.phase in (Phase.CLOSED, Phase.DESTROYED):
+        self._expiry.restart()
+        if self.state.phase in (Phase.CLOSED, Phase.DESTROYED, Phase.EXPIRED):
             self.state.phase = Phase.QUEUED
 
     @workflow.signal(name=SignalName.CLOSE)
@@ -112,6 +118,7 @@ class PreviewWorkflow:
         self.state.attempted_sha = None  # built afresh, even when that sha is live or failed
         self.state.generation += 1
         self.state.forced_generation = self.state.generation
+        self._expiry.restart()
 
     @workflow.signal(name=SignalName.DESTROY)
     def destroy(self, signal: ManualSignal) -> None:
@@ -161,6 +168,13 @@ class PreviewWorkflow:
         """One of the project's build slots came free: a deployment waiting for one asks again now."""
         self.state.slot_nudges += 1
 
+    @workflow.signal(name=SignalName.LIFETIME)
+    def lifetime(self, signal: LifetimeSignal) -> None:
+        """Keep, unpin or extend the preview (the dashboard, the API, or a vouched-for comment)."""
+        if self._seen(signal.request_id):
+            return
+        self._reporter.notify(self._expiry.apply(signal))
+
     @workflow.query(name=STATE_QUERY)
     def get_state(self) -> PreviewState:
         return self.state
@@ -202,6 +216,7 @@ class PreviewWorkflow:
     async def run(self, input: PreviewInput) -> PreviewState:
         asyncio.create_task(self._reporter.run())
         asyncio.create_task(self._run_commands())
+        asyncio.create_task(self._expiry.run())
         while True:
             await workflow.wait_condition(lambda: self._has_work() or self._should_continue_as_new())
             if self.state.close_requested:
@@ -219,6 +234,11 @@ class PreviewWorkflow:
             if self.state.destroy_requested_by is not None:
                 await self._deployer.teardown(f"destroyed by {self.state.destroy_requested_by}")
                 self.state.destroy_requested_by = None
+                continue
+            if self.state.expire_requested:
+                self._want_nothing()  # until a push or a redeploy brings it back, as after a destroy
+                await self._deployer.teardown("expired: no push or request for too long", Phase.EXPIRED)
+                self._expiry.expired()
                 continue
             # Checked before each new deployment too, so a PR that never goes quiet still hands over.
             # A pending push is part of the state, so the next run deploys it.
@@ -270,6 +290,15 @@ class PreviewWorkflow:
             self.redeploy(ManualSignal(requested_by=who))
         elif signal.command == "destroy":
             self.destroy(ManualSignal(requested_by=who))
+        elif signal.command in (LifetimeAction.KEEP, LifetimeAction.UNPIN):
+            self.lifetime(LifetimeSignal(action=LifetimeAction(signal.command), requested_by=who))
+        elif signal.command == LifetimeAction.EXTEND:
+            hours = extension_hours(signal.argument)
+            if hours is None:
+                asked = code_span(f"{command} {signal.argument}".strip())
+                self._reporter.notify(f"@{who}: {asked} was not carried out: it needs {DURATION_HELP}.")
+                return
+            self.lifetime(LifetimeSignal(action=LifetimeAction.EXTEND, hours=hours, requested_by=who))
         elif signal.command == "approve":
             self.approve(
                 ApproveSignal(
@@ -280,7 +309,7 @@ class PreviewWorkflow:
             self._reporter.notify(f"@{who}: {code_span(command)} is not a command.")
 
     def _has_work(self) -> bool:
-        return self._stopping() or self._deploy_wanted()
+        return self._stopping() or self.state.expire_requested or self._deploy_wanted()
 
     def _stopping(self) -> bool:
         return self.state.close_requested or self.state.destroy_requested_by is not None

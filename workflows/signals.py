@@ -29,6 +29,7 @@ class SignalName(StrEnum):
     COMMAND = "command"
     # A build slot of the project came free (activities/build_slots.py): a waiting deployment asks again.
     SLOT_FREE = "slot_free"
+    LIFETIME = "lifetime"
 
 
 # The state query and the dashboard's approval (an update, so the caller hears whether it took).
@@ -108,14 +109,33 @@ class CommandSignal:
     """A `/preview` comment, not yet trusted: the workflow asks GitHub whether `requested_by` may push
     to the repository (activity `github.permission`) before carrying it out."""
 
-    # "redeploy", "destroy", "approve" (anything else is refused by the web app already).
+    # "redeploy", "destroy", "approve", "keep", "unpin", "extend" (anything else is refused by the web
+    # app already).
     command: str = ""
-    # The comment's second word: the sha an approval is for.
+    # The comment's second word: the sha an approval is for, the duration of an extension.
     argument: str = ""
     requested_by: str = ""
     request_id: str = ""
     # The comment's created_at, ISO 8601 (an approval without a sha covers commits pushed before it).
     created_at: str = ""
+
+
+class LifetimeAction(StrEnum):
+    KEEP = "keep"
+    UNPIN = "unpin"
+    EXTEND = "extend"
+
+
+@dataclass
+class LifetimeSignal:
+    """Keep (pin), unpin or extend a PR's preview, asked for by someone with push access (dashboard,
+    API, or a `/preview` comment once GitHub vouched for its author)."""
+
+    action: LifetimeAction = LifetimeAction.KEEP
+    # For EXTEND: how much longer (workflows/lifetime.py bounds it).
+    hours: int = 0
+    requested_by: str = ""
+    request_id: str = ""
 
 
 # A history entry's status for a teardown that failed: the deployment's row keeps its own status
@@ -179,6 +199,23 @@ class PreviewState:
     builds_ahead: int | None = None
     # Counts `slot_free` signals: a change ends the wait before the next ask (workflows/build_queue.py).
     slot_nudges: int = 0
+    # Expiry (workflows/expiry.py). Times are ISO 8601 in UTC, "" when unset. The clock counts from
+    # the later of `expiry_counted_from` (the last push, redeploy or unpin) and the preview's last
+    # request, and never ends before `extended_until`. Kept here so its timer outlives a continue-as-new.
+    expiry_counted_from: str = ""
+    extended_until: str = ""
+    # When the live preview expires as last worked out ("" : it does not, or nothing is live).
+    expires_at: str = ""
+    # The expiry the PR was warned about, so a warning is given once per deadline.
+    expiry_warned_for: str = ""
+    # Bumped by everything that moves the expiry (a push, a redeploy, keep, unpin, extend).
+    expiry_generation: int = 0
+    # Set by the expiry clock when the preview is due; the run loop tears it down.
+    expire_requested: bool = False
+    # Who pinned the preview (`/preview keep`): it never expires until unpinned; survives new pushes.
+    pinned_by: str = ""
+    # The length of a "day" as last read (ExpiryFacts.day_seconds): what `/preview extend 3d` counts in.
+    day_seconds: float = 86400.0
 
 
 @dataclass

@@ -28,6 +28,9 @@ class Phase(StrEnum):
     ACTIVE = "active"
     FAILED = "failed"
     DESTROYED = "destroyed"
+    # Torn down after `expire_after_days` without a push or a request; a push or a redeploy brings
+    # it back.
+    EXPIRED = "expired"
     CLOSED = "closed"
 
 
@@ -44,6 +47,8 @@ class DeploymentStatus(StrEnum):
     REPLACED = "replaced"
     # No watch path changed since the live sha: not built, the live preview stays.
     SKIPPED = "skipped"
+    # It was live and went unused for the project's `expire_after_days`: torn down like a destroy.
+    EXPIRED = "expired"
 
 
 FINAL_STATUSES = frozenset(
@@ -53,6 +58,7 @@ FINAL_STATUSES = frozenset(
         DeploymentStatus.SUPERSEDED,
         DeploymentStatus.REPLACED,
         DeploymentStatus.SKIPPED,
+        DeploymentStatus.EXPIRED,
     }
 )
 
@@ -64,6 +70,7 @@ class ReportPhase(StrEnum):
     READY = "ready"
     FAILED = "failed"
     DESTROYED = "destroyed"
+    EXPIRED = "expired"
     AWAITING_APPROVAL = "awaiting_approval"
     FORK_BLOCKED = "fork_blocked"
     # Not a phase of the workflow (its preview stays active): told of a sha that was not built.
@@ -81,7 +88,7 @@ class Settlement(StrEnum):
     # Something else was wanted before it went live: inactive; its commit status an error.
     SUPERSEDED = "superseded"
     FAILED = "failed"
-    # It was live and the preview was torn down (PR closed, destroyed): success, then inactive.
+    # It was live and the preview was torn down (PR closed, destroyed, expired): success, then inactive.
     DESTROYED = "destroyed"
     # No watched path changed: not built, the live preview stays; inactive, its commit status success.
     SKIPPED = "skipped"
@@ -98,6 +105,7 @@ REPORT_FOR_PHASE: dict[Phase, ReportPhase] = {
     Phase.ACTIVE: ReportPhase.READY,
     Phase.FAILED: ReportPhase.FAILED,
     Phase.DESTROYED: ReportPhase.DESTROYED,
+    Phase.EXPIRED: ReportPhase.EXPIRED,
 }
 
 # The deployment row's status while the workflow is in a phase that has a deployment being worked on.
@@ -108,6 +116,7 @@ STATUS_FOR_PHASE: dict[Phase, DeploymentStatus] = {
     Phase.ACTIVE: DeploymentStatus.ACTIVE,
     Phase.FAILED: DeploymentStatus.FAILED,
     Phase.DESTROYED: DeploymentStatus.DESTROYED,
+    Phase.EXPIRED: DeploymentStatus.EXPIRED,
 }
 
 

@@ -17,6 +17,7 @@ TITLES: dict[str, str] = {
     ReportPhase.READY: "✅ Ready",
     ReportPhase.FAILED: "❌ Failed",
     ReportPhase.DESTROYED: "🧹 Destroyed",
+    ReportPhase.EXPIRED: "💤 Expired",
     ReportPhase.AWAITING_APPROVAL: "🔒 Waiting for approval",
     ReportPhase.FORK_BLOCKED: "⛔ Not previewed",
     ReportPhase.SKIPPED: "⏭️ Skipped",
@@ -62,6 +63,13 @@ def comment_body(report: ReportInput, logs_url: str | None) -> str:
         ]
     if report.phase == ReportPhase.DESTROYED:
         lines += ["", "The preview was removed."]
+    if report.phase == ReportPhase.EXPIRED:
+        lines += [
+            "",
+            "The preview expired: it had no push and no visit for the project's expiry time, so it was "
+            "removed. Push a commit, or comment `/preview redeploy`, to bring it back; comment "
+            "`/preview keep` to keep it from expiring again.",
+        ]
     if report.phase == ReportPhase.AWAITING_APPROVAL:
         lines += [
             "",

@@ -27,6 +27,7 @@ DEPLOYMENT_STATE: dict[str, str] = {
     ReportPhase.READY: "success",
     ReportPhase.FAILED: "failure",
     ReportPhase.DESTROYED: "inactive",
+    ReportPhase.EXPIRED: "inactive",
     # The sha was not built: its GitHub deployment is not live (the live one stays as it is).
     ReportPhase.SKIPPED: "inactive",
 }
@@ -173,7 +174,7 @@ class Reporter:
         self, report: ReportInput, phase: ReportPhase, logs_url: str, deployments: PullDeployments
     ) -> bool:
         """False when the deployment had already ended on GitHub (nothing was posted)."""
-        if phase == ReportPhase.DESTROYED:
+        if phase in (ReportPhase.DESTROYED, ReportPhase.EXPIRED):
             github_id = await deployments.find(report.sha, report.deployment_id)
             if github_id is None:
                 return True  # nothing was ever created for it: nothing to close

@@ -313,6 +313,9 @@ class FakeGitHub:
         self.comments: dict[tuple[str, int], list[Json]] = {}
         self.comment_creates = 0
         self.comment_edits = 0
+        # Every body each comment had, oldest first (comment id -> bodies): what a PR's readers saw
+        # over time, such as a warning that a later edit replaced.
+        self.comment_bodies: dict[int, list[str]] = {}
         self.deployments: dict[str, list[Json]] = {}
         self.deployment_statuses: dict[int, list[Json]] = {}
         self.commit_statuses: dict[tuple[str, str], list[Json]] = {}
@@ -951,6 +954,7 @@ class FakeGitHub:
                 "updated_at": now,
             }
             self.comments.setdefault((repo, number), []).append(comment)
+            self.comment_bodies.setdefault(comment_id, []).append(body["body"])
             self.comment_creates += 1
         return comment
 
@@ -968,6 +972,7 @@ class FakeGitHub:
         with self._lock:
             found[0]["body"] = body["body"]
             found[0]["updated_at"] = _iso(time.time())
+            self.comment_bodies.setdefault(comment_id, []).append(body["body"])
             self.comment_edits += 1
             return dict(found[0])
 

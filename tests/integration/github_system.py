@@ -84,6 +84,11 @@ class GitHubSystem:
         assert len(comments) <= 1, f"{len(comments)} previewd comments on PR #{number}"
         return str(comments[0]["body"]) if comments else ""
 
+    def sticky_history(self, number: int) -> list[str]:
+        """Every body the PR's sticky comment has had, oldest first."""
+        comments = self.fake.comments.get((REPO, number), [])
+        return list(self.fake.comment_bodies.get(int(comments[0]["id"]), [])) if comments else []
+
     def told(self, number: int, sha: str, state: str) -> bool:
         """Whether the GitHub Deployment of `sha` on PR `number` has a status `state`."""
         deployments = [

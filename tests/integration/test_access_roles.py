@@ -16,10 +16,13 @@ import httpx
 import pytest
 
 from tests.browser.harness import Dashboard, dashboard_system
-from tests.integration.system import AppRepo
+from tests.integration.system import AppRepo, wait_for
 
 # Every route that changes something on a project, with the least role it needs.
-PUSH_ROUTES = ("pulls/1/redeploy", "pulls/1/destroy", "pulls/1/approve", "pulls/1/deploy")
+PUSH_ROUTES = (
+    "pulls/1/redeploy", "pulls/1/destroy", "pulls/1/approve", "pulls/1/deploy",
+    "pulls/1/keep", "pulls/1/unpin", "pulls/1/extend",
+)  # fmt: skip
 MAINTAIN_ROUTES = ("settings", "secrets", "secrets/TOKEN/delete", "disable", "enable", "delete")
 
 
@@ -110,6 +113,38 @@ def test_a_push_user_redeploys_and_approves_but_cannot_open_settings_or_secrets(
     assert sorted(audit(dash, project, "pia")) == ["approve", "redeploy"]
 
 
+def workflow_state(dash: Dashboard, project: dict[str, Any]) -> dict[str, Any]:
+    with dash.system.api() as client:
+        [pull] = [p for p in client.get(f"/api/projects/{project['id']}/pulls").json() if p["pr_number"] == 1]
+    state: dict[str, Any] = pull["workflow"]
+    return state
+
+
+def test_a_push_user_keeps_extends_and_unpins_a_preview_from_the_dashboard_audited(
+    dash: Dashboard, project: dict[str, Any]
+) -> None:
+    with person(dash, "kim", "write", project["github_repo_full_name"]) as client:
+        pulls = client.get(f"/projects/{project['id']}/pulls").text
+        assert 'data-action="keep"' in pulls and 'data-action="extend"' in pulls
+        base = f"/projects/{project['id']}/pulls/1"
+        refused = client.post(f"{base}/extend", data={"duration": "forever"})
+        assert refused.status_code == 200 and "Not extended" in refused.text
+        assert "lives 3d longer" in client.post(f"{base}/extend", data={"duration": "3d"}).text
+        wait_for(lambda: bool(workflow_state(dash, project)["extended_until"]), timeout=15, what="extended")
+        assert "is pinned" in client.post(f"{base}/keep").text
+        wait_for(lambda: workflow_state(dash, project)["pinned_by"] == "kim", timeout=15, what="pinned")
+        pulls = client.get(f"/projects/{project['id']}/pulls").text
+        assert "Pinned by kim" in pulls and 'data-action="unpin"' in pulls
+        assert "is unpinned" in client.post(f"{base}/unpin").text
+        wait_for(lambda: workflow_state(dash, project)["pinned_by"] == "", timeout=15, what="unpinned")
+    assert audit(dash, project, "kim") == ["extend", "extend", "keep", "unpin"]
+    [outcome] = dash.system.rows(
+        "SELECT outcome FROM audit_events WHERE project_id = :p AND actor = 'kim' AND outcome <> 'ok'",
+        p=project["id"],
+    )
+    assert "Not extended" in outcome["outcome"]
+
+
 def test_an_admin_opens_settings_and_sets_secrets_and_sees_the_workflow_link(
     dash: Dashboard, project: dict[str, Any]
 ) -> None:
@@ -178,6 +213,10 @@ def test_a_read_token_reads_but_cannot_redeploy_or_touch_secrets(
         assert client.get(f"/api/projects/{project['id']}/pulls").status_code == 200
         assert client.post(f"/api/projects/{project['id']}/pulls/1/redeploy").status_code == 403
         assert client.post(f"/api/projects/{project['id']}/pulls/1/destroy").status_code == 403
+        for verb in ("keep", "unpin"):
+            assert client.post(f"/api/projects/{project['id']}/pulls/1/{verb}").status_code == 403
+        extend = client.post(f"/api/projects/{project['id']}/pulls/1/extend", json={"duration": "3d"})
+        assert extend.status_code == 403
         secret = client.put(f"/api/projects/{project['id']}/secrets/TOKEN", json={"value": "mine"})
         assert secret.status_code == 403
         patch = client.patch(f"/api/projects/{project['id']}", json={"is_active": False})
@@ -185,6 +224,13 @@ def test_a_read_token_reads_but_cannot_redeploy_or_touch_secrets(
     deploy_token, _ = new_token(dash, "deploy")
     with api(deploy_token, dash) as client:
         assert client.post(f"/api/projects/{project['id']}/pulls/1/redeploy").status_code == 202
+        keep = client.post(f"/api/projects/{project['id']}/pulls/1/keep")
+        assert keep.status_code == 202 and keep.json()["status"] == "keep requested"
+        bad = client.post(f"/api/projects/{project['id']}/pulls/1/extend", json={"duration": "100d"})
+        assert bad.status_code == 422
+        extend = client.post(f"/api/projects/{project['id']}/pulls/1/extend", json={"duration": "12h"})
+        assert extend.status_code == 202
+        assert client.post(f"/api/projects/{project['id']}/pulls/1/unpin").status_code == 202
         assert client.patch(f"/api/projects/{project['id']}", json={"is_active": False}).status_code == 403
 
 

@@ -103,3 +103,30 @@ def test_edits_and_deletions_are_not_commands() -> None:
 def test_a_malformed_comment_payload_is_a_clear_error() -> None:
     with pytest.raises(MalformedPayload, match="issue_comment payload is missing"):
         issue_comment_event("created", {"action": "created", "issue": {"pull_request": {}}}, "d")
+
+
+@pytest.mark.parametrize(("body", "command", "argument"), [
+    ("/preview keep", "keep", ""), ("/preview unpin", "unpin", ""), ("/preview extend 3d", "extend", "3d"),
+    ("/preview extend 12H", "extend", "12H"), ("/preview extend 1w", "extend", "1w"),
+])  # fmt: skip
+def test_lifetime_commands_go_to_the_workflow(body: str, command: str, argument: str) -> None:
+    event = issue_comment_event("created", comment(body), "d")
+    assert event is not None and event.intent == Intent.COMMAND
+    assert (event.args["command"], event.args["argument"]) == (command, argument)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "/preview extend",
+        "/preview extend soon",
+        "/preview extend 91d",
+        "/preview extend 0d",
+        "/preview extend 14w",
+    ],
+)
+def test_an_extension_without_a_bounded_duration_is_refused_with_help(body: str) -> None:
+    event = issue_comment_event("created", comment(body), "d")
+    assert event is not None and event.intent == Intent.REFUSE
+    reason = event.args["reason"]
+    assert "was not carried out" in reason and "`12h`, `3d` or `1w`, at most 90 days" in reason

@@ -37,6 +37,8 @@ from workflows.activity_io import (
     DeployResult,
     DestroyInput,
     ErrorType,
+    ExpiryFacts,
+    ExpiryFactsInput,
     FailDeploymentInput,
     FailDeploymentResult,
     MarkDestroyedInput,
@@ -96,6 +98,13 @@ class Recorder:
     # [deployment id, workflow id, run id, granted] in arrival order.
     builds_per_project: int = 100
     build_queue: list[list[Any]] = field(default_factory=list)
+    # What store.expiry_facts answers: the project's expiry (0: never, so other tests see no expiry),
+    # the length of a "day", and the preview's last request (ISO 8601, "" for none).
+    expire_after_seconds: float = 0.0
+    day_seconds: float = 86400.0
+    last_request_at: str = ""
+    # store.expiry_facts answers that the project is gone (non-retryable, as the real one does).
+    project_gone: bool = False
 
     def args(self, name: str) -> list[Any]:
         return [call.arg for call in self.calls if call.name == name]
@@ -152,6 +161,19 @@ class FakeActivities:
     async def fork_policy(self, project_id: str) -> str:
         self._record(ActivityName.FORK_POLICY, project_id)
         return self.recorder.fork_policy
+
+    @activity.defn(name=ActivityName.EXPIRY_FACTS)
+    async def expiry_facts(self, input: ExpiryFactsInput) -> ExpiryFacts:
+        self._record(ActivityName.EXPIRY_FACTS, input)
+        rec = self.recorder
+        if rec.project_gone:
+            raise ApplicationError(
+                "project no longer exists", type=ErrorType.PROJECT_GONE, non_retryable=True
+            )
+        return ExpiryFacts(
+            after_seconds=rec.expire_after_seconds, day_seconds=rec.day_seconds,
+            last_request_at=rec.last_request_at,
+        )  # fmt: skip
 
     @activity.defn(name=GITHUB_REPORT)
     async def report(self, input: ReportInput) -> None:
@@ -290,7 +312,7 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
         fakes.create_deployment, fakes.set_status, fakes.activate, fakes.fail_deployment,
         fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy, fakes.report,
         fakes.fork_policy, fakes.permission, fakes.config_changed, fakes.take_build_slot,
-        fakes.leave_build_queue,
+        fakes.leave_build_queue, fakes.expiry_facts,
     ]  # fmt: skip
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(

@@ -30,6 +30,8 @@ from workflows.preview import PreviewWorkflow  # noqa: E402
 from workflows.signals import (  # noqa: E402
     CloseSignal,
     CommandSignal,
+    LifetimeAction,
+    LifetimeSignal,
     ManualSignal,
     PreviewInput,
     PushSignal,
@@ -141,6 +143,27 @@ async def queued_for_a_build_slot(h: fx.Harness) -> Handle:
     return handle
 
 
+async def expiry(h: fx.Harness) -> Handle:
+    """A preview warned and expired by its timer (a "day" is a second here); a push brings it back; a
+    `/preview keep` pins it past its expiry; an extension after an unpin; then the close."""
+    h.recorder.expire_after_seconds, h.recorder.day_seconds = 2.0, 1.0
+    h.recorder.permissions = {"maintainer": "write"}
+    handle = await h.start("sha-1")
+    await fx.wait_for_state(handle, lambda state: state.phase == "expired", timeout=20)
+    await h.push(handle, "sha-2")
+    await fx.wait_for_state(handle, fx.is_active("sha-2"))
+    keep = CommandSignal(command="keep", requested_by="maintainer", request_id=fx.new_id())
+    await handle.signal(PreviewWorkflow.command, keep)
+    await fx.wait_for_state(handle, lambda state: state.pinned_by == "maintainer")
+    await asyncio.sleep(2.5)
+    for action, hours in ((LifetimeAction.UNPIN, 0), (LifetimeAction.EXTEND, 24)):
+        change = LifetimeSignal(action=action, hours=hours, requested_by="alice", request_id=fx.new_id())
+        await handle.signal(PreviewWorkflow.lifetime, change)
+    await fx.wait_for_state(handle, lambda state: bool(state.extended_until))
+    await close(handle)
+    return handle
+
+
 SCENARIOS: dict[str, Callable[[fx.Harness], Awaitable[Handle]]] = {
     "open_push_close": open_push_close,
     "superseded_burst": superseded_burst,
@@ -148,6 +171,7 @@ SCENARIOS: dict[str, Callable[[fx.Harness], Awaitable[Handle]]] = {
     "destroy_redeploy": destroy_redeploy,
     "fork_approval": fork_approval,
     "queued_for_a_build_slot": queued_for_a_build_slot,
+    "expiry": expiry,
 }
 
 

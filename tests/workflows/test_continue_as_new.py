@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.harness import (
@@ -200,3 +201,34 @@ async def test_a_refusal_after_continuing_as_new_keeps_the_comments_status_rows(
     assert told.comment_only
     assert (told.phase, told.url, told.sha) == (ReportPhase.READY, live.url, live.deployed_sha)
     assert told.deployment_id == live.current_deployment_id
+
+
+async def test_the_expiry_timer_outlives_continue_as_new(limited_harness: Harness) -> None:
+    """The deadline is counted from the push in the run that saw it, not from the start of the run
+    that continued: its inputs travel in the state, and the new run's timer sleeps until then."""
+    harness, rec = limited_harness, limited_harness.recorder
+    rec.expire_after_seconds, rec.day_seconds = 8.0, 1.0
+    handle = await harness.start("sha-1")
+    first_run_id = handle.first_execution_run_id
+    live = await wait_for_state(handle, lambda s: is_active("sha-1")(s) and bool(s.expires_at))
+    pushed = datetime.fromisoformat(live.expiry_counted_from)
+    await asyncio.sleep(3)
+    # Refusals told on the PR grow the history (a signal and a report each) until the run hands over.
+    while (await describe_latest(harness, handle.id)).run_id == first_run_id:
+        refusal = RefusalSignal(requested_by="visitor", command="x", reason="no.", request_id=new_id())
+        await handle.signal(PreviewWorkflow.refuse, refusal)
+        await asyncio.sleep(0.1)
+    continued = await wait_for_state(handle, lambda s: s.expires_at == live.expires_at)
+    assert continued.expiry_counted_from == live.expiry_counted_from
+
+    expired = await wait_for_state(handle, lambda s: s.phase == "expired", timeout=20)
+    at = datetime.fromisoformat(expired.history[-1].at)
+    assert pushed + timedelta(seconds=8) <= at < pushed + timedelta(seconds=10.5), (pushed, at)
+    warnings = [r for r in rec.args(GITHUB_REPORT) if r.notice and "expires at" in r.notice]
+    assert len(warnings) == 1
+    runs = await run_chain(harness.client, handle.id, str(first_run_id))
+    assert len(runs) >= 2 and runs[0].next_run_id is not None
+
+
+async def describe_latest(harness: Harness, workflow_id: str) -> WorkflowExecutionDescription:
+    return await harness.client.get_workflow_handle(workflow_id).describe()

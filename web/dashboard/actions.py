@@ -1,5 +1,6 @@
-"""Stepping in by hand: redeploy, destroy, approve a fork's sha. Each is a signal to the PR's
-workflow, recorded with who asked and how it went, and answered with a notice on the page."""
+"""Stepping in by hand: redeploy, destroy, approve a fork's sha, keep / unpin / extend a preview. Each
+is a signal to the PR's workflow, recorded with who asked and how it went, and answered with a notice
+on the page."""
 
 from __future__ import annotations
 
@@ -16,16 +17,20 @@ from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import render
 from web.deps import ServicesDep
 from web.permissions import Action as Needs
-from web.preview_workflows import ManualAction, SignalFailed, approve, destroy, redeploy
-from workflows.signals import ApproveSignal
+from web.preview_workflows import ManualAction, SignalFailed, approve, destroy, lifetime, redeploy
+from workflows.lifetime import DURATION_HELP, extension_hours
+from workflows.signals import ApproveSignal, LifetimeAction, LifetimeSignal
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
-Action = Literal["redeploy", "destroy", "approve"]
+Action = Literal["redeploy", "destroy", "approve", "keep", "unpin", "extend"]
 MANUAL: dict[str, ManualAction] = {"redeploy": redeploy, "destroy": destroy}
 DONE = {
     "redeploy": "Redeploy of PR #{n} requested. A new deployment appears below in a moment.",
     "destroy": "PR #{n}'s preview is being torn down. The next push to the PR deploys it again.",
     "approve": "Commit {sha} of PR #{n} approved; it builds with the project's secrets now.",
+    "keep": "PR #{n}'s preview is pinned: it does not expire until someone unpins it.",
+    "unpin": "PR #{n}'s preview is unpinned: it expires again after the project's usual time unused.",
+    "extend": "PR #{n}'s preview lives {duration} longer; the PR's comment says until when.",
 }
 
 
@@ -38,17 +43,26 @@ async def act(
     services: ServicesDep,
     signed_in: UserDep,
     sha: Annotated[str, Form()] = "",
+    duration: Annotated[str, Form()] = "",
 ) -> Response:
     project = await project_for(services, signed_in, project_id, Needs(action))
     who = signed_in.user.login
     request_id = str(uuid.uuid4())
     try:
-        if action == "approve":
+        if action in ("keep", "unpin", "extend"):
+            hours = extension_hours(duration) if action == "extend" else 0
+            if hours is None:
+                raise SignalFailed(f"Not extended: give {DURATION_HELP.replace('`', '')}.")
+            asked = LifetimeSignal(
+                action=LifetimeAction(action), hours=hours, requested_by=who, request_id=request_id
+            )
+            workflow_id = await lifetime(services, project.id, pr_number, asked)
+        elif action == "approve":
             approval = ApproveSignal(sha=sha, requested_by=who, request_id=request_id, source="dashboard")
             workflow_id = await approve(services, project.id, pr_number, approval)
         else:
             workflow_id = await MANUAL[action](services, project.id, pr_number, requested_by=who)
-        outcome, message = "ok", DONE[action].format(n=pr_number, sha=sha[:7])
+        outcome, message = "ok", DONE[action].format(n=pr_number, sha=sha[:7], duration=duration)
     except SignalFailed as failure:
         workflow_id, outcome, message = "", str(failure), str(failure)
     async with services.db.session() as session:
@@ -64,6 +78,7 @@ async def act(
                     "request_id": request_id,
                     "workflow_id": workflow_id,
                     **({"sha": sha} if sha else {}),
+                    **({"duration": duration[:20]} if action == "extend" else {}),
                 },
             )
         )

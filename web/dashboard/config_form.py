@@ -24,6 +24,8 @@ LIMIT_FIELDS = ("build_memory_mb", "preview_memory_mb", "max_processes")
 # How much of the build workers one project takes, and how long one build may run (empty: the
 # operator's default, PREVIEWD_BUILD_TIMEOUT_SECONDS).
 BUILD_FIELDS = ("max_concurrent_builds", "build_timeout_seconds")
+# How long a preview and its logs live (whole days).
+LIFETIME_FIELDS = ("expire_after_days", "log_retention_days")
 # Saved values the form does not show: an edit keeps them.
 KEPT_FIELDS = ("clone_url", "max_live_previews")
 FLY_FIELDS = {
@@ -95,7 +97,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     operator's ceilings are errors beside their fields."""
     names = (
         *TEXT_FIELDS, *LAYOUT_FIELDS, "watch_paths", "health_check_timeout_seconds", "port", "env_vars",
-        "fork_policy", *LIMIT_FIELDS, *BUILD_FIELDS, *FLY_FIELDS.values(), "log_retention_days",
+        "fork_policy", *LIMIT_FIELDS, *BUILD_FIELDS, *LIFETIME_FIELDS, *FLY_FIELDS.values(),
     )  # fmt: skip
     values = {name: _first(form, name) for name in names}
     values["fly_auto_stop"] = "on" if form.get("fly_auto_stop") else ""
@@ -117,7 +119,13 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     }
     if port is not None:
         raw["port"] = port
-    for name in (*LIMIT_FIELDS, *BUILD_FIELDS, "health_check_timeout_seconds", "log_retention_days"):
+    for name in (
+        *LIMIT_FIELDS,
+        *BUILD_FIELDS,
+        "health_check_timeout_seconds",
+        "log_retention_days",
+        "expire_after_days",
+    ):
         number = _number(values, errors, name)
         if number is not None:
             raw[name] = number
@@ -189,6 +197,7 @@ def values_of(config: dict[str, Any]) -> dict[str, str]:
         "build_timeout_seconds": str(parsed.build_timeout_seconds or ""),
         "env_vars": "\n".join(f"{k}={v}" for k, v in parsed.env_vars.items()),
         "fork_policy": parsed.fork_policy,
+        "expire_after_days": str(parsed.expire_after_days),
         "fly_region": fly.region or "",
         "fly_fallback_regions": ", ".join(fly.fallback_regions),
         "fly_cpu_kind": fly.guest.cpu_kind,

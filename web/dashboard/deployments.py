@@ -40,6 +40,7 @@ async def deployment_for(
 FINAL_LABELS: dict[str, str] = {
     DeploymentStatus.FAILED: "Failed",
     DeploymentStatus.DESTROYED: "Destroyed",
+    DeploymentStatus.EXPIRED: "Expired: no push or visit for the project's expiry time",
     DeploymentStatus.SUPERSEDED: "Superseded by a newer push",
     DeploymentStatus.REPLACED: "Replaced by a newer commit",
     DeploymentStatus.SKIPPED: "Skipped: no watched path changed",

@@ -41,6 +41,7 @@ STATUS_TONES: dict[str, str] = {
     Phase.FORK_BLOCKED: "amber",
     Phase.FAILED: "red",
     Phase.DESTROYED: "muted",
+    Phase.EXPIRED: "muted",
     DeploymentStatus.SUPERSEDED: "muted",
     DeploymentStatus.REPLACED: "muted",
     DeploymentStatus.SKIPPED: "muted",
