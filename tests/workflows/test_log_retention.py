@@ -22,7 +22,7 @@ from tests.workflows.harness import dev_server  # noqa: E402
 from workflows.log_retention import LogRetentionWorkflow  # noqa: E402
 from workflows.log_retention_io import RETENTION_ACTIVITY, RetentionInput, RetentionResult  # noqa: E402
 
-HISTORY = Path(__file__).resolve().parent / "histories" / "log_retention.json"
+HISTORY = Path(__file__).resolve().parent / "histories" / "schedules" / "log_retention.json"
 
 
 @activity.defn(name=RETENTION_ACTIVITY)
