@@ -77,6 +77,10 @@ class DeploymentOut(BaseModel):
     # The config it ran with: {"config": {...}, "sources": {name: "default" | "dashboard" |
     # "previewd.toml" | "Procfile" | "operator ceiling"}, "file": ..., "read_at": sha}.
     effective_config: dict[str, Any] | None = None
+    # Seconds per step and what each reused: {"seconds": {"clone": …, "install": …, "start": …},
+    # "reused": {"mirror": "updated", "virtualenv": "<deployment id>" | null, "build_cache": true},
+    # "reuse_keys": {…}} (models/build_stats.py); None until its clone ends.
+    build_stats: dict[str, Any] | None = None
     started_at: datetime | None
     completed_at: datetime | None
     created_at: datetime
