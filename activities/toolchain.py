@@ -4,7 +4,8 @@ deployment, a Node app its `node_modules/.bin`, first on PATH for install, build
 Both live in the deployment's checkout (`/app` in a sandbox), so every step of the deployment sees
 the same ones and nothing is shared with another deployment or with previewd: the virtualenv is made
 by the system's python3 (PATH is SYSTEM_PATH for that step, never previewd's own virtualenv) without
-the system's site-packages, inside the same sandbox as the other steps.
+the system's site-packages, inside the same sandbox as the other steps. A later deployment of the
+same PR may start from a copy of the live one's (activities/toolchain_reuse.py says when).
 """
 
 from __future__ import annotations
