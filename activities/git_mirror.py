@@ -57,6 +57,8 @@ class Mirror:
         return await self.remote.succeeds(["git", "rev-parse", "--is-bare-repository"])
 
     async def _make(self) -> None:
+        if self.path.is_symlink():  # only the link goes, never what it points at
+            self.path.unlink()
         await asyncio.to_thread(shutil.rmtree, self.path, True)
         self.path.mkdir(mode=0o700)
         await self.remote.run(["git", "init", "--quiet", "--bare"], "")
