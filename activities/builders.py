@@ -5,6 +5,7 @@ builder for its platform; `BuildActivities` runs whatever steps it plans."""
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -13,8 +14,9 @@ from activities.environment import PullRequestText, step_env
 from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sandbox_name
 from activities.logsink import LogSink
 from activities.processes import SYSTEM_PATH, shell_argv
-from activities.sandbox import Network, SandboxSpec, hand_over
-from activities.toolchain import AppDirectory, Toolchain
+from activities.sandbox import Network, ReadOnly, SandboxSpec, hand_over
+from activities.toolchain import NODE_MODULES_DIR, PREVIOUS_DIR, AppDirectory, SetupStep, Toolchain
+from activities.toolchain_reuse import NODE_MODULES, Reuse
 from activities.workdirs import Workdirs
 from config import Settings
 from models import DeploymentConfig
@@ -33,6 +35,9 @@ class Step:
     sandbox: SandboxSpec | None = None
     # How the log shows the step: the project's command line as written, not `/bin/sh -c …`.
     shown: str = ""
+    # A step that only saves time (a copy of the previous deployment's toolchain): its failure is
+    # logged and the build goes on.
+    optional: bool = False
 
 
 class Builder(Protocol):
@@ -49,9 +54,10 @@ class Builder(Protocol):
         source: Path,
         sink: LogSink,
         pr: PullRequestText | None = None,
+        reuse: Reuse | None = None,
     ) -> list[Step]:
         """The commands to run in `source`, in order. Says in `sink` why there are none, and readies
-        what the commands need first."""
+        what the commands need first. `reuse`: a previous deployment whose toolchain may be copied."""
         ...
 
 
@@ -79,6 +85,7 @@ class LocalBuilder:
         source: Path,
         sink: LogSink,
         pr: PullRequestText | None = None,
+        reuse: Reuse | None = None,
     ) -> list[Step]:
         commands = [
             (label, command)
@@ -93,7 +100,7 @@ class LocalBuilder:
         # A monorepo's app lives in its root directory: its commands run there, its toolchain is there.
         app = AppDirectory.of(source, config.root_directory, sandboxed=self.sandboxed)
         toolchain = Toolchain.detect(app.host)
-        setup = toolchain.setup_commands(app.seen)
+        setup = toolchain.setup_commands(app.seen, self._copies(reuse, app.host))
         if not commands and not setup:
             sink.info("No install, build or release command configured")
             return []
@@ -103,15 +110,16 @@ class LocalBuilder:
         )  # fmt: skip
         # The toolchain is made by the system's python3, whatever the project's PATH will hold.
         setup_env = env | {"PATH": SYSTEM_PATH}
-        planned = [(label, argv, setup_env, " ".join(argv)) for label, argv in setup]
-        planned += [(label, shell_argv(command), env, command) for label, command in commands]
+        planned = [(step.label, step.argv, setup_env, _shown(step), step.copies) for step in setup]
+        planned += [(label, shell_argv(command), env, command, False) for label, command in commands]
         if not self.sandboxed:
             return [
-                Step(label, argv, env_, cwd=app.host, shown=shown) for label, argv, env_, shown in planned
+                Step(label, argv, env_, cwd=app.host, shown=shown) for label, argv, env_, shown, _ in planned
             ]
         cache = await self._cache(ref.project_id)
         steps = []
-        for label, argv, env_, shown in planned:
+        for label, argv, env_, shown, copies in planned:
+            previous = (ReadOnly(reuse.checkout, PREVIOUS_DIR),) if copies and reuse else ()
             spec = SandboxSpec(
                 name=sandbox_name(ref.deployment_id, label),
                 argv=argv,
@@ -123,9 +131,20 @@ class LocalBuilder:
                 limits=limits(self.settings, config, memory_mb=config.build_memory_mb),
                 network=Network.INTERNET,
                 subdir=config.root_directory or "",
+                read_only=previous,
             )
-            steps.append(Step(label, list(spec.argv), env_, sandbox=spec, shown=shown))
+            steps.append(Step(label, list(spec.argv), env_, sandbox=spec, shown=shown, optional=copies))
         return steps
+
+    def _copies(self, reuse: Reuse | None, app_root: Path) -> frozenset[str]:
+        """What to copy from `reuse`: only in a sandbox (see activities/toolchain_reuse.py), and
+        node_modules only where the commit has none of its own."""
+        if reuse is None or not self.sandboxed:
+            return frozenset()
+        kinds = set(reuse.kinds)
+        if os.path.lexists(app_root / NODE_MODULES_DIR):
+            kinds.discard(NODE_MODULES)
+        return frozenset(kinds)
 
     async def _cache(self, project_id: str) -> Path:
         """The project's build cache, made the sandbox uid's when first created."""
@@ -134,3 +153,10 @@ class LocalBuilder:
             cache.mkdir(parents=True)
             await asyncio.to_thread(hand_over, cache)
         return cache
+
+
+def _shown(step: SetupStep) -> str:
+    """A copy as the log shows it: what is copied, not the script that does it."""
+    if step.copies:
+        return f"cp -a {step.argv[-2]} {step.argv[-1]}"
+    return " ".join(step.argv)

@@ -69,15 +69,32 @@ class Fetcher:
                 non_retryable=missing,
             )
 
-    def _fetch_argv(self, sha: str) -> list[str]:
-        return ["git", "fetch", "--quiet", "--depth", "1", "--no-tags", "--", self.url, sha]
+    def _fetch_argv(self, sha: str, ref: str | None) -> list[str]:
+        # No FETCH_HEAD: it would record the URL (a checkout's would name the host's mirror path).
+        return [
+            "git", "fetch", "--quiet", "--depth", "1", "--no-tags", "--no-write-fetch-head",
+            "--", self.url, f"+{sha}:{ref}" if ref else sha,
+        ]  # fmt: skip
 
-    async def fetch(self, sha: str) -> None:
-        await self.run(self._fetch_argv(sha), sha)
+    async def fetch(self, sha: str, ref: str | None = None) -> None:
+        """The commit (shallow), kept under `ref` when given."""
+        await self.run(self._fetch_argv(sha, ref), sha)
 
     async def try_fetch(self, sha: str) -> bool:
         """A commit that helps but is not needed (the live sha, for watch paths): gone is no failure."""
-        return await self._exit_code(self._fetch_argv(sha)) == 0
+        return await self._exit_code(self._fetch_argv(sha, None)) == 0
+
+    async def succeeds(self, argv: list[str]) -> bool:
+        """A git command whose failure is an answer (is this object here?), not an error."""
+        return await self._exit_code(argv) == 0
+
+    def beside(self, *, url: str, target: Path, protocols: list[str]) -> Fetcher:
+        """Another Fetcher with the same log and pid file, for another repository and URL, without
+        this one's credentials (a local fetch from the mirror needs none)."""
+        return Fetcher(
+            url=url, target=target, env=git_env(target, protocols, {}), sink=self.sink,
+            pid_file=self.pid_file,
+        )  # fmt: skip
 
 
 @asynccontextmanager
@@ -91,14 +108,12 @@ async def fetcher(
     secrets: list[str],
     deployment_id: str | None,
 ) -> AsyncIterator[Fetcher]:
-    """A Fetcher whose output goes to the deployment's build log (or nowhere, for a scratch clone)."""
-    # Only the transport this URL needs: no ext:: (runs commands), no file:// (other checkouts), no
-    # ssh, not through a redirect or a submodule either.
-    allowed = [("protocol.allow", "never")] + [(f"protocol.{name}.allow", "always") for name in protocols]
-    env = base_env(target) | {"GIT_TERMINAL_PROMPT": "0"} | merge_git_config(auth_env, allowed)
+    """A Fetcher whose output goes to the deployment's build log (or nowhere, without one)."""
+    env = git_env(target, protocols, auth_env)
     if deployment_id is None:
-        # A scratch clone (activities/source.py's config check): its output is nobody's log.
-        yield Fetcher(url=url, target=target, env=env, sink=_NoLog(), pid_file=target.parent / "clone.pid")
+        # No deployment (activities/source.py's config check): its output is nobody's log.
+        pid_file = target.parent / f"{target.name}.pid"
+        yield Fetcher(url=url, target=target, env=env, sink=_NoLog(), pid_file=pid_file)
         return
     async with LogSink(
         ctx.db,
@@ -109,6 +124,13 @@ async def fetcher(
     ) as sink:
         pid_file = ctx.workdirs.pid_file(deployment_id, "clone")
         yield Fetcher(url=url, target=target, env=env, sink=sink, pid_file=pid_file)
+
+
+def git_env(home: Path, protocols: list[str], auth_env: dict[str, str]) -> dict[str, str]:
+    """git's environment, built from nothing. Only the transport this URL needs: no ext:: (runs
+    commands), no file:// (other checkouts), no ssh, not through a redirect or a submodule either."""
+    allowed = [("protocol.allow", "never")] + [(f"protocol.{name}.allow", "always") for name in protocols]
+    return base_env(home) | {"GIT_TERMINAL_PROMPT": "0"} | merge_git_config(auth_env, allowed)
 
 
 class _NoLog:

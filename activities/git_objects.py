@@ -105,3 +105,20 @@ def watched(path: str, patterns: list[str]) -> bool:
         if path == base or path.startswith(base + "/") or fnmatchcase(path, pattern):
             return True
     return False
+
+
+async def directory_entries(
+    repo: Path, env: dict[str, str], sha: str, directory: str
+) -> dict[str, TreeEntry]:
+    """The entries directly in `directory` ("" for the root) of `sha`'s tree, by name."""
+    prefix = f"{directory.strip('/')}/" if directory.strip("/") else ""
+    args = ["ls-tree", "-z", "--full-tree", sha, *(["--", prefix] if prefix else [])]
+    output = await _git(repo, env, *args, limit=16 << 20)
+    entries = {}
+    for record in output.split(b"\0"):
+        meta, _, name = record.partition(b"\t")
+        if not name:
+            continue
+        mode, kind, object_id = meta.decode().split(" ")
+        entries[name.decode(errors="replace").removeprefix(prefix)] = TreeEntry(mode, kind, object_id)
+    return entries

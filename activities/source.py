@@ -15,13 +15,17 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.context import WorkerContext
+from activities.context import WorkerContext, heartbeat
+from activities.file_lock import locked
 from activities.git_fetch import Fetcher, LineSink, fetcher
+from activities.git_mirror import Mirror, pr_ref
 from activities.git_objects import blob_id, changed_paths, watched
 from activities.github.client import GitHubApiError
 from activities.repo_settings import in_root, read_repo_files
 from activities.sandbox import hand_over
+from activities.toolchain_reuse import reuse_keys
 from models import Project
+from models.build_stats import merge_build_stats
 from models.deployments import record_effective_config
 from models.effective_config import Effective, Source, resolve
 from models.repo_config import FILE_NAME, RepoConfigError
@@ -67,42 +71,49 @@ class SourceActivities:
 
     @activity.defn(name=ActivityName.CLONE)
     async def clone(self, ref: DeploymentRef) -> CloneResult:
-        """The sha checked out, its config read from git objects at the trusted sha and recorded with
-        the deployment; skipped when no watch path changed since the live sha."""
+        """The sha checked out from the project's git mirror (which fetches only what is new), its
+        config read from git objects at the trusted sha and recorded with the deployment; skipped
+        when no watch path changed since the live sha."""
         project = await self.ctx.project(ref.project_id)
         target = self.ctx.workdirs.source(ref.deployment_id)
         # A retry starts clean: whatever an earlier attempt left is thrown away.
         await asyncio.to_thread(shutil.rmtree, target, True)
         target.mkdir(parents=True)
         config_sha = ref.config_sha or ref.commit_sha
-        async with self._fetcher(project, target, ref.deployment_id) as fetch:
-            sink = fetch.sink
+        started = time.monotonic()
+        async with self._mirror(project, ref.deployment_id) as mirror:
+            sink = mirror.remote.sink
             sink.info(f"Cloning {project.github_repo_full_name} at {ref.commit_sha[:12]}")
-            started = time.monotonic()
-            await fetch.run(["git", "init", "--quiet"], ref.commit_sha)
             if config_sha != ref.commit_sha:
                 sink.info(
                     f"Reading {FILE_NAME} at {config_sha[:12]}, the base of this pull request from a fork"
                 )
-                await fetch.fetch(config_sha)
-            # The head last: FETCH_HEAD is what is checked out.
-            await fetch.fetch(ref.commit_sha)
-            await fetch.run(
-                ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD"],
-                ref.commit_sha,
-            )
-            sink.info(f"Cloned in {time.monotonic() - started:.1f}s")
-            effective, record = await self._effective_config(project, target, fetch.env, config_sha, sink)
+                await mirror.fetch(config_sha, pr_ref(ref.pr_number, "base"))
+            await mirror.fetch(ref.commit_sha, pr_ref(ref.pr_number))
+            await mirror.check_out(ref.commit_sha, target, pr_ref(ref.pr_number))
+            seconds = time.monotonic() - started
+            sink.info(f"Cloned in {seconds:.1f}s (git mirror: {mirror.use})")
+            env = mirror.remote.env
+            # Read from the mirror, never through the checkout (PR content: links, a planted .git).
+            effective, record = await self._effective_config(project, mirror.path, env, config_sha, sink)
+            keys = await reuse_keys(
+                mirror.path, env, ref.commit_sha, effective.config.root_directory,
+                effective.config.install_command,
+            )  # fmt: skip
             async with self.ctx.db.session() as session:
                 await record_effective_config(session, uuid.UUID(ref.deployment_id), record)
+            await merge_build_stats(
+                self.ctx.db, ref.deployment_id, seconds={"clone": round(seconds, 2)},
+                reused={"mirror": str(mirror.use)}, reuse_keys=keys,
+            )  # fmt: skip
             watching = bool(effective.config.watch_paths) and ref.live_sha not in ("", ref.commit_sha)
             # The live sha only when it decides something; gone (force-pushed away) means build.
-            if watching and not await fetch.try_fetch(ref.live_sha):
+            if watching and not await mirror.try_fetch(ref.live_sha):
                 sink.info(
                     f"The live preview's commit {ref.live_sha[:12]} is gone: building without watch paths"
                 )
             elif watching:
-                changed = await changed_paths(target, fetch.env, ref.live_sha, ref.commit_sha)
+                changed = await changed_paths(mirror.path, env, ref.live_sha, ref.commit_sha)
                 if not any(watched(path, effective.config.watch_paths) for path in changed):
                     message = (
                         f"No watched path changed since {ref.live_sha[:12]} (the live preview): "
@@ -111,10 +122,10 @@ class SourceActivities:
                     )
                     sink.info(message)
                     return CloneResult(skipped=True, message=message)
-            if self.ctx.sandbox.sandboxed:
-                # The sandbox's uid builds in it (writable at /app). Without following links: the
-                # checkout is PR content (see hand_over).
-                await asyncio.to_thread(hand_over, target)
+        if self.ctx.sandbox.sandboxed:
+            # The sandbox's uid builds in it (writable at /app). Without following links: the
+            # checkout is PR content (see hand_over).
+            await asyncio.to_thread(hand_over, target)
         return CloneResult()
 
     async def _effective_config(
@@ -141,23 +152,27 @@ class SourceActivities:
     @activity.defn(name=ActivityName.CONFIG_CHANGED)
     async def config_changed(self, input: ConfigChangeInput) -> bool:
         """Whether a fork's head has another previewd.toml than its base (by object id and mode; a
-        file that appears or goes is a change too). Read in a scratch clone of the two commits that
-        is removed after."""
+        file that appears or goes is a change too), read in the project's git mirror."""
         project = await self.ctx.project(input.project_id)
-        scratch = self.ctx.workdirs.deployment(f"config-check-{uuid.uuid4()}")
-        target = scratch / "src"
-        target.mkdir(parents=True)
         path = in_root(project.config().root_directory, FILE_NAME)
-        try:
-            async with self._fetcher(project, target, None) as fetch:
-                await fetch.run(["git", "init", "--quiet"], input.head_sha)
-                await fetch.fetch(input.base_sha)
-                await fetch.fetch(input.head_sha)
-                base = await blob_id(target, fetch.env, input.base_sha, path)
-                head = await blob_id(target, fetch.env, input.head_sha, path)
-        finally:
-            await asyncio.to_thread(self.ctx.workdirs.remove, scratch.name)
+        async with self._mirror(project, None) as mirror:
+            await mirror.fetch(input.base_sha)
+            await mirror.fetch(input.head_sha)
+            base = await blob_id(mirror.path, mirror.remote.env, input.base_sha, path)
+            head = await blob_id(mirror.path, mirror.remote.env, input.head_sha, path)
         return base != head
+
+    @asynccontextmanager
+    async def _mirror(self, project: Project, deployment_id: str | None) -> AsyncIterator[Mirror]:
+        """The project's mirror on this host, opened (made when missing or broken) and held: one
+        clone at a time per project here."""
+        project_id = str(project.id)
+        async with locked(self.ctx.workdirs.mirror_lock(project_id), heartbeat=heartbeat):
+            target = self.ctx.workdirs.mirror(project_id)
+            async with self._fetcher(project, target, deployment_id) as remote:
+                mirror = Mirror(remote)
+                await mirror.open()
+                yield mirror
 
     @asynccontextmanager
     async def _fetcher(

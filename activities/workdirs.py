@@ -27,6 +27,9 @@ class Workdirs:
         if stat.S_IMODE(found.st_mode) != PRIVATE_DIR:
             self.root.chmod(PRIVATE_DIR)
         self.caches = data_dir / "cache"
+        # previewd's alone (0700): no sandbox ever sees a mirror, whatever PR it fetched for.
+        self.mirrors = data_dir / "mirrors"
+        self.mirrors.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
 
     def deployment(self, deployment_id: str) -> Path:
         # deployment ids are UUIDs minted by the workflow; refuse anything that could escape root.
@@ -51,6 +54,13 @@ class Workdirs:
         """The project's build cache ($HOME/.cache in its sandboxes): it survives its deployments,
         and only that project's sandboxes see it."""
         return self.caches / str(uuid.UUID(project_id))
+
+    def mirror(self, project_id: str) -> Path:
+        """The project's bare git mirror on this host."""
+        return self.mirrors / f"{uuid.UUID(project_id)}.git"
+
+    def mirror_lock(self, project_id: str) -> Path:
+        return self.mirrors / f"{uuid.UUID(project_id)}.lock"
 
     def remove(self, deployment_id: str) -> None:
         path = self.deployment(deployment_id)

@@ -72,6 +72,10 @@ class Deployment(SQLModel, table=True):
     # The config it was built with and where each value came from (models/effective_config.py), set
     # when its sources are read; None until then, and for deployments from before the column.
     effective_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    # How long each step took and what it reused: {"seconds": {"clone": …,
+    # "install": …, "start": …}, "reused": {"mirror": …, "virtualenv": …, "build_cache": …},
+    # "reuse_keys": {…}}; written by the clone, build and deploy as each ends (models/build_stats.py).
+    build_stats: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     started_at: datetime | None = optional_timestamp_field()
     completed_at: datetime | None = optional_timestamp_field()
     # When the log retention schedule deleted its log lines (project's log_retention_days after it

@@ -83,6 +83,10 @@ class DeploymentOut(BaseModel):
     # While it waits for one of its project's build slots: the project's builds running or waiting
     # before it (the PR comment's "2 builds ahead"); None otherwise.
     builds_ahead: int | None = None
+    # Seconds per step and what each reused: {"seconds": {"clone": …, "install": …, "start": …},
+    # "reused": {"mirror": "updated", "virtualenv": "<deployment id>" | null, "build_cache": true},
+    # "reuse_keys": {…}} (models/build_stats.py); None until its clone ends.
+    build_stats: dict[str, Any] | None = None
     started_at: datetime | None
     completed_at: datetime | None
     created_at: datetime

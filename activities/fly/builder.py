@@ -12,6 +12,7 @@ from activities.environment import PullRequestText
 from activities.fly.image import UnsafeDockerfile, build_command, builder_env, dockerfile_in, prepare_home
 from activities.fly.platform import FlyPlatformActivities
 from activities.logsink import LogSink
+from activities.toolchain_reuse import Reuse
 from config import Settings
 from models import DeploymentConfig
 from workflows.activity_io import DeploymentRef, ErrorType
@@ -37,7 +38,9 @@ class FlyImageBuilder:
         source: Path,
         sink: LogSink,
         pr: PullRequestText | None = None,
+        reuse: Reuse | None = None,
     ) -> list[Step]:
+        # `reuse` is the local platform's: an image build starts from Fly's own layer cache.
         if config.fly_config.image:
             sink.info(f"Using the prebuilt image {config.fly_config.image}")
             return []

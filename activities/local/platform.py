@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -11,6 +13,7 @@ from activities.local.supervisor import LocalRuntime
 from activities.logsink import LogSink
 from activities.platform import PlatformActivities
 from models import LogType
+from models.build_stats import merge_build_stats
 from workflows.activity_io import ActivityName, DeploymentRef, DeployResult, DestroyInput, ErrorType
 
 
@@ -30,6 +33,7 @@ class LocalPlatformActivities:
             max_lines=ctx.settings.previewd_max_build_log_lines,
         ) as sink:
             sink.info("Starting the preview process")
+            started = time.monotonic()
             try:
                 preview = await self.runtime.launch(ref, heartbeat)
             except StartFailed as error:
@@ -39,7 +43,9 @@ class LocalPlatformActivities:
                 raise ApplicationError(str(error), type=ErrorType.START_FAILED, non_retryable=True) from None
             await self.runtime.routes.point_at(preview)
             url = ctx.settings.preview_url(ref.app_name)
-            sink.info(f"Live at {url}")
+            seconds = time.monotonic() - started
+            sink.info(f"Live at {url} (started in {seconds:.1f}s)")
+            await merge_build_stats(ctx.db, ref.deployment_id, seconds={"start": round(seconds, 2)})
         return DeployResult(app_url=url)
 
     @activity.defn(name=ActivityName.RETIRE)

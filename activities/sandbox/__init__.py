@@ -34,6 +34,7 @@ from activities.sandbox.spec import (
     Limits,
     Network,
     PortForward,
+    ReadOnly,
     RunResult,
     SandboxSpec,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "Network",
     "PortForward",
     "Probe",
+    "ReadOnly",
     "RunResult",
     "SandboxFailed",
     "SandboxServer",

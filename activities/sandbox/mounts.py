@@ -98,5 +98,7 @@ def filesystem_args(
     args += ["--perms", "1777", "--tmpfs", spec.home]
     if spec.cache_dir is not None:
         args += ["--bind", str(spec.cache_dir), spec.cache_inside]
-    args += ["--bind", str(spec.work_dir), spec.inner_work_dir, "--chdir", spec.start_dir]
-    return args
+    args += ["--bind", str(spec.work_dir), spec.inner_work_dir]
+    for bind in spec.read_only:
+        args += ["--ro-bind", str(bind.host), bind.inside]
+    return args + ["--chdir", spec.start_dir]

@@ -39,6 +39,14 @@ class PortForward:
 
 
 @dataclass(frozen=True)
+class ReadOnly:
+    """A host directory shown read-only inside (a previous deployment's checkout, for a copy)."""
+
+    host: Path
+    inside: str
+
+
+@dataclass(frozen=True)
 class Limits:
     memory_bytes: int = DEFAULT_MEMORY_BYTES
     max_pids: int = DEFAULT_MAX_PIDS
@@ -65,6 +73,9 @@ class SandboxSpec:
     forward: PortForward | None = None
     # Where the command starts, relative to inner_work_dir (a monorepo's root directory); "" for it.
     subdir: str = ""
+    # Bound after everything else, read-only. The host path must be one the PR cannot swap for a
+    # link (bwrap resolves it as root): a checkout's `src`, whose parent is previewd's alone.
+    read_only: tuple[ReadOnly, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -74,7 +85,7 @@ class SandboxSpec:
         bad = [name for name in self.env if not _ENV_NAME.fullmatch(name)]
         if bad:
             raise ValueError(f"environment names must be letters, digits and '_': {bad}")
-        for inner in (self.inner_work_dir, self.home):
+        for inner in (self.inner_work_dir, self.home, *(bind.inside for bind in self.read_only)):
             if not inner.startswith("/") or inner in ("/", "/proc", "/dev", "/tmp") or ".." in inner:
                 raise ValueError(f"{inner!r} cannot hold the work dir or HOME inside the sandbox")
         if self.subdir.startswith("/") or ".." in self.subdir.split("/"):

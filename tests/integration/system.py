@@ -65,8 +65,9 @@ class AppRepo:
     path: Path
 
     @classmethod
-    def create(cls, path: Path) -> AppRepo:
-        shutil.copytree(EXAMPLE_APP, path, ignore=shutil.ignore_patterns("build", "__pycache__"))
+    def create(cls, path: Path, app: Path = EXAMPLE_APP) -> AppRepo:
+        """A repository holding `app` (by default the example app) as its first commit."""
+        shutil.copytree(app, path, ignore=shutil.ignore_patterns("build", "__pycache__"))
         git(path, "init", "--quiet", "--initial-branch=main")
         git(path, "add", "-A")
         git(path, "commit", "--quiet", "-m", "initial")

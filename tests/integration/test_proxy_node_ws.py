@@ -13,6 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from activities.sandbox import probe
 from tests.integration.system import AppRepo, System
 from tests.requirements import require, require_reachable
 
@@ -63,4 +64,20 @@ async def test_a_node_ws_preview_echoes_through_the_proxy(system: System, repo: 
             await ws.recv()
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4003, "node says bye")
-    system.pull_request(project, "closed", 71, sha)
+
+    # A second push with the same package.json starts from a copy of the live deployment's
+    # node_modules (issue 13, fast rebuilds; sandboxed only), and the WebSocket still echoes.
+    first = system.wait_status(project["id"], 71, sha, "active")
+    server = (NODE_APP / "server.js").read_text().replace("node ws preview", "node ws preview, again")
+    again = repo.commit("node ws again", {"server.js": server})
+    system.pull_request(project, "synchronize", 71, again)
+    second = system.wait_status(project["id"], 71, again, "active", timeout=300)
+    copied = second["build_stats"]["reused"].get("node_modules")
+    assert copied == (str(first["id"]) if probe().ok else None)
+    assert second["build_stats"]["reused"]["mirror"] == "updated"
+    assert "node ws preview, again" in system.preview(second["app_name"]).text
+    async with connect(f"ws://{host}/", host="127.0.0.1", port=system.preview_port, proxy=None) as ws:
+        await ws.recv()  # what the handshake carried
+        await ws.send("still here")
+        assert await ws.recv() == "still here"
+    system.pull_request(project, "closed", 71, again)

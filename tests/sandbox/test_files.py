@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.sandbox import start_server
+from activities.sandbox import SANDBOX_UID, ReadOnly, hand_over, start_server
 from activities.sandbox.cgroup import SandboxCgroup
+from activities.toolchain import COPY_SCRIPT
 from tests.sandbox.conftest import Dirs, run_lines, sh, spec_for
 
 pytestmark = [pytest.mark.usefixtures("sandboxing"), pytest.mark.timeout(60)]
@@ -167,3 +168,29 @@ def test_a_server_cannot_truncate_or_grow_the_log_previewd_reads_back(dirs: Dirs
         server.stop(grace=0)
     assert log.stat().st_size < 4096
     assert log.read_text().splitlines() == ["before", "refused", "after"]
+
+
+async def test_a_previous_checkout_is_read_only_and_its_links_copy_as_links(
+    dirs: Dirs, data_dir: Path, tmp_path: Path
+) -> None:
+    """The toolchain copy's view (activities/toolchain.py): the previous deployment's checkout at
+    /previous, read-only; what it links to on the host is never what gets copied."""
+    previous = tmp_path / "previous-src"
+    (previous / ".previewd" / "venv" / "bin").mkdir(parents=True)
+    (previous / ".previewd" / "venv" / "bin" / "tool").write_text("#!/app/.previewd/venv/bin/python\n")
+    (previous / ".previewd" / "venv" / "keys").symlink_to(data_dir / "secret-keys")
+    hand_over(previous)
+    script = (
+        "touch /previous/planted 2>&1; "
+        f"sh -c '{COPY_SCRIPT}' copy /previous/.previewd/venv /app/.previewd/venv && echo copied; "
+        "cat /app/.previewd/venv/keys 2>&1; ls -l /app/.previewd/venv/bin"
+    )
+    spec = spec_for(dirs, sh(script), read_only=(ReadOnly(previous, "/previous"),))
+    result, lines = await run_lines(spec)
+    assert result.exit_code == 0, lines
+    assert "Read-only file system" in lines[0] and "copied" in lines
+    assert not (previous / "planted").exists()
+    assert not any(SECRET in line for line in lines), lines
+    copied = dirs.work / ".previewd" / "venv"
+    assert (copied / "keys").is_symlink() and (copied / "bin" / "tool").read_text().startswith("#!/app/")
+    assert (copied / "bin" / "tool").stat().st_uid == SANDBOX_UID

@@ -16,6 +16,7 @@ from models.common import utcnow
 from models.dashboard_queries import log_before, log_tail
 from models.deployments import FINAL_STATUSES, DeploymentStatus
 from web.dashboard.access import project_for
+from web.dashboard.build_times import build_times
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.templating import is_htmx, render
 from web.deps import Services, ServicesDep
@@ -133,6 +134,7 @@ async def deployment_page(
         "project": project,
         "steps": timeline(deployment, events),
         "config_rows": config_rows(deployment.effective_config),
+        "build_times": build_times(deployment.build_stats),
         "final": final,
     }
     # The status card polls this URL; htmx gets the card alone.
