@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
 import time
@@ -14,6 +15,7 @@ import httpx
 
 from tests.integration.proxy_harness import Upstream
 from tests.integration.system import System, wait_for
+from web.proxy.header_deadline import HEADER_SECONDS
 
 A = "pr-1-proxy-a"
 MiB = 1024 * 1024
@@ -79,3 +81,57 @@ def test_a_preview_flooding_a_client_that_never_reads_does_not_grow_the_web_proc
         for sock in sockets:
             sock.close()
     wait_for(lambda: _rss(pid) - before < 200 * MiB, timeout=30, what="the web process to let go")
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1 << 16) == b""
+    except (BlockingIOError, TimeoutError):
+        return False
+    except OSError:
+        return True
+
+
+def test_a_slowloris_client_is_cut_off_while_a_complete_request_is_answered(
+    system: System, previews: dict[str, Upstream]
+) -> None:
+    """Connections that send a header line every few seconds and never finish (each holds a file
+    descriptor of the process that also takes webhooks) are closed once HEADER_SECONDS have passed;
+    a slow upload whose headers are complete is not."""
+    slow = []
+    for _ in range(50):
+        sock = socket.create_connection(("127.0.0.1", system.preview_port), timeout=10)
+        sock.sendall(f"GET /headers HTTP/1.1\r\nHost: {A}.localhost\r\n".encode())
+        slow.append(sock)
+    # A request whose headers are in, then a body that takes longer than the header limit.
+    upload = socket.create_connection(("127.0.0.1", system.preview_port), timeout=10)
+    body = b"x" * 10
+    upload.sendall(
+        f"POST /upload?key={uuid.uuid4().hex} HTTP/1.1\r\nHost: {A}.localhost\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+    )
+    started = time.monotonic()
+    try:
+        for sock in [*slow, upload]:
+            sock.setblocking(False)
+        sent_at = started
+        while time.monotonic() - started < HEADER_SECONDS + 10:
+            time.sleep(1)
+            if time.monotonic() - sent_at >= 3:
+                sent_at = time.monotonic()
+                for number, sock in enumerate(slow):
+                    with contextlib.suppress(OSError):
+                        sock.send(f"X-Slow-{number}: {int(sent_at)}\r\n".encode())
+            if all(_closed_by_peer(sock) for sock in slow):
+                break
+        elapsed = time.monotonic() - started
+        open_ones = sum(not _closed_by_peer(sock) for sock in slow)
+        print(f"slowloris: {len(slow) - open_ones}/{len(slow)} cut off after {elapsed:.1f}s")
+        assert open_ones == 0, f"{open_ones} slowloris connections still open after {elapsed:.0f}s"
+        upload.setblocking(True)
+        upload.sendall(body)
+        answer = upload.recv(1 << 16)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+    finally:
+        for sock in [*slow, upload]:
+            sock.close()
