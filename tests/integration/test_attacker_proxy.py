@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import socket
 import time
@@ -135,3 +136,38 @@ def test_a_slowloris_client_is_cut_off_while_a_complete_request_is_answered(
     finally:
         for sock in [*slow, upload]:
             sock.close()
+
+
+def _raw_exchange(system: System, request: bytes) -> bytes:
+    sock = socket.create_connection(("127.0.0.1", system.preview_port), timeout=10)
+    try:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(1 << 16):  # each request says `Connection: close`
+            answer += chunk
+        return answer
+    finally:
+        sock.close()
+
+
+def test_two_host_headers_are_refused_not_routed_on_one_and_read_on_the_other(
+    system: System, previews: dict[str, Upstream]
+) -> None:
+    answer = _raw_exchange(
+        system,
+        f"GET /headers HTTP/1.1\r\nHost: {A}.localhost\r\nHost: pr-1-proxy-b.localhost\r\n\r\n".encode(),
+    )
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+
+
+def test_the_preview_gets_no_header_the_client_did_not_send_but_x_forwarded(
+    system: System, previews: dict[str, Upstream]
+) -> None:
+    """No Accept-Encoding of the proxy's own (the preview would gzip an answer for a client that
+    cannot read it), no User-Agent, Accept or Connection either."""
+    request = f"GET /headers HTTP/1.1\r\nHost: {A}.localhost\r\nConnection: close\r\n\r\n"
+    answer = _raw_exchange(system, request.encode())
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    names = sorted(name for name, _ in body["headers"])
+    assert names == ["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"], names
