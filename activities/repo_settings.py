@@ -3,6 +3,7 @@ Procfile at the trusted sha (read from git objects: activities/git_objects.py)."
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from activities.git_objects import GitObjectError, read_file
@@ -24,8 +25,10 @@ async def read_repo_files(repo: Path, env: dict[str, str], sha: str, dashboard_r
     except GitObjectError as error:
         raise RepoConfigError([str(error)]) from None
     if text is not None:
-        files.config = parse(text, shown_as=files.config_path)
-        files.config_lines = key_lines(text)
+        # Off the worker's event loop: a 64 KiB file is up to a second of tomllib, time the loop's
+        # heartbeats and every other activity would otherwise wait for.
+        files.config = await asyncio.to_thread(parse, text, shown_as=files.config_path)
+        files.config_lines = await asyncio.to_thread(key_lines, text)
     root = (files.config.root_directory if files.config else None) or dashboard_root
     procfile_path = in_root(root, PROCFILE)
     try:

@@ -23,6 +23,10 @@ from models.fly_config import FlyConfig, FlyExtraService, FlyGuest
 FILE_NAME = "previewd.toml"
 # Read from git objects, so a blob of any size could be asked for: more than this is refused unread.
 MAX_FILE_BYTES = 64 * 1024
+# tomllib's time grows with the square of a dotted key's depth (`a.a.a…` of 30,000 parts: over a
+# minute of the worker's CPU). A key stays on its line, so its depth is at most the line's dots; the
+# deepest previewd.toml key has two. Past this many a line is refused before tomllib sees the file.
+MAX_DOTS_PER_LINE = 64
 
 # Keys a repository may not set, with the part of the dashboard that sets them.
 DASHBOARD_ONLY: dict[tuple[str, ...], str] = {
@@ -139,16 +143,31 @@ def dotted(path: tuple[str | int, ...]) -> str:
     return ".".join(f"[{part}]" if isinstance(part, int) else part for part in path).replace(".[", "[")
 
 
-_HEADER = re.compile(r"\A\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?\Z")
-_KEY = re.compile(
-    r"\A\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*="
-)
+# Possessive quantifiers throughout: these run over every line of a file a PR may write (lines inside a
+# multi-line string too), and a pattern that backtracks would spend minutes of the worker's event loop
+# on one crafted line (`a.a.a…` or a long run of spaces before a character that does not match).
+_HEADER = re.compile(r"\A\s*+\[\[?+([^\]]*+)\]\]?+\s*+(?:#.*+)?+\Z")
+_KEY_PART = r"(?:[A-Za-z0-9_-]++|\"[^\"]*+\"|'[^']*+')"
+_KEY = re.compile(rf"\A\s*+({_KEY_PART}(?:\s*+\.\s*+{_KEY_PART})*+)\s*+=")
 
 
 def _parts(text: str) -> tuple[str, ...]:
-    return tuple(
-        part.strip().strip("\"'") for part in re.split(r"\.(?=(?:[^\"']|\"[^\"]*\"|'[^']*')*\Z)", text)
-    )
+    """A dotted key's parts (`a."b.c".d` → a, b.c, d), in one pass: dots inside quotes are no split."""
+    parts: list[str] = []
+    current: list[str] = []
+    quote = ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == ".":
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return tuple(part.strip().strip("\"'") for part in parts)
 
 
 def key_lines(text: str) -> dict[tuple[str, ...], int]:
@@ -158,7 +177,7 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
     table: tuple[str, ...] = ()
     for number, line in enumerate(text.splitlines(), start=1):
         if header := _HEADER.match(line):
-            table = _parts(header[1])
+            table = _parts(header[1].strip())
             lines.setdefault(table, number)
         elif key := _KEY.match(line):
             lines.setdefault(table + _parts(key[1]), number)
@@ -209,8 +228,17 @@ def _dashboard_only(data: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
 
 def parse(text: str, *, shown_as: str = FILE_NAME) -> RepoConfig:
     """previewd.toml's text to a RepoConfig, or RepoConfigError naming every problem."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.count(".") > MAX_DOTS_PER_LINE:
+            raise RepoConfigError(
+                [f"{shown_as}:{number}: more than {MAX_DOTS_PER_LINE} dots on one line are not read"]
+            )
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        # tomllib descends once per nested array or inline table: a file of `[[[[…` would otherwise
+        # end the clone with a RecursionError (retried, never said on the PR) rather than this.
+        raise RepoConfigError([f"{shown_as}:1: not valid TOML: values are nested too deeply"]) from None
     except tomllib.TOMLDecodeError as error:
         # tomllib says "… (at line 7, column 3)": moved to the front, like every other error here.
         message = str(error)

@@ -16,6 +16,7 @@ from models.db import Database
 from web.app import create_app
 from web.cookie_scope import shared_site_warning
 from web.proxy import PreviewProxy
+from web.proxy.header_deadline import HeaderDeadlineProtocol
 from web.proxy.websocket_bridge import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("previewd.web")
@@ -51,6 +52,9 @@ async def serve(settings: Settings, database_url: str) -> None:
                 # The proxy is the edge: X-Forwarded-* a client sends (from loopback too) are replaced
                 # by ours, never believed.
                 proxy_headers=False,
+                # Headers within a time limit: a slowloris client must not hold connections (file
+                # descriptors of this process, which answers webhooks too) for ever.
+                http=HeaderDeadlineProtocol,
                 ws="websockets-sansio",
                 ws_max_size=MAX_MESSAGE_BYTES,
                 # An event stream or an idle WebSocket never ends by itself: past this, shutdown

@@ -24,7 +24,7 @@ class ClientGone(Exception):
 
 
 def new_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         # No read timeout: an event stream or a long poll may be quiet for as long as it likes.
         timeout=httpx.Timeout(30.0, read=None),
         follow_redirects=False,
@@ -34,6 +34,12 @@ def new_client() -> httpx.AsyncClient:
         # make the next request wait for one (each preview bounds itself).
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=50),
     )
+    # httpx adds Accept, Accept-Encoding, Connection and User-Agent of its own to every request: a
+    # client that never offered gzip would get a gzipped answer passed on as the preview sent it.
+    # The preview gets the client's headers, nothing of ours but X-Forwarded-*.
+    for name in list(client.headers.keys()):
+        del client.headers[name]
+    return client
 
 
 async def forward_http(

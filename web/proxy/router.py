@@ -44,7 +44,17 @@ class PreviewProxy:
             return
         if scope["type"] not in ("http", "websocket"):
             return
-        host = next((value for key, value in scope["headers"] if key == b"host"), b"").decode("latin-1")
+        hosts = [value for key, value in scope["headers"] if key == b"host"]
+        if len(hosts) > 1:
+            # We route on the first; the preview's server might read the second (RFC 9112 3.2: a
+            # request with more than one Host is answered 400).
+            if scope["type"] == "websocket":
+                await receive()
+                await refuse_websocket_text(scope, send, 400, "previewd: more than one Host header\n")
+            else:
+                await refuse_http(send, 400, "previewd: more than one Host header\n")
+            return
+        host = hosts[0].decode("latin-1") if hosts else ""
         name = self.app_name(host)
         upstream = await self.upstream(name) if name else None
         if name is not None and upstream is not None:

@@ -23,6 +23,7 @@ from web.proxy.refusal import refuse_websocket, refuse_websocket_text
 
 # The server's own default (uvicorn's ws_max_size); server.py sets it from here so both hops agree.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+PREVIEW_FRAMES_AHEAD = 1
 # Codes a close frame may carry (RFC 6455 7.4.1; 1012-1014 registered since). 1005 (no code) and
 # 1006 (no close frame at all) only describe what was received, and cannot be sent on.
 _SENDABLE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
@@ -68,6 +69,11 @@ async def _open(scope: Scope, send: Send, upstream: str, name: str) -> ClientCon
             user_agent_header=None,  # the client's own User-Agent went through with its headers
             proxy=None,  # see http_forward.new_client: never the operator's outbound proxy
             max_size=MAX_MESSAGE_BYTES,
+            # What the library reads ahead of us, in frames (its default is 16: 256 MiB a WebSocket
+            # at MAX_MESSAGE_BYTES). A preview writing to a client that reads nothing fills it and
+            # the web process, which also answers webhooks, with it; one frame ahead is enough for
+            # the relay, which hands each message on before it asks for the next.
+            max_queue=PREVIEW_FRAMES_AHEAD,
             open_timeout=30,
         )
     except InvalidStatus as refused:

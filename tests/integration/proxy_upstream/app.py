@@ -8,7 +8,9 @@ the test calls directly (not through the proxy) carry `direct` in their path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -123,6 +125,26 @@ async def echo(websocket: WebSocket) -> None:
         closes[key] = {"code": gone.code, "reason": gone.reason}
 
 
+flood_sent: defaultdict[str, int] = defaultdict(int)
+
+
+async def flood(websocket: WebSocket) -> None:
+    """A hostile preview: binary messages of `mib` MiB as fast as they go, whoever reads them, from
+    when the test opens the gate `key` (`/direct/open`)."""
+    await websocket.accept()
+    key = websocket.query_params.get("key", "")
+    await gates[key].wait()
+    message = os.urandom(int(websocket.query_params.get("mib", "4")) * 1024 * 1024)
+    with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+        while True:
+            await websocket.send_bytes(message)
+            flood_sent[key] += 1
+
+
+async def flood_progress(request: Request) -> JSONResponse:
+    return JSONResponse({"sent": flood_sent[request.query_params["key"]]})
+
+
 async def ws_headers(websocket: WebSocket) -> None:
     await websocket.accept()
     await websocket.send_json(
@@ -164,6 +186,8 @@ app = Starlette(
         WebSocketRoute("/ws", echo),
         WebSocketRoute("/ws/headers", ws_headers),
         WebSocketRoute("/ws/refuse", ws_refuse),
+        WebSocketRoute("/ws/flood", flood),
+        Route("/direct/flood-sent", flood_progress),
     ]
 )
 
