@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # Ceilings of every project's sandbox limits: a project asks for less, never more.
     previewd_max_memory_mb: int = Field(default=4096, ge=64)
     previewd_max_processes: int = Field(default=4096, ge=16)
+    # A test knob: how many seconds a project's `idle_minutes` stands for (60 in production; the tests
+    # set 1, so "idle_minutes = 3" sleeps a preview after three idle seconds along the same code path).
+    previewd_idle_unit_seconds: int = Field(default=60, ge=1, le=60)
 
     github_app_id: str | None = None
     github_app_private_key: SecretStr | None = None

@@ -73,6 +73,12 @@ class DeploymentConfig(BaseModel):
     # The local platform's readiness check: a 2xx/3xx answer on this path within this many seconds.
     health_check_path: str = PydanticField(default="/", max_length=500)
     health_check_timeout_seconds: int = PydanticField(default=60, ge=1, le=3600)
+    # Local platform: a preview that served no request for this long is stopped until its next
+    # request (0 = never sleeps); and at most this many of the project's previews are awake at once
+    # (the least recently used beyond it is put to sleep, never destroyed). Set in the dashboard
+    # only: how much of the host a project keeps is not the repository's to decide.
+    idle_minutes: int = PydanticField(default=15, ge=0, le=7 * 24 * 60)
+    max_live_previews: int = PydanticField(default=10, ge=1, le=1000)
 
     @field_validator("install_command", "build_command", "start_command", "release_command")
     @classmethod

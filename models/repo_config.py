@@ -35,6 +35,8 @@ DASHBOARD_ONLY: dict[tuple[str, ...], str] = {
     ("build_timeout_seconds",): "limits",
     ("build", "timeout_seconds"): "limits",
     ("expiry",): "expiry",
+    ("idle_minutes",): "sleep and live previews",
+    ("max_live_previews",): "sleep and live previews",
     ("domains",): "domains",
     ("notifications",): "notifications",
     ("clone_url",): "the repository's clone URL",

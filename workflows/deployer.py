@@ -92,6 +92,7 @@ class Deployer:
             await self._not_live(attempt, failure=None)  # the workflow itself is being cancelled
             raise
         if isinstance(outcome, DeployResult):
+            self._state.can_sleep = outcome.sleeps
             await self._go_live(attempt.ref, outcome.app_url, attempt.host)
             return DeploymentStatus.ACTIVE
         if isinstance(outcome, CloneResult):

@@ -27,6 +27,9 @@ class SignalName(StrEnum):
     APPROVE = "approve"
     REFUSE = "refuse"
     COMMAND = "command"
+    # Sleep and wake (local platform): from the proxy (wake) and the max_live_previews activity (sleep).
+    WAKE = "wake"
+    SLEEP = "sleep"
 
 
 # The state query and the dashboard's approval (an update, so the caller hears whether it took).
@@ -173,6 +176,16 @@ class PreviewState:
     unsettled: list[SettledDeployment] = field(default_factory=list)
     # A fork's sha whose commit status says it waits for approval (nothing was deployed for it).
     held_back_sha: str | None = None
+    # Sleep and wake (workflows/sleeper.py). `can_sleep`: the platform can stop the live preview and
+    # start it again (the local platform). `asleep`: it is stopped now. `awake_since`: when it went
+    # live or last woke (ISO 8601), idleness counts from it. `idle_check_at`: when the durable timer
+    # looks at its idleness next (None: no check pending).
+    can_sleep: bool = False
+    asleep: bool = False
+    awake_since: str = ""
+    idle_check_at: str | None = None
+    wake_requested: bool = False
+    sleep_requested: bool = False
 
 
 @dataclass

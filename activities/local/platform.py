@@ -34,7 +34,7 @@ class LocalPlatformActivities:
             await self.runtime.routes.point_at(preview)
             url = ctx.settings.preview_url(ref.app_name)
             sink.info(f"Live at {url}")
-        return DeployResult(app_url=url)
+        return DeployResult(app_url=url, sleeps=True)
 
     @activity.defn(name=ActivityName.RETIRE)
     async def retire(self, ref: DeploymentRef) -> None:

@@ -21,6 +21,8 @@ TEXT_FIELDS = ("install_command", "build_command", "release_command", "start_com
 LAYOUT_FIELDS = ("root_directory", "health_check_path")
 # The sandbox's limits (whole numbers; empty keeps the model's default).
 LIMIT_FIELDS = ("build_memory_mb", "preview_memory_mb", "max_processes")
+# Sleep and wake on the local platform (whole numbers; empty keeps the model's default; 0 minutes: never).
+SLEEP_FIELDS = ("idle_minutes", "max_live_previews")
 FLY_FIELDS = {
     ("region",): "fly_region",
     ("fallback_regions",): "fly_fallback_regions",
@@ -90,7 +92,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     operator's ceilings are errors beside their fields."""
     names = (
         *TEXT_FIELDS, *LAYOUT_FIELDS, "watch_paths", "health_check_timeout_seconds", "port", "env_vars",
-        "fork_policy", *LIMIT_FIELDS, *FLY_FIELDS.values(),
+        "fork_policy", *LIMIT_FIELDS, *SLEEP_FIELDS, *FLY_FIELDS.values(),
     )  # fmt: skip
     values = {name: _first(form, name) for name in names}
     values["fly_auto_stop"] = "on" if form.get("fly_auto_stop") else ""
@@ -112,7 +114,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     }
     if port is not None:
         raw["port"] = port
-    for name in (*LIMIT_FIELDS, "health_check_timeout_seconds"):
+    for name in (*LIMIT_FIELDS, *SLEEP_FIELDS, "health_check_timeout_seconds"):
         number = _number(values, errors, name)
         if number is not None:
             raw[name] = number
@@ -180,7 +182,7 @@ def values_of(config: dict[str, Any]) -> dict[str, str]:
         "health_check_path": parsed.health_check_path,
         "health_check_timeout_seconds": str(parsed.health_check_timeout_seconds),
         "watch_paths": "\n".join(parsed.watch_paths),
-        **{name: str(getattr(parsed, name)) for name in LIMIT_FIELDS},
+        **{name: str(getattr(parsed, name)) for name in (*LIMIT_FIELDS, *SLEEP_FIELDS)},
         "env_vars": "\n".join(f"{k}={v}" for k, v in parsed.env_vars.items()),
         "fork_policy": parsed.fork_policy,
         "fly_region": fly.region or "",
