@@ -71,6 +71,8 @@ def test_an_unknown_key_is_an_error_on_its_line() -> None:
         ("[database]\ntemplate = 'x'\n", "database.template", 2),
         ("[build]\ntimeout_seconds = 10\n", "build.timeout_seconds", 2),
         ("[secrets]\nTOKEN = 'x'\n", "secrets", 1),
+        ("idle_minutes = 0\n", "idle_minutes", 1),
+        ("\nmax_live_previews = 100\n", "max_live_previews", 2),
     ],
 )
 def test_dashboard_only_keys_are_refused_with_where_they_belong(text: str, key: str, line: int) -> None:
