@@ -161,9 +161,9 @@ class PreviewWorkflow:
     @workflow.signal(name=SignalName.WAKE)
     def wake(self, signal: ManualSignal) -> None:
         """A request reached the sleeping preview through the proxy. Asked many times (every waiting
-        request's refresh): one wake."""
-        if self.state.asleep:
-            self.state.wake_requested = True
+        request's refresh): one wake. Kept when it comes while the preview is still falling asleep
+        (its route already says asleep): it wakes as soon as it is."""
+        self.state.wake_requested = True
 
     @workflow.signal(name=SignalName.SLEEP)
     def sleep(self, signal: ManualSignal) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from tests.integration.system import AppRepo, System, start_system, wait_for
 from workflows.preview import PreviewWorkflow
@@ -39,7 +39,9 @@ def sleepy() -> Iterator[System]:
 def state(system: System, project_id: str, number: int) -> PreviewState:
     async def query() -> PreviewState:
         client = await Client.connect(system.env["TEMPORAL_ADDRESS"])
-        handle = client.get_workflow_handle_for(PreviewWorkflow.run, workflow_id_for(project_id, number))
+        handle: WorkflowHandle[PreviewWorkflow, PreviewState] = client.get_workflow_handle_for(
+            PreviewWorkflow.run, workflow_id_for(project_id, number)
+        )
         return await handle.query(PreviewWorkflow.get_state)
 
     return asyncio.run(query())
@@ -59,11 +61,11 @@ def request(system: System, app_name: str, *, html: bool = False, timeout: float
 
 
 def wait_asleep(system: System, project_id: str, number: int, app_name: str) -> dict[str, Any]:
-    route = wait_for(
-        lambda: (r := system.route(app_name)) is not None and r["asleep"] and r,
-        timeout=60,
-        what=f"{app_name} to sleep",
-    )
+    def asleep() -> dict[str, Any] | None:
+        route = system.route(app_name)
+        return route if route is not None and route["asleep"] else None
+
+    route = wait_for(asleep, timeout=60, what=f"{app_name} to sleep")
     wait_for(lambda: state(system, project_id, number).phase == Phase.SLEEPING, what="phase sleeping")
     return route
 
@@ -108,11 +110,12 @@ def test_an_idle_preview_sleeps_and_the_next_request_wakes_it(sleepy: System, tm
     assert "Waking up" in page.text and '<meta http-equiv="refresh"' in page.text
     assert "<script" not in page.text and "wake me" not in page.text
     assert page.headers["cache-control"] == "no-store"
-    served = wait_for(
-        lambda: (r := request(sleepy, app, html=True, timeout=5)).status_code == 200 and r,
-        timeout=60,
-        what="the waking page to give way to the preview",
-    )
+
+    def served_page() -> httpx.Response | None:
+        reply = request(sleepy, app, html=True, timeout=5)
+        return reply if reply.status_code == 200 else None
+
+    served = wait_for(served_page, timeout=60, what="the waking page to give way to the preview")
     assert sha in served.text
     # Several wakes of one sleep were asked at once (every refresh): the preview started once.
     assert sum("asleep: no request" in line for line in sleepy.logs(live["id"])) == 2
@@ -188,7 +191,10 @@ def test_beyond_max_live_previews_the_least_recently_used_sleep(sleepy: System, 
     wait_for(lambda: asleep() == {4, 7}, timeout=60, what="#4 and #7 asleep")
     time.sleep(2)  # and nothing more is put to sleep
     assert asleep() == {4, 7}
-    for number in (4, 7):
-        wait_for(lambda n=number: state(sleepy, project["id"], n).phase == Phase.SLEEPING, what="sleeping")
+
+    def phases() -> bool:
+        return all(state(sleepy, project["id"], n).phase == Phase.SLEEPING for n in (4, 7))
+
+    wait_for(phases, timeout=30, what="#4 and #7 in phase sleeping")
     # Never destroyed: a visit wakes #4 (and the least recently used other then sleeps).
     assert sha in request(sleepy, apps[4]).text

@@ -43,18 +43,20 @@ class Waker:
     def __init__(self, db: Database, ask: AskToWake) -> None:
         self.db = db
         self._ask = ask
-        self._asked_at: dict[str, float] = {}
+        # Per app: the sleep asked about (its route's updated_at, set when it fell asleep) and when.
+        self._asked: dict[str, tuple[object, float]] = {}
         self._watches: dict[str, asyncio.Task[Awake | None]] = {}
         # Held until each ask ends: a task nobody references may be collected mid-flight.
         self._asking: set[asyncio.Task[None]] = set()
 
     def wake(self, route: PreviewRoute) -> None:
-        """Ask the route's PR workflow to wake its preview, unless it was asked just now."""
+        """Ask the route's PR workflow to wake its preview, once per sleep (again after
+        ASK_AGAIN_AFTER_SECONDS, in case that wake failed)."""
         at = time.monotonic()
-        last = self._asked_at.get(route.app_name)
-        if last is not None and at - last < ASK_AGAIN_AFTER_SECONDS:
+        asked = self._asked.get(route.app_name)
+        if asked is not None and asked[0] == route.updated_at and at - asked[1] < ASK_AGAIN_AFTER_SECONDS:
             return
-        self._asked_at[route.app_name] = at
+        self._asked[route.app_name] = (route.updated_at, at)
         task = asyncio.create_task(self._ask_for(route.app_name, route.deployment_id))
         self._asking.add(task)
         task.add_done_callback(self._asking.discard)
@@ -96,7 +98,7 @@ class Waker:
                 return
             await self._ask(deployment.project_id, deployment.pr_number)
         except Exception as error:  # the next request asks again
-            self._asked_at.pop(app_name, None)
+            self._asked.pop(app_name, None)
             log.warning("could not ask to wake %s: %s", app_name, error)
 
     async def drain(self) -> None:
