@@ -147,13 +147,21 @@ def main() -> int:
     ok = True
     try:
 
+        def parts() -> dict[str, int]:
+            pids = {name: child.process.pid for name, child in system.children.items()}
+            return {**pids, "temporal": temporal.process.pid, "postgres": postgres.postmaster_pid()}
+
         def roots() -> list[int]:
-            pids = [child.process.pid for child in system.children.values()]
-            return [*pids, temporal.process.pid, postgres.postmaster_pid()]
+            return list(parts().values())
+
+        def breakdown() -> str:
+            return ", ".join(f"{name} {memory([pid])[0]:.0f}" for name, pid in parts().items())
 
         time.sleep(5)
         empty_rss, empty_pss, empty_n = memory(roots())
-        rows.append(["empty system", f"{empty_rss:.0f} MB", f"{empty_pss:.0f} MB", empty_n, "", ""])
+        rows.append(
+            ["empty system", f"{empty_rss:.0f} MB", f"{empty_pss:.0f} MB", empty_n, "", "", breakdown()]
+        )
         wakes = wake_times(system, root)
         print("wake times: " + ", ".join(f"{t:.3f} s" for t in wakes), flush=True)
         measured: list[tuple[int, float]] = []
@@ -162,7 +170,7 @@ def main() -> int:
             measured.append((count, rss - empty_rss))
             rows.append(
                 [f"{count} sleeping PRs (+1 for the wake)", f"{rss:.0f} MB", f"{pss:.0f} MB", n,
-                 f"+{rss - empty_rss:.0f} MB / +{pss - empty_pss:.0f} MB", f"{took:.0f} s"]
+                 f"+{rss - empty_rss:.0f} MB / +{pss - empty_pss:.0f} MB", f"{took:.0f} s", breakdown()]
             )  # fmt: skip
     finally:
         for part in (system, temporal, postgres):
@@ -170,7 +178,8 @@ def main() -> int:
                 part.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print(table(["system", "RSS", "PSS", "processes", "beyond empty (RSS / PSS)", "setup"], rows))
+    headers = ["system", "RSS", "PSS", "processes", "beyond empty (RSS / PSS)", "setup", "RSS by part (MB)"]
+    print(table(headers, rows))
     wake = median(wakes)
     print(f"\nwake, request → first byte: median {wake:.3f} s of {len(wakes)} (" +
           ", ".join(f"{t:.3f}" for t in wakes) + ")")  # fmt: skip
