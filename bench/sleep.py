@@ -142,7 +142,9 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="previewd-sleep-"))
     print(f"data root: {root}", flush=True)
     env = {"PREVIEWD_IDLE_UNIT_SECONDS": "1", "PATH": SYSTEM_PATH}
-    system, postgres, temporal = start_system(root, extra_env=env)
+    # Temporal keeps its state in a file, as under `previewd up` (the tests' in-memory database would
+    # count every history in the server's RSS).
+    system, postgres, temporal = start_system(root, persistent_temporal=True, extra_env=env)
     rows: list[list[Any]] = []
     ok = True
     try:

@@ -109,7 +109,7 @@ class LocalRuntime:
         await asyncio.to_thread(self._clear_leftover, deployment_id)
         if preview is not None:
             await preview.log.copy()
-            await preview.log.note("asleep: no request for a while; the next one wakes it", LogLevel.INFO)
+            await preview.log.note("asleep until its next request, which wakes it", LogLevel.INFO)
         return True
 
     async def wake(self, ref: DeploymentRef, heartbeat: Heartbeat) -> bool:

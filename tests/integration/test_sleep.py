@@ -92,6 +92,12 @@ def test_an_idle_preview_sleeps_and_the_next_request_wakes_it(sleepy: System, tm
     with sleepy.api() as api:
         pulls = api.get(f"/api/projects/{project['id']}/pulls").json()
     assert [p["workflow"]["phase"] for p in pulls if p["pr_number"] == 1] == ["sleeping"]
+    dashboard = sleepy.dashboard()
+    try:
+        card = dashboard.get(f"/projects/{project['id']}/pulls").text
+    finally:
+        dashboard.close()
+    assert 'data-phase="sleeping"' in card and "the next visit wakes it" in card
 
     # A curl-like request is held until the preview is awake, then answered by the same sha.
     started = time.monotonic()
@@ -118,7 +124,7 @@ def test_an_idle_preview_sleeps_and_the_next_request_wakes_it(sleepy: System, tm
     served = wait_for(served_page, timeout=60, what="the waking page to give way to the preview")
     assert sha in served.text
     # Several wakes of one sleep were asked at once (every refresh): the preview started once.
-    assert sum("asleep: no request" in line for line in sleepy.logs(live["id"])) == 2
+    assert sum("asleep until its next request" in line for line in sleepy.logs(live["id"])) == 2
 
 
 def test_a_worker_restart_leaves_a_sleeping_preview_asleep(sleepy: System, tmp_path: Path) -> None:
