@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # warning a day before, `/preview extend 3d`), so tests see a preview expire in seconds through
     # the same code path. Leave it unset.
     previewd_expiry_unit_seconds: float = Field(default=86400.0, gt=0)
+    # A test knob: how many seconds a project's `idle_minutes` stands for (60 in production; the tests
+    # set 1, so "idle_minutes = 3" sleeps a preview after three idle seconds along the same code path).
+    previewd_idle_unit_seconds: int = Field(default=60, ge=1, le=60)
 
     github_app_id: str | None = None
     github_app_private_key: SecretStr | None = None

@@ -35,6 +35,7 @@ from activities.github.schedules import ensure_github_schedules
 from activities.host import HostActivities
 from activities.local.platform import LocalPlatformActivities
 from activities.local.sandboxing import SandboxMode, decide
+from activities.local.sleep import SleepActivities
 from activities.local.supervisor import LocalRuntime
 from activities.log_retention import LogRetentionActivities
 from activities.log_retention_schedule import ensure_retention_schedule
@@ -124,6 +125,9 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     platform: PlatformActivities
     builder: Builder
     fleet: list[Callable[..., Any]] = []
+    # Sleep and wake (local platform): the idle check, sleep and wake on this host's queue, the
+    # max_live_previews check (a query and signals) on the shared one.
+    host_sleeping: list[Callable[..., Any]] = []
     if settings.previewd_platform == "fly":
         fly = FlyPlatformActivities(ctx)
         platform, builder = fly, FlyImageBuilder(settings, fly)
@@ -136,6 +140,9 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         await runtime.start()
         builder = LocalBuilder(settings, sandboxed=ctx.sandbox.sandboxed, workdirs=ctx.workdirs)
         platform = LocalPlatformActivities(runtime)
+        sleeping = SleepActivities(runtime, client)
+        host_sleeping = [sleeping.sleep_if_idle, sleeping.sleep_now, sleeping.wake]
+        fleet = [sleeping.live_limit]
     builds = BuildActivities(ctx, builder)
     github = github_app(settings)
     store, host = StoreActivities(ctx), HostActivities(ctx)
@@ -191,7 +198,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         Worker(
             client,
             task_queue=host_queue,
-            activities=[source.clone, *platform_activities],
+            activities=[source.clone, *platform_activities, *host_sleeping],
             interceptors=[liveness.interceptor],
             # Clones and preview starts are bounded too: hundreds at once would starve this host.
             max_concurrent_activities=4 * settings.previewd_max_concurrent_builds,

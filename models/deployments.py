@@ -121,6 +121,10 @@ class PreviewRoute(SQLModel, table=True):
     # When the proxy last passed a request to it, written at most every RECORD_EVERY_SECONDS
     # (web/proxy/last_request.py): what idle sleep and expiry count from.
     last_request_at: datetime | None = optional_timestamp_field()
+    # The preview sleeps (workflows/sleeper.py): its process is stopped, its files and this route stay,
+    # and the proxy asks the PR's workflow to wake it instead of forwarding. A restarted worker leaves
+    # it asleep.
+    asleep: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
 
 
 async def record_effective_config(

@@ -68,8 +68,8 @@ class DeploymentConfig(BaseModel):
     # Builds of this project at once, on top of each worker's PREVIEWD_MAX_CONCURRENT_BUILDS: a busy
     # project queues its own builds (FIFO, models/build_slots.py) instead of taking every worker's.
     max_concurrent_builds: int = PydanticField(default=1, ge=1, le=64)
-    # Awake previews of this project; beyond it the least recently used one sleeps (the `sleep`
-    # work). Held under PREVIEWD_MAX_LIVE_PREVIEWS like the other limits.
+    # Awake previews of this project; beyond it the least recently used one sleeps (see
+    # `idle_minutes`). Held under PREVIEWD_MAX_LIVE_PREVIEWS like the other limits.
     max_live_previews: int = PydanticField(default=10, ge=1, le=1000)
 
     # Monorepos: where previewd.toml and the Procfile are read, and where the commands run.
@@ -86,6 +86,11 @@ class DeploymentConfig(BaseModel):
     # A live preview nobody pushed to or visited for this many days is torn down (status `expired`);
     # 0: never. Set in the dashboard only (models/repo_config.py refuses it in previewd.toml).
     expire_after_days: int = PydanticField(default=7, ge=0, le=365)
+    # Local platform: a preview that served no request for this long is stopped until its next
+    # request (0 = never sleeps); and at most this many of the project's previews are awake at once
+    # (`max_live_previews`: the least recently used beyond it is put to sleep, never destroyed). Set
+    # in the dashboard only: how much of the host a project keeps is not the repository's to decide.
+    idle_minutes: int = PydanticField(default=15, ge=0, le=7 * 24 * 60)
 
     @field_validator("install_command", "build_command", "start_command", "release_command")
     @classmethod

@@ -41,6 +41,8 @@ DASHBOARD_ONLY: dict[tuple[str, ...], str] = {
     ("max_concurrent_builds",): "limits",
     ("expiry",): "expiry",
     ("expire_after_days",): "expiry",
+    ("idle_minutes",): "sleep and live previews",
+    ("max_live_previews",): "sleep and live previews",
     ("domains",): "domains",
     ("notifications",): "notifications",
     ("clone_url",): "the repository's clone URL",

@@ -110,6 +110,12 @@ async def lifetime(services: Services, project_id: uuid.UUID, pr_number: int, re
     return await _signal(services, project_id, pr_number, PreviewWorkflow.lifetime, request)
 
 
+async def wake(services: Services, project_id: uuid.UUID, pr_number: int) -> None:
+    """A request reached the PR's sleeping preview through the proxy: start it again. The workflow
+    wakes it once however often it is asked; the proxy asks once per preview at a time."""
+    await _signal(services, project_id, pr_number, PreviewWorkflow.wake, ManualSignal(requested_by="a visit"))
+
+
 async def _signal(
     services: Services,
     project_id: uuid.UUID,

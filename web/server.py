@@ -7,12 +7,14 @@ import contextlib
 import gc
 import logging
 import signal
+import uuid
 from collections.abc import Iterator
 
 import uvicorn
 
 from config import Settings
 from models.db import Database
+from web import preview_workflows
 from web.app import create_app
 from web.cookie_scope import shared_site_warning
 from web.proxy import PreviewProxy
@@ -34,7 +36,12 @@ class _Server(uvicorn.Server):
 async def serve(settings: Settings, database_url: str) -> None:
     db = Database(database_url, pool_size=20)
     app = create_app(settings, database_url, db)
-    proxy = PreviewProxy(db, settings.previewd_preview_domain)
+    services = app.state.services
+
+    async def ask_to_wake(project_id: uuid.UUID, pr_number: int) -> None:
+        await preview_workflows.wake(services, project_id, pr_number)
+
+    proxy = PreviewProxy(db, settings.previewd_preview_domain, ask_to_wake)
     host = settings.previewd_web_host
     servers = [
         _Server(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from workflows.vocabulary import DeploymentStatus, ReportPhase, Settlement
@@ -25,6 +25,11 @@ class ActivityName:
     DEPLOY = "platform.deploy"
     RETIRE = "platform.retire"
     DESTROY = "platform.destroy"
+    # Sleep and wake (local platform, activities/local/sleep.py).
+    SLEEP_IF_IDLE = "sleep.if_idle"
+    SLEEP_NOW = "sleep.now"
+    WAKE = "sleep.wake"
+    LIVE_LIMIT = "sleep.live_limit"
 
 
 class ErrorType(StrEnum):
@@ -182,6 +187,9 @@ class ConfigChangeInput:
 @dataclass
 class DeployResult:
     app_url: str = ""
+    # The platform can put this preview to sleep and wake it (the local platform; Fly stops its own
+    # machines): the workflow then times its idleness.
+    sleeps: bool = False
 
 
 @dataclass
@@ -239,3 +247,31 @@ class ReportInput:
     settled: list[SettledDeployment] | None = None
     # Nothing new to say on the comment or about a current deployment: only `settled` is sent.
     settle_only: bool = False
+
+
+@dataclass
+class IdleCheckInput:
+    """Whether the PR's live preview has been idle long enough to sleep."""
+
+    ref: DeploymentRef = field(default_factory=DeploymentRef)
+    # When it went live or last woke (ISO 8601, workflow time): idleness counts from the later of
+    # this and its last request.
+    awake_since: str = ""
+
+
+@dataclass
+class IdleCheckResult:
+    slept: bool = False
+    # Not asleep: check again after this many seconds (the idle time left, or an hour when the
+    # project's previews never sleep, so a changed setting is noticed).
+    check_again_seconds: float = 0.0
+
+
+@dataclass
+class LiveLimitInput:
+    """A preview of the project went live or woke: put the least recently used others to sleep
+    beyond the project's max_live_previews."""
+
+    project_id: str = ""
+    # The one that just went live or woke: never the one put to sleep.
+    app_name: str = ""

@@ -96,6 +96,8 @@ class Deployer:
             await self._not_live(attempt, failure=None)  # the workflow itself is being cancelled
             raise
         if isinstance(outcome, DeployResult):
+            # The new process serves, awake, whatever its predecessor was (workflows/sleeper.py).
+            self._state.can_sleep, self._state.asleep = outcome.sleeps, False
             await self._go_live(attempt, outcome.app_url)
             return DeploymentStatus.ACTIVE
         if isinstance(outcome, CloneResult):

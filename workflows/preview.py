@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         RefusalSignal,
         SignalName,
     )
+    from workflows.sleeper import Sleeper
     from workflows.vocabulary import DeploymentStatus, Phase
 
 # After a push replaced an in-flight build, wait this long without another change before building:
@@ -82,6 +83,7 @@ class PreviewWorkflow:
         self._reporter = PRReporter(self.state)
         self._deployer = Deployer(self.state, self._reporter)
         self._expiry = ExpiryClock(self.state, self._reporter)
+        self._sleeper = Sleeper(self.state)
 
     # -- messages: each records what was asked; the run loop acts on it --------------------------
 
@@ -175,6 +177,20 @@ class PreviewWorkflow:
             return
         self._reporter.notify(self._expiry.apply(signal))
 
+    @workflow.signal(name=SignalName.WAKE)
+    def wake(self, signal: ManualSignal) -> None:
+        """A request reached the sleeping preview through the proxy. Asked many times (every waiting
+        request's refresh): one wake. Kept when it comes while the preview is still falling asleep
+        (its route already says asleep): it wakes as soon as it is."""
+        self.state.wake_requested = True
+
+    @workflow.signal(name=SignalName.SLEEP)
+    def sleep(self, signal: ManualSignal) -> None:
+        """More of the project's previews are awake than max_live_previews: this one is the least
+        recently used."""
+        if not self.state.asleep:
+            self.state.sleep_requested = True
+
     @workflow.query(name=STATE_QUERY)
     def get_state(self) -> PreviewState:
         return self.state
@@ -218,9 +234,10 @@ class PreviewWorkflow:
         asyncio.create_task(self._run_commands())
         asyncio.create_task(self._expiry.run())
         while True:
-            await workflow.wait_condition(lambda: self._has_work() or self._should_continue_as_new())
+            await self._until_something_to_do()
             if self.state.close_requested:
                 await self._deployer.teardown(self.state.close_reason or "pull request closed")
+                self._sleeper.forget()
                 self.state.close_requested = False
                 self.state.close_reason = ""
                 self.state.phase = Phase.CLOSED
@@ -233,11 +250,13 @@ class PreviewWorkflow:
                 continue
             if self.state.destroy_requested_by is not None:
                 await self._deployer.teardown(f"destroyed by {self.state.destroy_requested_by}")
+                self._sleeper.forget()
                 self.state.destroy_requested_by = None
                 continue
             if self.state.expire_requested:
                 self._want_nothing()  # until a push or a redeploy brings it back, as after a destroy
                 await self._deployer.teardown("expired: no push or request for too long", Phase.EXPIRED)
+                self._sleeper.forget()
                 self._expiry.expired()
                 continue
             # Checked before each new deployment too, so a PR that never goes quiet still hands over.
@@ -250,11 +269,36 @@ class PreviewWorkflow:
                         project_id=self.state.project_id, pr_number=self.state.pr_number, state=self.state
                     )
                 )
-            desired = self.state.desired
-            if desired is None or not self._deploy_wanted() or await self._held_back_as_fork(desired):
+            if not self._deploy_wanted():
+                await self._sleeper.tend()  # a wake, a sleep, or the idle timer
                 continue
-            if await self._deployer.deploy(desired) == DeploymentStatus.SUPERSEDED:
+            desired = self.state.desired
+            if desired is None or await self._held_back_as_fork(desired):
+                continue
+            outcome = await self._deployer.deploy(desired)
+            if outcome == DeploymentStatus.ACTIVE:
+                await self._sleeper.went_live(self.state.can_sleep)
+            else:
+                self._sleeper.after_deploy()
+            if outcome == DeploymentStatus.SUPERSEDED:
                 await self._wait_for_quiet()
+
+    async def _until_something_to_do(self) -> None:
+        """Until a message asks for something, or the idle timer of the live preview fires."""
+
+        def ready() -> bool:
+            return self._has_work() or self._should_continue_as_new() or self._sleeper.has_work()
+
+        timer = self._sleeper.next_check_in()
+        if timer is None:
+            await workflow.wait_condition(ready)
+            return
+        if timer <= timedelta(0):
+            return
+        try:
+            await workflow.wait_condition(ready, timeout=timer)
+        except TimeoutError:
+            return
 
     async def _run_commands(self) -> None:
         """Each `/preview` comment in turn, carried out only when GitHub says its author may push to the

@@ -30,6 +30,9 @@ class SignalName(StrEnum):
     # A build slot of the project came free (activities/build_slots.py): a waiting deployment asks again.
     SLOT_FREE = "slot_free"
     LIFETIME = "lifetime"
+    # Sleep and wake (local platform): from the proxy (wake) and the max_live_previews activity (sleep).
+    WAKE = "wake"
+    SLEEP = "sleep"
 
 
 # The state query and the dashboard's approval (an update, so the caller hears whether it took).
@@ -216,6 +219,16 @@ class PreviewState:
     pinned_by: str = ""
     # The length of a "day" as last read (ExpiryFacts.day_seconds): what `/preview extend 3d` counts in.
     day_seconds: float = 86400.0
+    # Sleep and wake (workflows/sleeper.py). `can_sleep`: the platform can stop the live preview and
+    # start it again (the local platform). `asleep`: it is stopped now. `awake_since`: when it went
+    # live or last woke (ISO 8601), idleness counts from it. `idle_check_at`: when the durable timer
+    # looks at its idleness next (None: no check pending).
+    can_sleep: bool = False
+    asleep: bool = False
+    awake_since: str = ""
+    idle_check_at: str | None = None
+    wake_requested: bool = False
+    sleep_requested: bool = False
 
 
 @dataclass

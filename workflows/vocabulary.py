@@ -26,6 +26,10 @@ class Phase(StrEnum):
     BUILDING = "building"
     DEPLOYING = "deploying"
     ACTIVE = "active"
+    # Live but stopped for want of requests (local platform): its files and route stay, and the next
+    # request through the proxy wakes it. Its deployment's status stays `active`: it is still the
+    # PR's live deployment, and GitHub is told nothing (a sleep is neither a failure nor a deployment).
+    SLEEPING = "sleeping"
     FAILED = "failed"
     DESTROYED = "destroyed"
     # Torn down after `expire_after_days` without a push or a request; a push or a redeploy brings

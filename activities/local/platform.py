@@ -46,7 +46,7 @@ class LocalPlatformActivities:
             seconds = time.monotonic() - started
             sink.info(f"Live at {url} (started in {seconds:.1f}s)")
             await merge_build_stats(ctx.db, ref.deployment_id, seconds={"start": round(seconds, 2)})
-        return DeployResult(app_url=url)
+        return DeployResult(app_url=url, sleeps=True)
 
     @activity.defn(name=ActivityName.RETIRE)
     async def retire(self, ref: DeploymentRef) -> None:

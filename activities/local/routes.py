@@ -37,6 +37,8 @@ class Routes:
             "host_queue": self.host_queue,
             "pid": preview.pid,
             "updated_at": datetime.now(UTC),
+            # A new deployment is awake, whatever its predecessor was.
+            "asleep": False,
         }
         stmt = (
             pg_insert(PreviewRoute)
@@ -55,6 +57,38 @@ class Routes:
                 .where(col(PreviewRoute.app_name) == preview.app_name)
                 .where(col(PreviewRoute.deployment_id) == uuid.UUID(preview.deployment_id))
                 .values(upstream=preview.upstream, pid=preview.pid, updated_at=datetime.now(UTC))
+            )
+            await session.commit()
+        return bool(getattr(result, "rowcount", 0))
+
+    async def fall_asleep(self, deployment_id: str) -> bool:
+        """Mark the deployment's route asleep, before its process stops: from here on the proxy asks
+        for a wake instead of forwarding. False when the route is no longer this deployment's."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(PreviewRoute)
+                .where(col(PreviewRoute.deployment_id) == uuid.UUID(deployment_id))
+                .values(asleep=True, pid=None, updated_at=datetime.now(UTC))
+            )
+            await session.commit()
+        return bool(getattr(result, "rowcount", 0))
+
+    async def wake(self, preview: Preview) -> bool:
+        """Point the sleeping route at its started process and mark it awake, only if the route still
+        belongs to its deployment."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(PreviewRoute)
+                .where(col(PreviewRoute.app_name) == preview.app_name)
+                .where(col(PreviewRoute.deployment_id) == uuid.UUID(preview.deployment_id))
+                .values(
+                    upstream=preview.upstream,
+                    pid=preview.pid,
+                    asleep=False,
+                    # Idleness counts from the wake, not from the request before the sleep.
+                    last_request_at=datetime.now(UTC),
+                    updated_at=datetime.now(UTC),
+                )
             )
             await session.commit()
         return bool(getattr(result, "rowcount", 0))

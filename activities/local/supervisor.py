@@ -49,6 +49,8 @@ class LocalRuntime:
     async def start(self) -> None:
         """Bring back what should be live on this host, then watch it."""
         for route in await self.routes.of_this_host():
+            if route.asleep:
+                continue  # asleep until its next request: not started because the worker was
             deployment_id = str(route.deployment_id)
             port = int(route.upstream.rsplit(":", 1)[1])
             path = self.ctx.workdirs.runtime_log(deployment_id)
@@ -102,6 +104,31 @@ class LocalRuntime:
         preview = await launch(self.ctx, self._http, ref, heartbeat=heartbeat)
         self.previews[ref.deployment_id] = preview
         return preview
+
+    async def sleep(self, deployment_id: str) -> bool:
+        """Stop the deployment's preview but keep its files and route (marked asleep first, so the
+        proxy never forwards to a stopped process). False when it no longer serves its route."""
+        if not await self.routes.fall_asleep(deployment_id):
+            return False
+        preview = self.previews.pop(deployment_id, None)
+        if preview is not None:
+            await asyncio.to_thread(preview.running.stop)
+        await asyncio.to_thread(self._clear_leftover, deployment_id)
+        if preview is not None:
+            await preview.log.copy()
+            await preview.log.note("asleep until its next request, which wakes it", LogLevel.INFO)
+        return True
+
+    async def wake(self, ref: DeploymentRef, heartbeat: Heartbeat) -> bool:
+        """Start a sleeping deployment's preview from its kept files (the path a worker restart takes)
+        and route its traffic to it. False when its route went to another deployment meanwhile."""
+        preview = self.previews.get(ref.deployment_id)
+        if preview is None or not preview.alive():
+            preview = await self.launch(ref, heartbeat)
+        if await self.routes.wake(preview):
+            return True
+        await self._stop(ref.deployment_id)
+        return False
 
     def _clear_leftover(self, deployment_id: str) -> None:
         """Blocking: kill what a worker before this one left of the deployment's preview."""

@@ -158,3 +158,16 @@ def test_log_retention_is_a_whole_number_of_days_defaulting_to_30() -> None:
         parse({**GOOD, "log_retention_days": "a week"}).errors["log_retention_days"]
         == "must be a whole number"
     )
+
+
+def test_sleep_settings_default_round_trip_and_refuse_what_is_out_of_range() -> None:
+    default = parse(GOOD)
+    assert default.config is not None
+    assert (default.config.idle_minutes, default.config.max_live_previews) == (15, 10)
+    form = parse(GOOD | {"idle_minutes": "0", "max_live_previews": "3"})
+    assert form.errors == {} and form.config is not None
+    assert (form.config.idle_minutes, form.config.max_live_previews) == (0, 3)  # 0: never sleeps
+    shown = values_of(form.config.model_dump())
+    assert (shown["idle_minutes"], shown["max_live_previews"]) == ("0", "3")
+    refused = parse(GOOD | {"idle_minutes": "soon", "max_live_previews": "0"})
+    assert set(refused.errors) == {"idle_minutes", "max_live_previews"}

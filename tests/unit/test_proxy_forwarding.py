@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import cast
 
 import httpx
 
+from models import PreviewRoute
 from models.db import Database
 from web.proxy import PreviewProxy
 
 
 class _Proxy(PreviewProxy):
-    async def upstream(self, app_name: str) -> str | None:
-        return "127.0.0.1:9999" if app_name == "pr-1-app" else None
+    async def route(self, app_name: str) -> PreviewRoute | None:
+        if app_name != "pr-1-app":
+            return None
+        return PreviewRoute(
+            app_name=app_name, deployment_id=uuid.uuid4(), upstream="127.0.0.1:9999", host_queue="h"
+        )
 
 
 def _forwarded(path: str, headers: dict[str, str]) -> httpx.Request:
@@ -24,7 +30,7 @@ def _forwarded(path: str, headers: dict[str, str]) -> httpx.Request:
         return httpx.Response(200, stream=httpx.ByteStream(b"ok"))
 
     async def go() -> None:
-        proxy = _Proxy(db=cast(Database, None), domain="localhost")  # routes come from `upstream` above
+        proxy = _Proxy(db=cast(Database, None), domain="localhost")  # routes come from `route` above
         proxy.client = httpx.AsyncClient(transport=httpx.MockTransport(upstream))
         transport = httpx.ASGITransport(app=proxy, client=("203.0.113.9", 50000))
         async with httpx.AsyncClient(

@@ -41,6 +41,9 @@ from workflows.activity_io import (
     ExpiryFactsInput,
     FailDeploymentInput,
     FailDeploymentResult,
+    IdleCheckInput,
+    IdleCheckResult,
+    LiveLimitInput,
     MarkDestroyedInput,
     PermissionInput,
     ReportInput,
@@ -105,6 +108,11 @@ class Recorder:
     last_request_at: str = ""
     # store.expiry_facts answers that the project is gone (non-retryable, as the real one does).
     project_gone: bool = False
+    # The platform can sleep previews (DeployResult.sleeps), and the idle check finds the preview idle
+    # (it sleeps) or not (check again after `idle_seconds_left`).
+    sleeps: bool = False
+    idle: bool = False
+    idle_seconds_left: float = 3600.0
 
     def args(self, name: str) -> list[Any]:
         return [call.arg for call in self.calls if call.name == name]
@@ -255,7 +263,28 @@ class FakeActivities:
     @activity.defn(name=ActivityName.DEPLOY)
     async def deploy(self, ref: DeploymentRef) -> DeployResult:
         self._record(ActivityName.DEPLOY, ref)
-        return DeployResult(app_url=f"https://{ref.app_name}.preview.test")
+        return DeployResult(app_url=f"https://{ref.app_name}.preview.test", sleeps=self.recorder.sleeps)
+
+    @activity.defn(name=ActivityName.SLEEP_IF_IDLE)
+    async def sleep_if_idle(self, input: IdleCheckInput) -> IdleCheckResult:
+        self._record(ActivityName.SLEEP_IF_IDLE, input)
+        if self.recorder.idle:
+            return IdleCheckResult(slept=True)
+        return IdleCheckResult(check_again_seconds=self.recorder.idle_seconds_left)
+
+    @activity.defn(name=ActivityName.SLEEP_NOW)
+    async def sleep_now(self, ref: DeploymentRef) -> bool:
+        self._record(ActivityName.SLEEP_NOW, ref)
+        return True
+
+    @activity.defn(name=ActivityName.WAKE)
+    async def wake(self, ref: DeploymentRef) -> None:
+        self._record(ActivityName.WAKE, ref)
+
+    @activity.defn(name=ActivityName.LIVE_LIMIT)
+    async def live_limit(self, input: LiveLimitInput) -> list[str]:
+        self._record(ActivityName.LIVE_LIMIT, input)
+        return []
 
     @activity.defn(name=ActivityName.RETIRE)
     async def retire(self, ref: DeploymentRef) -> None:
@@ -312,7 +341,7 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
         fakes.create_deployment, fakes.set_status, fakes.activate, fakes.fail_deployment,
         fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy, fakes.report,
         fakes.fork_policy, fakes.permission, fakes.config_changed, fakes.take_build_slot,
-        fakes.leave_build_queue, fakes.expiry_facts,
+        fakes.leave_build_queue, fakes.expiry_facts, fakes.live_limit,
     ]  # fmt: skip
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(
@@ -322,7 +351,15 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
             Worker(
                 client,
                 task_queue=f"{task_queue}-host",
-                activities=[fakes.clone, fakes.deploy, fakes.retire, fakes.destroy],
+                activities=[
+                    fakes.clone,
+                    fakes.deploy,
+                    fakes.retire,
+                    fakes.destroy,
+                    fakes.sleep_if_idle,
+                    fakes.sleep_now,
+                    fakes.wake,
+                ],  # fmt: skip
                 **throttle,
             )
         )

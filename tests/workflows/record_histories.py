@@ -164,6 +164,23 @@ async def expiry(h: fx.Harness) -> Handle:
     return handle
 
 
+async def sleep_wake(h: fx.Harness) -> Handle:
+    """Live, idle: asleep; a visit wakes it; max_live_previews puts it to sleep; a push goes live awake."""
+    h.recorder.sleeps = True
+    h.recorder.idle = True
+    handle = await h.start("sha-1")
+    await fx.wait_for_state(handle, lambda state: state.phase == "sleeping")
+    h.recorder.idle = False
+    await handle.signal(PreviewWorkflow.wake, ManualSignal(requested_by="a visit"))
+    await fx.wait_for_state(handle, fx.is_active("sha-1"))
+    await handle.signal(PreviewWorkflow.sleep, ManualSignal(requested_by="max_live_previews"))
+    await fx.wait_for_state(handle, lambda state: state.phase == "sleeping")
+    await h.push(handle, "sha-2")
+    await fx.wait_for_state(handle, fx.is_active("sha-2"))
+    await close(handle)
+    return handle
+
+
 SCENARIOS: dict[str, Callable[[fx.Harness], Awaitable[Handle]]] = {
     "open_push_close": open_push_close,
     "superseded_burst": superseded_burst,
@@ -172,6 +189,7 @@ SCENARIOS: dict[str, Callable[[fx.Harness], Awaitable[Handle]]] = {
     "fork_approval": fork_approval,
     "queued_for_a_build_slot": queued_for_a_build_slot,
     "expiry": expiry,
+    "sleep_wake": sleep_wake,
 }
 
 

@@ -27,7 +27,17 @@ BUILD_FIELDS = ("max_concurrent_builds", "build_timeout_seconds")
 # How long a preview and its logs live (whole days).
 LIFETIME_FIELDS = ("expire_after_days", "log_retention_days")
 # Saved values the form does not show: an edit keeps them.
-KEPT_FIELDS = ("clone_url", "max_live_previews")
+KEPT_FIELDS = ("clone_url",)
+# Sleep and wake on the local platform (whole numbers; empty keeps the model's default; 0 minutes: never).
+SLEEP_FIELDS = ("idle_minutes", "max_live_previews")
+# Every field the form reads as a whole number.
+WHOLE_NUMBER_FIELDS = (
+    *LIMIT_FIELDS,
+    *BUILD_FIELDS,
+    *LIFETIME_FIELDS,
+    *SLEEP_FIELDS,
+    "health_check_timeout_seconds",
+)
 FLY_FIELDS = {
     ("region",): "fly_region",
     ("fallback_regions",): "fly_fallback_regions",
@@ -93,11 +103,11 @@ def _number(values: dict[str, str], errors: dict[str, str], name: str) -> int | 
 
 def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings | None = None) -> ConfigForm:
     """Read the posted form. `keep` is the saved config: keys the form does not show (clone_url,
-    max_live_previews, extra Fly services) survive an edit. With `settings`, limits above the
+    extra Fly services) survive an edit. With `settings`, limits above the
     operator's ceilings are errors beside their fields."""
     names = (
         *TEXT_FIELDS, *LAYOUT_FIELDS, "watch_paths", "health_check_timeout_seconds", "port", "env_vars",
-        "fork_policy", *LIMIT_FIELDS, *BUILD_FIELDS, *LIFETIME_FIELDS, *FLY_FIELDS.values(),
+        "fork_policy", *LIMIT_FIELDS, *BUILD_FIELDS, *LIFETIME_FIELDS, *SLEEP_FIELDS, *FLY_FIELDS.values(),
     )  # fmt: skip
     values = {name: _first(form, name) for name in names}
     values["fly_auto_stop"] = "on" if form.get("fly_auto_stop") else ""
@@ -122,9 +132,9 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     for name in (
         *LIMIT_FIELDS,
         *BUILD_FIELDS,
+        *LIFETIME_FIELDS,
+        *SLEEP_FIELDS,
         "health_check_timeout_seconds",
-        "log_retention_days",
-        "expire_after_days",
     ):
         number = _number(values, errors, name)
         if number is not None:
@@ -192,7 +202,7 @@ def values_of(config: dict[str, Any]) -> dict[str, str]:
         "health_check_timeout_seconds": str(parsed.health_check_timeout_seconds),
         "log_retention_days": str(parsed.log_retention_days),
         "watch_paths": "\n".join(parsed.watch_paths),
-        **{name: str(getattr(parsed, name)) for name in LIMIT_FIELDS},
+        **{name: str(getattr(parsed, name)) for name in (*LIMIT_FIELDS, *SLEEP_FIELDS)},
         "max_concurrent_builds": str(parsed.max_concurrent_builds),
         "build_timeout_seconds": str(parsed.build_timeout_seconds or ""),
         "env_vars": "\n".join(f"{k}={v}" for k, v in parsed.env_vars.items()),

@@ -33,6 +33,7 @@ SECURITY_HEADERS = {
 # A badge's colour, for a workflow phase or a deployment status (both are shown as badges).
 STATUS_TONES: dict[str, str] = {
     Phase.ACTIVE: "green",
+    Phase.SLEEPING: "muted",
     Phase.BUILDING: "blue",
     Phase.DEPLOYING: "blue",
     DeploymentStatus.PENDING: "gray",

@@ -15,6 +15,11 @@ async def refuse_http(send: Send, status: int, text: str) -> None:
     )
 
 
+async def answer_http(send: Send, status: int, headers: RawHeaders, body: bytes) -> None:
+    """An answer of the proxy's own with these headers (the waking page, a 503 with Retry-After)."""
+    await _answer(send, "http.response", status, headers, body)
+
+
 async def refuse_websocket(scope: Scope, send: Send, status: int, headers: RawHeaders, body: bytes) -> None:
     """Refuse a WebSocket handshake with an HTTP answer, as a server without the proxy would have: a
     client then sees the status (and the preview's own body) instead of a bare 403. A server without

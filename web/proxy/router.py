@@ -15,16 +15,26 @@ from models import PreviewRoute
 from models.db import Database
 from web.proxy.http_forward import forward_http, new_client
 from web.proxy.last_request import LastRequest
-from web.proxy.refusal import refuse_http, refuse_websocket_text
+from web.proxy.refusal import answer_http, refuse_http, refuse_websocket_text
+from web.proxy.waking import (
+    RETRY_AFTER_SECONDS,
+    AskToWake,
+    Waker,
+    still_asleep_text,
+    waking_headers,
+    waking_page,
+    wants_html,
+)
 from web.proxy.websocket_bridge import bridge_websocket
 
 
 class PreviewProxy:
-    def __init__(self, db: Database, domain: str) -> None:
+    def __init__(self, db: Database, domain: str, ask_to_wake: AskToWake | None = None) -> None:
         self.db = db
         self.suffix = "." + domain
         self.client = new_client()
         self.last_request = LastRequest(db)
+        self.waker = Waker(db, ask_to_wake or _cannot_wake)
 
     def app_name(self, host_header: str) -> str | None:
         host = host_header.rsplit(":", 1)[0].lower() if not host_header.startswith("[") else host_header
@@ -33,10 +43,9 @@ class PreviewProxy:
         name = host[: -len(self.suffix)]
         return name or None
 
-    async def upstream(self, app_name: str) -> str | None:
+    async def route(self, app_name: str) -> PreviewRoute | None:
         async with self.db.session() as session:
-            route = await session.get(PreviewRoute, app_name)
-            return route.upstream if route else None
+            return await session.get(PreviewRoute, app_name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -56,9 +65,14 @@ class PreviewProxy:
             return
         host = hosts[0].decode("latin-1") if hosts else ""
         name = self.app_name(host)
-        upstream = await self.upstream(name) if name else None
-        if name is not None and upstream is not None:
+        route = await self.route(name) if name else None
+        upstream = route.upstream if route else None
+        if name is not None and route is not None:
             self.last_request.seen(name)
+            if route.asleep:
+                upstream = await self._wake(scope, receive, send, route)
+                if upstream is None:
+                    return  # answered: the waking page, or 503 after waiting
         if scope["type"] == "websocket":
             if name is None or upstream is None:
                 await receive()  # websocket.connect, before any answer
@@ -70,6 +84,28 @@ class PreviewProxy:
             await refuse_http(send, 404, self._not_found(name))
             return
         await forward_http(self.client, scope, receive, send, upstream=upstream, name=name)
+
+    async def _wake(self, scope: Scope, receive: Receive, send: Send, route: PreviewRoute) -> str | None:
+        """Ask for the sleeping preview to wake. A browser gets the waking page at once (None);
+        anything else waits for the preview (its upstream), or gets 503 when it takes too long."""
+        self.waker.wake(route)
+        if scope["type"] == "http" and wants_html(scope["headers"]):
+            await answer_http(send, 503, waking_headers(), waking_page(route.app_name))
+            return None
+        awake = await self.waker.until_awake(route.app_name)
+        if awake is not None:
+            return awake.upstream
+        text = still_asleep_text(route.app_name)
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+        ]
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect, before any answer
+            await refuse_websocket_text(scope, send, 503, text)
+        else:
+            await answer_http(send, 503, headers, text.encode())
+        return None
 
     def _not_found(self, name: str | None) -> str:
         if name is None:
@@ -83,7 +119,12 @@ class PreviewProxy:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.last_request.drain()
+                await self.waker.drain()
                 with contextlib.suppress(Exception):
                     await self.client.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _cannot_wake(project_id: object, pr_number: int) -> None:
+    raise RuntimeError("this proxy was started without a way to reach PR workflows")
