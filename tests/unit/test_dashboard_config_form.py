@@ -70,12 +70,11 @@ def test_each_mistake_is_reported_against_its_field() -> None:
 def test_an_edit_keeps_what_the_form_does_not_show() -> None:
     saved = {
         "clone_url": "/srv/repo",
-        "max_live_previews": 3,
         "fly_config": {"extra_services": [{"internal_port": 9000, "port": 9000}]},
     }
     form = parse(GOOD, keep=saved)
     assert form.config is not None
-    assert form.config.clone_url == "/srv/repo" and form.config.max_live_previews == 3
+    assert form.config.clone_url == "/srv/repo"
     assert form.config.fly_config.extra_services == [FlyExtraService(internal_port=9000, port=9000)]
 
 
