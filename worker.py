@@ -157,6 +157,8 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 store.mark_destroyed,
                 store.fork_policy,
                 host.claim_queue,
+                # A fork's previewd.toml against its base: a scratch clone, on any worker.
+                source.config_changed,
                 GitHubReportActivities(ctx, github).report,
                 GitHubPermissionActivities(ctx, github).permission,
                 # Reached here only when no host holds the preview (nothing to stop locally).

@@ -34,7 +34,7 @@ class BuildActivities:
     @activity.defn(name=ActivityName.BUILD)
     async def build(self, ref: DeploymentRef) -> None:
         project = await self.ctx.project(ref.project_id)
-        config = project.config()
+        config = await self.ctx.deployment_config(project, ref.deployment_id)
         secrets = await self.ctx.secrets(ref.project_id)
         source = self.ctx.workdirs.source(ref.deployment_id)
         pid_file = self.ctx.workdirs.pid_file(ref.deployment_id, "build")
@@ -49,7 +49,11 @@ class BuildActivities:
             if attempt > 1:
                 sink.info(f"Build attempt {attempt} (the previous worker stopped mid-build)")
             pr = await self.ctx.pull_request(ref.deployment_id)
-            steps = await self.builder.plan(ref, config, secrets=secrets, source=source, sink=sink, pr=pr)
+            try:
+                steps = await self.builder.plan(ref, config, secrets=secrets, source=source, sink=sink, pr=pr)
+            except ValueError as error:  # a root directory that is not one (AppDirectory.of)
+                sink.error(str(error))
+                raise _failed(str(error)) from None
             for step in steps:
                 if step.sandbox is not None:
                     # An earlier attempt's sandbox of this step, should one have outlived its worker.

@@ -14,7 +14,7 @@ from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sand
 from activities.logsink import LogSink
 from activities.processes import SYSTEM_PATH, shell_argv
 from activities.sandbox import Network, SandboxSpec, hand_over
-from activities.toolchain import Toolchain
+from activities.toolchain import AppDirectory, Toolchain
 from activities.workdirs import Workdirs
 from config import Settings
 from models import DeploymentConfig
@@ -90,22 +90,25 @@ class LocalBuilder:
             )
             if command
         ]
-        toolchain = Toolchain.detect(source)
-        app_root = INNER_WORK_DIR if self.sandboxed else str(source)
-        setup = toolchain.setup_commands(app_root)
+        # A monorepo's app lives in its root directory: its commands run there, its toolchain is there.
+        app = AppDirectory.of(source, config.root_directory, sandboxed=self.sandboxed)
+        toolchain = Toolchain.detect(app.host)
+        setup = toolchain.setup_commands(app.seen)
         if not commands and not setup:
             sink.info("No install, build or release command configured")
             return []
         env = step_env(
             settings=self.settings, config=config, secrets=secrets, ref=ref, pr=pr or PullRequestText(),
-            toolchain=toolchain, source=source, port=config.port, sandboxed=self.sandboxed,
+            toolchain=toolchain, source=source, app_root=app.seen, port=config.port, sandboxed=self.sandboxed,
         )  # fmt: skip
         # The toolchain is made by the system's python3, whatever the project's PATH will hold.
         setup_env = env | {"PATH": SYSTEM_PATH}
         planned = [(label, argv, setup_env, " ".join(argv)) for label, argv in setup]
         planned += [(label, shell_argv(command), env, command) for label, command in commands]
         if not self.sandboxed:
-            return [Step(label, argv, env_, shown=shown) for label, argv, env_, shown in planned]
+            return [
+                Step(label, argv, env_, cwd=app.host, shown=shown) for label, argv, env_, shown in planned
+            ]
         cache = await self._cache(ref.project_id)
         steps = []
         for label, argv, env_, shown in planned:
@@ -119,6 +122,7 @@ class LocalBuilder:
                 home=INNER_HOME,
                 limits=limits(self.settings, config, memory_mb=config.build_memory_mb),
                 network=Network.INTERNET,
+                subdir=config.root_directory or "",
             )
             steps.append(Step(label, list(spec.argv), env_, sandbox=spec, shown=shown))
         return steps

@@ -16,7 +16,7 @@ from activities.environment import PullRequestText
 from activities.local.sandboxing import SandboxMode
 from activities.workdirs import Workdirs
 from config import Settings
-from models import Deployment, Project
+from models import Deployment, DeploymentConfig, Project
 from models.crypto import Keyring
 from models.db import Database
 from models.secrets import decrypted_secrets
@@ -51,6 +51,19 @@ class WorkerContext:
         return PullRequestText(
             title=deployment.pr_title, branch=deployment.pr_branch, author=deployment.pr_author
         )
+
+    async def deployment_config(self, project: Project, deployment_id: str) -> DeploymentConfig:
+        """The config the deployment recorded when its sources were read (the dashboard's, the
+        repository's previewd.toml and Procfile, under the operator's ceilings). Its build and start
+        read this, so an edit in the dashboard mid-deployment cannot mix two configs. The project's
+        own for a deployment that recorded none (one from before the record)."""
+        async with self.db.session() as session:
+            deployment = await session.get(Deployment, uuid.UUID(deployment_id))
+        record = deployment.effective_config if deployment is not None else None
+        if not record or "config" not in record:
+            return project.config()
+        # Never recorded (models/effective_config.py): the project's, as now.
+        return DeploymentConfig.model_validate(record["config"] | {"clone_url": project.config().clone_url})
 
     async def secrets(self, project_id: str) -> dict[str, str]:
         """The project's secrets, decrypted. Only ever handed to a child's environment."""

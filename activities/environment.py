@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR
+from activities.local.sandboxing import INNER_HOME
 from activities.processes import base_env
 from activities.sandbox import sandbox_env
 from activities.toolchain import Toolchain
@@ -97,15 +97,17 @@ def step_env(
     pr: PullRequestText,
     toolchain: Toolchain,
     source: Path,
+    app_root: str,
     port: int,
     sandboxed: bool,
 ) -> dict[str, str]:
     """The whole environment of one step of a deployment (install, build, release, start): in a
     sandbox (the checkout at /app, HOME the project's) or on this host (the checkout where it is).
-    PATH is the toolchain's directories, then the system's: a project's PATH cannot replace it."""
+    PATH is the toolchain's directories (under `app_root`, the app's directory as the step sees it),
+    then the system's: a project's PATH cannot replace it."""
     values = app_values(
         settings=settings, config=config, secrets=secrets, ref=ref, port=port, sandboxed=sandboxed, pr=pr
     )
     if sandboxed:
-        return sandboxed_env(values | toolchain.values(INNER_WORK_DIR), home=INNER_HOME)
-    return app_env(values=values | toolchain.values(str(source)), home=source)
+        return sandboxed_env(values | toolchain.values(app_root), home=INNER_HOME)
+    return app_env(values=values | toolchain.values(app_root), home=source)

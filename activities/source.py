@@ -6,29 +6,26 @@ import asyncio
 import base64
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.context import WorkerContext, heartbeat
+from activities.context import WorkerContext
+from activities.git_fetch import Fetcher, LineSink, fetcher
+from activities.git_objects import blob_id, changed_paths, watched
 from activities.github.client import GitHubApiError
-from activities.logsink import LogSink
-from activities.processes import base_env, run_streaming
+from activities.repo_settings import in_root, read_repo_files
 from activities.sandbox import hand_over
-from models import LogType
-from models.clone_source import merge_git_config
-from workflows.activity_io import ActivityName, DeploymentRef, ErrorType
-
-CLONE_TIMEOUT_SECONDS = 600
-# git's own words for "that commit is not there": retrying will not help.
-MISSING_COMMIT = (
-    "not our ref",
-    "couldn't find remote ref",
-    "no such remote ref",
-    "does not appear to be a git",
-)
-
+from models import Project
+from models.deployments import record_effective_config
+from models.effective_config import Effective, Source, resolve
+from models.repo_config import FILE_NAME, RepoConfigError
+from workflows.activity_io import ActivityName, CloneResult, ConfigChangeInput, DeploymentRef, ErrorType
 
 InstallationToken = Callable[[int], Awaitable[str]]
 
@@ -69,9 +66,108 @@ class SourceActivities:
         return configured or f"{self.ctx.settings.github_url}/{repo_full_name}.git"
 
     @activity.defn(name=ActivityName.CLONE)
-    async def clone(self, ref: DeploymentRef) -> None:
+    async def clone(self, ref: DeploymentRef) -> CloneResult:
+        """The sha checked out, its config read from git objects at the trusted sha and recorded with
+        the deployment; skipped when no watch path changed since the live sha."""
         project = await self.ctx.project(ref.project_id)
-        url = self.clone_url(project.github_repo_full_name, project.config().clone_url)
+        target = self.ctx.workdirs.source(ref.deployment_id)
+        # A retry starts clean: whatever an earlier attempt left is thrown away.
+        await asyncio.to_thread(shutil.rmtree, target, True)
+        target.mkdir(parents=True)
+        config_sha = ref.config_sha or ref.commit_sha
+        async with self._fetcher(project, target, ref.deployment_id) as fetch:
+            sink = fetch.sink
+            sink.info(f"Cloning {project.github_repo_full_name} at {ref.commit_sha[:12]}")
+            started = time.monotonic()
+            await fetch.run(["git", "init", "--quiet"], ref.commit_sha)
+            if config_sha != ref.commit_sha:
+                sink.info(
+                    f"Reading {FILE_NAME} at {config_sha[:12]}, the base of this pull request from a fork"
+                )
+                await fetch.fetch(config_sha)
+            # The head last: FETCH_HEAD is what is checked out.
+            await fetch.fetch(ref.commit_sha)
+            await fetch.run(
+                ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD"],
+                ref.commit_sha,
+            )
+            sink.info(f"Cloned in {time.monotonic() - started:.1f}s")
+            effective, record = await self._effective_config(project, target, fetch.env, config_sha, sink)
+            async with self.ctx.db.session() as session:
+                await record_effective_config(session, uuid.UUID(ref.deployment_id), record)
+            watching = bool(effective.config.watch_paths) and ref.live_sha not in ("", ref.commit_sha)
+            # The live sha only when it decides something; gone (force-pushed away) means build.
+            if watching and not await fetch.try_fetch(ref.live_sha):
+                sink.info(
+                    f"The live preview's commit {ref.live_sha[:12]} is gone: building without watch paths"
+                )
+            elif watching:
+                changed = await changed_paths(target, fetch.env, ref.live_sha, ref.commit_sha)
+                if not any(watched(path, effective.config.watch_paths) for path in changed):
+                    message = (
+                        f"No watched path changed since {ref.live_sha[:12]} (the live preview): "
+                        f"{len(changed)} changed path(s), none under "
+                        f"{', '.join(effective.config.watch_paths)}; not built, the live preview stays"
+                    )
+                    sink.info(message)
+                    return CloneResult(skipped=True, message=message)
+            if self.ctx.sandbox.sandboxed:
+                # The sandbox's uid builds in it (writable at /app). Without following links: the
+                # checkout is PR content (see hand_over).
+                await asyncio.to_thread(hand_over, target)
+        return CloneResult()
+
+    async def _effective_config(
+        self, project: Project, target: Path, env: dict[str, str], sha: str, sink: LineSink
+    ) -> tuple[Effective, dict[str, Any]]:
+        stored = project.deployment_config
+        settings = self.ctx.settings
+        try:
+            files = await read_repo_files(target, env, sha, project.config().root_directory)
+            effective = resolve(
+                stored, files, max_memory_mb=settings.previewd_max_memory_mb,
+                max_processes=settings.previewd_max_processes,
+            )  # fmt: skip
+        except RepoConfigError as error:
+            for problem in error.problems:
+                sink.error(problem)
+            raise ApplicationError(str(error), type=ErrorType.BAD_CONFIG, non_retryable=True) from None
+        if files.config is not None:
+            sink.info(f"Using {files.config_path} at {sha[:12]}")
+        for name, process in (("start_command", "web"), ("release_command", "release")):
+            if effective.sources.get(name) == Source.PROCFILE:
+                sink.info(
+                    f"Using the Procfile's {process}: line as the {name.removesuffix('_command')} command"
+                )
+        return effective, effective.record(files)
+
+    @activity.defn(name=ActivityName.CONFIG_CHANGED)
+    async def config_changed(self, input: ConfigChangeInput) -> bool:
+        """Whether a fork's head has another previewd.toml than its base (by object id and mode; a
+        file that appears or goes is a change too). Read in a scratch clone of the two commits that
+        is removed after."""
+        project = await self.ctx.project(input.project_id)
+        scratch = self.ctx.workdirs.deployment(f"config-check-{uuid.uuid4()}")
+        target = scratch / "src"
+        target.mkdir(parents=True)
+        path = in_root(project.config().root_directory, FILE_NAME)
+        try:
+            async with self._fetcher(project, target, None) as fetch:
+                await fetch.run(["git", "init", "--quiet"], input.head_sha)
+                await fetch.fetch(input.base_sha)
+                await fetch.fetch(input.head_sha)
+                base = await blob_id(target, fetch.env, input.base_sha, path)
+                head = await blob_id(target, fetch.env, input.head_sha, path)
+        finally:
+            await asyncio.to_thread(self.ctx.workdirs.remove, scratch.name)
+        return base != head
+
+    @asynccontextmanager
+    async def _fetcher(
+        self, project: Project, target: Path, deployment_id: str | None
+    ) -> AsyncIterator[Fetcher]:
+        config = project.config()
+        url = self.clone_url(project.github_repo_full_name, config.clone_url)
         rules = self.ctx.settings.clone_rules
         # Asked again here, not only on save: a value stored before the rule (or written to the
         # database by hand) must not reach git either.
@@ -80,58 +176,9 @@ class SourceActivities:
             raise ApplicationError(
                 f"clone_url refused: {problem}", type=ErrorType.CLONE_FAILED, non_retryable=True
             )
-        target = self.ctx.workdirs.source(ref.deployment_id)
-        # A retry starts clean: whatever an earlier attempt left is thrown away.
-        await asyncio.to_thread(shutil.rmtree, target, True)
-        target.mkdir(parents=True)
-        config = project.config()
         auth_env, secrets = await self._credentials(project.github_installation_id, bool(config.clone_url))
-        # Only the transport this URL needs: no ext:: (runs commands), no file:// (other checkouts), no
-        # ssh, not through a redirect or a submodule either.
-        protocols = [("protocol.allow", "never")] + [
-            (f"protocol.{name}.allow", "always") for name in rules.protocols(url)
-        ]
-        env = base_env(target) | {"GIT_TERMINAL_PROMPT": "0"} | merge_git_config(auth_env, protocols)
-        output: list[str] = []
-
-        def on_line(line: str) -> None:
-            output.append(line)
-            sink.info(line)
-
-        async with LogSink(self.ctx.db, ref.deployment_id, LogType.BUILD, secrets=secrets) as sink:
-            sink.info(f"Cloning {project.github_repo_full_name} at {ref.commit_sha[:12]}")
-            started = time.monotonic()
-            for argv in (
-                ["git", "init", "--quiet"],
-                # Fetch just that commit, shallow: no branch name (PR-controlled text) is ever used.
-                # `--`: whatever the URL says, git reads it as a repository, never as an option.
-                ["git", "fetch", "--quiet", "--depth", "1", "--no-tags", "--", url, ref.commit_sha],
-                ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD"],
-            ):
-                output.clear()
-                code = await run_streaming(
-                    argv,
-                    cwd=target,
-                    env=env,
-                    on_line=on_line,
-                    deadline=started + CLONE_TIMEOUT_SECONDS,
-                    pid_file=self.ctx.workdirs.pid_file(ref.deployment_id, "clone"),
-                    heartbeat=heartbeat,
-                )
-                if code != 0:
-                    message = f"git {argv[1]} failed (exit {code})"
-                    sink.error(message)
-                    text = "\n".join(output).lower()
-                    missing = any(phrase in text for phrase in MISSING_COMMIT)
-                    raise ApplicationError(
-                        f"{message}: commit {ref.commit_sha[:12]} could not be fetched from the repository"
-                        if missing
-                        else message,
-                        type=ErrorType.CLONE_FAILED if missing else "CloneError",
-                        non_retryable=missing,
-                    )
-            if self.ctx.sandbox.sandboxed:
-                # The sandbox's uid builds in it (writable at /app). Without following links: the
-                # checkout is PR content (see hand_over).
-                await asyncio.to_thread(hand_over, target)
-            sink.info(f"Cloned in {time.monotonic() - started:.1f}s")
+        async with fetcher(
+            self.ctx, url=url, protocols=rules.protocols(url), target=target, auth_env=auth_env,
+            secrets=secrets, deployment_id=deployment_id,
+        ) as fetch:  # fmt: skip
+            yield fetch

@@ -13,7 +13,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from activities.local.sandboxing import INNER_WORK_DIR
 from activities.processes import SYSTEM_PATH
+from activities.workdirs import root_directory
 
 # Relative to the checkout. Under a directory of previewd's name, so an app's own `.venv` or `venv`
 # (committed, or made by its install command) is left alone.
@@ -73,3 +75,22 @@ class Toolchain:
             return []
         # --clear: a retried build attempt starts from a fresh virtualenv, not a half-made one.
         return [("toolchain", ["python3", "-m", "venv", "--clear", f"{app_root}/{VENV_DIR}"])]
+
+
+@dataclass(frozen=True)
+class AppDirectory:
+    """Where a deployment's app lives: the checkout, or a monorepo's root directory in it."""
+
+    # On this host: where unsandboxed steps run and where the toolchain is detected.
+    host: Path
+    # As the steps see it: `/app[/<root directory>]` in a sandbox, `host` without one.
+    seen: str
+
+    @classmethod
+    def of(cls, source: Path, subdir: str | None, *, sandboxed: bool) -> AppDirectory:
+        """Raises ValueError for a root directory that is not a directory inside the checkout."""
+        host = root_directory(source, subdir)
+        inner = (subdir or "").strip("/")
+        if not sandboxed:
+            return cls(host, str(host))
+        return cls(host, f"{INNER_WORK_DIR}/{inner}" if inner else INNER_WORK_DIR)

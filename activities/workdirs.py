@@ -57,3 +57,14 @@ class Workdirs:
         # The checkout is PR content, links included: rmtree removes them and never follows them, by
         # file descriptors on Linux (shutil.rmtree.avoids_symlink_attacks, checked by the tests).
         shutil.rmtree(path, ignore_errors=True)
+
+
+def root_directory(source: Path, subdir: str | None) -> Path:
+    """Where a monorepo's commands run on the host (unsandboxed): `subdir` of the checkout, which must
+    resolve inside it (a link in the checkout pointing out of it is refused, not followed)."""
+    if not subdir or not subdir.strip("/"):
+        return source
+    path = (source / subdir.strip("/")).resolve()
+    if not path.is_relative_to(source.resolve()) or not path.is_dir():
+        raise ValueError(f"root directory {subdir!r} is not a directory of the repository")
+    return path

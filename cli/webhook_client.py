@@ -26,6 +26,7 @@ def pull_request_payload(
     draft: bool = False,
     head_repo: dict[str, Any] | None | str = "same",
     updated_at: str | None = None,
+    base_sha: str = "0" * 40,
 ) -> dict[str, Any]:
     """`head_repo`: "same" (a branch of the repository), None (a fork GitHub no longer has), or the
     fork's repository object."""
@@ -63,7 +64,9 @@ def pull_request_payload(
             "base": {
                 "label": f"{owner}:main",
                 "ref": "main",
-                "sha": "0" * 40,
+                # GitHub's null sha when the caller does not know the base (previewd then reads no
+                # previewd.toml at a base: a fork waits for approval).
+                "sha": base_sha,
                 "user": user,
                 "repo": repository,
             },

@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, String, Text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, Column, Index, String, Text, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel, col
 
 from models.common import optional_timestamp_field, timestamp_field
 from workflows.vocabulary import FINAL_STATUSES, DeploymentStatus
@@ -60,6 +63,9 @@ class Deployment(SQLModel, table=True):
     workflow_id: str = Field(max_length=200)
     status: DeploymentStatus = Field(default=DeploymentStatus.PENDING, sa_type=String(20))
     error: str | None = Field(default=None, sa_column=Column(Text))
+    # The config it was built with and where each value came from (models/effective_config.py), set
+    # when its sources are read; None until then, and for deployments from before the column.
+    effective_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     started_at: datetime | None = optional_timestamp_field()
     completed_at: datetime | None = optional_timestamp_field()
     created_at: datetime = timestamp_field()
@@ -99,3 +105,16 @@ class PreviewRoute(SQLModel, table=True):
     host_queue: str = Field(max_length=200)
     pid: int | None = None
     updated_at: datetime = timestamp_field()
+    # When the proxy last passed a request to it, written at most every RECORD_EVERY_SECONDS
+    # (web/proxy/last_request.py): what idle sleep and expiry count from.
+    last_request_at: datetime | None = optional_timestamp_field()
+
+
+async def record_effective_config(
+    session: AsyncSession, deployment_id: uuid.UUID, record: dict[str, Any]
+) -> None:
+    """What the deployment runs with (models/effective_config.py), written once its sources are read."""
+    await session.execute(
+        update(Deployment).where(col(Deployment.id) == deployment_id).values(effective_config=record)
+    )
+    await session.commit()

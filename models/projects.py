@@ -65,6 +65,15 @@ class DeploymentConfig(BaseModel):
     preview_memory_mb: int = PydanticField(default=1024, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
     max_processes: int = PydanticField(default=512, ge=MIN_PROCESSES, le=MAX_PROCESSES)
 
+    # Monorepos: where previewd.toml and the Procfile are read, and where the commands run.
+    root_directory: str | None = None
+    # Set: a push that changes none of these paths (relative to the repository's root; a trailing `/`
+    # is a directory, `*` a glob) since the live sha is recorded as skipped, not built.
+    watch_paths: list[str] = PydanticField(default_factory=list, max_length=100)
+    # The local platform's readiness check: a 2xx/3xx answer on this path within this many seconds.
+    health_check_path: str = PydanticField(default="/", max_length=500)
+    health_check_timeout_seconds: int = PydanticField(default=60, ge=1, le=3600)
+
     @field_validator("install_command", "build_command", "start_command", "release_command")
     @classmethod
     def _command_line(cls, value: str | None) -> str | None:
@@ -80,7 +89,7 @@ class DeploymentConfig(BaseModel):
             raise ValueError(f"is not a complete command line: {error}") from None
         return value.strip()
 
-    @field_validator("dockerfile_path")
+    @field_validator("dockerfile_path", "root_directory")
     @classmethod
     def _inside_the_checkout(cls, value: str | None) -> str | None:
         # Handed to the builder as a path in the checkout: an absolute path or a `..` would build
@@ -91,6 +100,24 @@ class DeploymentConfig(BaseModel):
         problem = checkout_path_problem(value)
         if problem:
             raise ValueError(problem)
+        return value
+
+    @field_validator("watch_paths")
+    @classmethod
+    def _watch_paths(cls, value: list[str]) -> list[str]:
+        paths = [path.strip() for path in value if path.strip()]
+        for path in paths:
+            problem = checkout_path_problem(path)
+            if problem:
+                raise ValueError(f"{path!r} {problem}")
+        return paths
+
+    @field_validator("health_check_path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        # A path on the preview's own server, never another host: `//host` would be one.
+        if not value.startswith("/") or value.startswith("//") or any(ord(ch) <= 0x20 for ch in value):
+            raise ValueError("must be a path on the preview such as /healthz")
         return value
 
     def clone_url_problem(self, rules: CloneRules) -> str | None:

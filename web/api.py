@@ -70,9 +70,13 @@ class DeploymentOut(BaseModel):
     commit_sha: str
     app_name: str
     app_url: str | None
+    # A DeploymentStatus: "skipped" when no watch path changed since the live sha.
     status: str
     error: str | None
     workflow_id: str
+    # The config it ran with: {"config": {...}, "sources": {name: "default" | "dashboard" |
+    # "previewd.toml" | "Procfile" | "operator ceiling"}, "file": ..., "read_at": sha}.
+    effective_config: dict[str, Any] | None = None
     started_at: datetime | None
     completed_at: datetime | None
     created_at: datetime

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from outbox.intents import Intent
+from outbox.pull_requests import NotACommit, pull_request_push
 from workflows.markdown import code_span
 from workflows.signals import CloseSignal, CommandSignal, PushSignal, RefusalSignal
 
@@ -22,6 +23,13 @@ COMMAND = re.compile(r"\A/preview(?:[ \t]+(\S+))?(?:[ \t]+(\S+))?[ \t]*\Z", re.I
 
 class MalformedPayload(ValueError):
     pass
+
+
+def push_signal(pull: dict[str, Any], base_repo_id: int, delivery_id: str) -> PushSignal:
+    try:
+        return pull_request_push(pull, base_repo_id, delivery_id)
+    except NotACommit as error:
+        raise MalformedPayload(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -45,29 +53,12 @@ def pull_request_event(
         if action == "closed":
             close = CloseSignal(delivery_id=delivery_id, merged=bool(pull.get("merged")))
             return PullRequestEvent(repo_id, number, Intent.CLOSE, asdict(close))
-        sha = str(pull["head"]["sha"])
-        title = str(pull.get("title") or "")
-        author = str((pull.get("user") or {}).get("login") or "")
-        branch = str((pull.get("head") or {}).get("ref") or "")
-        fork = head_is_fork(pull, repo_id)
-        updated_at = str(pull.get("updated_at") or "")[:40]
+        push = push_signal(pull, repo_id, delivery_id)
+    except MalformedPayload:
+        raise
     except (KeyError, TypeError, ValueError) as error:
         raise MalformedPayload(f"pull_request payload is missing {error}") from None
-    if len(sha) < 7 or not all(c in "0123456789abcdef" for c in sha.lower()):
-        raise MalformedPayload("pull_request.head.sha is not a commit sha")
-    push = PushSignal(
-        sha=sha, title=title[:300], author=author[:100], delivery_id=delivery_id, fork=fork,
-        updated_at=updated_at, branch=branch[:255],
-    )  # fmt: skip
     return PullRequestEvent(repo_id, number, Intent.PUSH, asdict(push))
-
-
-def head_is_fork(pull: dict[str, Any], base_repo_id: int) -> bool:
-    """A head in another repository: a fork, or a fork deleted since (GitHub then sends `repo: null`)."""
-    head_repo = (pull.get("head") or {}).get("repo")
-    if not isinstance(head_repo, dict):
-        return True
-    return bool(head_repo.get("fork")) or int(head_repo.get("id") or 0) != base_repo_id
 
 
 def issue_comment_event(

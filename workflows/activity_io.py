@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from workflows.vocabulary import DeploymentStatus, ReportPhase
+from workflows.vocabulary import DeploymentStatus, ReportPhase, Settlement
 
 
 class ActivityName:
@@ -17,6 +17,7 @@ class ActivityName:
     FORK_POLICY = "store.fork_policy"
     CLAIM_HOST_QUEUE = "host.claim_queue"
     CLONE = "source.clone"
+    CONFIG_CHANGED = "source.config_changed"
     BUILD = "build.run"
     DEPLOY = "platform.deploy"
     RETIRE = "platform.retire"
@@ -113,6 +114,26 @@ class DeploymentRef:
     pr_number: int = 0
     commit_sha: str = ""
     app_name: str = ""
+    # The sha whose previewd.toml is trusted ("": commit_sha): a fork's base until its head is approved.
+    config_sha: str = ""
+    # The live preview's sha, if another: a push that changes no watch path since it is skipped.
+    live_sha: str = ""
+
+
+@dataclass
+class CloneResult:
+    # No watch path changed since the live sha: nothing is built, the live preview stays.
+    skipped: bool = False
+    message: str = ""
+
+
+@dataclass
+class ConfigChangeInput:
+    """Does a fork's head change previewd.toml from its base?"""
+
+    project_id: str = ""
+    head_sha: str = ""
+    base_sha: str = ""
 
 
 @dataclass
@@ -141,6 +162,18 @@ class PermissionInput:
 
 
 @dataclass
+class SettledDeployment:
+    """A deployment of the PR that has ended, and how: GitHub is brought to match it by the next report
+    that gets through, whatever that report's own phase (workflows/pr_reporter.py)."""
+
+    deployment_id: str = ""
+    sha: str = ""
+    outcome: Settlement = Settlement.SUPERSEDED
+    # The sha that took its place (superseded, replaced); empty when nothing did (a close, a destroy).
+    by_sha: str = ""
+
+
+@dataclass
 class ReportInput:
     """What the PR should be told: the phase of one deployment of one sha."""
 
@@ -157,3 +190,7 @@ class ReportInput:
     notice: str | None = None
     # Only the sticky comment changes (a notice): the deployment and commit statuses stay as they are.
     comment_only: bool = False
+    # Deployments that ended since the last report that got through: finalized on GitHub first.
+    settled: list[SettledDeployment] | None = None
+    # Nothing new to say on the comment or about a current deployment: only `settled` is sent.
+    settle_only: bool = False

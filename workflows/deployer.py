@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         NON_RETRYABLE,
         ActivateInput,
         ClaimHostQueueResult,
+        CloneResult,
         CreateDeploymentInput,
         DeploymentRef,
         DeployResult,
@@ -40,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import describe_failure
     from workflows.pr_reporter import PRReporter
     from workflows.signals import DESTROY_FAILED, HistoryEntry, PreviewState, PushSignal, workflow_id_for
-    from workflows.vocabulary import STATUS_FOR_PHASE, DeploymentStatus, Phase
+    from workflows.vocabulary import STATUS_FOR_PHASE, DeploymentStatus, Phase, ReportPhase, Settlement
 
 T = TypeVar("T")
 
@@ -77,7 +78,14 @@ class Deployer:
         wanted before it was live."""
         generation = self._state.generation
         self._state.attempted_sha = push.sha
+        self._reporter.release_held_back(by_sha=push.sha)
         attempt = _Attempt(ref=await self._create_deployment(push), generation=generation)
+        if push.fork and push.sha not in self._state.approved_shas:
+            # A fork trusted without approval: its previewd.toml is its base's (the same file, or the
+            # push would have waited for approval: PreviewWorkflow._held_back_as_fork).
+            attempt.ref.config_sha = push.base_sha
+        if self._state.forced_generation != generation and self._state.deployed_sha != push.sha:
+            attempt.ref.live_sha = self._state.deployed_sha or ""
         try:
             outcome = await self._until_live(attempt)
         except asyncio.CancelledError:
@@ -86,6 +94,9 @@ class Deployer:
         if isinstance(outcome, DeployResult):
             await self._go_live(attempt.ref, outcome.app_url, attempt.host)
             return DeploymentStatus.ACTIVE
+        if isinstance(outcome, CloneResult):
+            await self._skipped(attempt, outcome.message)
+            return DeploymentStatus.SKIPPED
         await self._not_live(attempt, failure=outcome)
         return DeploymentStatus.SUPERSEDED if outcome is None else DeploymentStatus.FAILED
 
@@ -101,7 +112,7 @@ class Deployer:
                 pr_number=self._state.pr_number,
                 pr_title=push.title,
                 pr_author=push.author,
-                pr_branch=push.branch,
+                pr_branch=push.head_ref,
                 commit_sha=push.sha,
                 workflow_id=workflow_id_for(self._state.project_id, self._state.pr_number),
                 app_name=self._state.app_name,
@@ -118,7 +129,7 @@ class Deployer:
             app_name=created.app_name,
         )
 
-    async def _until_live(self, attempt: _Attempt) -> DeployResult | str | None:
+    async def _until_live(self, attempt: _Attempt) -> DeployResult | CloneResult | str | None:
         """Claim a host, clone, build and start: the started preview, a failure's message, or None
         when something else became wanted first."""
         if self._superseded(attempt):
@@ -133,7 +144,7 @@ class Deployer:
             outcome = await _outcome(work)
         return outcome
 
-    async def _build_and_start(self, attempt: _Attempt) -> DeployResult:
+    async def _build_and_start(self, attempt: _Attempt) -> DeployResult | CloneResult:
         ref = attempt.ref
         # Clone, build and run share a working directory, so they run on one worker: whichever worker
         # answers this claim on the shared queue lends its own host queue.
@@ -142,9 +153,11 @@ class Deployer:
         )
         self._reporter.tell(ref, Phase.QUEUED)
         await self._enter(ref, Phase.BUILDING)
-        await _on_host(
+        cloned = await _on_host(
             SourceActivities.clone, ref, host.host_queue, timedelta(minutes=10), timedelta(seconds=20)
         )
+        if cloned.skipped:
+            return cloned
         # The build enforces the project's own time limit; 7 hours only bounds a lost worker.
         await _on_host(
             BuildActivities.build, ref, host.build_queue, timedelta(hours=7), timedelta(seconds=10)
@@ -163,6 +176,7 @@ class Deployer:
     async def _go_live(self, ref: DeploymentRef, url: str, host: ClaimHostQueueResult | None) -> None:
         """Never interrupted, so the store and the state agree: a newer push is looked at afterwards."""
         previous_id, previous_queue = self._state.current_deployment_id, self._state.host_queue
+        previous_sha = self._state.deployed_sha or ""
         await workflow.execute_activity_method(
             StoreActivities.activate,
             ActivateInput(deployment_id=ref.deployment_id, previous_deployment_id=previous_id, app_url=url),
@@ -178,8 +192,16 @@ class Deployer:
         desired = self._state.desired
         if desired is not None and desired.sha == ref.commit_sha and not self._state.close_requested:
             self._reporter.tell(ref, Phase.ACTIVE, url=url)  # only for the sha still wanted
+        else:
+            # Not announced on the comment, but it is live: GitHub's statuses for it say so.
+            self._reporter.settle(ref, Settlement.LIVE)
         self.record(ref.deployment_id, ref.commit_sha, DeploymentStatus.ACTIVE)
         if previous_id is not None and previous_id != ref.deployment_id:
+            self._reporter.settle(
+                replace(ref, deployment_id=previous_id, commit_sha=previous_sha),
+                Settlement.REPLACED,
+                by_sha=ref.commit_sha,
+            )
             # The new process already serves traffic; only now stop the old one.
             await self._retire(replace(ref, deployment_id=previous_id), previous_queue)
 
@@ -193,6 +215,8 @@ class Deployer:
             # An unfinished attempt does not count: a later push back to this sha must build it.
             self._state.attempted_sha = None
             self._state.phase = Phase.QUEUED
+            desired = self._state.desired
+            self._reporter.settle(ref, Settlement.SUPERSEDED, by_sha=desired.sha if desired else "")
         else:
             failed = await workflow.execute_activity_method(
                 StoreActivities.fail_deployment,
@@ -201,6 +225,7 @@ class Deployer:
                 retry_policy=STORE_RETRY,
             )
             self._reporter.tell(ref, Phase.FAILED, error=failure, log_tail=failed.log_tail)
+            self._reporter.settle(ref, Settlement.FAILED)  # told even when a newer phase collapses it
             # A failed new sha leaves an older live preview serving; the PR stays usable.
             self._state.phase = Phase.ACTIVE if self._state.current_deployment_id else Phase.FAILED
         self._state.building_deployment_id = None
@@ -209,10 +234,25 @@ class Deployer:
         if attempt.host is not None:
             await self._retire(ref, attempt.host.host_queue)
 
-    async def _set_status(self, deployment_id: str, status: DeploymentStatus) -> None:
+    async def _skipped(self, attempt: _Attempt, message: str) -> None:
+        """No watch path changed since the live sha: the row says so, the live preview stays, and the
+        clone is thrown away."""
+        ref = attempt.ref
+        await self._set_status(ref.deployment_id, DeploymentStatus.SKIPPED, message)
+        self._reporter.tell(ref, ReportPhase.SKIPPED)
+        self._reporter.settle(ref, Settlement.SKIPPED)  # told even when a newer push collapses it
+        self._state.building_deployment_id = None
+        self._state.phase = Phase.ACTIVE if self._state.current_deployment_id else Phase.IDLE
+        self.record(ref.deployment_id, ref.commit_sha, DeploymentStatus.SKIPPED)
+        if attempt.host is not None:
+            await self._retire(ref, attempt.host.host_queue)
+
+    async def _set_status(
+        self, deployment_id: str, status: DeploymentStatus, message: str | None = None
+    ) -> None:
         await workflow.execute_activity_method(
             StoreActivities.set_status,
-            SetStatusInput(deployment_id=deployment_id, status=status),
+            SetStatusInput(deployment_id=deployment_id, status=status, message=message),
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
@@ -268,11 +308,15 @@ class Deployer:
             )
             self.record(current, self._state.deployed_sha or "", DeploymentStatus.DESTROYED)
             if self._state.deployed_sha:
-                self._reporter.tell(
-                    DeploymentRef(deployment_id=current, project_id=self._state.project_id,
-                                  pr_number=self._state.pr_number, commit_sha=self._state.deployed_sha),
-                    Phase.DESTROYED,
-                )  # fmt: skip
+                destroyed = DeploymentRef(
+                    deployment_id=current,
+                    project_id=self._state.project_id,
+                    pr_number=self._state.pr_number,
+                    commit_sha=self._state.deployed_sha,
+                )
+                self._reporter.tell(destroyed, Phase.DESTROYED)
+                self._reporter.settle(destroyed, Settlement.DESTROYED)
+        self._reporter.release_held_back(by_sha="")
         self._state.current_deployment_id = None
         self._state.deployed_sha = None
         self._state.url = None
@@ -306,7 +350,7 @@ async def _on_host(
     )
 
 
-async def _outcome(work: asyncio.Task[DeployResult]) -> DeployResult | str | None:
+async def _outcome(work: asyncio.Task[DeployResult | CloneResult]) -> DeployResult | CloneResult | str | None:
     """How clone-build-start ended: the started preview, a failure's message, or None when stopped.
 
     A stop arrives as an ActivityError whose cause is a cancellation when it reached a running

@@ -21,8 +21,10 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.github.permission import GitHubPermissionActivities
+    from activities.source import SourceActivities
     from activities.store import StoreActivities
-    from workflows.activity_io import NON_RETRYABLE, DeploymentRef, PermissionInput
+    from models.repo_config import FILE_NAME as CONFIG_FILE
+    from workflows.activity_io import NON_RETRYABLE, ConfigChangeInput, DeploymentRef, PermissionInput
     from workflows.approval import approval_problem
     from workflows.deployer import STORE_TIMEOUT, Deployer
     from workflows.markdown import code_span
@@ -55,6 +57,9 @@ FORK_POLICY_RETRY = RetryPolicy(
 # A fork's push is held back until a maintainer approves its sha under this policy (models.Project).
 APPROVE_POLICY = "approve"
 TRUST_POLICY = "always"
+# A fork's previewd.toml against its base: a scratch fetch of two commits, retried a few times.
+CONFIG_CHECK_TIMEOUT = timedelta(minutes=10)
+CONFIG_CHECK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=NON_RETRYABLE)
 # GitHub's permission levels that include push: who may steer previews from a PR comment.
 PUSH_LEVELS = frozenset({"admin", "write"})
 PERMISSION_TIMEOUT = timedelta(seconds=30)
@@ -106,6 +111,7 @@ class PreviewWorkflow:
         self.state.desired = self.state.last_push
         self.state.attempted_sha = None  # built afresh, even when that sha is live or failed
         self.state.generation += 1
+        self.state.forced_generation = self.state.generation
 
     @workflow.signal(name=SignalName.DESTROY)
     def destroy(self, signal: ManualSignal) -> None:
@@ -312,14 +318,51 @@ class PreviewWorkflow:
             policy = APPROVE_POLICY  # the project is gone or unreadable: trust nothing
         if self.state.generation != generation:
             return True  # something else is wanted now: look at it afresh
-        if policy == TRUST_POLICY or (policy == APPROVE_POLICY and desired.sha in self.state.approved_shas):
+        approved = desired.sha in self.state.approved_shas
+        if policy == APPROVE_POLICY and approved:
             return False
+        changes_config = False
+        if policy == TRUST_POLICY:
+            # Trusted like a branch, except for previewd.toml: it decides what runs and with what, so a
+            # fork that changes it waits for a maintainer like under "approve".
+            if approved:
+                return False
+            changes_config = await self._fork_changes_config(desired)
+            if self.state.generation != generation:
+                return True
+            if not changes_config:
+                return False
         self.state.attempted_sha = desired.sha
-        phase = Phase.AWAITING_APPROVAL if policy == APPROVE_POLICY else Phase.FORK_BLOCKED
+        phase = (
+            Phase.FORK_BLOCKED if policy not in (APPROVE_POLICY, TRUST_POLICY) else Phase.AWAITING_APPROVAL
+        )
         self.state.phase = phase
         self._deployer.record("", desired.sha, phase)
         ref = DeploymentRef(
             project_id=self.state.project_id, pr_number=self.state.pr_number, commit_sha=desired.sha
         )
         self._reporter.tell(ref, phase)
+        self._reporter.hold_back(desired.sha)
+        if changes_config:
+            self._reporter.notify(
+                f"This pull request from a fork changes {code_span(CONFIG_FILE)}, which decides what "
+                "runs and with what: a maintainer approves it first, whatever the project's fork policy."
+            )
         return True
+
+    async def _fork_changes_config(self, desired: PushSignal) -> bool:
+        """Whether the fork's head has another previewd.toml than its base; yes when that cannot be
+        told (no base sha in the push, the repository unreadable): approval is the safe side."""
+        if not desired.base_sha:
+            return True
+        try:
+            return await workflow.execute_activity_method(
+                SourceActivities.config_changed,
+                ConfigChangeInput(
+                    project_id=self.state.project_id, head_sha=desired.sha, base_sha=desired.base_sha
+                ),
+                start_to_close_timeout=CONFIG_CHECK_TIMEOUT,
+                retry_policy=CONFIG_CHECK_RETRY,
+            )
+        except ActivityError:
+            return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from workflows.activity_io import ReportInput
+from workflows.activity_io import ReportInput, SettledDeployment
 from workflows.vocabulary import Phase
 
 # The workflow type's registered name: what the Temporal UI shows and saved histories carry.
@@ -47,13 +47,17 @@ class PushSignal:
     title: str = ""
     author: str = ""
     delivery_id: str = ""
-    # The PR's head branch (pull_request.head.ref): PR text, only ever an environment variable.
-    branch: str = ""
     # The head is in another repository (a fork, or a fork since deleted): its code is untrusted until
     # a maintainer approves this sha, unless the project's fork policy says otherwise.
     fork: bool = False
     # pull_request.updated_at of the delivery: an approval given before it cannot be for this sha.
     updated_at: str = ""
+    # The PR's head and base branches and the base's sha: a fork's previewd.toml is read at its base
+    # until its head is approved. The refs are PR-controlled text: shown, or told to commands as
+    # environment variables (PREVIEWD_BRANCH), never part of a command line.
+    head_ref: str = ""
+    base_ref: str = ""
+    base_sha: str = ""
 
 
 @dataclass
@@ -159,9 +163,16 @@ class PreviewState:
     history: list[HistoryEntry] = field(default_factory=list)
     # `/preview` comments waiting for GitHub's word on who wrote them, oldest first.
     pending_commands: list[CommandSignal] = field(default_factory=list)
+    # The generation a redeploy asked for: built even when no watch path changed.
+    forced_generation: int = -1
     # The last thing the PR was told: a notice (a refused command) is added to it, so the sticky
     # comment keeps its status rows, across continue-as-new too.
     last_report: ReportInput | None = None
+    # Deployments that ended and whose end GitHub has not been brought to yet, oldest first; sent with
+    # every report until one gets through (workflows/pr_reporter.py).
+    unsettled: list[SettledDeployment] = field(default_factory=list)
+    # A fork's sha whose commit status says it waits for approval (nothing was deployed for it).
+    held_back_sha: str | None = None
 
 
 @dataclass

@@ -42,6 +42,8 @@ class DeploymentStatus(StrEnum):
     SUPERSEDED = "superseded"
     # It was live, and a newer sha of the same PR took its place.
     REPLACED = "replaced"
+    # No watch path changed since the live sha: not built, the live preview stays.
+    SKIPPED = "skipped"
 
 
 FINAL_STATUSES = frozenset(
@@ -50,6 +52,7 @@ FINAL_STATUSES = frozenset(
         DeploymentStatus.DESTROYED,
         DeploymentStatus.SUPERSEDED,
         DeploymentStatus.REPLACED,
+        DeploymentStatus.SKIPPED,
     }
 )
 
@@ -63,6 +66,25 @@ class ReportPhase(StrEnum):
     DESTROYED = "destroyed"
     AWAITING_APPROVAL = "awaiting_approval"
     FORK_BLOCKED = "fork_blocked"
+    # Not a phase of the workflow (its preview stays active): told of a sha that was not built.
+    SKIPPED = "skipped"
+
+
+class Settlement(StrEnum):
+    """How a deployment ended, as GitHub must be left for it whatever the workflow's reports collapsed:
+    every GitHub Deployment previewd creates reaches a final state, and no commit status stays pending."""
+
+    # It went live while a newer sha was already wanted: success, but the comment does not announce it.
+    LIVE = "live"
+    # It was live and a newer sha took its place: success, then inactive.
+    REPLACED = "replaced"
+    # Something else was wanted before it went live: inactive; its commit status an error.
+    SUPERSEDED = "superseded"
+    FAILED = "failed"
+    # It was live and the preview was torn down (PR closed, destroyed): success, then inactive.
+    DESTROYED = "destroyed"
+    # No watched path changed: not built, the live preview stays; inactive, its commit status success.
+    SKIPPED = "skipped"
 
 
 # What the PR is told when its workflow reaches a phase. Phases that are not news (idle, closed: the

@@ -119,7 +119,7 @@ class FlyPlatformActivities:
 
     async def _deploy(self, ref: DeploymentRef, sink: LogSink) -> DeployResult:
         project = await self.ctx.project(ref.project_id)
-        config = project.config()
+        config = await self.ctx.deployment_config(project, ref.deployment_id)
         fly = config.fly_config
         # Checked on save too; again here for a value stored before the rule existed.
         async with self.ctx.db.session() as session:

@@ -185,6 +185,8 @@ class GitHubApi:
         if response.status_code == 403 and wait is None and "rate limit" in message.lower():
             wait = 60.0
         message = message or f"HTTP {response.status_code}"
+        if method != "GET" and wait is not None and response.status_code in (403, 429):
+            self.content_budget.refund(token)  # refused for a rate limit: nothing was created
         raise GitHubApiError(response.status_code, message, method, path, wait, hints=self.hints)
 
     def _remember(self, key: str, etag: str, answer: Answer) -> None:

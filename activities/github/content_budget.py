@@ -38,3 +38,10 @@ class ContentBudget:
         if wait <= 0:
             sent.append(now)
         return wait
+
+    def refund(self, token: str) -> None:
+        """GitHub refused the write outright (a rate limit: 429, or a 403 that says so): nothing was
+        created, so it does not count. Other failures (5xx) stay counted: the write may have happened."""
+        sent = self._sent.get(hashlib.sha256(token.encode()).hexdigest())
+        if sent:
+            sent.pop()

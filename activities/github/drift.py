@@ -37,8 +37,8 @@ from activities.github.errors import as_activity_error
 from models import Project
 from outbox.enqueue import enqueue_if_unchanged
 from outbox.intents import Intent
+from outbox.pull_requests import NotACommit, pull_request_push
 from outbox.received import WATCHED, Received, received_per_pr
-from web.github_events import head_is_fork
 from workflows.github_reconcile_io import (
     DRIFT_ACTIVITY,
     DRIFT_PROJECTS_ACTIVITY,
@@ -46,7 +46,7 @@ from workflows.github_reconcile_io import (
     DriftProjects,
     DriftResult,
 )
-from workflows.signals import CloseSignal, PushSignal
+from workflows.signals import CloseSignal
 
 log = logging.getLogger("previewd.github.drift")
 
@@ -158,11 +158,10 @@ class DriftActivities:
             return None
         after = seen.last_id if seen else 0
         delivery_id = f"drift:{project.id}:{number}:{sha[:12]}:{after}"
-        push = PushSignal(
-            sha=sha, title=str(pull.get("title") or "")[:300],
-            author=str((pull.get("user") or {}).get("login") or "")[:100], delivery_id=delivery_id,
-            fork=head_is_fork(pull, project.github_repo_id), updated_at=updated_at,
-        )  # fmt: skip
+        try:
+            push = pull_request_push(pull, project.github_repo_id, delivery_id)
+        except NotACommit:
+            return None
         message = f"drift: PR #{number} at {sha[:7]} {why}; queued a push"
         queued = await self._queue(project, number, Intent.PUSH, asdict(push), after, message, sha)
         return message if queued else None

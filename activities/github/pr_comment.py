@@ -18,6 +18,7 @@ TITLES: dict[str, str] = {
     ReportPhase.DESTROYED: "🧹 Destroyed",
     ReportPhase.AWAITING_APPROVAL: "🔒 Waiting for approval",
     ReportPhase.FORK_BLOCKED: "⛔ Not previewed",
+    ReportPhase.SKIPPED: "⏭️ Skipped",
 }
 
 
@@ -44,6 +45,12 @@ def comment_body(report: ReportInput, logs_url: str | None) -> str:
         # The log itself stays in the dashboard (the Logs row), behind its sign-in: on a public
         # repository a comment is read by everyone, and a build log says more than masking can hide.
         lines += ["", "Push a new commit, or comment `/preview redeploy`, to try again."]
+    if report.phase == ReportPhase.SKIPPED:
+        lines += [
+            "",
+            "No watched path changed since the live preview's commit, so this commit was not built; "
+            "the live preview stays as it was.",
+        ]
     if report.phase == ReportPhase.DESTROYED:
         lines += ["", "The preview was removed."]
     if report.phase == ReportPhase.AWAITING_APPROVAL:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import IO
 
 import httpx
@@ -24,11 +25,10 @@ from activities.local.runtime_log import RuntimeLog
 from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sandbox_name
 from activities.processes import lower_priority, shell_argv
 from activities.sandbox import Network, PortForward, SandboxFailed, SandboxSpec, start_server
-from activities.toolchain import Toolchain
+from activities.toolchain import AppDirectory, Toolchain
 from models import DeploymentConfig
 from workflows.activity_io import DeploymentRef
 
-HEALTH_TIMEOUT_SECONDS = 60
 MB = 1 << 20
 
 Heartbeat = Callable[[], Awaitable[None]]
@@ -52,7 +52,7 @@ async def launch(
     """Start the deployment's start command and wait until it answers HTTP. Whatever ran under this
     deployment before (an earlier attempt, a dead process) was stopped by the caller."""
     project = await ctx.project(ref.project_id)
-    config = project.config()
+    config = await ctx.deployment_config(project, ref.deployment_id)
     if not config.start_command:
         raise StartFailed("the project has no start command configured", [])
     secrets = await ctx.secrets(ref.project_id)
@@ -61,10 +61,14 @@ async def launch(
     # Sandboxed, the app has the port it asked for (nothing else is in its network namespace) and
     # the host reaches it on a free port; unsandboxed, it listens on that free port of the host.
     port = free_port()
+    try:
+        app = AppDirectory.of(source, config.root_directory, sandboxed=sandboxed)
+    except ValueError as error:
+        raise StartFailed(str(error), []) from None
     env = step_env(
         settings=ctx.settings, config=config, secrets=secrets, ref=ref,
-        pr=await ctx.pull_request(ref.deployment_id), toolchain=Toolchain.detect(source), source=source,
-        port=config.port if sandboxed else port, sandboxed=sandboxed,
+        pr=await ctx.pull_request(ref.deployment_id), toolchain=Toolchain.detect(app.host), source=source,
+        app_root=app.seen, port=config.port if sandboxed else port, sandboxed=sandboxed,
     )  # fmt: skip
     argv = shell_argv(config.start_command)
     log_path = ctx.workdirs.runtime_log(ref.deployment_id)
@@ -74,7 +78,7 @@ async def launch(
         if sandboxed:
             running = await _start_sandboxed(ctx, ref, config, env, argv, port, output)
         else:
-            running = _start_plain(ctx, ref, env, argv, output)
+            running = _start_plain(app.host, env, argv, output)
     if not sandboxed:
         # How a later worker finds it (a sandbox is found by its name instead).
         ctx.workdirs.pid_file(ref.deployment_id, "app").write_text(str(running.pid))
@@ -83,7 +87,13 @@ async def launch(
     )
     preview = Preview(ref.deployment_id, ref.app_name, port, running, log)
     try:
-        await _wait_healthy(preview, http, heartbeat)
+        await _wait_healthy(
+            preview,
+            http,
+            heartbeat,
+            path=config.health_check_path,
+            timeout=config.health_check_timeout_seconds,
+        )
     except BaseException:
         await asyncio.to_thread(running.stop, 2.0)
         await preview.log.copy()
@@ -110,6 +120,7 @@ async def _start_sandboxed(
         limits=limits(ctx.settings, config, memory_mb=config.preview_memory_mb),
         network=Network.INTERNET,
         forward=PortForward(host_port=port, sandbox_port=config.port),
+        subdir=config.root_directory or "",
     )
     # Blocking: bwrap is started and its network wired up before this returns. Shielded: a cancelled
     # deploy must not leave a server that the thread goes on to start, and nobody would stop.
@@ -125,13 +136,11 @@ async def _start_sandboxed(
         raise
 
 
-def _start_plain(
-    ctx: WorkerContext, ref: DeploymentRef, env: dict[str, str], argv: list[str], output: IO[bytes]
-) -> Running:
+def _start_plain(cwd: Path, env: dict[str, str], argv: list[str], output: IO[bytes]) -> Running:
     try:
         process = subprocess.Popen(
             argv,
-            cwd=ctx.workdirs.source(ref.deployment_id),
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=output,
@@ -152,9 +161,13 @@ def exit_reason(preview: Preview) -> str:
     return f"the start command exited with code {code}"
 
 
-async def _wait_healthy(preview: Preview, http: httpx.AsyncClient, heartbeat: Heartbeat) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
-    url = f"http://{preview.upstream}/"
+async def _wait_healthy(
+    preview: Preview, http: httpx.AsyncClient, heartbeat: Heartbeat, *, path: str, timeout: int
+) -> None:
+    """Until the health check path answers 2xx/3xx (DeploymentConfig.health_check_path, validated as a
+    path of this server: the URL below stays on the preview's address)."""
+    deadline = time.monotonic() + timeout
+    url = f"http://{preview.upstream}{path}"
     while time.monotonic() < deadline:
         await heartbeat()
         await preview.log.copy()
@@ -166,6 +179,6 @@ async def _wait_healthy(preview: Preview, http: httpx.AsyncClient, heartbeat: He
                 return
         await asyncio.sleep(0.1)
     raise StartFailed(
-        f"no HTTP 2xx/3xx on $PORT within {HEALTH_TIMEOUT_SECONDS}s (the app must listen on 0.0.0.0)",
+        f"no HTTP 2xx/3xx from {path} on $PORT within {timeout}s (the app must listen on 0.0.0.0)",
         preview.log.tail(),
     )

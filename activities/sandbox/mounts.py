@@ -98,5 +98,5 @@ def filesystem_args(
     args += ["--perms", "1777", "--tmpfs", spec.home]
     if spec.cache_dir is not None:
         args += ["--bind", str(spec.cache_dir), spec.cache_inside]
-    args += ["--bind", str(spec.work_dir), spec.inner_work_dir, "--chdir", spec.inner_work_dir]
+    args += ["--bind", str(spec.work_dir), spec.inner_work_dir, "--chdir", spec.start_dir]
     return args

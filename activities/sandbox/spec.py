@@ -63,6 +63,8 @@ class SandboxSpec:
     limits: Limits = field(default_factory=Limits)
     network: Network = Network.INTERNET
     forward: PortForward | None = None
+    # Where the command starts, relative to inner_work_dir (a monorepo's root directory); "" for it.
+    subdir: str = ""
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -75,8 +77,18 @@ class SandboxSpec:
         for inner in (self.inner_work_dir, self.home):
             if not inner.startswith("/") or inner in ("/", "/proc", "/dev", "/tmp") or ".." in inner:
                 raise ValueError(f"{inner!r} cannot hold the work dir or HOME inside the sandbox")
+        if self.subdir.startswith("/") or ".." in self.subdir.split("/"):
+            raise ValueError(f"{self.subdir!r} must stay inside the work dir")
         if self.forward is not None and self.network is not Network.INTERNET:
             raise ValueError("a port forward needs network=INTERNET (slirp4netns carries it)")
+
+    @property
+    def start_dir(self) -> str:
+        return (
+            f"{self.inner_work_dir}/{self.subdir.strip('/')}"
+            if self.subdir.strip("/")
+            else self.inner_work_dir
+        )
 
     @property
     def cache_inside(self) -> str:

@@ -24,6 +24,8 @@ APP_ID = 4242
 INSTALLATION = 77
 REPO = "acme/private-app"
 FORK = "visitor/private-app"
+# Where every GitHub Deployment of a closed PR must end: replaced, superseded, destroyed, or failed.
+FINAL_AFTER_CLOSE = frozenset({"inactive", "failure", "error"})
 
 
 @dataclass
@@ -66,6 +68,10 @@ class GitHubSystem:
         git(self.source.path, "push", "--quiet", "--force", str(self.fake.repos[REPO]), f"HEAD:{ref}")
         return sha
 
+    def branch_sha(self, branch: str = "main") -> str:
+        """Where a branch of the repository GitHub serves is: a PR's base sha."""
+        return git(self.fake.repos[REPO], "rev-parse", f"refs/heads/{branch}")
+
     def comment(self, project: dict[str, Any], number: int, body: str, *, login: str, association: str,
                 delivery_id: str | None = None, at: datetime | None = None) -> httpx.Response:  # fmt: skip
         payload = issue_comment_payload(project, number, body, login=login, association=association, at=at)
@@ -92,6 +98,36 @@ class GitHubSystem:
         return [
             s["state"] for s in self.fake.commit_statuses.get((REPO, sha), []) if s["context"] == "previewd"
         ]
+
+    def commit_statuses(self, sha: str) -> list[dict[str, Any]]:
+        """The `previewd` commit statuses of `sha`, oldest first."""
+        return [s for s in list(self.fake.commit_statuses.get((REPO, sha), [])) if s["context"] == "previewd"]
+
+    def pr_deployments(self, number: int) -> list[dict[str, Any]]:
+        return [d for d in list(self.fake.deployments.get(REPO, [])) if d["environment"] == f"pr-{number}"]
+
+    def deployment_states(self, deployment: dict[str, Any]) -> list[str]:
+        """A GitHub Deployment's statuses, oldest first."""
+        return [s["state"] for s in list(self.fake.deployment_statuses.get(deployment["id"], []))]
+
+    def loose_ends(self, closed: dict[int, list[str]]) -> list[str]:
+        """What GitHub still shows as unfinished for PRs that were closed (number -> every sha pushed):
+        a deployment not in a final state, a sticky comment not saying "Destroyed", a sha whose
+        newest `previewd` commit status is `pending`. Empty once GitHub has the whole truth."""
+        problems = []
+        for number, shas in closed.items():
+            for deployment in self.pr_deployments(number):
+                states = self.deployment_states(deployment)
+                if not states or states[-1] not in FINAL_AFTER_CLOSE:
+                    problems.append(f"PR #{number} deployment of {deployment['sha'][:7]}: {states}")
+            comments = list(self.fake.comments.get((REPO, number), []))
+            if len(comments) != 1 or "Destroyed" not in str(comments[0]["body"]):
+                problems.append(f"PR #{number}: {len(comments)} comments, not saying Destroyed")
+            for sha in shas:
+                statuses = self.commit_statuses(sha)
+                if statuses and statuses[-1]["state"] == "pending":
+                    problems.append(f"PR #{number} commit {sha[:7]}: pending")
+        return problems
 
 
 def iso(at: datetime) -> str:

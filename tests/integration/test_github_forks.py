@@ -23,6 +23,7 @@ def fork_pull_request(
     *,
     head_repo: dict[str, object] | None,
     pushed: datetime,
+    base_sha: str = "0" * 40,
 ) -> None:
     payload = pull_request_payload(
         action=action,
@@ -33,6 +34,7 @@ def fork_pull_request(
         author="visitor",
         head_repo=head_repo,
         updated_at=iso(pushed),
+        base_sha=base_sha,
     )
     response = github.system.webhook("pull_request", payload)
     assert response.status_code == 202, response.text
@@ -103,7 +105,9 @@ def test_a_project_that_trusts_forks_deploys_them_and_one_that_refuses_them_neve
     trusting = github.add_project(9021, fork_policy="always")
     sha = github.push("trusted fork", ref="refs/pull/21/head")
     fake.set_pull(REPO, 21, head_sha=sha)
-    fork_pull_request(github, trusting, "opened", 21, sha, head_repo=fork_repository(), pushed=before(1))
+    # Its previewd.toml (none) is the base's: trusted without approval (a change to it would wait).
+    fork_pull_request(github, trusting, "opened", 21, sha, head_repo=fork_repository(), pushed=before(1),
+                      base_sha=github.branch_sha())  # fmt: skip
     system.wait_status(trusting["id"], 21, sha, "active")
 
     refusing = github.add_project(9022, fork_policy="never")
@@ -239,7 +243,8 @@ def test_switching_the_fork_policy_to_always_releases_a_waiting_fork(github: Git
     project = github.add_project(9025)
     sha = github.push("waits, then trusted", ref=f"refs/pull/{number}/head")
     fake.set_pull(REPO, number, head_sha=sha)
-    fork_pull_request(github, project, "opened", number, sha, head_repo=fork_repository(), pushed=before(5))
+    fork_pull_request(github, project, "opened", number, sha, head_repo=fork_repository(), pushed=before(5),
+                      base_sha=github.branch_sha())  # fmt: skip
     wait_for(lambda: "Waiting for approval" in github.sticky(number), timeout=60, what="the PR told to wait")
 
     dashboard = system.dashboard()

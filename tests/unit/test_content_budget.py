@@ -47,3 +47,11 @@ async def test_a_write_past_the_budget_is_a_transient_error_that_says_when_to_re
     assert raised.value.transient and raised.value.retry_after is not None and raised.value.retry_after > 50
     assert "ghs_token" not in str(raised.value)
     await api.aclose()
+
+
+def test_a_write_refused_for_a_rate_limit_is_refunded() -> None:
+    budget = ContentBudget(per_minute=1, per_hour=100)
+    assert budget.reserve("t", now=0.0) == 0.0
+    budget.refund("t")
+    assert budget.reserve("t", now=1.0) == 0.0
+    assert budget.reserve("t", now=2.0) == 59.0

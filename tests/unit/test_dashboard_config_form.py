@@ -127,3 +127,22 @@ def test_a_release_command_line_is_saved_as_written_and_shown_again() -> None:
     assert values_of(form.config.model_dump(mode="json"))["release_command"] == command
     refused = parse({**GOOD, "release_command": "echo 'unclosed"})
     assert "is not a complete command line" in refused.errors["release_command"]
+
+
+def test_root_directory_watch_paths_and_health_check_round_trip() -> None:
+    form = parse(
+        GOOD | {"release_command": "python manage.py migrate", "root_directory": "apps/web",
+                "watch_paths": "apps/web/\n\nshared/*.py",
+                "health_check_path": "/healthz", "health_check_timeout_seconds": "90"},
+    )  # fmt: skip
+    assert form.errors == {} and form.config is not None
+    assert form.config.watch_paths == ["apps/web/", "shared/*.py"]
+    assert (form.config.root_directory, form.config.health_check_path) == ("apps/web", "/healthz")
+    assert form.config.release_command == "python manage.py migrate"
+    shown = values_of(form.config.model_dump())
+    assert shown["watch_paths"] == "apps/web/\nshared/*.py" and shown["health_check_timeout_seconds"] == "90"
+
+
+def test_a_root_directory_outside_the_repository_is_an_error_beside_it() -> None:
+    form = parse(GOOD | {"root_directory": "../other", "health_check_path": "//evil.example"})
+    assert "root_directory" in form.errors and "health_check_path" in form.errors

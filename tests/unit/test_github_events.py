@@ -67,7 +67,10 @@ def test_push_actions_map_to_push_with_head_sha_title_and_author(action: str) ->
             "delivery_id": "delivery-1",
             "fork": False,
             "updated_at": pull["updated_at"],
-            "branch": pull["head"]["ref"],
+            # What a fork's previewd.toml is read at until its head is approved (issue 13).
+            "head_ref": pull["head"]["ref"],
+            "base_ref": pull["base"]["ref"],
+            "base_sha": pull["base"]["sha"],
         },
     )
 

@@ -27,6 +27,8 @@ from workflows.activity_io import (
     ActivateInput,
     ActivityName,
     ClaimHostQueueResult,
+    CloneResult,
+    ConfigChangeInput,
     CreateDeploymentInput,
     CreateDeploymentResult,
     DeploymentRef,
@@ -81,6 +83,11 @@ class Recorder:
     slow_shas: set[str] = field(default_factory=set)  # builds that run until cancelled
     failing_shas: set[str] = field(default_factory=set)  # builds that fail with BuildFailed
     fork_policy: str = "approve"
+    # Clones that find no watch path changed since the live sha, and fork heads that change previewd.toml.
+    skipped_shas: set[str] = field(default_factory=set)
+    config_changing_shas: set[str] = field(default_factory=set)
+    # Seconds each report takes, as GitHub's answers do: the workflow's phases then collapse.
+    report_seconds: float = 0.0
     # GitHub login -> permission on the repository ("admin", "write", "read"); anyone else: "none".
     permissions: dict[str, str] = field(default_factory=dict)
 
@@ -138,6 +145,8 @@ class FakeActivities:
     @activity.defn(name=GITHUB_REPORT)
     async def report(self, input: ReportInput) -> None:
         self._record(GITHUB_REPORT, input)
+        if self.recorder.report_seconds:
+            await asyncio.sleep(self.recorder.report_seconds)
 
     @activity.defn(name=GITHUB_PERMISSION)
     async def permission(self, input: PermissionInput) -> str:
@@ -151,8 +160,17 @@ class FakeActivities:
         return ClaimHostQueueResult(host_queue=f"{queue}-host", build_queue=f"{queue}-build")
 
     @activity.defn(name=ActivityName.CLONE)
-    async def clone(self, ref: DeploymentRef) -> None:
+    async def clone(self, ref: DeploymentRef) -> CloneResult:
         self._record(ActivityName.CLONE, ref)
+        # As the real clone: only with a live sha to compare with.
+        if ref.live_sha and ref.commit_sha in self.recorder.skipped_shas:
+            return CloneResult(skipped=True, message="No watched path changed")
+        return CloneResult()
+
+    @activity.defn(name=ActivityName.CONFIG_CHANGED)
+    async def config_changed(self, input: ConfigChangeInput) -> bool:
+        self._record(ActivityName.CONFIG_CHANGED, input)
+        return input.head_sha in self.recorder.config_changing_shas
 
     @activity.defn(name=ActivityName.BUILD)
     async def build(self, ref: DeploymentRef) -> None:
@@ -230,7 +248,7 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
     shared: list[Callable[..., Any]] = [
         fakes.create_deployment, fakes.set_status, fakes.activate, fakes.fail_deployment,
         fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy, fakes.report,
-        fakes.fork_policy, fakes.permission,
+        fakes.fork_policy, fakes.permission, fakes.config_changed,
     ]  # fmt: skip
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(

@@ -31,9 +31,12 @@ PUSHED_AT = "2026-11-25T10:00:00Z"
 LATER = "2026-11-25T10:05:00Z"
 
 
+BASE = "ba5e000" + "2" * 33
+
+
 async def start_fork(harness: Harness, sha: str, pushed_at: str = PUSHED_AT) -> Handle:
     push = PushSignal(sha=sha, title="From a fork", author="visitor", delivery_id=new_id(), fork=True,
-                      updated_at=pushed_at)  # fmt: skip
+                      updated_at=pushed_at, head_ref="patch-1", base_ref="main", base_sha=BASE)  # fmt: skip
     return await harness.client.start_workflow(
         PreviewWorkflow.run,
         PreviewInput(project_id=harness.project_id, pr_number=7),
@@ -126,6 +129,35 @@ async def test_policy_always_trusts_forks_and_never_refuses_them(harness: Harnes
     assert blocked.deployed_sha is None
     await wait_until(lambda: ("fork_blocked", None) in reports(harness), what="the PR told")
     assert [c.commit_sha for c in harness.recorder.args(A.CREATE_DEPLOYMENT)] == [FORK1]
+
+
+async def test_under_always_a_fork_that_changes_previewd_toml_waits_for_approval(harness: Harness) -> None:
+    harness.recorder.fork_policy = "always"
+    harness.recorder.config_changing_shas = {FORK1}
+    handle = await start_fork(harness, FORK1)
+    await wait_for_state(handle, lambda s: s.phase == "awaiting_approval")
+    [check] = harness.recorder.args(A.CONFIG_CHANGED)
+    assert (check.head_sha, check.base_sha) == (FORK1, BASE)
+    assert not harness.recorder.args(A.CREATE_DEPLOYMENT)
+    await wait_until(
+        lambda: any(phase == "awaiting_approval" and notice and "previewd.toml" in notice
+                    for phase, notice in reports(harness)),
+        what="the PR told why",
+    )  # fmt: skip
+
+    await handle.signal(PreviewWorkflow.approve, approve())
+    await wait_for_state(handle, is_active(FORK1))
+    # Approved: the head's own previewd.toml is used (no config sha other than the commit's).
+    [clone] = harness.recorder.args(A.CLONE)
+    assert clone.config_sha == ""
+
+
+async def test_under_always_an_unchanged_previewd_toml_is_read_at_the_base(harness: Harness) -> None:
+    harness.recorder.fork_policy = "always"
+    handle = await start_fork(harness, FORK1)
+    await wait_for_state(handle, is_active(FORK1))
+    [clone] = harness.recorder.args(A.CLONE)
+    assert clone.config_sha == BASE
 
 
 async def test_branch_pushes_never_ask_for_approval(harness: Harness) -> None:

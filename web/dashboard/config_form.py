@@ -17,6 +17,8 @@ from models.fly_config import FlyConfig
 from models.projects import ENV_NAME, DeploymentConfig
 
 TEXT_FIELDS = ("install_command", "build_command", "release_command", "start_command", "dockerfile_path")
+# Defaults a repository's previewd.toml may override (models/repo_config.py).
+LAYOUT_FIELDS = ("root_directory", "health_check_path")
 # The sandbox's limits (whole numbers; empty keeps the model's default).
 LIMIT_FIELDS = ("build_memory_mb", "preview_memory_mb", "max_processes")
 FLY_FIELDS = {
@@ -86,7 +88,10 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     """Read the posted form. `keep` is the saved config: keys the form does not show (clone_url,
     build_timeout_seconds, extra Fly services) survive an edit. With `settings`, limits above the
     operator's ceilings are errors beside their fields."""
-    names = (*TEXT_FIELDS, "port", "env_vars", "fork_policy", *LIMIT_FIELDS, *FLY_FIELDS.values())
+    names = (
+        *TEXT_FIELDS, *LAYOUT_FIELDS, "watch_paths", "health_check_timeout_seconds", "port", "env_vars",
+        "fork_policy", *LIMIT_FIELDS, *FLY_FIELDS.values(),
+    )  # fmt: skip
     values = {name: _first(form, name) for name in names}
     values["fly_auto_stop"] = "on" if form.get("fly_auto_stop") else ""
     errors: dict[str, str] = {}
@@ -98,13 +103,16 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     raw: dict[str, Any] = {
         **{k: v for k, v in (keep or {}).items() if k in ("clone_url", "build_timeout_seconds")},
         **{name: values[name] or None for name in TEXT_FIELDS},
+        "root_directory": values["root_directory"] or None,
+        "health_check_path": values["health_check_path"] or "/",
+        "watch_paths": [line.strip() for line in values["watch_paths"].splitlines() if line.strip()],
         "env_vars": env,
         "fork_policy": values["fork_policy"] or "approve",
         "fly_config": fly or FlyConfig(),
     }
     if port is not None:
         raw["port"] = port
-    for name in LIMIT_FIELDS:
+    for name in (*LIMIT_FIELDS, "health_check_timeout_seconds"):
         number = _number(values, errors, name)
         if number is not None:
             raw[name] = number
@@ -168,6 +176,10 @@ def values_of(config: dict[str, Any]) -> dict[str, str]:
     return {
         **{name: getattr(parsed, name) or "" for name in TEXT_FIELDS},
         "port": str(parsed.port),
+        "root_directory": parsed.root_directory or "",
+        "health_check_path": parsed.health_check_path,
+        "health_check_timeout_seconds": str(parsed.health_check_timeout_seconds),
+        "watch_paths": "\n".join(parsed.watch_paths),
         **{name: str(getattr(parsed, name)) for name in LIMIT_FIELDS},
         "env_vars": "\n".join(f"{k}={v}" for k, v in parsed.env_vars.items()),
         "fork_policy": parsed.fork_policy,

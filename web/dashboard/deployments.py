@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -40,7 +41,21 @@ FINAL_LABELS: dict[str, str] = {
     DeploymentStatus.DESTROYED: "Destroyed",
     DeploymentStatus.SUPERSEDED: "Superseded by a newer push",
     DeploymentStatus.REPLACED: "Replaced by a newer commit",
+    DeploymentStatus.SKIPPED: "Skipped: no watched path changed",
 }
+
+
+def config_rows(record: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The effective config recorded with the deployment, one row per value with where it came from."""
+    if not record or not isinstance(record.get("config"), dict):
+        return []
+    sources = record.get("sources") or {}
+    rows = []
+    for name, value in sorted(record["config"].items()):
+        shown = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+        rows.append({"name": name, "value": "—" if value in (None, "", [], {}) else shown,
+                     "source": str(sources.get(name, "default"))})  # fmt: skip
+    return rows
 
 
 def timeline(deployment: Deployment, events: list[AuditEvent]) -> list[dict[str, object]]:
@@ -109,6 +124,7 @@ async def deployment_page(
         "deployment": deployment,
         "project": project,
         "steps": timeline(deployment, events),
+        "config_rows": config_rows(deployment.effective_config),
         "final": final,
     }
     # The status card polls this URL; htmx gets the card alone.

@@ -25,10 +25,9 @@ from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
-from web.github_events import head_is_fork
+from web.github_events import push_signal
 from web.permissions import Action
 from web.preview_workflows import running_prs
-from workflows.signals import PushSignal
 
 router = APIRouter(include_in_schema=False)
 
@@ -85,15 +84,10 @@ async def deploy(
         message = "This project is disabled: enable it in its settings first."
         return render(request, "_notice.html", {"ok": False, "message": message})
     delivery_id = f"dashboard-{uuid.uuid4()}"
-    push = PushSignal(
-        sha=pull["head"]["sha"],
-        title=str(pull.get("title", ""))[:300],
-        author=str((pull.get("user") or {}).get("login", ""))[:100],
-        branch=str((pull.get("head") or {}).get("ref", ""))[:255],
-        delivery_id=delivery_id,
-        fork=head_is_fork(pull, project.github_repo_id),
-        updated_at=str(pull.get("updated_at", "")),
-    )
+    try:
+        push = push_signal(pull, project.github_repo_id, delivery_id)
+    except (KeyError, TypeError, ValueError):  # MalformedPayload is one
+        return render(request, "_notice.html", {"ok": False, "message": "GitHub described this PR oddly."})
     async with services.db.session() as session:
         await enqueue(
             session, delivery_id=delivery_id, event="dashboard", action="deploy", project=project,

@@ -43,6 +43,7 @@ STATUS_TONES: dict[str, str] = {
     Phase.DESTROYED: "muted",
     DeploymentStatus.SUPERSEDED: "muted",
     DeploymentStatus.REPLACED: "muted",
+    DeploymentStatus.SKIPPED: "muted",
     Phase.CLOSED: "muted",
     Phase.IDLE: "muted",
 }

@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from models import PreviewRoute
 from models.db import Database
 from web.proxy.http_forward import forward_http, new_client
+from web.proxy.last_request import LastRequest
 from web.proxy.refusal import refuse_http, refuse_websocket_text
 from web.proxy.websocket_bridge import bridge_websocket
 
@@ -23,6 +24,7 @@ class PreviewProxy:
         self.db = db
         self.suffix = "." + domain
         self.client = new_client()
+        self.last_request = LastRequest(db)
 
     def app_name(self, host_header: str) -> str | None:
         host = host_header.rsplit(":", 1)[0].lower() if not host_header.startswith("[") else host_header
@@ -45,6 +47,8 @@ class PreviewProxy:
         host = next((value for key, value in scope["headers"] if key == b"host"), b"").decode("latin-1")
         name = self.app_name(host)
         upstream = await self.upstream(name) if name else None
+        if name is not None and upstream is not None:
+            self.last_request.seen(name)
         if scope["type"] == "websocket":
             if name is None or upstream is None:
                 await receive()  # websocket.connect, before any answer
@@ -68,6 +72,7 @@ class PreviewProxy:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.last_request.drain()
                 with contextlib.suppress(Exception):
                     await self.client.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
