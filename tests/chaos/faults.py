@@ -37,6 +37,8 @@ class FaultResult:
     sentinels: list[HookAttempt] = field(default_factory=list)
     # What the killed build was building.
     killed_mid_build: str = ""
+    # The window, on the wall clock (what Postgres stamps rows with): from the kill to the fresh push live.
+    window: tuple[float, float] = (math.nan, math.nan)
 
 
 def p99(values: list[float]) -> float:
@@ -82,7 +84,7 @@ class Faults:
         """`kill -9` one piece (or ALL) mid-build, then measure until the system serves a new push."""
         result = FaultResult(piece)
         result.killed_mid_build = self._building()
-        started = time.monotonic()
+        started, started_wall = time.monotonic(), time.time()
         if piece == ALL:
             self._kill_everything()
         else:
@@ -99,6 +101,7 @@ class Faults:
                  what=f"a fresh push live after the {piece} kill")  # fmt: skip
         ended = time.monotonic()
         result.live_after = ended - started
+        result.window = (started_wall, time.time())
         window = self.load.within(started, ended)
         result.deliveries = len(window)
         result.refused = sum(not d.ok for d in window)

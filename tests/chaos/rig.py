@@ -248,8 +248,13 @@ def _add_project(rig: Rig) -> str:
     return str(created.json()["id"])
 
 
-def stop_rig(rig: Rig) -> None:
+def stop_rig(rig: Rig, keep_logs: Path | None = None) -> None:
+    """Stop everything and remove the work dir; its logs (every piece's, and up's output) are copied
+    to `keep_logs` first when given."""
     rig.up.stop()
     rig.server.stop()
+    if keep_logs is not None:
+        shutil.copytree(rig.data_dir / "logs", keep_logs, dirs_exist_ok=True)
+        shutil.copy(rig.up.output_file, keep_logs / "up.out")
     shutil.rmtree(rig.work, ignore_errors=True)
     rig.up.output_file.unlink(missing_ok=True)
