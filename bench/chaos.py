@@ -60,8 +60,10 @@ def main() -> int:
     parser.add_argument("--github-fail-rate", type=float, default=0.0)
     parser.add_argument("--keep-logs", type=Path, help="copy every piece's log here at the end")
     args = parser.parse_args()
-    scenario = Scenario(seed=args.seed, max_open=args.max_open, pause=(0.4, 1.2), warmup=20.0,
-                        timeout=300.0, github_fail_rate=args.github_fail_rate, keep_logs=args.keep_logs)  # fmt: skip
+    scenario = Scenario(
+        seed=args.seed, max_open=args.max_open, pause=(0.4, 1.2), warmup=20.0, timeout=300.0,
+        github_fail_rate=args.github_fail_rate, keep_logs=args.keep_logs,
+    )  # fmt: skip
     report = run(scenario)
     sys.stdout.write(render(report) + "\n")
     return 1 if report.problems or report.load_errors else 0
