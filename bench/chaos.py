@@ -40,7 +40,8 @@ def render(report: Report) -> str:
         ),  # fmt: skip
         "",
         f"PRs: {report.prs}; deliveries: {report.deliveries} ({report.refused} refused), "
-        f"p99 acknowledgement {_ms(report.p99_ack_ms)} ms over the run",
+        f"p99 acknowledgement {_ms(report.p99_ack_ms)} ms over the run "
+        f"(p99 from send until recorded in Postgres: {_ms(report.p99_recorded_ms)} ms)",
         f"redelivery asked GitHub for {report.redelivery_asked}; drift: {report.drift_actions}",
         f"settled {report.settled_after:.1f}s after the reconciles "
         f"(GitHub {report.github_settled_after:.1f}s); "

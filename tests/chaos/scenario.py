@@ -41,6 +41,9 @@ class Report:
     deliveries: int = 0
     refused: int = 0
     p99_ack_ms: float = math.nan
+    # From a delivery's send until Postgres recorded it (its transaction's now()): the part of the
+    # acknowledgement before the web app's INSERT, so a slow answer can be told from a slow arrival.
+    p99_recorded_ms: float = math.nan
     prs: int = 0
     redelivery_asked: int = 0
     drift_actions: list[str] = field(default_factory=list)
@@ -81,6 +84,7 @@ def run(scenario: Scenario) -> Report:
         report.deliveries = len(load.deliveries)
         report.refused = sum(not d.ok for d in load.deliveries)
         report.p99_ack_ms = p99([d.latency * 1000 for d in load.deliveries if d.ok])
+        report.p99_recorded_ms = _recorded_p99(rig)
         report.prs = len(rig.all_pulls())
         report.problems += _stop_leaves_nothing(rig, census, every)
     finally:
@@ -146,6 +150,18 @@ def _settle(rig: Rig, report: Report, timeout: float) -> None:
         report.github_settled_after = time.monotonic() - started
     except AssertionError as error:
         report.problems += [str(error), *left]
+
+
+def _recorded_p99(rig: Rig) -> float:
+    first: dict[str, float] = {}
+    for attempt in list(rig.fake.hooks.attempts):
+        if attempt.ok and not attempt.redelivery:
+            first.setdefault(attempt.guid, attempt.delivered_at)
+    rows = rig.rows(
+        "SELECT delivery_id, received_at FROM webhook_deliveries WHERE delivery_id = ANY(%(g)s)",
+        {"g": list(first)},
+    )
+    return p99([(r["received_at"].timestamp() - first[r["delivery_id"]]) * 1000 for r in rows])
 
 
 def _no_orphans(rig: Rig, census: Census, live: set[str], every: list[str]) -> list[str]:
