@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,10 +134,10 @@ def _settle(rig: Rig, report: Report, timeout: float) -> None:
     started = time.monotonic()
     left: list[str] = []
 
-    def settled(check: object) -> bool:
+    def settled(check: Callable[[Rig], list[str]]) -> bool:
         nonlocal left
         try:
-            left = check(rig)  # type: ignore[operator]
+            left = check(rig)
         except psycopg.OperationalError as error:
             left = [f"Postgres: {error}"]
         return not left
