@@ -77,6 +77,8 @@ def github_app(settings: Settings) -> GitHubApp | None:
 BLOCKING_THREADS = 32
 # The worker left because one of its Temporal workers (or the dispatcher) stopped by itself.
 POLLER_LOST_EXIT_CODE = 87
+# How long a stopping worker waits for its Temporal workers before it stops the previews anyway.
+SHUTDOWN_SECONDS = 5.0
 
 
 def host_queues(settings: Settings) -> tuple[str, str]:
@@ -218,8 +220,16 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     lost = await until_stopped_or_lost(stop, pieces | {"the outbox dispatcher": dispatcher})
     log.info("worker stopping")
     dispatcher.cancel()
-    await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
-    await asyncio.gather(*runs, return_exceptions=True)
+    # With Temporal gone too (`previewd up` killed: every child gets its parent-death signal at
+    # once), the Temporal workers' shutdown waits on a server that no longer answers. The previews
+    # must not wait with it: past a few seconds they are stopped anyway.
+    _, pending = await asyncio.wait(
+        [asyncio.ensure_future(worker.shutdown()) for worker in workers] + runs, timeout=SHUTDOWN_SECONDS
+    )
+    if pending:
+        log.warning(
+            "the Temporal workers did not shut down within %ss; stopping the previews", SHUTDOWN_SECONDS
+        )
     if runtime is not None:
         await runtime.stop()
     await liveness.stop()

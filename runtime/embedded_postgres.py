@@ -18,6 +18,7 @@ from urllib.parse import quote
 from runtime.data_dir import private_dir, read_or_create
 from runtime.postgres_access import PostgresIds, close_above, modes_above, own_socket_dir
 from runtime.postgres_auth import SUPERUSER, require_password
+from runtime.postgres_handles import forget_dead_handles
 
 PASSWORD_FILE = "postgres-password"
 
@@ -47,6 +48,9 @@ class EmbeddedPostgres:
             # The wheel picks the socket directory itself: pgdata, or one under its runtime path.
             runtime_path: Path = PostgresServer.runtime_path
             before = modes_above([self.pgdata, runtime_path / "socket"])
+            # A process killed -9 (a `previewd up`) left its pid in the wheel's count of users: the
+            # server would then outlive the last process that really uses it.
+            forget_dead_handles(self.pgdata, PostgresServer._lock)
             self._server = get_server(self.pgdata, cleanup_mode="stop")
         socket_dir: Path = self._server.get_postmaster_info().socket_dir
         if os.geteuid() == 0:

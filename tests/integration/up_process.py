@@ -25,6 +25,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Ports:
+    """Where one `up` listens: kept to start it again on the same ports (webhooks already point there)."""
+
+    web: int
+    preview: int
+    temporal: int
+    temporal_ui: int
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), free_port())
+
+
 @dataclass
 class Up:
     process: subprocess.Popen[bytes]
@@ -32,6 +46,7 @@ class Up:
     output_file: Path
     web_port: int
     preview_port: int
+    ports: Ports
 
     def output(self) -> str:
         return self.output_file.read_text(errors="replace")
@@ -73,22 +88,26 @@ class Up:
         self.output_file.unlink(missing_ok=True)
 
 
-def start_up(data_dir: Path, *, demo: bool, extra_env: dict[str, str] | None = None) -> Up:
-    web_port, preview_port = free_port(), free_port()
+def start_up(
+    data_dir: Path, *, demo: bool, extra_env: dict[str, str] | None = None, ports: Ports | None = None
+) -> Up:
+    """`previewd up` on `ports` (free ones unless given); its output is appended to a file beside the
+    data dir, so a second `up` on the same data dir continues the first one's."""
+    ports = ports or Ports.free()
     env = (
         {k: v for k, v in os.environ.items() if k not in DROPPED}
         | {
             "PREVIEWD_DATA_DIR": str(data_dir),
-            "PREVIEWD_WEB_PORT": str(web_port),
-            "PREVIEWD_PREVIEW_PORT": str(preview_port),
-            "PREVIEWD_BASE_URL": f"http://localhost:{web_port}",
-            "PREVIEWD_TEMPORAL_PORT": str(free_port()),
-            "PREVIEWD_TEMPORAL_UI_PORT": str(free_port()),
+            "PREVIEWD_WEB_PORT": str(ports.web),
+            "PREVIEWD_PREVIEW_PORT": str(ports.preview),
+            "PREVIEWD_BASE_URL": f"http://localhost:{ports.web}",
+            "PREVIEWD_TEMPORAL_PORT": str(ports.temporal),
+            "PREVIEWD_TEMPORAL_UI_PORT": str(ports.temporal_ui),
         }
         | (extra_env or {})
     )
     output_file = data_dir.parent / f"{data_dir.name}-up.out"
-    with open(output_file, "wb") as output:
+    with open(output_file, "ab") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "cli", "up", *([] if demo else ["--no-demo"])],
             cwd=ROOT,
@@ -98,7 +117,7 @@ def start_up(data_dir: Path, *, demo: bool, extra_env: dict[str, str] | None = N
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Up(process, data_dir, output_file, web_port, preview_port)
+    return Up(process, data_dir, output_file, ports.web, ports.preview, ports)
 
 
 def children_of(pid: int) -> list[int]:
