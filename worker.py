@@ -75,6 +75,14 @@ def github_app(settings: Settings) -> GitHubApp | None:
 # (loop.getaddrinfo: every new connection to GitHub, Fly or a Postgres named by host). Six PRs pushed at
 # once can fill it, and the worker's own calls then queue behind them. These threads mostly sleep or wait.
 BLOCKING_THREADS = 32
+# Workflow runs kept in memory between their tasks. Temporal's default (1,000) keeps every open PR's
+# workflow cached, and a PR whose preview sleeps wakes only when a timer or a signal fires: past this
+# many, the least recently used run is evicted and costs one replay of its (short) history when it next
+# has work. 1,000 sleeping PRs would otherwise hold ~80 MB in the worker (bench/sleep.py).
+MAX_CACHED_WORKFLOWS = 100
+# Postgres connections the worker keeps open (more are opened for a burst and closed after it): each
+# is a backend process whose RSS grows with the shared buffers it has touched.
+WORKER_DB_CONNECTIONS = 5
 # The worker left because one of its Temporal workers (or the dispatcher) stopped by itself.
 POLLER_LOST_EXIT_CODE = 87
 
@@ -106,7 +114,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="previewd-blocking")
     )
-    db = Database(database_url)
+    db = Database(database_url, pool_size=WORKER_DB_CONNECTIONS)
     host_queue, build_queue = host_queues(settings)
     # First: a worker that hangs while it starts (Temporal, the sandbox probe, previews coming back) is
     # noticed too.
@@ -168,6 +176,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             ],
             workflow_task_executor=liveness.workflow_executor,
             max_concurrent_workflow_tasks=WORKFLOW_THREADS,
+            max_cached_workflows=MAX_CACHED_WORKFLOWS,
             interceptors=[liveness.interceptor],
             activities=[
                 store.create_deployment,
