@@ -75,11 +75,6 @@ def github_app(settings: Settings) -> GitHubApp | None:
 # (loop.getaddrinfo: every new connection to GitHub, Fly or a Postgres named by host). Six PRs pushed at
 # once can fill it, and the worker's own calls then queue behind them. These threads mostly sleep or wait.
 BLOCKING_THREADS = 32
-# Workflow runs kept in memory between their tasks. Temporal's default (1,000) keeps every open PR's
-# workflow cached, and a PR whose preview sleeps wakes only when a timer or a signal fires: past this
-# many, the least recently used run is evicted and costs one replay of its (short) history when it next
-# has work. 1,000 sleeping PRs would otherwise hold ~80 MB in the worker (bench/sleep.py).
-MAX_CACHED_WORKFLOWS = 100
 # Postgres connections the worker keeps open (more are opened for a burst and closed after it): each
 # is a backend process whose RSS grows with the shared buffers it has touched.
 WORKER_DB_CONNECTIONS = 5
@@ -176,7 +171,9 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             ],
             workflow_task_executor=liveness.workflow_executor,
             max_concurrent_workflow_tasks=WORKFLOW_THREADS,
-            max_cached_workflows=MAX_CACHED_WORKFLOWS,
+            # Bounded (PREVIEWD_MAX_CACHED_WORKFLOWS): a sleeping PR's workflow has work only when a
+            # timer or a signal fires, and holding each of a thousand of them costs the worker ~80 MB.
+            max_cached_workflows=settings.previewd_max_cached_workflows,
             interceptors=[liveness.interceptor],
             activities=[
                 store.create_deployment,

@@ -27,7 +27,11 @@ IDLE = 3  # "minutes", each one second here
 @pytest.fixture(scope="module")
 def sleepy() -> Iterator[System]:
     root = Path(tempfile.mkdtemp(prefix="pvd-sleep-"))
-    running, postgres, temporal = start_system(root, extra_env={"PREVIEWD_IDLE_UNIT_SECONDS": "1"})
+    # A worker that keeps two workflow runs in memory: the PRs here outnumber it, so runs are evicted
+    # and replayed from their histories when their timers and signals fire (what happens to most of
+    # the runs of a box with hundreds of sleeping PRs).
+    env = {"PREVIEWD_IDLE_UNIT_SECONDS": "1", "PREVIEWD_MAX_CACHED_WORKFLOWS": "2"}
+    running, postgres, temporal = start_system(root, extra_env=env)
     try:
         yield running
     finally:
