@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     previewd_preview_domain: str = "localhost"
     previewd_max_concurrent_builds: int = Field(default=2, ge=1, le=64)
     previewd_build_timeout_seconds: int = Field(default=900, ge=10)
+    # PR workflow runs the worker keeps in memory between their tasks (Temporal's sticky cache; its
+    # default, 1,000, keeps every open PR's). An evicted run is replayed from its history when it next
+    # has work (a timer, a signal): a little CPU then, instead of memory all along. 0 = no cache.
+    previewd_max_cached_workflows: int = Field(default=100, ge=0, le=10_000)
     # Name of this worker's host-specific task queue suffix; defaults to the host name.
     previewd_worker_name: str | None = None
     # Signs the dashboard's session cookie; unset: generated once into {data dir}/session-key.

@@ -75,6 +75,9 @@ def github_app(settings: Settings) -> GitHubApp | None:
 # (loop.getaddrinfo: every new connection to GitHub, Fly or a Postgres named by host). Six PRs pushed at
 # once can fill it, and the worker's own calls then queue behind them. These threads mostly sleep or wait.
 BLOCKING_THREADS = 32
+# Postgres connections the worker keeps open (more are opened for a burst and closed after it): each
+# is a backend process whose RSS grows with the shared buffers it has touched.
+WORKER_DB_CONNECTIONS = 5
 # The worker left because one of its Temporal workers (or the dispatcher) stopped by itself.
 POLLER_LOST_EXIT_CODE = 87
 # How long a stopping worker waits for its Temporal workers before it stops the previews anyway.
@@ -108,7 +111,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="previewd-blocking")
     )
-    db = Database(database_url)
+    db = Database(database_url, pool_size=WORKER_DB_CONNECTIONS)
     host_queue, build_queue = host_queues(settings)
     # First: a worker that hangs while it starts (Temporal, the sandbox probe, previews coming back) is
     # noticed too.
@@ -170,6 +173,9 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             ],
             workflow_task_executor=liveness.workflow_executor,
             max_concurrent_workflow_tasks=WORKFLOW_THREADS,
+            # Bounded (PREVIEWD_MAX_CACHED_WORKFLOWS): a sleeping PR's workflow has work only when a
+            # timer or a signal fires, and holding each of a thousand of them costs the worker ~80 MB.
+            max_cached_workflows=settings.previewd_max_cached_workflows,
             interceptors=[liveness.interceptor],
             activities=[
                 store.create_deployment,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from runtime.parent_death import die_with_parent
 
+HISTORY_CACHE_ENTRIES = 128
+
 
 def temporal_binary() -> str:
     beside_python = Path(sys.executable).parent / "temporal"
@@ -48,6 +50,9 @@ def start_dev_server(
         "--log-level", "warn",
         # WAL roughly triples workflow starts per second on 2 cores (DESIGN §8).
         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", f"synchronous={sync}",
+        # Mutable states of open workflows the history service keeps in memory: 512 by default, so every
+        # sleeping PR's workflow stays there. A miss reads it back from the database (bench/sleep.py).
+        "--dynamic-config-value", f"history.cacheMaxSize={HISTORY_CACHE_ENTRIES}",
     ]  # fmt: skip
     if db_file is not None:
         args += ["--db-filename", str(db_file)]

@@ -18,9 +18,14 @@ from web.deps import Services
 from web.pieces import PiecesDownMiddleware
 from web.sandbox_status import SandboxNoticeMiddleware, SandboxStatus
 
+# Postgres connections the web app's ORM pool keeps open, for the dashboard, the API and the proxy's
+# route lookups (webhooks have their own pool, web/delivery_log.py); a burst opens up to 10 more, closed
+# after it. Each kept one is a backend whose RSS grows with the shared buffers it touches.
+WEB_DB_CONNECTIONS = 8
+
 
 def create_app(settings: Settings, database_url: str, db: Database | None = None) -> FastAPI:
-    db = db or Database(database_url, pool_size=20)
+    db = db or Database(database_url, pool_size=WEB_DB_CONNECTIONS)
     services = Services(
         settings=settings,
         db=db,

@@ -15,7 +15,7 @@ import uvicorn
 from config import Settings
 from models.db import Database
 from web import preview_workflows
-from web.app import create_app
+from web.app import WEB_DB_CONNECTIONS, create_app
 from web.cookie_scope import shared_site_warning
 from web.proxy import PreviewProxy
 from web.proxy.header_deadline import HeaderDeadlineProtocol
@@ -34,7 +34,7 @@ class _Server(uvicorn.Server):
 
 
 async def serve(settings: Settings, database_url: str) -> None:
-    db = Database(database_url, pool_size=20)
+    db = Database(database_url, pool_size=WEB_DB_CONNECTIONS)
     app = create_app(settings, database_url, db)
     services = app.state.services
 

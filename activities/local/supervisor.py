@@ -115,6 +115,10 @@ class LocalRuntime:
             await asyncio.to_thread(preview.running.stop)
         await asyncio.to_thread(self._clear_leftover, deployment_id)
         if preview is not None:
+            # As when a preview stops for good: its output pipe, copying thread and log file go with it
+            # (a wake opens new ones). Kept, each sleeping preview held a thread and three descriptors,
+            # and a worker past 1,024 of them could start no sandbox (select()).
+            await asyncio.to_thread(preview.log.close)
             await preview.log.copy()
             await preview.log.note("asleep until its next request, which wakes it", LogLevel.INFO)
         return True

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import shlex
 import shutil
 import subprocess
@@ -35,6 +34,7 @@ from pathlib import Path
 
 from activities.sandbox.binaries import MissingProgram, require
 from activities.sandbox.cgroup import SandboxCgroup
+from activities.sandbox.fd_wait import readable_within
 from activities.sandbox.mounts import filesystem_args
 from activities.sandbox.network import (
     Slirp,
@@ -191,8 +191,7 @@ class Launch:
         text = b""
         try:
             while True:
-                readable, _, _ = select.select([self._info_read], [], [], timeout)
-                if not readable:
+                if not readable_within(self._info_read, timeout):
                     raise SandboxFailed("bwrap did not report its child in time")
                 chunk = os.read(self._info_read, 4096)
                 if not chunk:

@@ -19,7 +19,6 @@ import contextlib
 import ipaddress
 import json
 import os
-import select
 import socket
 import subprocess
 import threading
@@ -28,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from activities.sandbox.binaries import HOST_ENV, require
+from activities.sandbox.fd_wait import readable_within
 from activities.sandbox.spec import PortForward
 
 LINK_LOCAL = "169.254.0.0/16"
@@ -133,8 +133,7 @@ class Slirp:
     def wait_ready(self, timeout: float = 5.0) -> None:
         """Block until the tap device is configured (and the API socket listens)."""
         try:
-            readable, _, _ = select.select([self._ready], [], [], timeout)
-            if not readable or os.read(self._ready, 1) != b"1":
+            if not readable_within(self._ready, timeout) or os.read(self._ready, 1) != b"1":
                 self.stop()
                 detail = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
                 raise SlirpFailed(f"slirp4netns did not come up: {detail.strip()}")

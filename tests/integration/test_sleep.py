@@ -5,6 +5,7 @@ along the production code path."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import tempfile
 import time
@@ -27,7 +28,11 @@ IDLE = 3  # "minutes", each one second here
 @pytest.fixture(scope="module")
 def sleepy() -> Iterator[System]:
     root = Path(tempfile.mkdtemp(prefix="pvd-sleep-"))
-    running, postgres, temporal = start_system(root, extra_env={"PREVIEWD_IDLE_UNIT_SECONDS": "1"})
+    # A worker that keeps two workflow runs in memory: the PRs here outnumber it, so runs are evicted
+    # and replayed from their histories when their timers and signals fire (what happens to most of
+    # the runs of a box with hundreds of sleeping PRs).
+    env = {"PREVIEWD_IDLE_UNIT_SECONDS": "1", "PREVIEWD_MAX_CACHED_WORKFLOWS": "2"}
+    running, postgres, temporal = start_system(root, extra_env=env)
     try:
         yield running
     finally:
@@ -60,6 +65,19 @@ def request(system: System, app_name: str, *, html: bool = False, timeout: float
     return httpx.get(f"http://127.0.0.1:{system.preview_port}/", headers=headers, timeout=timeout)
 
 
+def open_in(pid: int, directory: Path) -> list[str]:
+    """What process `pid` holds open under `directory`."""
+    held = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # closed meanwhile
+            continue
+        if target.startswith(f"{directory}/"):
+            held.append(target)
+    return held
+
+
 def wait_asleep(system: System, project_id: str, number: int, app_name: str) -> dict[str, Any]:
     def asleep() -> dict[str, Any] | None:
         route = system.route(app_name)
@@ -87,7 +105,11 @@ def test_an_idle_preview_sleeps_and_the_next_request_wakes_it(sleepy: System, tm
     slept_after = time.monotonic() - went_quiet
     assert IDLE - 1 <= slept_after < IDLE + 20, slept_after
     assert asleep["pid"] is None and not listening(awake_route["upstream"])
-    assert (sleepy.root / "data" / "work" / str(live["id"]) / "src").is_dir()
+    work_dir = sleepy.root / "data" / "work" / str(live["id"])
+    assert (work_dir / "src").is_dir()
+    # ...and the worker holds nothing of it open: its output's pipe, thread and log file went with it
+    # (kept, hundreds of sleeping previews ran the worker out of select()'s 1,024 descriptors).
+    assert open_in(sleepy.children["worker"].process.pid, work_dir) == []
     assert sleepy.deployments(project["id"], 1)[-1]["status"] == "active"  # not a new deployment
     with sleepy.api() as api:
         pulls = api.get(f"/api/projects/{project['id']}/pulls").json()

@@ -13,6 +13,7 @@ from sqlalchemy.sql.functions import now
 
 from models import PreviewRoute
 from models.db import Database
+from web.proxy.recent import Recent
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +24,17 @@ class LastRequest:
     def __init__(self, db: Database, every: float = RECORD_EVERY_SECONDS) -> None:
         self.db = db
         self.every = every
-        self._recorded: dict[str, float] = {}
+        # Apps whose request was recorded within the last `every` seconds (older ones are forgotten).
+        self._recorded: Recent[None] = Recent(every)
         # Held until each write ends: a task nobody references may be collected mid-flight.
         self._writes: set[asyncio.Task[None]] = set()
 
     def seen(self, app_name: str) -> None:
         """A request for `app_name` passed through the proxy."""
         at = time.monotonic()
-        last = self._recorded.get(app_name)
-        if last is not None and at - last < self.every:
+        if self._recorded.get(app_name, at) is not None:
             return
-        self._recorded[app_name] = at
+        self._recorded.put(app_name, None, at)
         task = asyncio.create_task(self._write(app_name))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
@@ -48,7 +49,7 @@ class LastRequest:
                 )
                 await session.commit()
         except Exception as error:  # a lost write only makes a preview look idle a little sooner
-            self._recorded.pop(app_name, None)
+            self._recorded.forget(app_name)
             log.warning("could not record a request to %s: %s", app_name, type(error).__name__)
 
     async def drain(self) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from models import Deployment, PreviewRoute
 from models.db import Database
+from web.proxy.recent import Recent
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,9 @@ class Waker:
     def __init__(self, db: Database, ask: AskToWake) -> None:
         self.db = db
         self._ask = ask
-        # Per app: the sleep asked about (its route's updated_at, set when it fell asleep) and when.
-        self._asked: dict[str, tuple[object, float]] = {}
+        # Per app: the sleep asked about (its route's updated_at, set when it fell asleep), forgotten
+        # after ASK_AGAIN_AFTER_SECONDS.
+        self._asked: Recent[object] = Recent(ASK_AGAIN_AFTER_SECONDS)
         self._watches: dict[str, asyncio.Task[Awake | None]] = {}
         # Held until each ask ends: a task nobody references may be collected mid-flight.
         self._asking: set[asyncio.Task[None]] = set()
@@ -53,10 +55,9 @@ class Waker:
         """Ask the route's PR workflow to wake its preview, once per sleep (again after
         ASK_AGAIN_AFTER_SECONDS, in case that wake failed)."""
         at = time.monotonic()
-        asked = self._asked.get(route.app_name)
-        if asked is not None and asked[0] == route.updated_at and at - asked[1] < ASK_AGAIN_AFTER_SECONDS:
+        if self._asked.get(route.app_name, at) == (route.updated_at,):
             return
-        self._asked[route.app_name] = (route.updated_at, at)
+        self._asked.put(route.app_name, route.updated_at, at)
         task = asyncio.create_task(self._ask_for(route.app_name, route.deployment_id))
         self._asking.add(task)
         task.add_done_callback(self._asking.discard)
@@ -98,7 +99,7 @@ class Waker:
                 return
             await self._ask(deployment.project_id, deployment.pr_number)
         except Exception as error:  # the next request asks again
-            self._asked.pop(app_name, None)
+            self._asked.forget(app_name)
             log.warning("could not ask to wake %s: %s", app_name, error)
 
     async def drain(self) -> None:
