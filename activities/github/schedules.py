@@ -3,22 +3,12 @@ in line with the settings by whichever worker starts; an interval of 0 removes i
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
-)
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
+from activities.schedules import ensure_schedule, remove_schedule
 from config import Settings
 from workflows.github_reconcile import (
     DRIFT_SCHEDULE_ID,
@@ -27,8 +17,6 @@ from workflows.github_reconcile import (
     RedeliveryWorkflow,
 )
 from workflows.github_reconcile_io import DriftInput, RedeliverInput
-
-log = logging.getLogger("previewd.github.schedules")
 
 
 async def ensure_github_schedules(client: Client, settings: Settings) -> None:
@@ -42,27 +30,9 @@ async def ensure_github_schedules(client: Client, settings: Settings) -> None:
 async def _ensure(
     client: Client, schedule_id: str, minutes: int, run: Any, argument: Any, queue: str
 ) -> None:
-    handle = client.get_schedule_handle(schedule_id)
     if minutes == 0:
-        try:
-            await handle.delete()
-            log.info("removed schedule %s (its interval is 0)", schedule_id)
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
+        await remove_schedule(client, schedule_id)
         return
-    every = timedelta(minutes=minutes)
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(run, argument, id=schedule_id, task_queue=queue),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+    await ensure_schedule(
+        client, schedule_id, run, argument, every=timedelta(minutes=minutes), task_queue=queue
     )
-    try:
-        await client.create_schedule(schedule_id, schedule)
-        log.info("created schedule %s (every %s)", schedule_id, every)
-    except ScheduleAlreadyRunningError:
-
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        # The interval or task queue may have changed since it was made.
-        await handle.update(replace)
