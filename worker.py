@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.build import BuildActivities
@@ -78,7 +79,8 @@ BLOCKING_THREADS = 32
 # Postgres connections the worker keeps open (more are opened for a burst and closed after it): each
 # is a backend process whose RSS grows with the shared buffers it has touched.
 WORKER_DB_CONNECTIONS = 5
-# The worker left because one of its Temporal workers (or the dispatcher) stopped by itself.
+# The worker left because Temporal will not serve it: one of its Temporal workers (or the dispatcher)
+# stopped by itself, or Temporal refused what the worker sets up as it starts (its schedules).
 POLLER_LOST_EXIT_CODE = 87
 # How long a stopping worker waits for its Temporal workers before it stops the previews anyway.
 SHUTDOWN_SECONDS = 5.0
@@ -118,6 +120,9 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     liveness = Liveness(settings, db, name=worker_name(settings), host_queue=host_queue)
     liveness.start()
     client: Client = await connect(settings)
+    github = github_app(settings)
+    # Before any preview is started here: a worker Temporal refuses leaves nothing running behind it.
+    await ensure_schedules(client, settings, github is not None)
     ctx = WorkerContext(
         settings=settings,
         db=db,
@@ -138,7 +143,6 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         platform, builder = fly, FlyImageBuilder(settings, fly)
         reconciler = Reconciler(client=fly.client, org=settings.fly_org, db=db, temporal=client)
         fleet = [ReconcileActivities(reconciler).reconcile]
-        await ensure_reconcile_schedule(client, settings.temporal_task_queue)
     else:
         ctx.sandbox = await sandbox_mode(settings, db, host_queue)
         runtime = LocalRuntime(ctx)
@@ -149,17 +153,11 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
         host_sleeping = [sleeping.sleep_if_idle, sleeping.sleep_now, sleeping.wake]
         fleet = [sleeping.live_limit]
     builds = BuildActivities(ctx, builder)
-    github = github_app(settings)
     store, host = StoreActivities(ctx), HostActivities(ctx)
     slots = BuildSlotActivities(ctx, client)
     source = SourceActivities(ctx, github.installation_token if github else None)
     platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
     drift = DriftActivities(ctx, github)
-    # Logs of deployments finished longer ago than their project keeps them: deleted daily.
-    await ensure_retention_schedule(client, settings.temporal_task_queue)
-    if github is not None:
-        # No pull request missed: failed deliveries redelivered, open PRs compared with what we received.
-        await ensure_github_schedules(client, settings)
     workers = [
         Worker(
             client,
@@ -242,6 +240,29 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     await db.dispose()
     if lost:
         raise SystemExit(POLLER_LOST_EXIT_CODE)
+
+
+async def ensure_schedules(client: Client, settings: Settings, with_github: bool) -> None:
+    """previewd's periodic work, made or brought in line as the worker starts. Temporal refusing it (a
+    namespace that does not exist, a server that says no) is said in one line, and the worker leaves
+    for its supervisor to try again rather than print a traceback and fail in a way nobody reads."""
+    try:
+        if settings.previewd_platform == "fly":
+            await ensure_reconcile_schedule(client, settings.temporal_task_queue)
+        # Logs of deployments finished longer ago than their project keeps them: deleted daily.
+        await ensure_retention_schedule(client, settings.temporal_task_queue)
+        if with_github:
+            # No pull request missed: failed deliveries redelivered, open PRs compared with what we got.
+            await ensure_github_schedules(client, settings)
+    except RPCError as error:
+        log.critical(
+            "Temporal refused the worker's schedules (namespace %s: %s): leaving with status %d so "
+            "that the worker is replaced",
+            settings.temporal_namespace,
+            error.message,
+            POLLER_LOST_EXIT_CODE,
+        )
+        raise SystemExit(POLLER_LOST_EXIT_CODE) from None
 
 
 async def until_stopped_or_lost(stop: asyncio.Event, pieces: dict[str, asyncio.Task[None]]) -> bool:

@@ -54,6 +54,13 @@ def children_of() -> dict[int, list[int]]:
 
 def memory(roots: list[int]) -> tuple[float, float, int]:
     """RSS and PSS in MB summed over the roots and all their descendants, and how many processes."""
+    rss, pss, _, n = memory_parts(roots)
+    return rss, pss, n
+
+
+def memory_parts(roots: list[int]) -> tuple[float, float, float, int]:
+    """memory(), and the part of the RSS that is shared memory (Postgres's shared buffers, counted
+    once in each backend that touched them)."""
     tree = children_of()
     seen: set[int] = set()
     stack = list(roots)
@@ -63,7 +70,7 @@ def memory(roots: list[int]) -> tuple[float, float, int]:
             continue
         seen.add(pid)
         stack.extend(tree.get(pid, []))
-    rss = pss = 0
+    rss = pss = shmem = 0
     for pid in seen:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -71,7 +78,10 @@ def memory(roots: list[int]) -> tuple[float, float, int]:
                     rss += int(line.split()[1]) * 1024
                 elif line.startswith("Pss:"):
                     pss += int(line.split()[1]) * 1024
-    return rss / MB, pss / MB, len(seen)
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("RssShmem:"):
+                    shmem += int(line.split()[1]) * 1024
+    return rss / MB, pss / MB, shmem / MB, len(seen)
 
 
 def first_byte(system: System, app_name: str) -> float:
@@ -171,8 +181,9 @@ def main() -> int:
 
         def breakdown() -> str:
             def one(name: str, pid: int) -> str:
-                rss, pss, _ = memory([pid])
-                return f"{name} {rss:.0f}/{pss:.0f}"
+                rss, pss, shmem, n = memory_parts([pid])
+                shared = f" ({n} processes, {shmem:.0f} MB of the RSS shared memory)" if shmem >= 1 else ""
+                return f"{name} {rss:.0f}/{pss:.0f}{shared}"
 
             return ", ".join(one(name, pid) for name, pid in parts().items())
 

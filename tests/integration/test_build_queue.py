@@ -92,21 +92,22 @@ def _sticky_says(github: GitHubSystem, number: int, text: str) -> bool:
 
 def test_a_queued_pr_shows_its_place_and_a_terminated_holder_frees_the_slot(github: GitHubSystem) -> None:
     system, fake = github.system, github.fake
+    # PR numbers of their own: the session's GitHub fake keeps comments and deployments by number.
     # Only a commit whose message says "slow" takes a minute to build.
     build = "if grep -q slow message.txt; then sleep 60; fi; python3 build.py"
-    project = github.add_project(9140, build_command=build, max_concurrent_builds=1)
+    project = github.add_project(9150, build_command=build, max_concurrent_builds=1)
     shas = {}
-    for number, message in ((141, "slow build holding the slot"), (142, "PR 142"), (143, "PR 143")):
+    for number, message in ((151, "slow build holding the slot"), (152, "PR 152"), (153, "PR 153")):
         shas[number] = github.push(message, ref=f"refs/heads/queue-{number}")
         fake.set_pull(REPO, number, head_sha=shas[number], head_ref=f"queue-{number}")
         system.pull_request(project, "opened", number, shas[number], head_ref=f"queue-{number}")
-        if number == 141:
-            system.wait_status(project["id"], 141, shas[141], "building")
+        if number == 151:
+            system.wait_status(project["id"], 151, shas[151], "building")
 
     # The PRs behind it are told their place on their sticky comment, and the API says it too.
-    wait_for(partial(_sticky_says, github, 142, "1 build ahead"), timeout=60, what="PR 142's place")
-    wait_for(partial(_sticky_says, github, 143, "2 builds ahead"), timeout=60, what="PR 143's place")
-    [waiting] = system.deployments(project["id"], 143)
+    wait_for(partial(_sticky_says, github, 152, "1 build ahead"), timeout=60, what="PR 152's place")
+    wait_for(partial(_sticky_says, github, 153, "2 builds ahead"), timeout=60, what="PR 153's place")
+    [waiting] = system.deployments(project["id"], 153)
     with system.api() as client:
         answer = client.get(f"/api/deployments/{waiting['id']}").json()
     assert (answer["status"], answer["builds_ahead"]) == ("pending", 2)
@@ -123,16 +124,16 @@ def test_a_queued_pr_shows_its_place_and_a_terminated_holder_frees_the_slot(gith
     # The holder's workflow is terminated mid-build (no cleanup runs): its slot is reclaimed, and the
     # queue moves on without it.
     terminated_at = datetime.now().astimezone()
-    asyncio.run(_terminate(system, project["id"], 141))
-    system.wait_status(project["id"], 142, shas[142], "active", timeout=120)
-    system.wait_status(project["id"], 143, shas[143], "active", timeout=120)
-    [second] = system.deployments(project["id"], 142)
+    asyncio.run(_terminate(system, project["id"], 151))
+    system.wait_status(project["id"], 152, shas[152], "active", timeout=120)
+    system.wait_status(project["id"], 153, shas[153], "active", timeout=120)
+    [second] = system.deployments(project["id"], 152)
     assert second["started_at"] > terminated_at
     # Every slot given back (the last right after its deployment went live) and the reclaimed one gone.
     slots = partial(system.rows, "SELECT * FROM build_slots WHERE project_id = :p", p=project["id"])
     wait_for(lambda: slots() == [], timeout=30, what="the project's build queue empty")
-    wait_for(partial(_sticky_says, github, 143, "Ready"), timeout=60, what="PR 143 told ready")
-    assert "builds ahead" not in github.sticky(143)
+    wait_for(partial(_sticky_says, github, 153, "Ready"), timeout=60, what="PR 153 told ready")
+    assert "builds ahead" not in github.sticky(153)
 
 
 async def _terminate(system: System, project_id: str, number: int) -> Any:

@@ -127,9 +127,10 @@ def test_a_frozen_worker_is_reported_everywhere_until_it_runs_again(liveness_sys
         dashboard.close()
 
 
-def test_a_worker_whose_temporal_worker_stops_leaves_instead_of_idling(liveness_system: System) -> None:
-    """A Temporal Worker whose run() fails (here: its namespace does not exist) used to leave a process
-    that looked alive and polled nothing, and said nothing. Now it says why and exits."""
+def test_a_worker_temporal_will_not_serve_leaves_instead_of_idling(liveness_system: System) -> None:
+    """A worker whose namespace does not exist used to leave a process that looked alive and polled
+    nothing, and said nothing. Now it says why in one line and exits for its supervisor, before it
+    started any preview. (A Temporal worker that stops later: tests/unit/test_worker_lost.py.)"""
     system = liveness_system
     env = system.env | {"TEMPORAL_NAMESPACE": "no-such-namespace", "PREVIEWD_WORKER_NAME": "lost"}
     lost = spawn_previewd("lost-worker", ["worker"], env=env, log_dir=system.root / "logs")
@@ -139,6 +140,7 @@ def test_a_worker_whose_temporal_worker_stops_leaves_instead_of_idling(liveness_
         lost.stop()
     log = lost.log_file.read_text()
     assert code == POLLER_LOST_EXIT_CODE, log[-3000:]
-    assert "stopped by itself" in log and "no-such-namespace" in log
+    assert "Temporal refused the worker's schedules (namespace no-such-namespace" in log
+    assert "Traceback" not in log
     # Only the process whose worker failed left: the system's own worker still runs.
     assert system.children["worker"].alive()
