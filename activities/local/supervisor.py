@@ -110,16 +110,11 @@ class LocalRuntime:
         proxy never forwards to a stopped process). False when it no longer serves its route."""
         if not await self.routes.fall_asleep(deployment_id):
             return False
-        preview = self.previews.pop(deployment_id, None)
+        # As when a preview stops for good: its output pipe, copying thread and log file go with it
+        # (a wake opens new ones). Kept, each sleeping preview held a thread and three descriptors,
+        # and a worker past 1,024 of them could start no sandbox (select()).
+        preview = await self._stop_processes(deployment_id)
         if preview is not None:
-            await asyncio.to_thread(preview.running.stop)
-        await asyncio.to_thread(self._clear_leftover, deployment_id)
-        if preview is not None:
-            # As when a preview stops for good: its output pipe, copying thread and log file go with it
-            # (a wake opens new ones). Kept, each sleeping preview held a thread and three descriptors,
-            # and a worker past 1,024 of them could start no sandbox (select()).
-            await asyncio.to_thread(preview.log.close)
-            await preview.log.copy()
             await preview.log.note("asleep until its next request, which wakes it", LogLevel.INFO)
         return True
 
@@ -155,6 +150,12 @@ class LocalRuntime:
             await self._stop(deployment_id)
 
     async def _stop(self, deployment_id: str) -> None:
+        await self._stop_processes(deployment_id)
+        await asyncio.to_thread(self.ctx.workdirs.remove, deployment_id)
+
+    async def _stop_processes(self, deployment_id: str) -> Preview | None:
+        """Stop the deployment's preview and whatever an earlier worker left of it, and close its output
+        (the last lines copied); its files stay. The preview that was running, if this worker had one."""
         preview = self.previews.pop(deployment_id, None)
         if preview is not None:
             await asyncio.to_thread(preview.running.stop)
@@ -162,7 +163,7 @@ class LocalRuntime:
         if preview is not None:
             await asyncio.to_thread(preview.log.close)
             await preview.log.copy()
-        await asyncio.to_thread(self.ctx.workdirs.remove, deployment_id)
+        return preview
 
     # -- watching -----------------------------------------------------------------------------
 

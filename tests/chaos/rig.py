@@ -137,13 +137,7 @@ class Rig:
     def send(self, number: int, action: str) -> HookAttempt | None:
         """GitHub sends the `pull_request` event of PR `number` as the fake holds it now; None while
         the App's webhook is switched off."""
-        pull = self.fake.pulls[(REPO, number)]
-        payload = {
-            "action": action, "number": number, "pull_request": pull,
-            "repository": self.fake._repo_view(REPO), "installation": {"id": INSTALLATION},
-            "sender": pull["user"],
-        }  # fmt: skip
-        return self.fake.hooks.deliver("pull_request", payload)
+        return self.fake.send_pull_request_event(REPO, number, action, installation=INSTALLATION)
 
     def open_pr(self, number: int) -> tuple[str, HookAttempt | None]:
         sha = self.push(number, f"PR {number} opened")

@@ -63,7 +63,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -75,6 +75,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.fakes.loopback import LoopbackServer
+
+if TYPE_CHECKING:
+    from tests.fakes.github_hooks import HookAttempt
 
 Json = dict[str, Any]
 
@@ -433,6 +436,18 @@ class FakeGitHub:
             }
             self.pulls[(repo, number)] = pull
         return pull
+
+    def send_pull_request_event(
+        self, repo: str, number: int, action: str, *, installation: int
+    ) -> HookAttempt | None:
+        """GitHub sends a `pull_request` event for PR `number` as set with `set_pull`, shaped the way
+        GitHub shapes it; None while the App's webhook is switched off."""
+        pull = self.pulls[(repo, number)]
+        payload = {
+            "action": action, "number": number, "pull_request": pull, "repository": self._repo_view(repo),
+            "installation": {"id": installation}, "sender": pull["user"],
+        }  # fmt: skip
+        return self.hooks.deliver("pull_request", payload)
 
     @property
     def pending_faults(self) -> int:

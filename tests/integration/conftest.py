@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,20 +8,13 @@ import pytest
 
 from tests.integration.github_system import GitHubSystem, github_system
 from tests.integration.proxy_harness import Upstream, route_to, start_upstream
-from tests.integration.system import AppRepo, System, free_port, start_system
+from tests.integration.system import AppRepo, System, free_port, system_of_its_own
 
 
 @pytest.fixture(scope="session")
 def system() -> Iterator[System]:
-    # A short path: Postgres's socket path must stay under ~100 characters.
-    root = Path(tempfile.mkdtemp(prefix="pvd-"))
-    running, postgres, temporal = start_system(root)
-    try:
+    with system_of_its_own("") as running:
         yield running
-    finally:
-        running.stop()
-        temporal.stop()
-        postgres.stop()
 
 
 @pytest.fixture

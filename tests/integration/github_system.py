@@ -54,17 +54,12 @@ class GitHubSystem:
     def pull_request_event(self, number: int, action: str) -> HookAttempt | None:
         """GitHub sends a `pull_request` event for the fake's PR `number` (set with `fake.set_pull`),
         the way GitHub shapes it; None when the App's webhook is switched off."""
-        pull = self.fake.pulls[(REPO, number)]
-        payload = {
-            "action": action, "number": number, "pull_request": pull,
-            "repository": self.fake._repo_view(REPO), "installation": {"id": INSTALLATION},
-            "sender": pull["user"],
-        }  # fmt: skip
-        return self.fake.hooks.deliver("pull_request", payload)
+        return self.fake.send_pull_request_event(REPO, number, action, installation=INSTALLATION)
 
-    def push(self, message: str, ref: str = "refs/heads/feature") -> str:
-        """A new commit in the repository GitHub serves (a fork's PR head lives under refs/pull/)."""
-        sha = self.source.commit(message)
+    def push(self, message: str, ref: str = "refs/heads/feature", files: dict[str, str] | None = None) -> str:
+        """A new commit (with `files` written, if given) in the repository GitHub serves (a fork's PR
+        head lives under refs/pull/)."""
+        sha = self.source.commit(message, files=files) if files else self.source.commit(message)
         git(self.source.path, "push", "--quiet", "--force", str(self.fake.repos[REPO]), f"HEAD:{ref}")
         return sha
 

@@ -4,15 +4,17 @@ real `previewd worker` and `previewd web` processes, driven through signed webho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -274,6 +276,20 @@ def start_system(
     system.start_child("web")
     wait_for(lambda: _healthy(system), timeout=60, what="web /healthz")
     return system, postgres, temporal
+
+
+@contextlib.contextmanager
+def system_of_its_own(prefix: str, extra_env: dict[str, str] | None = None) -> Iterator[System]:
+    """A whole system (Postgres, Temporal, worker, web) for a module's tests, stopped after them. Its
+    root is short: Postgres's socket path must stay under ~100 characters."""
+    root = Path(tempfile.mkdtemp(prefix=f"pvd-{prefix}"))
+    running, postgres, temporal = start_system(root, extra_env=extra_env)
+    try:
+        yield running
+    finally:
+        running.stop()
+        temporal.stop()
+        postgres.stop()
 
 
 def _healthy(system: System) -> bool:

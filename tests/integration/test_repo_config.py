@@ -49,15 +49,7 @@ def test_a_push_changing_no_watch_path_is_skipped_and_the_old_preview_serves(git
         assert live["effective_config"]["sources"]["watch_paths"] == "previewd.toml"
 
         (github.source.path / "docs").mkdir(exist_ok=True)
-        docs = github.source.commit("docs only", files={"docs/guide.md": "# Guide\n"})
-        git(
-            github.source.path,
-            "push",
-            "--quiet",
-            "--force",
-            str(fake.repos[REPO]),
-            f"HEAD:refs/heads/pr-{number}",
-        )
+        docs = github.push("docs only", ref=f"refs/heads/pr-{number}", files={"docs/guide.md": "# Guide\n"})
         fake.set_pull(REPO, number, head_sha=docs)
         system.pull_request(project, "synchronize", number, docs)
         skipped = system.wait_status(project["id"], number, docs, "skipped")
@@ -69,15 +61,7 @@ def test_a_push_changing_no_watch_path_is_skipped_and_the_old_preview_serves(git
         wait_for(lambda: github.commit_states(docs)[-1:] == ["success"], timeout=60, what="a success status")
 
         # A change under app/ is built again.
-        changed = github.source.commit("app change", files={"app/main.py": "v = 2\n"})
-        git(
-            github.source.path,
-            "push",
-            "--quiet",
-            "--force",
-            str(fake.repos[REPO]),
-            f"HEAD:refs/heads/pr-{number}",
-        )
+        changed = github.push("app change", ref=f"refs/heads/pr-{number}", files={"app/main.py": "v = 2\n"})
         fake.set_pull(REPO, number, head_sha=changed)
         system.pull_request(project, "synchronize", number, changed)
         system.wait_status(project["id"], number, changed, "active")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from tests.integration.system import AppRepo, System, start_system, wait_for
+from tests.integration.system import AppRepo, System, system_of_its_own, wait_for
 from workflows.preview import PreviewWorkflow
 from workflows.signals import PreviewState, workflow_id_for
 from workflows.vocabulary import Phase
@@ -27,18 +26,12 @@ IDLE = 3  # "minutes", each one second here
 
 @pytest.fixture(scope="module")
 def sleepy() -> Iterator[System]:
-    root = Path(tempfile.mkdtemp(prefix="pvd-sleep-"))
     # A worker that keeps two workflow runs in memory: the PRs here outnumber it, so runs are evicted
     # and replayed from their histories when their timers and signals fire (what happens to most of
     # the runs of a box with hundreds of sleeping PRs).
     env = {"PREVIEWD_IDLE_UNIT_SECONDS": "1", "PREVIEWD_MAX_CACHED_WORKFLOWS": "2"}
-    running, postgres, temporal = start_system(root, extra_env=env)
-    try:
+    with system_of_its_own("sleep-", extra_env=env) as running:
         yield running
-    finally:
-        running.stop()
-        temporal.stop()
-        postgres.stop()
 
 
 def state(system: System, project_id: str, number: int) -> PreviewState:

@@ -4,7 +4,6 @@ and refuses what would hand PR code to strangers: forks are not previewed whatev
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from temporalio.client import Client
 
 from models.db import Database
 from models.sign_in import upsert_github_user
-from tests.integration.system import AppRepo, System, start_system, wait_for
+from tests.integration.system import AppRepo, System, system_of_its_own, wait_for
 from web.sandbox_status import sign_in_refusal
 from workflows.preview import PreviewWorkflow
 from workflows.signals import workflow_id_for
@@ -26,14 +25,8 @@ FORK = {"id": 999_001, "full_name": "stranger/app", "fork": True, "name": "app"}
 
 @pytest.fixture(scope="module")
 def unsandboxed() -> Iterator[System]:
-    root = Path(tempfile.mkdtemp(prefix="pvd-"))
-    running, postgres, temporal = start_system(root, extra_env={"PREVIEWD_SANDBOX": "off"})
-    try:
+    with system_of_its_own("", extra_env={"PREVIEWD_SANDBOX": "off"}) as running:
         yield running
-    finally:
-        running.stop()
-        temporal.stop()
-        postgres.stop()
 
 
 def phase(system: System, project_id: str, number: int) -> Phase | None:

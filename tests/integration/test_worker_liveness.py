@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 
 from runtime.children import spawn_previewd
 from runtime.worker_heartbeat import heartbeat_path, stalled_reason
-from tests.integration.system import AppRepo, System, start_system, wait_for
+from tests.integration.system import AppRepo, System, system_of_its_own, wait_for
 from worker import POLLER_LOST_EXIT_CODE
 
 WORKER_NAME = "itest"  # PREVIEWD_WORKER_NAME in tests/integration/system.py
@@ -28,17 +27,13 @@ WORKER_NAME = "itest"  # PREVIEWD_WORKER_NAME in tests/integration/system.py
 @pytest.fixture(scope="module")
 def liveness_system() -> Iterator[System]:
     """A system of its own: freezing its worker would stall the other tests' previews."""
-    root = Path(tempfile.mkdtemp(prefix="pvd-live-"))
-    running, postgres, temporal = start_system(root)
-    try:
-        yield running
-    finally:
-        worker = running.children["worker"].process
-        if worker.poll() is None:
-            os.kill(worker.pid, signal.SIGCONT)
-        running.stop()
-        temporal.stop()
-        postgres.stop()
+    with system_of_its_own("live-") as running:
+        try:
+            yield running
+        finally:
+            worker = running.children["worker"].process
+            if worker.poll() is None:
+                os.kill(worker.pid, signal.SIGCONT)
 
 
 def data_dir(system: System) -> Path:

@@ -18,24 +18,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.file_lock import locked
 from activities.git_fetch import Fetcher, git_env
 from activities.git_mirror import Mirror, MirrorUse, pr_ref
+from tests.unit.git_repo import commit, git
 from workflows.activity_io import ErrorType
 
 T = TypeVar("T")
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=repo, capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-
-
-def commit(repo: Path, files: dict[str, str]) -> str:
-    for name, text in files.items():
-        (repo / name).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", "change")
-    return git(repo, "rev-parse", "HEAD")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ checkout read-only, may fail without failing the build, and never happens unsand
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from pathlib import Path
 from typing import cast
@@ -20,6 +19,7 @@ from activities.toolchain_reuse import NODE_MODULES, VIRTUALENV, Reuse, reuse_ke
 from config import Settings
 from models import DeploymentConfig, LogType
 from models.db import Database
+from tests.unit.git_repo import commit, git
 from web.dashboard.build_times import build_times
 from workflows.activity_io import DeploymentRef
 
@@ -27,22 +27,6 @@ REF = DeploymentRef(
     deployment_id=str(uuid.uuid4()), project_id=str(uuid.uuid4()), pr_number=7,
     commit_sha="ab" * 20, app_name="pr-7-app",
 )  # fmt: skip
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=repo, capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-
-
-def commit(repo: Path, files: dict[str, str]) -> str:
-    for name, text in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "--allow-empty", "-m", "change")
-    return git(repo, "rev-parse", "HEAD")
 
 
 async def test_the_key_follows_the_dependency_files_only(tmp_path: Path) -> None:
