@@ -157,7 +157,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     slots = BuildSlotActivities(ctx, client)
     source = SourceActivities(ctx, github.installation_token if github else None)
     platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
-    drift = DriftActivities(ctx, github)
+    drift = DriftActivities(ctx, github, client)
     workers = [
         Worker(
             client,

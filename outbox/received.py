@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.deliveries import DeliveryOutcome
 from outbox.intents import Intent
 
 # Rows that say whether a PR is open as far as previewd knows.
@@ -25,7 +26,8 @@ SELECT pr_number,
        (array_agg(signal_args ->> 'sha' ORDER BY id DESC) FILTER (WHERE signal = :push))[1] AS sha,
        (array_agg(signal_args ->> 'updated_at' ORDER BY id DESC) FILTER (WHERE signal = :push))[1]
            AS updated_at,
-       max(id) FILTER (WHERE signal <> :push) AS close_id
+       max(id) FILTER (WHERE signal <> :push) AS close_id,
+       count(*) FILTER (WHERE outcome = :queued) AS queued
 FROM webhook_deliveries
 WHERE project_id = :project AND pr_number IS NOT NULL AND signal = ANY(:watched)
 GROUP BY pr_number
@@ -42,6 +44,8 @@ class Received:
     # pull_request.updated_at of the last push, when it said.
     updated_at: str
     close_id: int | None
+    # Rows not yet handed to their workflow (a run that is about to start is not missing).
+    queued: int = 0
 
     @property
     def open(self) -> bool:
@@ -52,7 +56,12 @@ class Received:
 async def received_per_pr(session: AsyncSession, project_id: uuid.UUID) -> dict[str, Received]:
     rows = await session.execute(
         text(RECEIVED),
-        {"project": project_id, "push": Intent.PUSH.value, "watched": [w.value for w in WATCHED]},
+        {
+            "project": project_id,
+            "push": Intent.PUSH.value,
+            "watched": [w.value for w in WATCHED],
+            "queued": DeliveryOutcome.QUEUED.value,
+        },  # fmt: skip
     )
     return {
         str(row.pr_number): Received(
@@ -62,6 +71,7 @@ async def received_per_pr(session: AsyncSession, project_id: uuid.UUID) -> dict[
             sha=row.sha,
             updated_at=str(row.updated_at or ""),
             close_id=row.close_id,
+            queued=int(row.queued),
         )  # fmt: skip
         for row in rows
     }

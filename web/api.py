@@ -13,7 +13,15 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from models import AuditEvent, Deployment, DeploymentConfig, DeploymentStatus, Project, ProjectSecret
+from models import (
+    AuditEvent,
+    Deployment,
+    DeploymentConfig,
+    DeploymentStatus,
+    PreviewRoute,
+    Project,
+    ProjectSecret,
+)
 from models.build_slots import place_in_line
 from models.common import utcnow
 from models.fly_images import image_problem
@@ -87,6 +95,9 @@ class DeploymentOut(BaseModel):
     # "reused": {"mirror": "updated", "virtualenv": "<deployment id>" | null, "build_cache": true},
     # "reuse_keys": {…}} (models/build_stats.py); None until its clone ends.
     build_stats: dict[str, Any] | None = None
+    # The live deployment's preview sleeps (no request for its project's idle_minutes): its process is
+    # stopped, its files and route kept, and the next request wakes it. Its status stays "active".
+    asleep: bool = False
     started_at: datetime | None
     completed_at: datetime | None
     created_at: datetime
@@ -271,6 +282,10 @@ async def _deployment_out(services: Services, deployment: Deployment) -> Deploym
     if deployment.status == DeploymentStatus.PENDING:  # only a pending one can wait in line
         async with services.db.session() as session:
             out.builds_ahead = await place_in_line(session, deployment.id)
+    elif deployment.status == DeploymentStatus.ACTIVE:
+        async with services.db.session() as session:
+            route = await session.get(PreviewRoute, deployment.app_name)
+        out.asleep = route is not None and route.deployment_id == deployment.id and route.asleep
     return out
 
 

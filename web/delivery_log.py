@@ -28,12 +28,20 @@ RETURNING outcome
 """
 
 T = TypeVar("T")
+WEBHOOK_CONNECTIONS_KEPT = 4
+WEBHOOK_CONNECTIONS_MAX = 20
+IDLE_CONNECTION_SECONDS = 60.0
 
 
 class DeliveryLog:
     def __init__(self, database_url: str) -> None:
-        # Opened full: growing the pool under a burst costs a Postgres backend fork per connection.
-        self.pool = AsyncConnectionPool(database_url, min_size=20, max_size=20, open=False)
+        # A few kept open, up to 20 under a burst (a Postgres backend each, forked on demand), closed
+        # again after a minute idle: each backend's RSS grows with the shared buffers it touches, and
+        # twenty of them kept forever cost an idle box hundreds of MB (bench/sleep.py).
+        self.pool = AsyncConnectionPool(
+            database_url, min_size=WEBHOOK_CONNECTIONS_KEPT, max_size=WEBHOOK_CONNECTIONS_MAX,
+            max_idle=IDLE_CONNECTION_SECONDS, open=False,
+        )  # fmt: skip
 
     async def open(self) -> None:
         await self.pool.open()

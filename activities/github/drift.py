@@ -6,8 +6,9 @@ was never redelivered). Per active GitHub App project this lists the repository'
 and no rate limit) and queues through the outbox what a webhook would have queued:
 
 - a push for an open PR with no push received (opened since the project was connected: older ones
-  are the dashboard's one-click deploy's), whose head differs from the last push received, or whose
-  last received event was a close (it was reopened);
+  are the dashboard's one-click deploy's), whose head differs from the last push received, whose
+  last received event was a close (it was reopened), or whose workflow no longer runs although its
+  push was received and no close (terminated by an operator, failed): a PR's run ends only at a close;
 - a close for a PR whose last received event was a push but GitHub says is closed (asked one by one,
   `GET /repos/{o}/{r}/pulls/{n}`: few, since a close ends it).
 
@@ -29,6 +30,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlmodel import col, select
 from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.context import WorkerContext
 from activities.github.app_auth import GitHubApp
@@ -46,7 +49,7 @@ from workflows.github_reconcile_io import (
     DriftProjects,
     DriftResult,
 )
-from workflows.signals import CloseSignal
+from workflows.signals import CloseSignal, workflow_id_for
 
 log = logging.getLogger("previewd.github.drift")
 
@@ -70,9 +73,10 @@ def opened_before(pull: dict[str, Any], project: Project) -> bool:
 
 
 class DriftActivities:
-    def __init__(self, ctx: WorkerContext, app: GitHubApp | None) -> None:
+    def __init__(self, ctx: WorkerContext, app: GitHubApp | None, temporal: Client) -> None:
         self.ctx = ctx
         self.app = app
+        self.temporal = temporal
 
     @activity.defn(name=DRIFT_PROJECTS_ACTIVITY)
     async def drift_projects(self) -> DriftProjects:
@@ -154,8 +158,10 @@ class DriftActivities:
             if updated_at and seen.updated_at and updated_at < seen.updated_at:
                 return None  # GitHub's listing is older than the push we received: it will catch up
             why = f"moved on from {(seen.sha or '')[:7]}"
-        else:
+        elif seen.queued or not await self._workflow_ended(project, number):
             return None
+        else:
+            why = "had no running workflow"
         after = seen.last_id if seen else 0
         delivery_id = f"drift:{project.id}:{number}:{sha[:12]}:{after}"
         try:
@@ -165,6 +171,15 @@ class DriftActivities:
         message = f"drift: PR #{number} at {sha[:7]} {why}; queued a push"
         queued = await self._queue(project, number, Intent.PUSH, asdict(push), after, message, sha)
         return message if queued else None
+
+    async def _workflow_ended(self, project: Project, number: int) -> bool:
+        """Whether the PR's workflow has ended (or never ran); False when Temporal cannot say."""
+        handle = self.temporal.get_workflow_handle(workflow_id_for(str(project.id), number))
+        try:
+            status = (await handle.describe()).status
+        except RPCError as error:
+            return error.status == RPCStatusCode.NOT_FOUND
+        return status is not None and status != WorkflowExecutionStatus.RUNNING
 
     async def _close_if_closed(
         self, app: GitHubApp, token: str, project: Project, seen: Received

@@ -41,7 +41,11 @@ class LocalPlatformActivities:
                 for line in error.tail:
                     sink.error(line)
                 raise ApplicationError(str(error), type=ErrorType.START_FAILED, non_retryable=True) from None
-            await self.runtime.routes.point_at(preview)
+            replaced = await self.runtime.routes.point_at(preview)
+            if replaced is not None:
+                # The workflow retires the preview it replaced too; this one may have been started by
+                # a run that is gone (terminated), which no workflow will ever retire.
+                await self.runtime.retire(replaced)
             url = ctx.settings.preview_url(ref.app_name)
             seconds = time.monotonic() - started
             sink.info(f"Live at {url} (started in {seconds:.1f}s)")

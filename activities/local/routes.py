@@ -28,8 +28,9 @@ class Routes:
                 await session.exec(select(PreviewRoute).where(PreviewRoute.host_queue == self.host_queue))
             ).all()
 
-    async def point_at(self, preview: Preview) -> None:
-        """Point the proxy at this preview: from here on it serves the app's traffic."""
+    async def point_at(self, preview: Preview) -> str | None:
+        """Point the proxy at this preview: from here on it serves the app's traffic. The deployment
+        the route served before, when another one of this host's."""
         values: dict[str, Any] = {
             "app_name": preview.app_name,
             "deployment_id": uuid.UUID(preview.deployment_id),
@@ -46,8 +47,19 @@ class Routes:
             .on_conflict_do_update(index_elements=["app_name"], set_=values)
         )
         async with self.db.session() as session:
+            before = (
+                await session.exec(
+                    select(PreviewRoute)
+                    .where(col(PreviewRoute.app_name) == preview.app_name)
+                    .with_for_update()
+                )
+            ).first()
             await session.execute(stmt)
             await session.commit()
+        if before is None or before.host_queue != self.host_queue:
+            return None
+        previous = str(before.deployment_id)
+        return previous if previous != preview.deployment_id else None
 
     async def repoint(self, preview: Preview) -> bool:
         """Point the route at a restarted process, only if the route still belongs to its deployment."""

@@ -25,6 +25,7 @@ from tests.integration.github_system import REPO, GitHubSystem, github_system
 from tests.integration.system import System, wait_for, web_healthy
 from workflows.github_reconcile import DriftWorkflow, RedeliveryWorkflow
 from workflows.github_reconcile_io import DriftInput, DriftResult, RedeliverInput, RedeliverResult
+from workflows.signals import workflow_id_for
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +237,31 @@ def test_a_destroyed_preview_with_an_unchanged_head_stays_destroyed_and_a_new_he
         fake.hooks.active = True
     assert about(moved, 45) == [f"drift: PR #45 at {newer[:7]} moved on from {sha[:7]}; queued a push"]
     system.wait_status(project["id"], 45, newer, "active")
+
+
+def test_drift_restarts_the_workflow_of_an_open_pr_whose_run_was_terminated(
+    gh: GitHubSystem, project: dict[str, Any]
+) -> None:
+    """A PR's run ends only at its close: an open PR whose run was terminated (by an operator in the
+    Temporal UI, say) gets a push, and its preview is built again by a new run."""
+    system = gh.system
+    sha = open_pr(gh, 48, "its run will be terminated")
+    assert (gh.pull_request_event(48, "opened") or pytest.fail("not sent")).ok
+    first = system.wait_status(project["id"], 48, sha, "active")
+    assert about(drift(system, project), 48) == []  # running: nothing to do
+
+    async def terminate() -> None:
+        client = await Client.connect(system.env["TEMPORAL_ADDRESS"])
+        handle = client.get_workflow_handle(workflow_id_for(project["id"], 48))
+        await handle.terminate("test: an operator ended it")
+
+    asyncio.run(terminate())
+    found = drift(system, project)
+    assert about(found, 48) == [f"drift: PR #48 at {sha[:7]} had no running workflow; queued a push"]
+    wait_for(lambda: system.workflow_status(project["id"], 48) == "RUNNING", what="a new run of PR #48")
+    wait_for(
+        lambda: [d["status"] for d in system.deployments(project["id"], 48)] == ["replaced", "active"],
+        what="PR #48 built again by the new run",
+    )
+    assert system.preview(first["app_name"]).status_code == 200
+    assert about(drift(system, project), 48) == []

@@ -107,6 +107,10 @@ def test_an_idle_preview_sleeps_and_the_next_request_wakes_it(sleepy: System, tm
     with sleepy.api() as api:
         pulls = api.get(f"/api/projects/{project['id']}/pulls").json()
     assert [p["workflow"]["phase"] for p in pulls if p["pr_number"] == 1] == ["sleeping"]
+    assert [p["latest_deployment"]["asleep"] for p in pulls if p["pr_number"] == 1] == [True]
+    with sleepy.api() as api:
+        asleep_answer = api.get(f"/api/deployments/{live['id']}").json()
+    assert (asleep_answer["status"], asleep_answer["asleep"]) == ("active", True)
     dashboard = sleepy.dashboard()
     try:
         card = dashboard.get(f"/projects/{project['id']}/pulls").text
@@ -122,6 +126,8 @@ def test_an_idle_preview_sleeps_and_the_next_request_wakes_it(sleepy: System, tm
     awake = sleepy.route(app)
     assert awake is not None and not awake["asleep"] and listening(awake["upstream"])
     assert state(sleepy, project["id"], 1).phase == Phase.ACTIVE
+    with sleepy.api() as api:
+        assert api.get(f"/api/deployments/{live['id']}").json()["asleep"] is False
     print(f"wake: held {held:.2f} s until the first answer")
 
     # Asleep again: a browser gets the waking page at once (no PR text), which refreshes until awake.
