@@ -109,16 +109,27 @@ class LogSink:
         await asyncio.shield(self.flush())
 
     def line(self, message: str, level: LogLevel = LogLevel.INFO) -> None:
-        message = self._mask(message)
-        self._pending.append(
+        self.add(self.rows([message], level))
+
+    def rows(self, messages: list[str], level: LogLevel = LogLevel.INFO) -> list[dict[str, Any]]:
+        """The rows these lines become: masked, cut to MAX_LINE_CHARS, NUL-free (Postgres text cannot
+        hold it, and one NUL in a preview's output would fail every insert of its lines). Touches no
+        state of the sink, so a thread can make them (activities/local/runtime_log.py)."""
+        now = datetime.now(UTC)
+        return [
             {
                 "deployment_id": self._deployment_id,
                 "type": self._type,
                 "level": level,
-                "message": message[:MAX_LINE_CHARS],
-                "timestamp": datetime.now(UTC),
+                "message": self._mask(message.replace("\x00", "\ufffd"))[:MAX_LINE_CHARS],
+                "timestamp": now,
             }
-        )
+            for message in messages
+        ]
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Rows made by rows(), in their order, to go with the next flush."""
+        self._pending.extend(rows)
         if len(self._pending) >= FLUSH_AT_LINES:
             self._wakeup.set()
 

@@ -30,7 +30,7 @@ from models.queries import create_project, latest_deployment_per_pr, logs_after
 from models.secrets import delete_secret, put_secret, secret_value_problem
 from web import preview_workflows
 from web.auth import Caller, CurrentCaller, project_as, role_of
-from web.deps import Services, ServicesDep
+from web.deps import PullNumber, Services, ServicesDep
 from web.permissions import Action, Scope, may
 from web.preview_workflows import ManualAction, SignalFailed, pr_states
 from workflows.lifetime import DURATION_HELP, extension_hours
@@ -341,14 +341,14 @@ async def _ask(
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/redeploy", status_code=202)
 async def redeploy(
-    project_id: uuid.UUID, pr_number: int, services: ServicesDep, caller: CurrentCaller
+    project_id: uuid.UUID, pr_number: PullNumber, services: ServicesDep, caller: CurrentCaller
 ) -> ActionOut:
     return await _ask(services, caller, project_id, pr_number, Action.REDEPLOY)
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/destroy", status_code=202)
 async def destroy(
-    project_id: uuid.UUID, pr_number: int, services: ServicesDep, caller: CurrentCaller
+    project_id: uuid.UUID, pr_number: PullNumber, services: ServicesDep, caller: CurrentCaller
 ) -> ActionOut:
     return await _ask(services, caller, project_id, pr_number, Action.DESTROY)
 
@@ -385,7 +385,7 @@ async def _lifetime(
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/keep", status_code=202)
 async def keep(
-    project_id: uuid.UUID, pr_number: int, services: ServicesDep, caller: CurrentCaller
+    project_id: uuid.UUID, pr_number: PullNumber, services: ServicesDep, caller: CurrentCaller
 ) -> ActionOut:
     """Pin the PR's preview: it survives new pushes and never expires until unpinned."""
     return await _lifetime(services, caller, project_id, pr_number, LifetimeAction.KEEP)
@@ -393,14 +393,14 @@ async def keep(
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/unpin", status_code=202)
 async def unpin(
-    project_id: uuid.UUID, pr_number: int, services: ServicesDep, caller: CurrentCaller
+    project_id: uuid.UUID, pr_number: PullNumber, services: ServicesDep, caller: CurrentCaller
 ) -> ActionOut:
     return await _lifetime(services, caller, project_id, pr_number, LifetimeAction.UNPIN)
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/extend", status_code=202)
 async def extend(
-    project_id: uuid.UUID, pr_number: int, body: ExtendIn, services: ServicesDep, caller: CurrentCaller
+    project_id: uuid.UUID, pr_number: PullNumber, body: ExtendIn, services: ServicesDep, caller: CurrentCaller
 ) -> ActionOut:
     """Push the preview's expiry out by `duration` (at most 90 days from now)."""
     hours = extension_hours(body.duration)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from temporalio.client import Client
 
 from config import Settings
@@ -44,3 +44,6 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+# A PR number in a path: what GitHub numbers PRs with, and what Postgres's INTEGER columns hold (a
+# larger one would pass to Temporal and fail at the audit row as a 500 instead of naming the field).
+PullNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -74,7 +74,7 @@ async def launch(
     log_path = ctx.workdirs.runtime_log(ref.deployment_id)
     # Its output goes through a pipe into runtime.log (rotated: activities/local/runtime_output.py).
     # A restarted preview appends to the file: its earlier output is already in the logs.
-    output = RuntimeOutput(log_path)
+    output = RuntimeOutput(log_path, max_bytes=ctx.settings.previewd_runtime_log_file_mb * MB)
     already_copied = log_path.stat().st_size
     try:
         if sandboxed:

@@ -62,12 +62,14 @@ class Routes:
         return previous if previous != preview.deployment_id else None
 
     async def repoint(self, preview: Preview) -> bool:
-        """Point the route at a restarted process, only if the route still belongs to its deployment."""
+        """Point the route at a restarted process, only if the route still belongs to its deployment and
+        is awake (a preview put to sleep while it restarted stays asleep)."""
         async with self.db.session() as session:
             result = await session.execute(
                 update(PreviewRoute)
                 .where(col(PreviewRoute.app_name) == preview.app_name)
                 .where(col(PreviewRoute.deployment_id) == uuid.UUID(preview.deployment_id))
+                .where(col(PreviewRoute.asleep).is_(False))
                 .values(upstream=preview.upstream, pid=preview.pid, updated_at=datetime.now(UTC))
             )
             await session.commit()

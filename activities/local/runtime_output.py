@@ -7,6 +7,10 @@ has copied the file past its size limit into Postgres, it asks for a rotation; t
 the file to `runtime.log.1` (replacing the one before, which the reader had finished) at the next
 line end and goes on in a new file. So at most two files, each about the limit, and the reader
 finishes the old file before it starts the new one: no line copied twice or skipped.
+
+Bounded whatever the preview writes: a rotation asked for waits for a line end only until the file
+reaches twice the limit (then the line is cut there), and output that would take the file past twice
+the limit while the reader is behind is dropped, with a line saying how much once writing resumes.
 """
 
 from __future__ import annotations
@@ -16,15 +20,20 @@ import threading
 from pathlib import Path
 
 CHUNK = 64 * 1024
+MB = 1 << 20
+DROPPED = "previewd: {} bytes of this preview's output were dropped: it wrote faster than its log is kept\n"
 
 
 class RuntimeOutput:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int = 10 * MB) -> None:
         self.path = path
         self.rotated_path = path.with_name(path.name + ".1")
         self._lock = threading.Lock()
         self._rotate = False
         self._file = _open_append(path)
+        self._size = os.fstat(self._file).st_size
+        self._hard_limit = 2 * max(max_bytes, CHUNK)
+        self._dropped = 0
         # Whether the file ends with a newline (an empty one does): a rotation may happen right there.
         self._at_line_end = _ends_a_line(path)
         self._read, self.write_end = os.pipe()
@@ -54,14 +63,7 @@ class RuntimeOutput:
         try:
             while chunk := os.read(self._read, CHUNK):
                 with self._lock:
-                    if self._rotate and (end := chunk.rfind(b"\n")) >= 0:
-                        _write_all(self._file, chunk[: end + 1])
-                        self._switch()
-                        self._at_line_end = True
-                        chunk = chunk[end + 1 :]
-                    if chunk:
-                        _write_all(self._file, chunk)
-                        self._at_line_end = chunk.endswith(b"\n")
+                    self._take(chunk)
         except OSError:
             pass
         finally:
@@ -69,6 +71,34 @@ class RuntimeOutput:
             with self._lock:
                 os.close(self._file)
                 self._file = -1
+
+    def _take(self, chunk: bytes) -> None:
+        if self._rotate:
+            if (end := chunk.rfind(b"\n")) >= 0:
+                self._append(chunk[: end + 1])
+                self._switch()
+                chunk = chunk[end + 1 :]
+            elif self._size + len(chunk) > self._hard_limit:
+                self._switch()  # no line end in sight: the line is cut here (the reader expects that)
+        if not chunk:
+            return
+        if self._size + len(chunk) > self._hard_limit:
+            self._dropped += len(chunk)  # the reader is this far behind: kept, it would fill the disk
+            return
+        self._append(chunk)
+
+    def _append(self, data: bytes) -> None:
+        """`data` at the file's end, after a line saying how much was dropped before it, if any was."""
+        if self._dropped:
+            cut = b"" if self._at_line_end else b"\n"
+            self._write(cut + DROPPED.format(self._dropped).encode())
+            self._dropped = 0
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        _write_all(self._file, data)
+        self._size += len(data)
+        self._at_line_end = data.endswith(b"\n")
 
     def _switch(self) -> None:
         # runtime.log never goes missing, not even for a moment: the old file gets its second name
@@ -80,6 +110,7 @@ class RuntimeOutput:
         os.replace(fresh_path, self.path)
         os.close(self._file)
         self._file, self._rotate = fresh, False
+        self._size, self._at_line_end = 0, True
 
 
 def _open_append(path: Path) -> int:

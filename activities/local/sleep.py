@@ -80,7 +80,12 @@ class SleepActivities:
         """Beyond the project's max_live_previews awake previews, ask the least recently used others'
         workflows to sleep them (never destroyed). The app names asked, least recently used first."""
         ctx = self.runtime.ctx
-        limit = (await ctx.project(input.project_id)).config().max_live_previews
+        # The operator's ceiling holds also for a project saved before it was lowered (or left at the
+        # default above it).
+        limit = min(
+            (await ctx.project(input.project_id)).config().max_live_previews,
+            ctx.settings.ceilings.live_previews,
+        )
         # Least recently used: by last request, else by when it went live (or woke, or restarted).
         used = func.coalesce(col(PreviewRoute.last_request_at), col(PreviewRoute.updated_at))
         async with ctx.db.session() as session:

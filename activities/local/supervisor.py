@@ -80,7 +80,8 @@ class LocalRuntime:
                 await self._watcher
         await asyncio.gather(*(asyncio.to_thread(p.running.stop) for p in self.previews.values()))
         await asyncio.gather(*(asyncio.to_thread(p.log.close) for p in self.previews.values()))
-        await self._copy_logs()
+        # Their last lines, each on its own: what one preview's output hits keeps none of the others'.
+        await asyncio.gather(*(p.log.copy() for p in self.previews.values()), return_exceptions=True)
         await self._http.aclose()
 
     async def _secrets_of(self, deployment_id: str) -> list[str]:
@@ -170,15 +171,15 @@ class LocalRuntime:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
-            try:
-                await self._copy_logs()
-                for preview in list(self.previews.values()):
-                    if preview.alive():
-                        continue
-                    if time.monotonic() >= preview.next_restart_at:
+            # Each preview on its own: what one preview's output or restart hits (its output is the
+            # PR's, whatever it is) must not keep the others' logs or restarts from happening.
+            for preview in list(self.previews.values()):
+                try:
+                    await preview.log.copy()
+                    if not preview.alive() and time.monotonic() >= preview.next_restart_at:
                         await self._restart(preview, reason=exit_reason(preview))
-            except Exception:  # keep watching whatever one round hit
-                log.exception("preview watcher round failed")
+                except Exception:  # keep watching whatever one preview hit
+                    log.exception("watching the preview of deployment %s failed", preview.deployment_id)
 
     async def _restart(self, preview: Preview, *, reason: str) -> None:
         async with self.ctx.db.session() as session:
@@ -204,13 +205,12 @@ class LocalRuntime:
             return
         fresh.restarts = preview.restarts
         if not await self.routes.repoint(fresh):
-            # While it restarted, a newer deployment took the route (or the PR was destroyed): this
-            # process must not serve anything.
-            await self._stop(fresh.deployment_id)
-
-    async def _copy_logs(self) -> None:
-        for preview in list(self.previews.values()):
-            await preview.log.copy()
+            # While it restarted, the preview fell asleep (its files stay, for the wake), or a newer
+            # deployment took the route or the PR was destroyed: this process must not serve anything.
+            if await self.routes.serves(fresh.deployment_id):
+                await self._stop_processes(fresh.deployment_id)
+            else:
+                await self._stop(fresh.deployment_id)
 
 
 async def _no_heartbeat() -> None:

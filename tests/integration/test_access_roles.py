@@ -228,6 +228,9 @@ def test_a_read_token_reads_but_cannot_redeploy_or_touch_secrets(
         assert keep.status_code == 202 and keep.json()["status"] == "keep requested"
         bad = client.post(f"/api/projects/{project['id']}/pulls/1/extend", json={"duration": "100d"})
         assert bad.status_code == 422
+        # A PR number no PR has (past Postgres's INTEGER) is refused naming the field, not a 500.
+        huge = client.post(f"/api/projects/{project['id']}/pulls/{2**32}/keep")
+        assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["path", "pr_number"]
         extend = client.post(f"/api/projects/{project['id']}/pulls/1/extend", json={"duration": "12h"})
         assert extend.status_code == 202
         assert client.post(f"/api/projects/{project['id']}/pulls/1/unpin").status_code == 202

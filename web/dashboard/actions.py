@@ -15,7 +15,7 @@ from web.dashboard.access import project_for
 from web.dashboard.csrf import require_csrf
 from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import render
-from web.deps import ServicesDep
+from web.deps import PullNumber, ServicesDep
 from web.permissions import Action as Needs
 from web.preview_workflows import ManualAction, SignalFailed, approve, destroy, lifetime, redeploy
 from workflows.lifetime import DURATION_HELP, extension_hours
@@ -38,7 +38,7 @@ DONE = {
 async def act(
     request: Request,
     project_id: uuid.UUID,
-    pr_number: int,
+    pr_number: PullNumber,
     action: Action,
     services: ServicesDep,
     signed_in: UserDep,

@@ -24,7 +24,7 @@ from web.dashboard.csrf import require_csrf
 from web.dashboard.github_user_api import GitHubUserApi, GitHubUserError
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.templating import render
-from web.deps import Services, ServicesDep
+from web.deps import PullNumber, Services, ServicesDep
 from web.github_events import push_signal
 from web.permissions import Action
 from web.preview_workflows import running_prs
@@ -70,7 +70,7 @@ async def github_pulls(
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/deploy", dependencies=[Depends(require_csrf)])
 async def deploy(
-    request: Request, project_id: uuid.UUID, pr_number: int, services: ServicesDep, signed_in: UserDep
+    request: Request, project_id: uuid.UUID, pr_number: PullNumber, services: ServicesDep, signed_in: UserDep
 ) -> Response:
     project = await project_for(services, signed_in, project_id, Action.DEPLOY)
     pulls = await _open_pulls(services, signed_in, project)
