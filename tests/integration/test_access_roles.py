@@ -126,6 +126,8 @@ def test_a_push_user_keeps_extends_and_unpins_a_preview_from_the_dashboard_audit
     with person(dash, "kim", "write", project["github_repo_full_name"]) as client:
         pulls = client.get(f"/projects/{project['id']}/pulls").text
         assert 'data-action="keep"' in pulls and 'data-action="extend"' in pulls
+        # Extend by a duration chosen on the page (what `/preview extend 2w` says in a comment).
+        assert '<select id="extend-1" name="duration">' in pulls and '<option value="2w">' in pulls
         base = f"/projects/{project['id']}/pulls/1"
         refused = client.post(f"{base}/extend", data={"duration": "forever"})
         assert refused.status_code == 200 and "Not extended" in refused.text
