@@ -21,13 +21,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.context import WorkerContext
 from models import build_slots
 from models.build_slots import Holder
-from workflows.activity_io import ActivityName, BuildSlotAnswer, BuildSlotInput
+from workflows.activity_io import LONGEST_SLOT_RECHECK, ActivityName, BuildSlotAnswer, BuildSlotInput
 
 log = logging.getLogger("previewd.build_slots")
 
-# A row with no proof of life for this long has its workflow asked whether it still runs. Waiting rows
-# prove themselves at each ask (at most every 30 s); building rows never ask.
-UNCONFIRMED_AFTER = timedelta(seconds=15)
+# A row with no proof of life for this long has its workflow asked whether it still runs. Building
+# rows never ask: a crashed build's slot comes back within this. Waiting rows prove themselves at each
+# ask (at least every LONGEST_SLOT_RECHECK): doubted only once silent for twice that.
+BUILDING_UNCONFIRMED_AFTER = timedelta(seconds=15)
+WAITING_UNCONFIRMED_AFTER = 2 * LONGEST_SLOT_RECHECK + timedelta(seconds=5)
+# Questions to Temporal one ask may cost: the rest are asked about by the next ask.
+MOST_DOUBTED_PER_ASK = 20
 # Waiting rows told at once when a slot comes free: the first ones may take it, and the place of each
 # of them changed. Rows further back learn their new place at their next ask.
 WAKE_AT_MOST = 10
@@ -71,8 +75,9 @@ class BuildSlotActivities:
     async def _reclaim(self, project_id: uuid.UUID, *, besides: uuid.UUID) -> None:
         async with self.ctx.db.session() as session:
             doubtful = await build_slots.unconfirmed(
-                session, project_id=project_id, besides=besides, older_than=UNCONFIRMED_AFTER
-            )
+                session, project_id=project_id, besides=besides, building_after=BUILDING_UNCONFIRMED_AFTER,
+                waiting_after=WAITING_UNCONFIRMED_AFTER, most=MOST_DOUBTED_PER_ASK,
+            )  # fmt: skip
         alive: list[uuid.UUID] = []
         gone: list[uuid.UUID] = []
         for holder in doubtful:

@@ -18,7 +18,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Text, delete, func, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Text,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col
@@ -166,17 +179,28 @@ async def _waiting(session: AsyncSession, project_id: uuid.UUID, count: int) -> 
 
 
 async def unconfirmed(
-    session: AsyncSession, *, project_id: uuid.UUID, besides: uuid.UUID, older_than: timedelta
-) -> list[Holder]:
-    """The project's other rows with no proof of life for `older_than`: their workflows are asked
-    whether they still run (a waiting row proves itself at each ask; a building one never asks)."""
+    session: AsyncSession, *, project_id: uuid.UUID, besides: uuid.UUID, building_after: timedelta,
+    waiting_after: timedelta, most: int,
+) -> list[Holder]:  # fmt: skip
+    """The project's other rows with no proof of life for long enough, longest silent first, at most
+    `most` of them: their workflows are asked whether they still run. A building row never asks (it
+    is doubted after `building_after`); a waiting one proves itself at each ask, so only one silent
+    for longer than it waits between asks (`waiting_after`) is doubted: hundreds of live waiters
+    cost no question to Temporal."""
+    silent = func.now() - col(BuildSlot.seen_at)
     rows = (
         await session.execute(
-            select(col(BuildSlot.deployment_id), col(BuildSlot.workflow_id), col(BuildSlot.run_id)).where(
+            select(col(BuildSlot.deployment_id), col(BuildSlot.workflow_id), col(BuildSlot.run_id))
+            .where(
                 col(BuildSlot.project_id) == project_id,
                 col(BuildSlot.deployment_id) != besides,
-                col(BuildSlot.seen_at) < func.now() - older_than,
+                or_(
+                    and_(col(BuildSlot.granted_at).is_not(None), silent > building_after),
+                    silent > waiting_after,
+                ),
             )
+            .order_by(col(BuildSlot.seen_at))
+            .limit(most)
         )
     ).all()
     return [Holder(row.deployment_id, row.workflow_id, row.run_id) for row in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from workflows.vocabulary import DeploymentStatus, ReportPhase, Settlement
@@ -133,6 +134,11 @@ class ExpiryFacts:
 class ClaimHostQueueResult:
     host_queue: str = ""
     build_queue: str = ""
+
+
+# A deployment waiting for a build slot asks again at least this often (workflows/build_queue.py): a
+# waiting row silent for much longer belongs to a run that is gone (activities/build_slots.py).
+LONGEST_SLOT_RECHECK = timedelta(seconds=30)
 
 
 @dataclass

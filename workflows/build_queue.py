@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.build_slots import BuildSlotActivities
-    from workflows.activity_io import NON_RETRYABLE, BuildSlotInput, DeploymentRef
+    from workflows.activity_io import LONGEST_SLOT_RECHECK, NON_RETRYABLE, BuildSlotInput, DeploymentRef
     from workflows.pr_reporter import PRReporter
     from workflows.signals import PreviewState, workflow_id_for
     from workflows.vocabulary import Phase
@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
 # Asked again after this long without a `slot_free` signal (a holder that died never sends one; its
 # slot is reclaimed at the next ask), doubling up to the longest: a long wait adds few events.
 FIRST_RECHECK = timedelta(seconds=5)
-LONGEST_RECHECK = timedelta(seconds=30)
+LONGEST_RECHECK = LONGEST_SLOT_RECHECK
 SLOT_TIMEOUT = timedelta(seconds=30)
 # Bookkeeping in Postgres, retried until it answers; a project that is gone fails the deployment.
 SLOT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=NON_RETRYABLE)

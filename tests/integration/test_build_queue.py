@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from temporalio.client import Client
 
+from activities.build_slots import BUILDING_UNCONFIRMED_AFTER, WAITING_UNCONFIRMED_AFTER
 from models import build_slots
 from models.db import Database
 from tests.integration.github_system import REPO, GitHubSystem
@@ -200,5 +201,27 @@ async def _queue_at_once(system: System, project_id: uuid.UUID, ids: list[uuid.U
             assert await build_slots.reclaim(session, project_id=project_id, gone=[]) == 1
         assert (await take(3)).granted is True
         assert (await take(4)) == build_slots.Place(granted=False, ahead=2)
+        # Who gets asked about: a building row silent for 20 s, a waiting one for 70 s (longer than it
+        # waits between asks); not a waiting one silent for 40 s (it asks every 30 s at most).
+        silent = {ids[3]: 20, ids[5]: 40, ids[6]: 70}
+        with system.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE build_slots SET seen_at = now() WHERE project_id = :p"), {"p": project_id}
+            )
+            for deployment_id, seconds in silent.items():
+                connection.execute(
+                    text(
+                        "UPDATE build_slots SET seen_at = now() - make_interval(secs => :s)"
+                        " WHERE deployment_id = :d"
+                    ),
+                    {"s": seconds, "d": deployment_id},
+                )
+        async with db.session() as session:
+            doubted = partial(
+                build_slots.unconfirmed, session, project_id=project_id, besides=ids[4],
+                building_after=BUILDING_UNCONFIRMED_AFTER, waiting_after=WAITING_UNCONFIRMED_AFTER,
+            )  # fmt: skip
+            assert [h.deployment_id for h in await doubted(most=20)] == [ids[6], ids[3]]
+            assert [h.deployment_id for h in await doubted(most=1)] == [ids[6]]
     finally:
         await db.dispose()
