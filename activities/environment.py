@@ -77,9 +77,16 @@ def app_values(
 def sandboxed_env(
     values: Mapping[str, str], *, home: str, host: Mapping[str, str] = os.environ
 ) -> dict[str, str]:
-    """The whole environment inside a sandbox: HOME, PATH, the CA settings, npm's cache under the
-    project's build cache ($HOME/.cache), then `values`."""
-    return sandbox_env({"npm_config_cache": f"{home}/.cache/npm", **values}, home=home, host=host)
+    """The whole environment inside a sandbox: HOME, PATH, the CA settings, npm's cache and pnpm's
+    store under the project's build cache ($HOME/.cache: pip, uv and yarn keep theirs there anyway;
+    pnpm's store would be under ~/.local/share, which is not kept), then `values`."""
+    store = f"{home}/.cache/pnpm-store"  # pnpm reads npm's npm_config_* variables; newer ones their own
+    caches = {
+        "npm_config_cache": f"{home}/.cache/npm",
+        "npm_config_store_dir": store,
+        "pnpm_config_store_dir": store,
+    }
+    return sandbox_env({**caches, **values}, home=home, host=host)
 
 
 def app_env(*, values: Mapping[str, str], home: Path) -> dict[str, str]:

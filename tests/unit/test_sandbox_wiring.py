@@ -75,6 +75,7 @@ def test_the_sandbox_env_holds_nothing_of_the_workers(clean_env: Path) -> None:
     env = sandboxed_env(values, home="/home/preview", host=host)
     assert env["PORT"] == "8080" and env["HOST"] == "0.0.0.0" and env["API_KEY"] == "k"
     assert env["HOME"] == "/home/preview" and env["npm_config_cache"] == "/home/preview/.cache/npm"
+    assert env["npm_config_store_dir"] == "/home/preview/.cache/pnpm-store"  # kept between builds too
     assert env["SSL_CERT_FILE"] == env["PIP_CERT"] == "/etc/ssl/certs/ca.pem"
     assert env["CI"] == "true" and env["COMMIT_SHA"] == REF.commit_sha
     assert not {"FLY_API_TOKEN", "DATABASE_URL", "LD_PRELOAD"} & set(env)
