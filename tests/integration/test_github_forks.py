@@ -172,7 +172,9 @@ def test_members_steer_a_preview_from_comments_and_a_redelivery_acts_once(
     )
     wait_for(lambda: github.told(number, sha, "inactive"), timeout=60, what="the PR told inactive")
     # A command on a closed PR reaches no workflow and brings nothing back.
-    wait_for(lambda: system.workflow_status(project["id"], number) == "COMPLETED", timeout=30,
+    # Its run ends once its last report got through: the session's GitHub fake spends one content
+    # budget (70 writes a minute) for every test before this one, so that may wait up to a minute.
+    wait_for(lambda: system.workflow_status(project["id"], number) == "COMPLETED", timeout=90,
              what="the PR's workflow to end")  # fmt: skip
     github.comment(
         project,
