@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from temporalio import activity
@@ -119,23 +119,27 @@ class StoreActivities:
 
     @activity.defn(name=ActivityName.ACTIVATE)
     async def activate(self, input: ActivateInput) -> None:
-        """The new deployment is live and the previous one of the PR is replaced, in one transaction."""
+        """The new deployment is live and every other live one of the PR is replaced, in one transaction:
+        the one the workflow replaced, and one a run that is gone left live (terminated, then brought
+        back by the drift reconcile), which no workflow knows of."""
         now = utcnow()
+        new_id = uuid.UUID(input.deployment_id)
         async with self.ctx.db.session() as session:
             await session.execute(
                 update(Deployment)
-                .where(col(Deployment.id) == uuid.UUID(input.deployment_id))
+                .where(col(Deployment.id) == new_id)
                 .values(
                     status=DeploymentStatus.ACTIVE, app_url=input.app_url, completed_at=now, updated_at=now
                 )
             )
-            if input.previous_deployment_id:
-                await session.execute(
-                    update(Deployment)
-                    .where(col(Deployment.id) == uuid.UUID(input.previous_deployment_id))
-                    .where(col(Deployment.status) == DeploymentStatus.ACTIVE)
-                    .values(status=DeploymentStatus.REPLACED, updated_at=now)
-                )
+            this = select(Deployment.project_id, Deployment.pr_number).where(col(Deployment.id) == new_id)
+            await session.execute(
+                update(Deployment)
+                .where(tuple_(col(Deployment.project_id), col(Deployment.pr_number)).in_(this))
+                .where(col(Deployment.id) != new_id)
+                .where(col(Deployment.status) == DeploymentStatus.ACTIVE)
+                .values(status=DeploymentStatus.REPLACED, updated_at=now)
+            )
             await session.commit()
 
     @activity.defn(name=ActivityName.FAIL_DEPLOYMENT)

@@ -25,8 +25,8 @@ from models import LogLevel, LogType
 from models.db import Database
 
 MB = 1 << 20
-CHUNK_BYTES = 256 * 1024
-MAX_LINES_PER_COPY = 5000
+CHUNK_BYTES = 512 * 1024
+MAX_LINES_PER_COPY = 10_000
 # tail() reads no more than this of the file's end: the file is the preview's output, as large as it
 # cared to make it.
 TAIL_BYTES = 64 * 1024
