@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.browser.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Dashboard, dashboard_system
+from tests.browser.pages import CSP_VIOLATIONS, OPEN_CONTEXTS
 from tests.requirements import require
 
 
@@ -47,6 +48,14 @@ async def browser(requirements: None) -> AsyncIterator[Any]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture(autouse=True)
+async def pages_closed_after_each_test() -> AsyncIterator[None]:
+    yield
+    while OPEN_CONTEXTS:
+        await OPEN_CONTEXTS.pop().close()
+    CSP_VIOLATIONS.clear()  # kept by id(page): a later page may get a closed one's id
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,14 @@ PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 860}
 
 
+# Every context a test opened, closed when it ends (conftest.py): a page left open keeps polling the
+# dashboard and streaming logs, and Chromium and the web app with it, for the rest of the suite.
+OPEN_CONTEXTS: list[Any] = []
+
+
 async def new_page(browser: Any, viewport: dict[str, int] = DESKTOP) -> Any:
     context = await browser.new_context(viewport=viewport)
+    OPEN_CONTEXTS.append(context)
     context.set_default_timeout(15_000)
     page = await context.new_page()
     # Confirmation dialogs (destroy, approve) are accepted, as a person who meant it would.
