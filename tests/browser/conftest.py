@@ -32,13 +32,14 @@ def requirements() -> None:
     require(reason is None, f"browser tests cannot run: {reason}")
 
 
-@pytest.fixture(scope="session")
+# The browser tests' system and Chromium last as long as this package's tests, not the whole run.
+@pytest.fixture(scope="package")
 def dash(requirements: None) -> Iterator[Dashboard]:
     with dashboard_system() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser(requirements: None) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
