@@ -11,7 +11,7 @@ from tests.integration.proxy_harness import Upstream, route_to, start_upstream
 from tests.integration.system import AppRepo, System, free_port, system_of_its_own
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def system() -> Iterator[System]:
     with system_of_its_own("") as running:
         yield running
@@ -23,14 +23,14 @@ def repo(tmp_path: Path) -> AppRepo:
     return AppRepo.create(tmp_path / f"app-{uuid.uuid4().hex[:8]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHubSystem]:
     """The system as a GitHub App installation on a loopback fake of GitHub; shared by the GitHub tests."""
     with github_system(tmp_path_factory.mktemp("github")) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def previews(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Upstream]]:
     """Two previews behind the proxy, `pr-1-proxy-a` and `pr-1-proxy-b`, each its own process, and a
     route `pr-1-proxy-down` to a port where nothing listens."""
