@@ -14,13 +14,14 @@ import uuid
 from datetime import timedelta
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from activities.context import WorkerContext
 from models import build_slots
 from models.build_slots import Holder
+from runtime.temporal_client import workflow_running
 from workflows.activity_io import LONGEST_SLOT_RECHECK, ActivityName, BuildSlotAnswer, BuildSlotInput
 
 log = logging.getLogger("previewd.build_slots")
@@ -98,15 +99,7 @@ class BuildSlotActivities:
 
     async def _runs(self, holder: Holder) -> bool | None:
         """Whether the holder's workflow run still runs; None when Temporal cannot say (kept)."""
-        handle = self.temporal.get_workflow_handle(holder.workflow_id, run_id=holder.run_id)
-        try:
-            described = await handle.describe()
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return False
-            log.warning("could not ask Temporal about %s: %s", holder.workflow_id, error)
-            return None
-        return described.status == WorkflowExecutionStatus.RUNNING
+        return await workflow_running(self.temporal, holder.workflow_id, holder.run_id)
 
     async def _tell_slot_free(self, holder: Holder) -> None:
         """Best effort: a waiting workflow that misses this asks again at its next timer anyway."""

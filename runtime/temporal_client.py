@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client
+import logging
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from config import Settings
+
+log = logging.getLogger("previewd.temporal")
 
 
 def temporal_address(settings: Settings) -> str:
@@ -13,3 +18,16 @@ def temporal_address(settings: Settings) -> str:
 
 async def connect(settings: Settings) -> Client:
     return await Client.connect(temporal_address(settings), namespace=settings.temporal_namespace)
+
+
+async def workflow_running(client: Client, workflow_id: str, run_id: str | None = None) -> bool | None:
+    """Whether the workflow (that run of it, with `run_id`) is running: False once it ended or when
+    Temporal never heard of it, None when Temporal cannot say now (the caller keeps what it has)."""
+    try:
+        described = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        log.warning("could not ask Temporal about %s: %s", workflow_id, error.message)
+        return None
+    return described.status == WorkflowExecutionStatus.RUNNING

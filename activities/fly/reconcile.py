@@ -12,8 +12,7 @@ import uuid
 
 from sqlmodel import col, select
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from activities.context import heartbeating
 from activities.fly.client import FlyClient
@@ -22,6 +21,7 @@ from models import WebhookDelivery
 from models.app_names import owner_of
 from models.db import Database
 from models.deliveries import DeliveryOutcome
+from runtime.temporal_client import workflow_running
 from workflows.fly_reconcile_io import (
     RECONCILE_ACTIVITY,
     Decision,
@@ -52,15 +52,9 @@ class Reconciler:
         return (str(allocated[0]), allocated[1]) if allocated else None
 
     async def pr_open(self, project_id: str, pr_number: int) -> bool:
-        try:
-            described = await self.temporal.get_workflow_handle(
-                workflow_id_for(project_id, pr_number)
-            ).describe()
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return described.status == WorkflowExecutionStatus.RUNNING
+        """Whether the PR's workflow runs; open when Temporal cannot say (nothing is destroyed on a
+        guess: the next reconcile asks again)."""
+        return await workflow_running(self.temporal, workflow_id_for(project_id, pr_number)) is not False
 
     async def pr_pending(self, project_id: str, pr_number: int) -> bool:
         """A delivery for the PR is recorded but not yet dispatched (a reopen, say): it is coming back."""

@@ -30,8 +30,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlmodel import col, select
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from activities.context import WorkerContext
 from activities.github.app_auth import GitHubApp
@@ -42,6 +41,7 @@ from outbox.enqueue import enqueue_if_unchanged
 from outbox.intents import Intent
 from outbox.pull_requests import NotACommit, pull_request_push
 from outbox.received import WATCHED, Received, received_per_pr
+from runtime.temporal_client import workflow_running
 from workflows.github_reconcile_io import (
     DRIFT_ACTIVITY,
     DRIFT_PROJECTS_ACTIVITY,
@@ -174,12 +174,7 @@ class DriftActivities:
 
     async def _workflow_ended(self, project: Project, number: int) -> bool:
         """Whether the PR's workflow has ended (or never ran); False when Temporal cannot say."""
-        handle = self.temporal.get_workflow_handle(workflow_id_for(str(project.id), number))
-        try:
-            status = (await handle.describe()).status
-        except RPCError as error:
-            return error.status == RPCStatusCode.NOT_FOUND
-        return status is not None and status != WorkflowExecutionStatus.RUNNING
+        return await workflow_running(self.temporal, workflow_id_for(str(project.id), number)) is False
 
     async def _close_if_closed(
         self, app: GitHubApp, token: str, project: Project, seen: Received
