@@ -12,6 +12,7 @@ from activities.app_names import app_name as make_app_name
 from config import Settings
 from models import Deployment, DeploymentStatus, Project
 from models.preview_domains import pointing_record
+from web.cookie_scope import site_shared_with_dashboard
 from web.dashboard.access import access_to
 from web.dashboard.signed_in import SignedIn
 from web.deps import Services
@@ -34,8 +35,10 @@ async def domain_context(
     )
     records = []
     waiting: list[dict[str, Any]] = []
+    shared_site = None
     if project.preview_domain:
         records = [_pattern(settings, example, project.preview_domain)]
+        shared_site = site_shared_with_dashboard(settings, f"{example}.{project.preview_domain}")
         async with services.db.session() as session:
             rows = (
                 await session.exec(
@@ -63,6 +66,7 @@ async def domain_context(
             "example_app": example,
             "records": records,
             "waiting": waiting,
+            "shared_site": shared_site,
         }
     }
 
