@@ -115,6 +115,7 @@ def test_a_preview_is_ready_only_once_its_own_name_answers_over_tls(domains: Dom
         assert f"{hostname} CNAME pr-1-private-app.fly.dev" in page.text
         waiting = dashboard.get(f"/projects/{project['id']}/settings").text
         assert f"PR #1 <code>{hostname}</code>" in waiting
+        assert f"<code>{hostname} CNAME pr-1-private-app.fly.dev</code>" in waiting
         with system.api() as api:
             out = api.get(f"/api/deployments/{row['id']}").json()
         assert out["custom_domain"]["hostname"] == hostname and out["status"] == "deploying"
