@@ -5,7 +5,9 @@ lasts as long as the PR; a retry or the next push finds it), records Fly's view 
 deployment (status, and the DNS records it needs), and calls the preview ready only once the name
 answers over TLS with a certificate this host verifies. Until then the deployment stays `deploying`;
 past PREVIEWD_CUSTOM_DOMAIN_TIMEOUT_SECONDS it fails, naming the DNS record to add. Destroying the
-app removes its certificates with it (Fly's DELETE /v1/apps/{app}).
+app removes its certificates with it (Fly's DELETE /v1/apps/{app}); a name the PR's app no longer
+answers at (the project's domain changed or was removed) has its certificate deleted at the next
+deploy (`drop_stale_names`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext, heartbeat
@@ -113,3 +115,25 @@ class CustomDomain:
                 .values(custom_domain=view)
             )
             await session.commit()
+
+
+async def drop_stale_names(
+    ctx: WorkerContext, client: FlyClient, ref: DeploymentRef, keep: str | None, sink: LogSink
+) -> None:
+    """Delete the app's certificates for names earlier deployments of the PR used and this one does
+    not (`keep` is this deployment's name, None without a domain)."""
+    async with ctx.db.session() as session:
+        views = (
+            await session.exec(
+                select(Deployment.custom_domain)
+                .where(
+                    Deployment.project_id == uuid.UUID(ref.project_id), Deployment.pr_number == ref.pr_number
+                )
+                .where(col(Deployment.id) != uuid.UUID(ref.deployment_id))
+                .where(col(Deployment.custom_domain).is_not(None))
+            )
+        ).all()
+    stale = {str(view["hostname"]) for view in views if view and view.get("hostname")} - {keep}
+    for hostname in sorted(stale):
+        if await client.delete_certificate(ref.app_name, hostname):
+            sink.info(f"Removed the certificate for {hostname}: the project's preview domain changed")

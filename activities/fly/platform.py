@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities.context import WorkerContext, heartbeat, heartbeating
 from activities.environment import pr_values
 from activities.fly.client import ATTEMPTS_PER_CALL, FlyApiError, FlyClient
-from activities.fly.custom_domain import CustomDomain, custom_url
+from activities.fly.custom_domain import CustomDomain, custom_url, drop_stale_names
 from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT, METADATA_ROLE, machine_config
 from activities.fly.network import project_network
 from activities.fly.release import run_release
@@ -154,8 +154,14 @@ class FlyPlatformActivities:
         sink.info(f"Waiting for machine {machine['id']} to start")
         await self.client.wait_started(ref.app_name, machine, deadline_seconds=60)
         await self._check(url, sink)
-        if project.preview_domain:
-            url = await CustomDomain(self.ctx, self.client, ref, project.preview_domain, sink).serve(url)
+        domain = (
+            CustomDomain(self.ctx, self.client, ref, project.preview_domain, sink)
+            if project.preview_domain
+            else None
+        )
+        await drop_stale_names(self.ctx, self.client, ref, domain.hostname if domain else None, sink)
+        if domain is not None:
+            url = await domain.serve(url)
         sink.info(f"Live at {url}")
         return DeployResult(app_url=url)
 

@@ -136,9 +136,22 @@ def test_a_preview_is_ready_only_once_its_own_name_answers_over_tls(domains: Dom
         system.wait_status(project["id"], 1, second, "active", timeout=60)
         assert len(fake.calls_to("POST", r"/certificates/acme$")) == 1
 
-        github.fake.set_pull(REPO, 1, head_sha=second, state="closed")
-        system.pull_request(project, "closed", 1, second)
-        system.wait_status(project["id"], 1, second, "destroyed")
+        # The domain removed: the next push serves on the Fly name, and the name's certificate goes.
+        assert set_domain(dashboard, project["id"], "").status_code == 303
+        third = github.push("PR 1 without a domain", ref="refs/heads/pr-1")
+        github.fake.set_pull(REPO, 1, head_sha=third)
+        system.pull_request(project, "synchronize", 1, third)
+        plain = system.wait_status(project["id"], 1, third, "active", timeout=60)
+        assert (
+            plain["app_url"].endswith(f"{EDGE_PREFIX}/pr-1-private-app/") and plain["custom_domain"] is None
+        )
+        [removed] = fake.calls_to("DELETE", r"/certificates/")
+        assert (removed.path, removed.status) == (f"/v1/apps/pr-1-private-app/certificates/{hostname}", 204)
+        assert fake.certificates["pr-1-private-app"] == {}
+
+        github.fake.set_pull(REPO, 1, head_sha=third, state="closed")
+        system.pull_request(project, "closed", 1, third)
+        system.wait_status(project["id"], 1, third, "destroyed")
         # The app went, and its certificate with it.
         assert "pr-1-private-app" not in fake.apps and fake.issued(hostname) is None
     finally:
