@@ -64,6 +64,9 @@ class ProjectOut(BaseModel):
     deployment_config: dict[str, Any]
     is_active: bool
     secret_names: list[str]
+    # Fly previews also answer at `{app}.{preview_domain}`; set by a repository admin in the
+    # dashboard only (README, "Custom domains").
+    preview_domain: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -118,7 +118,9 @@ def test_a_preview_is_ready_only_once_its_own_name_answers_over_tls(domains: Dom
         assert f"<code>{hostname} CNAME pr-1-private-app.fly.dev</code>" in waiting
         with system.api() as api:
             out = api.get(f"/api/deployments/{row['id']}").json()
+            shown = api.get(f"/api/projects/{project['id']}").json()
         assert out["custom_domain"]["hostname"] == hostname and out["status"] == "deploying"
+        assert shown["preview_domain"] == DOMAIN
         assert hostname not in github.sticky(1)
 
         fake.point_dns(hostname)
