@@ -106,6 +106,15 @@ class Settings(BaseSettings):
     # Where a Fly preview answers; {app} is its app name. Change it for a custom wildcard domain.
     fly_preview_url_template: str = "https://{app}.fly.dev/"
     fly_builder: Literal["flyctl", "docker"] = "flyctl"
+    # A project's preview domain (Fly): how long a deploy waits for https://{app}.{domain}/ to answer
+    # over verified TLS (DNS and Fly's certificate) before it fails naming the DNS record to add.
+    previewd_custom_domain_timeout_seconds: int = Field(default=300, ge=5, le=420)
+    # The CA certificates (a PEM file) that check is verified against; unset: the system's.
+    previewd_tls_ca_bundle: Path | None = None
+    # Where that check connects instead of asking DNS, as `host=address:port` pairs separated by
+    # commas (`*.previews.example.com=127.0.0.1:8443`): for a test or a split-horizon network.
+    # TLS still checks the certificate against the URL's own host name.
+    previewd_resolve_overrides: str = ""
 
     @field_validator(
         "previewd_base_url", "previewd_temporal_ui_url", "github_api_url", "github_url", "fly_api_url"
@@ -115,6 +124,16 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("previewd_resolve_overrides")
+    @classmethod
+    def _overrides(cls, value: str) -> str:
+        parse_resolve_overrides(value)
+        return value
+
+    @property
+    def resolve_overrides(self) -> dict[str, tuple[str, int]]:
+        return parse_resolve_overrides(self.previewd_resolve_overrides)
 
     @model_validator(mode="after")
     def _fly_needs_a_token(self) -> Settings:
@@ -201,6 +220,20 @@ class Settings(BaseSettings):
         if self.previewd_platform == "fly":
             return self.fly_preview_url_template.format(app=app_name)
         return f"http://{app_name}.{self.previewd_preview_domain}{self.preview_scheme_port}/"
+
+
+def parse_resolve_overrides(value: str) -> dict[str, tuple[str, int]]:
+    """`host=address:port,…` as {host: (address, port)}; ValueError naming the bad entry."""
+    overrides: dict[str, tuple[str, int]] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        host, _, target = entry.partition("=")
+        address, _, port = target.rpartition(":")
+        if not host.strip() or not address or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{entry!r} is not host=address:port")
+        overrides[host.strip().lower()] = (address.strip("[]"), int(port))
+    return overrides
 
 
 class ConfigError(SystemExit):

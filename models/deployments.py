@@ -76,6 +76,10 @@ class Deployment(SQLModel, table=True):
     # "install": …, "start": …}, "reused": {"mirror": …, "virtualenv": …, "build_cache": …},
     # "reuse_keys": {…}}; written by the clone, build and deploy as each ends (models/build_stats.py).
     build_stats: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    # Its project's preview domain on Fly, as the deploy last saw it: {"hostname", "status" (Fly's
+    # certificate status), "configured", "serving" (the URL answered over verified TLS),
+    # "dns": [{"type", "name", "value"}]} (activities/fly/custom_domain.py); None without one.
+    custom_domain: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     started_at: datetime | None = optional_timestamp_field()
     completed_at: datetime | None = optional_timestamp_field()
     # When the log retention schedule deleted its log lines (project's log_retention_days after it

@@ -185,6 +185,9 @@ class Project(SQLModel, table=True):
     # installation was suspended or deleted, the repository was removed from it): the matching event
     # switches it back on.
     disabled_reason: str | None = Field(default=None, max_length=100)
+    # Fly previews are also served at `{app}.{preview_domain}` with a certificate from Fly
+    # (models/preview_domains.py); set by an admin in the dashboard only, never by previewd.toml.
+    preview_domain: str | None = Field(default=None, max_length=253)
     created_at: datetime = timestamp_field()
     updated_at: datetime = timestamp_field()
 

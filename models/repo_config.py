@@ -44,6 +44,7 @@ DASHBOARD_ONLY: dict[tuple[str, ...], str] = {
     ("idle_minutes",): "sleep and live previews",
     ("max_live_previews",): "sleep and live previews",
     ("domains",): "domains",
+    ("preview_domain",): "the preview domain",
     ("notifications",): "notifications",
     ("clone_url",): "the repository's clone URL",
     ("database", "template"): "the database template",

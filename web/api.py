@@ -64,6 +64,9 @@ class ProjectOut(BaseModel):
     deployment_config: dict[str, Any]
     is_active: bool
     secret_names: list[str]
+    # Fly previews also answer at `{app}.{preview_domain}`; set by a repository admin in the
+    # dashboard only (README, "Custom domains").
+    preview_domain: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -98,6 +101,9 @@ class DeploymentOut(BaseModel):
     # The live deployment's preview sleeps (no request for its project's idle_minutes): its process is
     # stopped, its files and route kept, and the next request wakes it. Its status stays "active".
     asleep: bool = False
+    # Fly, with a project preview domain: {"hostname", "status" (Fly's certificate status),
+    # "configured", "serving" (answered over verified TLS), "dns": [{"type", "name", "value"}]}.
+    custom_domain: dict[str, Any] | None = None
     started_at: datetime | None
     completed_at: datetime | None
     created_at: datetime

@@ -54,3 +54,10 @@ def shared_site_warning(settings: Settings) -> str | None:
         "cookies the dashboard reads. Serve previews from another registrable domain "
         "(PREVIEWD_PREVIEW_DOMAIN or FLY_PREVIEW_URL_TEMPLATE)."
     )
+
+
+def site_shared_with_dashboard(settings: Settings, host: str) -> str | None:
+    """The registrable domain `host` (a project's preview name) shares with the dashboard, if any:
+    the settings page warns about a preview domain on the dashboard's site."""
+    site = _site(urlsplit(settings.previewd_base_url).hostname or "")
+    return site if site is not None and site == _site(host) else None

@@ -30,6 +30,8 @@ class Action(StrEnum):
     SETTINGS = "settings"
     SECRETS = "secrets"
     FORK_POLICY = "fork policy"
+    # The project's preview domain: where its previews answer under a name of the organization's.
+    DOMAIN = "preview domain"
     DISABLE = "disable"
     DELETE = "delete"
     CONNECT = "connect"
@@ -51,6 +53,7 @@ NEEDS: dict[Action, Role] = {
     Action.DISABLE: Role.MAINTAIN,
     Action.DELETE: Role.MAINTAIN,
     Action.CONNECT: Role.ADMIN,
+    Action.DOMAIN: Role.ADMIN,
     Action.OPERATE: Role.ADMIN,
 }
 

@@ -160,6 +160,31 @@ class FlyClient:
     async def assign_ip(self, app: str, kind: str) -> None:
         await self.request("POST", f"/v1/apps/{app}/ip_assignments", json={"type": kind})
 
+    # -- certificates (custom domains) ----------------------------------------------------------------
+
+    async def certificate(self, app: str, hostname: str) -> dict[str, Any] | None:
+        """The app's CertificateDetail for `hostname`, or None when none was requested."""
+        response = await self.request("GET", f"/v1/apps/{app}/certificates/{hostname}", ok=(404,))
+        return None if response.status_code == 404 else dict(response.json())
+
+    async def request_acme_certificate(self, app: str, hostname: str) -> dict[str, Any]:
+        """Asks Fly for a Let's Encrypt certificate for `hostname` on the app. Idempotent here: a
+        hostname the app already has (an earlier push, a retried activity) is looked up instead."""
+        path = f"/v1/apps/{app}/certificates/acme"
+        response = await self.request("POST", path, json={"hostname": hostname}, ok=(422,))
+        if response.status_code == 422:
+            failure = self._error(response, "POST", path)
+            existing = await self.certificate(app, hostname)
+            if existing is None:
+                raise failure
+            return existing
+        return dict(response.json())
+
+    async def delete_certificate(self, app: str, hostname: str) -> bool:
+        """Removes the hostname and its certificates from the app; False if it had none."""
+        response = await self.request("DELETE", f"/v1/apps/{app}/certificates/{hostname}", ok=(404,))
+        return response.status_code != 404
+
     # -- machines -----------------------------------------------------------------------------------
 
     async def list_machines(self, app: str) -> list[dict[str, Any]]:

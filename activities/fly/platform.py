@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities.context import WorkerContext, heartbeat, heartbeating
 from activities.environment import pr_values
 from activities.fly.client import ATTEMPTS_PER_CALL, FlyApiError, FlyClient
+from activities.fly.custom_domain import CustomDomain, custom_url, drop_stale_names
 from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT, METADATA_ROLE, machine_config
 from activities.fly.network import project_network
 from activities.fly.release import run_release
@@ -133,9 +134,11 @@ class FlyPlatformActivities:
         if problem:
             raise ApplicationError(problem, type=ErrorType.BAD_CONFIG, non_retryable=True)
         url = self.ctx.settings.preview_url(ref.app_name)
+        # With a preview domain the preview's URL is its own name there (custom_domain.py).
+        public_url = custom_url(ref.app_name, project.preview_domain) if project.preview_domain else url
         await self.ensure_app(ref, sink)
         values = {**config.env_vars, **await self.ctx.secrets(ref.project_id)}
-        values |= {"PREVIEW_URL": url, "PR_NUMBER": str(ref.pr_number), "COMMIT_SHA": ref.commit_sha}
+        values |= {"PREVIEW_URL": public_url, "PR_NUMBER": str(ref.pr_number), "COMMIT_SHA": ref.commit_sha}
         # The PR's text as values only, as on the local platform (activities/environment.py).
         values |= pr_values(ref, await self.ctx.pull_request(ref.deployment_id))
         version = await self.client.set_secrets(ref.app_name, values)
@@ -151,6 +154,14 @@ class FlyPlatformActivities:
         sink.info(f"Waiting for machine {machine['id']} to start")
         await self.client.wait_started(ref.app_name, machine, deadline_seconds=60)
         await self._check(url, sink)
+        domain = (
+            CustomDomain(self.ctx, self.client, ref, project.preview_domain, sink)
+            if project.preview_domain
+            else None
+        )
+        await drop_stale_names(self.ctx, self.client, ref, domain.hostname if domain else None, sink)
+        if domain is not None:
+            url = await domain.serve(url)
         sink.info(f"Live at {url}")
         return DeployResult(app_url=url)
 

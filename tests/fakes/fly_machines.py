@@ -17,6 +17,13 @@ not pin down follow fly-go (superfly/fly-go flaps) and the Fly docs:
 - destroying a running machine without `force`/`kill` -> 409
   `{"error": "unable to destroy machine, not currently stopped"}`
 
+Certificates (custom domains): a requested hostname is `Awaiting configuration` until the test says
+its DNS record was added (`point_dns`), then `Ready` with `configured: true` (the subset does not pin
+the status strings; these are flyctl's words). A hostname already on the app -> 422
+`{"error": "Hostname already exists on app"}`. `FakeFlyTlsEdge` serves `https://{hostname}/` on
+loopback for a configured certificate only (the TLS handshake fails for any other name), with a
+certificate from a test CA.
+
 Machines come up `start_delay` seconds after create/update/start (state `created`/`replacing`/
 `starting` until then) and go down `start_delay` seconds after stop (`stopping`).
 """
@@ -28,6 +35,7 @@ import hashlib
 import json
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -43,6 +51,7 @@ from starlette.routing import Route
 
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openapi_validation import MethodNotAllowed, OpenAPIContract, RouteNotFound
+from tests.fakes.tls_authority import TestAuthority
 
 Json = dict[str, Any]
 Query = dict[str, list[Any]]
@@ -180,6 +189,10 @@ class FakeFly:
         self.secrets: dict[str, dict[str, str]] = {}
         self.secrets_version: dict[str, int] = {}
         self.ips: dict[str, list[Json]] = {}
+        # certificates[app][hostname] is a `CertificateDetail`; dns_pointed, the hostnames whose DNS
+        # record the operator (the test) added, so Fly can validate and issue.
+        self.certificates: dict[str, dict[str, Json]] = {}
+        self.dns_pointed: set[str] = set()
         self.calls: list[Call] = []
         # A machine that runs to its end (restart policy "no", like a release_command machine) exits
         # with the code this gives for its init.cmd: the fake runs no image, a test says how it ends.
@@ -217,6 +230,9 @@ class FakeFly:
             "Secret_get": self._secret_get,
             "Secret_create": self._secret_create,
             "Secret_delete": self._secret_delete,
+            "App_Certificates_acme_create": self._certificates_acme_create,
+            "App_Certificates_show": self._certificates_show,
+            "App_Certificates_delete": self._certificates_delete,
         }
         self.app = Starlette(
             routes=[
@@ -230,7 +246,9 @@ class FakeFly:
 
         Point FLY_PREVIEW_URL_TEMPLATE at `{url}/__edge/{app}/` to health-check previews through it.
         """
-        app = request.path_params["app"]
+        return self.edge_answer(request.path_params["app"])
+
+    def edge_answer(self, app: str) -> Response:
         for machine_id in list(self.machines.get(app, {})):
             self._refresh(app, machine_id)
             machine = self.machines[app][machine_id]
@@ -276,6 +294,18 @@ class FakeFly:
             if (method is None or c.method == method.upper())
             and (path is None or re.search(path, c.path) is not None)
         ]
+
+    def point_dns(self, hostname: str) -> None:
+        """The operator added the DNS record for `hostname`: Fly can now validate it and issue."""
+        self.dns_pointed.add(hostname)
+
+    def issued(self, hostname: str) -> str | None:
+        """The app holding a configured (issued) certificate for `hostname`, if any."""
+        for app, certificates in list(self.certificates.items()):
+            detail = certificates.get(hostname)
+            if detail is not None and self._refresh_certificate(app, detail)["configured"]:
+                return app
+        return None
 
     def machine_state(self, app_name: str, machine_id: str) -> str:
         self._refresh(app_name, machine_id)
@@ -423,6 +453,7 @@ class FakeFly:
         self._secret_times[name] = {}
         self.secrets_version[name] = 0
         self.ips[name] = []
+        self.certificates[name] = {}
         # The spec documents no body for 201; fly-go decodes one into App, so send it.
         return 201, self._app_view(name)
 
@@ -442,6 +473,7 @@ class FakeFly:
             self._secret_times,
             self.secrets_version,
             self.ips,
+            self.certificates,
         ):
             store.pop(name, None)
         return 202, None
@@ -484,6 +516,72 @@ class FakeFly:
         if len(kept) == len(self.ips[name]):
             raise FlyError(404, "ip assignment not found")
         self.ips[name] = kept
+        return 204, None
+
+    # --- certificates -------------------------------------------------------------------------
+
+    def _refresh_certificate(self, app: str, detail: Json) -> Json:
+        if not detail["configured"] and detail["hostname"] in self.dns_pointed:
+            detail["configured"] = True
+            detail["status"] = "Ready"
+            detail["certificates"] = [
+                {
+                    "source": "fly",
+                    "certificate_authority": "lets_encrypt",
+                    "status": "active",
+                    "created_at": _now_iso(),
+                }
+            ]
+        return detail
+
+    async def _certificates_acme_create(self, r: Req) -> tuple[int, Any]:
+        app = r.path["app_name"]
+        self._own_app(app)
+        hostname = str(r.body.get("hostname") or "").lower()
+        if not hostname:
+            raise FlyError(422, "hostname is required")
+        if hostname in self.certificates[app]:
+            raise FlyError(422, "Hostname already exists on app")
+        if any(hostname in certs for other, certs in self.certificates.items() if other != app):
+            raise FlyError(422, "Hostname is already taken by another app")
+        suffix = "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(6))
+        shared = [ip["ip"] for ip in self.ips[app] if ip["shared"]]
+        v6 = [ip["ip"] for ip in self.ips[app] if ":" in ip["ip"]]
+        self.certificates[app][hostname] = {
+            "hostname": hostname,
+            "acme_requested": True,
+            "configured": False,
+            "status": "Awaiting configuration",
+            "dns_provider": "",
+            "certificates": [],
+            "dns_requirements": {
+                "cname": f"{app}.fly.dev",
+                "a": shared,
+                "aaaa": v6,
+                "acme_challenge": {
+                    "name": f"_acme-challenge.{hostname}",
+                    "target": f"{hostname}.{suffix}.flydns.net",
+                },
+            },
+            "validation": {},
+            "validation_errors": [],
+        }
+        return 201, json.loads(json.dumps(self._refresh_certificate(app, self.certificates[app][hostname])))
+
+    def _certificate(self, r: Req) -> Json:
+        app = r.path["app_name"]
+        self._own_app(app)
+        detail = self.certificates[app].get(r.path["hostname"].lower())
+        if detail is None:
+            raise FlyError(404, "certificate not found")
+        return self._refresh_certificate(app, detail)
+
+    async def _certificates_show(self, r: Req) -> tuple[int, Any]:
+        return 200, json.loads(json.dumps(self._certificate(r)))
+
+    async def _certificates_delete(self, r: Req) -> tuple[int, Any]:
+        self._certificate(r)
+        self.certificates[r.path["app_name"]].pop(r.path["hostname"].lower())
         return 204, None
 
     # --- secrets ------------------------------------------------------------------------------
@@ -791,6 +889,34 @@ class FakeFlyServer(LoopbackServer):
     def __init__(self, fake: FakeFly) -> None:
         super().__init__(fake.app, "fake-fly")
         self.fake = fake
+
+
+class FakeFlyTlsEdge(LoopbackServer):
+    """Fly's edge for custom hostnames: HTTPS on a free 127.0.0.1 port, presenting a certificate (from
+    `authority`) only for a hostname whose Fly certificate is configured, and answering as the edge
+    does for the app that holds it. Any other name fails the TLS handshake, as on Fly before issue."""
+
+    def __init__(self, fake: FakeFly, authority: TestAuthority) -> None:
+        self.fake, self.authority = fake, authority
+        self._contexts: dict[str, ssl.SSLContext] = {}
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.sni_callback = self._for_name
+        app = Starlette(routes=[Route("/{path:path}", self._answer, methods=["GET"])])
+        super().__init__(app, "fake-fly-edge", ssl_context=context)
+
+    def _for_name(self, connection: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> int | None:
+        if name is None or self.fake.issued(name) is None:
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        if name not in self._contexts:
+            self._contexts[name] = self.authority.server_context(name)
+        connection.context = self._contexts[name]
+        return None
+
+    async def _answer(self, request: Request) -> Response:
+        app = self.fake.issued(request.url.hostname or "")
+        if app is None:
+            return Response("no certificate for this name", status_code=421, media_type="text/plain")
+        return self.fake.edge_answer(app)
 
 
 def create_fake_fly(

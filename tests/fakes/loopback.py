@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 import time
 from types import TracebackType
@@ -13,14 +14,21 @@ import uvicorn
 
 
 class LoopbackServer:
-    def __init__(self, app: Any, name: str) -> None:
+    def __init__(self, app: Any, name: str, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        """With `ssl_context` it serves HTTPS with that context (its certificates, its SNI callback)."""
         self.name = name
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_context_factory=(lambda _config, _default: ssl_context) if ssl_context else None,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True, name=name

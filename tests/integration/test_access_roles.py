@@ -24,6 +24,8 @@ PUSH_ROUTES = (
     "pulls/1/keep", "pulls/1/unpin", "pulls/1/extend",
 )  # fmt: skip
 MAINTAIN_ROUTES = ("settings", "secrets", "secrets/TOKEN/delete", "disable", "enable", "delete")
+# Routes that need the repository's admin role.
+ADMIN_ROUTES = ("domain",)
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +110,31 @@ def test_a_push_user_redeploys_and_approves_but_cannot_open_settings_or_secrets(
         assert post(client, project, "pulls/1/approve").status_code == 200
         assert f"/projects/{project['id']}/settings" not in client.get(f"/projects/{project['id']}").text
         assert client.get(f"/projects/{project['id']}/settings").status_code == 403
-        for route in MAINTAIN_ROUTES:
+        for route in (*MAINTAIN_ROUTES, *ADMIN_ROUTES):
             assert post(client, project, route).status_code == 403, route
     assert sorted(audit(dash, project, "pia")) == ["approve", "redeploy"]
+
+
+def test_only_an_admin_sets_the_preview_domain(dash: Dashboard, project: dict[str, Any]) -> None:
+    repo = project["github_repo_full_name"]
+    domain = f"/projects/{project['id']}/domain"
+    with person(dash, "mo", "maintain", repo) as client:
+        settings = client.get(f"/projects/{project['id']}/settings").text
+        assert 'id="preview-domain"' in settings and 'name="preview_domain"' not in settings
+        assert client.post(domain, data={"preview_domain": "previews.example.com"}).status_code == 403
+    with person(dash, "nobody-here", None, repo) as client:
+        assert client.post(domain, data={"preview_domain": "previews.example.com"}).status_code == 404
+    with person(dash, "ad", "admin", repo) as client:
+        assert 'name="preview_domain"' in client.get(f"/projects/{project['id']}/settings").text
+        refused = client.post(domain, data={"preview_domain": "previews example"})
+        assert refused.status_code == 422 and "Preview domain must be a bare domain" in refused.text
+        saved = client.post(domain, data={"preview_domain": "Previews.Example.com"})
+        assert saved.status_code == 200 and 'value="previews.example.com"' in saved.text
+        assert client.post(domain, data={"preview_domain": ""}).status_code == 200
+    [row] = dash.system.rows("SELECT preview_domain FROM projects WHERE id = :p", p=project["id"])
+    assert row["preview_domain"] is None
+    assert audit(dash, project, "ad") == ["set preview domain", "set preview domain"]
+    assert audit(dash, project, "mo") == []
 
 
 def workflow_state(dash: Dashboard, project: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from web.cookie_scope import shared_site_warning
+from web.cookie_scope import shared_site_warning, site_shared_with_dashboard
 from web.dashboard.install import session_cookie_name
 
 GITHUB = {"GITHUB_CLIENT_ID": "Iv1.x", "GITHUB_CLIENT_SECRET": "s"}
@@ -51,3 +51,13 @@ def test_the_session_cookie_is_host_prefixed_over_https(
     assert session_cookie_name(Settings()) == "previewd_session"
     https = settings(monkeypatch, PREVIEWD_BASE_URL="https://previewd.example.com")
     assert session_cookie_name(https) == "__Host-previewd_session"
+
+
+def test_a_project_preview_domain_on_the_dashboards_site_is_named(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_site = settings(monkeypatch, PREVIEWD_BASE_URL="https://previewd.example.com")
+    assert site_shared_with_dashboard(on_site, "pr-1-app.previews.example.com") == "example.com"
+    assert site_shared_with_dashboard(on_site, "pr-1-app.example-previews.net") is None
+    local = settings(monkeypatch, PREVIEWD_BASE_URL="http://127.0.0.1:8000")
+    assert site_shared_with_dashboard(local, "pr-1-app.previews.example.com") is None

@@ -76,6 +76,7 @@ def test_an_unknown_key_is_an_error_on_its_line() -> None:
         ("\nexpire_after_days = 0\n", "expire_after_days", 2),
         ("idle_minutes = 0\n", "idle_minutes", 1),
         ("\nmax_live_previews = 100\n", "max_live_previews", 2),
+        ("preview_domain = 'evil.example'\n", "preview_domain", 1),
     ],
 )
 def test_dashboard_only_keys_are_refused_with_where_they_belong(text: str, key: str, line: int) -> None:

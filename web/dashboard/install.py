@@ -15,6 +15,7 @@ from config import Settings
 from web.dashboard import (
     actions,
     deployments,
+    domain_settings,
     github_setup,
     home,
     log_stream,
@@ -84,6 +85,7 @@ def install(app: FastAPI, services: Services) -> None:
     for module in MODULES:
         app.include_router(module.router)
     app.include_router(settings_pages.changes)
+    app.include_router(domain_settings.changes)
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:

@@ -20,6 +20,7 @@ from models.secrets import delete_secret, put_secret, secret_value_problem
 from web.dashboard.access import project_for
 from web.dashboard.config_form import ConfigForm, parse, values_of
 from web.dashboard.csrf import require_csrf
+from web.dashboard.domain_view import domain_context
 from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.teardown import all_prs, delete_after_teardown, destroy_previews
 from web.dashboard.templating import render
@@ -43,6 +44,7 @@ async def _page(
     form: ConfigForm | None = None,
     notice: tuple[bool, str] | None = None,
     secret_error: str | None = None,
+    domain: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     async with services.db.session() as session:
@@ -60,8 +62,13 @@ async def _page(
         "secrets": [{"name": s.name, "updated_at": s.updated_at} for s in secrets],
         "notice": notice,
         "secret_error": secret_error,
+        **await domain_context(services, request.state.signed_in, project, **(domain or {})),
     }
     return render(request, "settings.html", context, status_code=status_code)
+
+
+# The preview domain's form (web/dashboard/domain_settings.py) renders this page with its error.
+settings_page_for = _page
 
 
 async def _audit(

@@ -1,0 +1,139 @@
+"""A Fly preview on its project's preview domain: `https://{app}.{domain}/`.
+
+The deploy asks Fly for a certificate for the name (once per app: the app, and so the certificate,
+lasts as long as the PR; a retry or the next push finds it), records Fly's view of it on the
+deployment (status, and the DNS records it needs), and calls the preview ready only once the name
+answers over TLS with a certificate this host verifies. Until then the deployment stays `deploying`;
+past PREVIEWD_CUSTOM_DOMAIN_TIMEOUT_SECONDS it fails, naming the DNS record to add. Destroying the
+app removes its certificates with it (Fly's DELETE /v1/apps/{app}); a name the PR's app no longer
+answers at (the project's domain changed or was removed) has its certificate deleted at the next
+deploy (`drop_stale_names`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from temporalio.exceptions import ApplicationError
+
+from activities.context import WorkerContext, heartbeat
+from activities.fly.client import FlyClient
+from activities.fly.tls_check import tls_client, tls_problem
+from activities.logsink import LogSink
+from models import Deployment
+from models.preview_domains import DnsRecord, pointing_record, records_from_fly
+from workflows.activity_io import DeploymentRef, ErrorType
+
+PROBE_EVERY_SECONDS = 1.0
+# Fly's certificate is looked at again this often while the name does not answer yet.
+CERTIFICATE_EVERY_SECONDS = 5.0
+
+
+def custom_url(app_name: str, domain: str) -> str:
+    return f"https://{app_name}.{domain}/"
+
+
+def records_needed(hostname: str, edge_url: str, detail: dict[str, Any]) -> list[DnsRecord]:
+    """What the operator adds for `hostname`: what Fly's certificate asks for when it says, else the
+    record that points the name at the app's own edge name."""
+    return records_from_fly(hostname, detail.get("dns_requirements") or {}) or [
+        pointing_record(hostname, urlsplit(edge_url).hostname or "")
+    ]
+
+
+def _view(hostname: str, detail: dict[str, Any], records: list[DnsRecord], serving: bool) -> dict[str, Any]:
+    return {
+        "hostname": hostname,
+        "status": str(detail.get("status") or "requested"),
+        "configured": bool(detail.get("configured")),
+        "serving": serving,
+        "dns": [record.as_dict() for record in records],
+    }
+
+
+class CustomDomain:
+    def __init__(
+        self, ctx: WorkerContext, client: FlyClient, ref: DeploymentRef, domain: str, sink: LogSink
+    ) -> None:
+        self.ctx, self.client, self.ref, self.sink = ctx, client, ref, sink
+        self.hostname = f"{ref.app_name}.{domain}"
+        self.url = custom_url(ref.app_name, domain)
+
+    async def serve(self, edge_url: str) -> str:
+        """The custom URL once it answers over verified TLS; ApplicationError past the bound."""
+        detail = await self.client.certificate(self.ref.app_name, self.hostname)
+        if detail is None:
+            detail = await self.client.request_acme_certificate(self.ref.app_name, self.hostname)
+            self.sink.info(f"Requested a certificate from Fly for {self.hostname}")
+        records = records_needed(self.hostname, edge_url, detail)
+        shown = _view(self.hostname, detail, records, serving=False)
+        await self._record(shown)
+        self.sink.info(f"Certificate for {self.hostname}: {shown['status']}; waiting for {self.url} over TLS")
+        timeout = self.ctx.settings.previewd_custom_domain_timeout_seconds
+        deadline = time.monotonic() + timeout
+        next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
+        async with tls_client(self.ctx.settings) as http:
+            while (problem := await tls_problem(http, self.url)) is not None:
+                await heartbeat()
+                if time.monotonic() >= deadline:
+                    message = self._never_served(timeout, problem, shown)
+                    raise ApplicationError(message, type=ErrorType.START_FAILED, non_retryable=True)
+                if time.monotonic() >= next_look:
+                    next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
+                    detail = await self.client.certificate(self.ref.app_name, self.hostname) or detail
+                    records = records_needed(self.hostname, edge_url, detail)
+                    if (latest := _view(self.hostname, detail, records, serving=False)) != shown:
+                        shown = latest
+                        await self._record(shown)
+                        self.sink.info(f"Certificate for {self.hostname}: {shown['status']}")
+                await asyncio.sleep(PROBE_EVERY_SECONDS)
+        detail = await self.client.certificate(self.ref.app_name, self.hostname) or detail
+        await self._record(
+            _view(self.hostname, detail, records_needed(self.hostname, edge_url, detail), True)
+        )
+        self.sink.info(f"{self.url} answers over TLS")
+        return self.url
+
+    def _never_served(self, timeout: int, problem: str, shown: dict[str, Any]) -> str:
+        wanted = "; ".join(f"{r['name']} {r['type']} {r['value']}" for r in shown["dns"])
+        return (
+            f"{self.url} did not answer over TLS within {timeout}s ({problem}; Fly's certificate: "
+            f"{shown['status']}). Add the DNS record {wanted}, then redeploy"
+        )
+
+    async def _record(self, view: dict[str, Any]) -> None:
+        async with self.ctx.db.session() as session:
+            await session.execute(
+                update(Deployment)
+                .where(col(Deployment.id) == uuid.UUID(self.ref.deployment_id))
+                .values(custom_domain=view)
+            )
+            await session.commit()
+
+
+async def drop_stale_names(
+    ctx: WorkerContext, client: FlyClient, ref: DeploymentRef, keep: str | None, sink: LogSink
+) -> None:
+    """Delete the app's certificates for names earlier deployments of the PR used and this one does
+    not (`keep` is this deployment's name, None without a domain)."""
+    async with ctx.db.session() as session:
+        views = (
+            await session.exec(
+                select(Deployment.custom_domain)
+                .where(
+                    Deployment.project_id == uuid.UUID(ref.project_id), Deployment.pr_number == ref.pr_number
+                )
+                .where(col(Deployment.id) != uuid.UUID(ref.deployment_id))
+                .where(col(Deployment.custom_domain).is_not(None))
+            )
+        ).all()
+    stale = {str(view["hostname"]) for view in views if view and view.get("hostname")} - {keep}
+    for hostname in sorted(stale):
+        if await client.delete_certificate(ref.app_name, hostname):
+            sink.info(f"Removed the certificate for {hostname}: the project's preview domain changed")
