@@ -1,0 +1,95 @@
+"""GET /metrics of the web app and the worker, scraped before and after a PR's life (signed webhooks
+through the GitHub fake, the real worker, Temporal and Postgres): the counters and histograms move,
+the figures read from Postgres follow the preview, the endpoints want their bearer token, and the
+public ports (dashboard/webhooks, previews' proxy) have no /metrics."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.github_system import REPO, GitHubSystem
+from tests.integration.system import System, wait_for
+
+NUMBER = 151
+
+
+def scrape(system: System, process: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    answer = system.metrics(process)
+    assert answer.status_code == 200, answer.text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels` (0 when there is none)."""
+    wanted = set(labels.items())
+    return sum(v for (n, have), v in samples.items() if n == name and wanted <= have)
+
+
+def test_metrics_move_through_a_pr_life(github: GitHubSystem) -> None:
+    system = github.system
+    web_before, worker_before = scrape(system, "web"), scrape(system, "worker")
+    project = github.add_project(9151)
+    pid = project["id"]
+
+    sha = github.push("PR 151 opened", ref=f"refs/heads/pr-{NUMBER}")
+    github.fake.set_pull(REPO, NUMBER, head_sha=sha)
+    system.pull_request(project, "opened", NUMBER, sha)
+    live = system.wait_status(pid, NUMBER, sha, "active")
+    wait_for(partial(github.told, NUMBER, sha, "success"), timeout=60, what="the PR told ready")
+    assert system.preview(live["app_name"]).status_code == 200
+
+    def running_now() -> bool:
+        return value(scrape(system, "web"), "previewd_previews", project=pid, state="running") == 1
+
+    wait_for(running_now, timeout=15, what="the live preview in previewd_previews")
+
+    github.fake.set_pull(REPO, NUMBER, head_sha=sha, state="closed")
+    system.pull_request(project, "closed", NUMBER, sha)
+    system.wait_status(pid, NUMBER, sha, "destroyed")
+
+    def web_after() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+        samples = scrape(system, "web")
+        return samples if value(samples, "previewd_previews", project=pid) == 0 else None
+
+    web = wait_for(web_after, timeout=15, what="the closed PR's preview gone from previewd_previews")
+    worker = scrape(system, "worker")
+
+    def moved(name: str, before: dict, after: dict, **labels: str) -> float:  # type: ignore[type-arg]
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    # The web app: two signed webhooks acknowledged and queued, a proxied request, the preview's time.
+    assert moved("previewd_webhook_ack_seconds_count", web_before, web, status="202") >= 2
+    assert moved("previewd_webhook_deliveries_total", web_before, web, outcome="queued") >= 2
+    assert moved("previewd_proxy_requests_total", web_before, web, kind="http", status="200") >= 1
+    assert value(web, "previewd_preview_running_seconds_total", project=pid) > 0
+    assert value(web, "previewd_outbox_queued") == 0
+    # The worker: the outbox handed both to Temporal, the deployment's steps, its outcome, its API calls.
+    assert moved("previewd_outbox_dispatches_total", worker_before, worker, outcome="dispatched") >= 2
+    assert moved("previewd_outbox_lag_seconds_count", worker_before, worker) >= 2
+    for step in ("clone", "build", "start"):
+        assert value(worker, "previewd_step_seconds_count", project=pid, step=step) >= 1, step
+    assert value(worker, "previewd_queue_seconds_count", project=pid) >= 1
+    assert value(worker, "previewd_build_seconds_count", project=pid) >= 1
+    assert value(worker, "previewd_build_seconds_sum", project=pid) > 0
+    assert value(worker, "previewd_deployments_total", project=pid, outcome="active") == 1
+    assert value(worker, "previewd_deployments_total", project=pid, outcome="destroyed") == 1
+    assert moved("previewd_api_calls_total", worker_before, worker, api="github") >= 3
+    # Temporal's SDK metrics, merged into the worker's text.
+    assert any(name.startswith("temporal_") for name, _ in worker), "no Temporal SDK metrics"
+
+
+def test_metrics_want_the_token_and_stay_off_the_public_ports(github: GitHubSystem) -> None:
+    system = github.system
+    for process in ("web", "worker"):
+        assert system.metrics(process, token=None).status_code == 401
+        assert system.metrics(process, token="not-the-token").status_code == 401
+    assert httpx.get(f"{system.base_url}/metrics", timeout=10).status_code == 404
+    preview_port = system.env["PREVIEWD_PREVIEW_PORT"]
+    assert httpx.get(f"http://127.0.0.1:{preview_port}/metrics", timeout=10).status_code == 404
