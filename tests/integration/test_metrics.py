@@ -5,6 +5,7 @@ public ports (dashboard/webhooks, previews' proxy) have no /metrics."""
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import httpx
@@ -83,6 +84,25 @@ def test_metrics_move_through_a_pr_life(github: GitHubSystem) -> None:
     assert moved("previewd_api_calls_total", worker_before, worker, api="github") >= 3
     # Temporal's SDK metrics, merged into the worker's text.
     assert any(name.startswith("temporal_") for name, _ in worker), "no Temporal SDK metrics"
+
+    # Insights: the same PR, as the dashboard shows it (server-side SVG, no style attribute for the CSP).
+    client = system.dashboard()
+    try:
+        page = client.get(f"/projects/{pid}/insights")
+        overall = client.get("/insights")
+    finally:
+        client.close()
+    assert page.status_code == 200 and overall.status_code == 200
+    assert (
+        '<dd data-figure="built">1</dd>' in page.text and '<dd data-figure="success">100%</dd>' in page.text
+    )
+    assert '<dd data-figure="live">0</dd>' in page.text
+    assert page.text.count("<svg") == 3 and "style=" not in page.text
+    row = re.search(rf'<tr data-preview="{NUMBER}">(.*?)</tr>', page.text, re.S)
+    assert row and "shared-cpu-1x 256 MB" in row.group(1), page.text
+    # A few seconds of the default machine: millionths of a dollar, shown with two significant digits.
+    assert re.search(r"<td class=\"nowrap\">\$0\.00000[1-9][0-9]</td>", row.group(1)), row.group(1)
+    assert f'href="/projects/{pid}/insights"' in overall.text
 
 
 def test_metrics_want_the_token_and_stay_off_the_public_ports(github: GitHubSystem) -> None:
