@@ -6,6 +6,7 @@ public ports (dashboard/webhooks, previews' proxy) have no /metrics."""
 from __future__ import annotations
 
 import re
+import time
 from functools import partial
 
 import httpx
@@ -50,6 +51,13 @@ def test_metrics_move_through_a_pr_life(github: GitHubSystem) -> None:
         return value(scrape(system, "web"), "previewd_previews", project=pid, state="running") == 1
 
     wait_for(running_now, timeout=15, what="the live preview in previewd_previews")
+    for process in ("web", "worker"):
+        took = []
+        for _ in range(5):
+            began = time.perf_counter()
+            system.metrics(process)
+            took.append(time.perf_counter() - began)
+        print(f"GET /metrics of the {process}: {sorted(took)[2] * 1000:.1f} ms (median of 5)")
 
     github.fake.set_pull(REPO, NUMBER, head_sha=sha, state="closed")
     system.pull_request(project, "closed", NUMBER, sha)

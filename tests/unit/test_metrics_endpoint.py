@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
+from cli.metrics_line import metrics_line
 from config import Settings
 from runtime.metrics.endpoint import MetricsServer, metrics_app
 from web.proxy.status_counter import StatusCounter
@@ -119,3 +120,11 @@ def test_metrics_never_share_a_public_port(clean_env: Path, monkeypatch: pytest.
         Settings()
     monkeypatch.setenv("PREVIEWD_METRICS_PORT", "0")
     assert Settings().previewd_metrics_port == 0
+
+
+def test_up_says_where_to_scrape(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    line = metrics_line(Settings())
+    assert line is not None and "http://127.0.0.1:9464/metrics (web)" in line and "9465" in line
+    monkeypatch.setenv("PREVIEWD_METRICS_PORT", "0")
+    monkeypatch.setenv("PREVIEWD_WORKER_METRICS_PORT", "0")
+    assert metrics_line(Settings()) is None
