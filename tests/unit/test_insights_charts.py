@@ -60,7 +60,22 @@ def test_daily_figures_land_on_their_calendar_day() -> None:
 
 def test_axis_labels_and_ceilings() -> None:
     assert [_nice_top(v) for v in (0, 0.3, 7, 11, 180, 950)] == [1.0, 0.5, 10.0, 20.0, 200.0, 1000.0]
-    assert [seconds_label(v) for v in (0, 2.5, 42, 60, 125)] == ["0s", "2.5s", "42s", "1m", "2m05s"]
+    assert [seconds_label(v) for v in (0, 0.05, 2.5, 42, 60, 125)] == [
+        "0s",
+        "50ms",
+        "2.5s",
+        "42s",
+        "1m",
+        "2m05s",
+    ]
+
+
+def test_the_edge_labels_stay_inside_the_drawing() -> None:
+    chart = line_chart("Build time", DAYS, {("p50", "series-a"): [1.0] * 5})
+    assert [(label, anchor) for _, label, anchor in chart.x_ticks] == [
+        ("Nov 01", "start"), ("Nov 03", "middle"), ("Nov 05", "end"),
+    ]  # fmt: skip
+    assert 'text-anchor="end">Nov 05</text>' in render(chart)
 
 
 def test_costs_are_per_preview_and_price_each_deployment_at_its_own_size() -> None:

@@ -6,7 +6,7 @@ readable at 375 px; wider screens cap it (dashboard.css `.chart`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -48,7 +48,9 @@ class Chart:
     series: list[Series]
     bars: list[Bar]
     y_ticks: list[tuple[float, str]]
-    x_ticks: list[tuple[float, str]]
+    # (x, label, text-anchor): the first label starts at its day, the last ends at it, so neither is
+    # cut off at the drawing's edge.
+    x_ticks: list[tuple[float, str, str]]
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
@@ -78,17 +80,21 @@ def _nice_top(highest: float) -> float:
 
 
 def seconds_label(value: float) -> str:
+    if 0 < value < 1:
+        return f"{value * 1000:.0f}ms"
     if value >= 60:
         minutes, seconds = divmod(round(value), 60)
         return f"{minutes}m{seconds:02d}s" if seconds else f"{minutes}m"
     return f"{value:.0f}s" if value >= 10 or value == 0 else f"{value:.1f}s"
 
 
-def _x_ticks(days: Sequence[date]) -> list[tuple[float, str]]:
+def _x_ticks(days: Sequence[date], x_of: Callable[[int], float]) -> list[tuple[float, str, str]]:
     if not days:
         return []
-    picks = sorted({0, len(days) // 2, len(days) - 1})
-    return [(_x(i, len(days)), days[i].strftime("%b %d")) for i in picks]
+    last = len(days) - 1
+    picks = sorted({0, len(days) // 2, last})
+    anchor = {0: "start", last: "end"}
+    return [(x_of(i), days[i].strftime("%b %d"), anchor.get(i, "middle")) for i in picks]
 
 
 def line_chart(
@@ -110,7 +116,7 @@ def line_chart(
         for (label, css), line in series.items()
     ]
     ticks = [(_y(top * f, top), seconds_label(top * f)) for f in (0, 0.5, 1)]
-    return Chart(title, lines, [], ticks, _x_ticks(days))
+    return Chart(title, lines, [], ticks, _x_ticks(days, lambda i: _x(i, len(days))))
 
 
 def rate_chart(
@@ -130,6 +136,4 @@ def rate_chart(
         if rate is not None
     ]
     ticks = [(_y(f, 1.0), f"{f:.0%}") for f in (0, 0.5, 1)]
-    picks = sorted({0, len(days) // 2, len(days) - 1}) if days else []
-    x_ticks = [(LEFT + slot * (i + 0.5), days[i].strftime("%b %d")) for i in picks]
-    return Chart(title, [], bars, ticks, x_ticks)
+    return Chart(title, [], bars, ticks, _x_ticks(days, lambda i: LEFT + slot * (i + 0.5)))
