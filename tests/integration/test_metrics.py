@@ -10,28 +10,18 @@ import time
 from functools import partial
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.github_system import REPO, GitHubSystem
+from tests.integration.metric_samples import Samples, parse, value
 from tests.integration.system import System, wait_for
 
 NUMBER = 151
 
 
-def scrape(system: System, process: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def scrape(system: System, process: str) -> Samples:
     answer = system.metrics(process)
     assert answer.status_code == 200, answer.text
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(answer.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    """The sum of `name`'s samples whose labels include `labels` (0 when there is none)."""
-    wanted = set(labels.items())
-    return sum(v for (n, have), v in samples.items() if n == name and wanted <= have)
+    return parse(answer.text)
 
 
 def test_metrics_move_through_a_pr_life(github: GitHubSystem) -> None:
@@ -63,14 +53,14 @@ def test_metrics_move_through_a_pr_life(github: GitHubSystem) -> None:
     system.pull_request(project, "closed", NUMBER, sha)
     system.wait_status(pid, NUMBER, sha, "destroyed")
 
-    def web_after() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+    def web_after() -> Samples | None:
         samples = scrape(system, "web")
         return samples if value(samples, "previewd_previews", project=pid) == 0 else None
 
     web = wait_for(web_after, timeout=15, what="the closed PR's preview gone from previewd_previews")
     worker = scrape(system, "worker")
 
-    def moved(name: str, before: dict, after: dict, **labels: str) -> float:  # type: ignore[type-arg]
+    def moved(name: str, before: Samples, after: Samples, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
     # The web app: two signed webhooks acknowledged and queued, a proxied request, the preview's time.
