@@ -7,6 +7,7 @@ are read with `.get_secret_value()` only where they are used.
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -82,6 +83,14 @@ class Settings(BaseSettings):
     # set 1, so "idle_minutes = 3" sleeps a preview after three idle seconds along the same code path).
     previewd_idle_unit_seconds: int = Field(default=60, ge=1, le=60)
 
+    # Prometheus GET /metrics (README "Metrics and Insights"): the web app's and the worker's, each on a
+    # port of its own, never the dashboard's or the proxy's (which GitHub and the public reach); 0 = off.
+    # Off loopback a bearer token is required: the figures name projects and their activity.
+    previewd_metrics_bind: str = "127.0.0.1"
+    previewd_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    previewd_worker_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    previewd_metrics_token: SecretStr | None = None
+
     github_app_id: str | None = None
     github_app_private_key: SecretStr | None = None
     github_webhook_secret: SecretStr | None = None
@@ -148,6 +157,16 @@ class Settings(BaseSettings):
             raise ValueError("GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together (dashboard sign-in)")
         if "{app}" not in self.fly_preview_url_template:
             raise ValueError("FLY_PREVIEW_URL_TEMPLATE must contain {app}")
+        if not self.metrics_on_loopback and not self.previewd_metrics_token:
+            raise ValueError(
+                "PREVIEWD_METRICS_TOKEN is required when PREVIEWD_METRICS_BIND is not a loopback address"
+            )
+        public = {self.previewd_web_port, self.previewd_preview_port}
+        if {self.previewd_metrics_port, self.previewd_worker_metrics_port} & public:
+            raise ValueError(
+                "PREVIEWD_METRICS_PORT and PREVIEWD_WORKER_METRICS_PORT must differ from "
+                "PREVIEWD_WEB_PORT and PREVIEWD_PREVIEW_PORT (metrics stay off the public ports)"
+            )
         if self.previewd_build_timeout_seconds > self.previewd_max_build_timeout_seconds:
             raise ValueError(
                 "PREVIEWD_BUILD_TIMEOUT_SECONDS (the default build time limit) must not exceed "
@@ -181,6 +200,15 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.previewd_data_dir
+
+    @property
+    def metrics_on_loopback(self) -> bool:
+        if self.previewd_metrics_bind == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.previewd_metrics_bind).is_loopback
+        except ValueError:  # a host name: who knows where it resolves
+            return False
 
     @property
     def github_sign_in(self) -> bool:

@@ -50,6 +50,7 @@ from models.db import Database
 from models.sandbox_reports import UNSANDBOXED_NOTICE, record_sandbox
 from outbox.dispatcher import Dispatcher, run_dispatcher
 from runtime.data_dir import secret_keys
+from runtime.metrics.processes import temporal_runtime, worker_metrics
 from runtime.temporal_client import connect
 from runtime.worker_heartbeat import worker_name
 from runtime.worker_liveness import WORKFLOW_THREADS, Liveness
@@ -119,7 +120,12 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     # noticed too.
     liveness = Liveness(settings, db, name=worker_name(settings), host_queue=host_queue)
     liveness.start()
-    client: Client = await connect(settings)
+    # GET /metrics of the worker (PREVIEWD_WORKER_METRICS_PORT): previewd's counters and Temporal's.
+    temporal_telemetry, temporal_metrics_url = temporal_runtime(settings)
+    metrics = worker_metrics(settings, temporal_metrics_url)
+    if metrics is not None:
+        metrics.start()
+    client: Client = await connect(settings, runtime=temporal_telemetry)
     github = github_app(settings)
     # Before any preview is started here: a worker Temporal refuses leaves nothing running behind it.
     await ensure_schedules(client, settings, github is not None)
@@ -237,6 +243,8 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     if runtime is not None:
         await runtime.stop()
     await liveness.stop()
+    if metrics is not None:
+        await metrics.stop()
     await db.dispose()
     if lost:
         raise SystemExit(POLLER_LOST_EXIT_CODE)

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import deployment_metrics
 from activities.app_names import app_name as make_app_name
 from activities.context import WorkerContext
 from models import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute, Project
@@ -17,6 +18,7 @@ from models.app_names import allocate_name
 from models.common import utcnow
 from models.deployments import FINAL_STATUSES
 from models.queries import lock_log_order
+from models.running_time import started, stopped
 from models.sandbox_reports import unsandboxed_hosts
 from workflows.activity_io import (
     ActivateInput,
@@ -97,15 +99,20 @@ class StoreActivities:
         if status == DeploymentStatus.BUILDING:
             values["started_at"] = now
         if status in FINAL_STATUSES:
-            values["completed_at"] = now
+            values.update(completed_at=now, **stopped(now))
         async with self.ctx.db.session() as session:
-            await session.execute(
-                update(Deployment)
-                .where(col(Deployment.id) == uuid.UUID(input.deployment_id))
-                # Never move a finished deployment back (a retried activity arriving late).
-                .where(col(Deployment.status).not_in(list(FINAL_STATUSES)))
-                .values(**values)
-            )
+            changed = (
+                await session.execute(
+                    update(Deployment)
+                    .where(col(Deployment.id) == uuid.UUID(input.deployment_id))
+                    # Never move a finished deployment back (a retried activity arriving late).
+                    .where(col(Deployment.status).not_in(list(FINAL_STATUSES)))
+                    .values(**values)
+                    .returning(
+                        col(Deployment.project_id), col(Deployment.created_at), col(Deployment.started_at)
+                    )
+                )
+            ).first()
             if input.message:
                 await lock_log_order(session, [uuid.UUID(input.deployment_id)])
                 session.add(
@@ -116,6 +123,10 @@ class StoreActivities:
                     )
                 )
             await session.commit()
+        if changed is not None and status == DeploymentStatus.BUILDING:
+            deployment_metrics.build_started(changed.project_id, changed.created_at, now)
+        elif changed is not None and status in FINAL_STATUSES:
+            deployment_metrics.finished(changed.project_id, status.value, changed.started_at, now)
 
     @activity.defn(name=ActivityName.ACTIVATE)
     async def activate(self, input: ActivateInput) -> None:
@@ -125,22 +136,39 @@ class StoreActivities:
         now = utcnow()
         new_id = uuid.UUID(input.deployment_id)
         async with self.ctx.db.session() as session:
-            await session.execute(
-                update(Deployment)
-                .where(col(Deployment.id) == new_id)
-                .values(
-                    status=DeploymentStatus.ACTIVE, app_url=input.app_url, completed_at=now, updated_at=now
+            went_live = (
+                await session.execute(
+                    update(Deployment)
+                    .where(col(Deployment.id) == new_id)
+                    .where(col(Deployment.status) != DeploymentStatus.ACTIVE)
+                    .values(
+                        status=DeploymentStatus.ACTIVE,
+                        app_url=input.app_url,
+                        completed_at=now,
+                        updated_at=now,
+                        **started(now),
+                    )
+                    .returning(col(Deployment.project_id), col(Deployment.started_at))
                 )
-            )
+            ).first()
             this = select(Deployment.project_id, Deployment.pr_number).where(col(Deployment.id) == new_id)
-            await session.execute(
-                update(Deployment)
-                .where(tuple_(col(Deployment.project_id), col(Deployment.pr_number)).in_(this))
-                .where(col(Deployment.id) != new_id)
-                .where(col(Deployment.status) == DeploymentStatus.ACTIVE)
-                .values(status=DeploymentStatus.REPLACED, updated_at=now)
-            )
+            replaced = (
+                await session.execute(
+                    update(Deployment)
+                    .where(tuple_(col(Deployment.project_id), col(Deployment.pr_number)).in_(this))
+                    .where(col(Deployment.id) != new_id)
+                    .where(col(Deployment.status) == DeploymentStatus.ACTIVE)
+                    .values(status=DeploymentStatus.REPLACED, updated_at=now, **stopped(now))
+                    .returning(col(Deployment.project_id))
+                )
+            ).all()
             await session.commit()
+        if went_live is not None:
+            deployment_metrics.finished(
+                went_live.project_id, DeploymentStatus.ACTIVE, went_live.started_at, now
+            )
+        for row in replaced:
+            deployment_metrics.finished(row.project_id, DeploymentStatus.REPLACED, None, now)
 
     @activity.defn(name=ActivityName.FAIL_DEPLOYMENT)
     async def fail_deployment(self, input: FailDeploymentInput) -> FailDeploymentResult:
@@ -159,11 +187,20 @@ class StoreActivities:
             if tail:
                 error += "\n\nLast log lines:\n" + "\n".join(tail)
             now = utcnow()
-            await session.execute(
-                update(Deployment)
-                .where(col(Deployment.id) == deployment_id)
-                .values(status=DeploymentStatus.FAILED, error=error, completed_at=now, updated_at=now)
-            )
+            failed = (
+                await session.execute(
+                    update(Deployment)
+                    .where(col(Deployment.id) == deployment_id)
+                    .values(
+                        status=DeploymentStatus.FAILED,
+                        error=error,
+                        completed_at=now,
+                        updated_at=now,
+                        **stopped(now),
+                    )
+                    .returning(col(Deployment.project_id), col(Deployment.started_at))
+                )
+            ).first()
             await lock_log_order(session, [deployment_id])
             session.add(
                 DeploymentLog(
@@ -174,6 +211,8 @@ class StoreActivities:
                 )
             )
             await session.commit()
+        if failed is not None:
+            deployment_metrics.finished(failed.project_id, DeploymentStatus.FAILED, failed.started_at, now)
         return FailDeploymentResult(log_tail=tail)
 
     @activity.defn(name=ActivityName.FORK_POLICY)
@@ -213,11 +252,15 @@ class StoreActivities:
             return
         now = utcnow()
         async with self.ctx.db.session() as session:
-            await session.execute(
-                update(Deployment)
-                .where(col(Deployment.id).in_(ids))
-                .values(status=input.status, completed_at=now, updated_at=now)
-            )
+            gone = (
+                await session.execute(
+                    update(Deployment)
+                    .where(col(Deployment.id).in_(ids))
+                    .where(col(Deployment.status) != input.status)
+                    .values(status=input.status, completed_at=now, updated_at=now, **stopped(now))
+                    .returning(col(Deployment.project_id))
+                )
+            ).all()
             await lock_log_order(session, ids)
             for deployment_id in ids:
                 session.add(
@@ -226,3 +269,5 @@ class StoreActivities:
                     )
                 )
             await session.commit()
+        for row in gone:
+            deployment_metrics.finished(row.project_id, str(input.status), None, now)

@@ -23,6 +23,7 @@ from sqlmodel import col, select
 
 from cli.database import database_server
 from cli.login_link import new_link
+from cli.metrics_line import metrics_line
 from cli.output import fail, say
 from cli.sandbox_line import sandbox_line
 from cli.webhook_client import pull_request_payload, send_webhook
@@ -119,6 +120,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             say(f"API docs    {settings.previewd_base_url}/docs")
             if not settings.temporal_address:
                 say(f"temporal UI http://localhost:{settings.previewd_temporal_ui_port}")
+            if line := metrics_line(settings):
+                say(line)
             if token:
                 say(f"API token   {token}  (admin; shown this once: keep it, or `previewd token create`)")
             say(f"logs        {logs}/ (restarts in up.log)")

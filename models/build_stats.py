@@ -6,7 +6,8 @@
      "reused":     {"mirror": "updated", "virtualenv": "<deployment id>", "build_cache": true},
      "reuse_keys": {"virtualenv": "<sha256>"}}
 
-Each activity merges its own keys (a retried one overwrites what its earlier attempt wrote).
+Each activity merges its own keys (a retried one overwrites what its earlier attempt wrote). The
+seconds are observed as they are recorded, in previewd_step_seconds{project, step}.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlmodel import col, select
 
 from models.db import Database
 from models.deployments import Deployment
+from runtime.metrics.registry import STEP_SECONDS
 from workflows.vocabulary import DeploymentStatus
 
 SECTIONS = ("seconds", "reused", "reuse_keys")
@@ -32,12 +34,15 @@ async def merge_build_stats(db: Database, deployment_id: str, **sections: dict[s
     async with db.session() as session:
         row = (
             await session.exec(
-                select(Deployment.build_stats)
+                select(Deployment.build_stats, Deployment.project_id)
                 .where(col(Deployment.id) == uuid.UUID(deployment_id))
                 .with_for_update()
             )
         ).first()
-        merged: dict[str, Any] = dict(row or {})
+        if row is None:
+            return
+        stats, project_id = row
+        merged: dict[str, Any] = dict(stats or {})
         for name, values in sections.items():
             merged[name] = {**merged.get(name, {}), **values}
         await session.execute(
@@ -46,6 +51,8 @@ async def merge_build_stats(db: Database, deployment_id: str, **sections: dict[s
             .values(build_stats=merged)
         )
         await session.commit()
+    for step, seconds in sections.get("seconds", {}).items():
+        STEP_SECONDS.labels(project=str(project_id), step=step).observe(float(seconds))
 
 
 async def live_deployment_of(

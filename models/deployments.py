@@ -85,6 +85,10 @@ class Deployment(SQLModel, table=True):
     # When the log retention schedule deleted its log lines (project's log_retention_days after it
     # finished); None while they are kept.
     logs_deleted_at: datetime | None = optional_timestamp_field()
+    # The cost basis (models/running_time.py): seconds this deployment's preview ran, closed intervals
+    # only, and since when it runs now (None while it does not: building, asleep, replaced, gone).
+    running_seconds: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
+    running_since: datetime | None = optional_timestamp_field()
     created_at: datetime = timestamp_field()
     updated_at: datetime = timestamp_field()
 

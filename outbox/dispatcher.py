@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -39,6 +39,7 @@ from models.db import Database
 from models.deliveries import DeliveryOutcome
 from models.locks import DISPATCHER_LEADER
 from outbox.intents import ROUTES, Intent
+from runtime.metrics.registry import OUTBOX_DISPATCHES, OUTBOX_LAG_SECONDS
 from workflows.preview import PreviewWorkflow
 from workflows.signals import PreviewInput, workflow_id_for
 
@@ -67,6 +68,7 @@ class Queued:
     pr_number: int
     signal: str
     signal_args: dict[str, Any]
+    received_at: datetime
 
 
 class Dispatcher:
@@ -115,7 +117,7 @@ class Dispatcher:
             rows = (
                 await session.execute(
                     text(
-                        "SELECT id, delivery_id, project_id, pr_number, signal, signal_args"
+                        "SELECT id, delivery_id, project_id, pr_number, signal, signal_args, received_at"
                         " FROM webhook_deliveries WHERE outcome = :queued ORDER BY id LIMIT :batch"
                     ),
                     {"queued": DeliveryOutcome.QUEUED.value, "batch": BATCH},
@@ -131,7 +133,7 @@ class Dispatcher:
             if self._held.get(pr, (0, 0.0))[1] <= now:
                 groups.setdefault(pr, []).append(queued)
         limit = asyncio.Semaphore(PARALLEL_PRS)
-        sent: list[int] = []
+        sent: list[Queued] = []
         not_running: list[int] = []
 
         async def send_group(pr: tuple[uuid.UUID, int], group: list[Queued]) -> bool:
@@ -145,13 +147,17 @@ class Dispatcher:
                         delay = min(MAX_BACKOFF_SECONDS, 0.2 * 2 ** (failures - 1))
                         self._held[pr] = (failures, time.monotonic() + delay)
                         return False
-                    (sent if delivered else not_running).append(queued.id)
+                    if delivered:
+                        sent.append(queued)
+                    else:
+                        not_running.append(queued.id)
                 self._held.pop(pr, None)
                 return True
 
         results = await asyncio.gather(*(send_group(pr, group) for pr, group in groups.items()))
-        await self._mark_dispatched(sent)
+        await self._mark_dispatched([queued.id for queued in sent])
         await self._mark_ignored(not_running, NO_WORKFLOW)
+        _observe(sent, len(not_running))
         return len(sent) + len(not_running), not all(results)
 
     async def _send(self, queued: Queued) -> bool | Literal["set aside"] | None:
@@ -164,6 +170,7 @@ class Dispatcher:
         except (ValueError, TypeError) as error:
             log.error("delivery %s cannot be dispatched: %r", queued.delivery_id, error)
             await self._mark_ignored([queued.id], f"not a signal previewd knows: {error!r}"[:200])
+            OUTBOX_DISPATCHES.labels(outcome="set_aside").inc()
             return "set aside"
         workflow_id = workflow_id_for(str(queued.project_id), queued.pr_number)
         try:
@@ -193,6 +200,7 @@ class Dispatcher:
 
     async def _failed(self, queued: Queued, error: Exception) -> None:
         log.warning("delivery %s not yet dispatched: %s", queued.delivery_id, error)
+        OUTBOX_DISPATCHES.labels(outcome="failed").inc()
         async with self.db.session() as session:
             await session.execute(
                 update(WebhookDelivery)
@@ -219,6 +227,15 @@ class Dispatcher:
                 .values(**values, attempts=WebhookDelivery.attempts + 1)
             )
             await session.commit()
+
+
+def _observe(sent: list[Queued], not_running: int) -> None:
+    """The outbox lag: from the webhook's recording (web app's clock) to Temporal taking the signal."""
+    now = utcnow()
+    for queued in sent:
+        OUTBOX_LAG_SECONDS.observe(max(0.0, (now - queued.received_at).total_seconds()))
+    OUTBOX_DISPATCHES.labels(outcome="dispatched").inc(len(sent))
+    OUTBOX_DISPATCHES.labels(outcome="no_workflow").inc(not_running)
 
 
 async def run_dispatcher(dispatcher: Dispatcher) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import Settings
@@ -16,8 +17,11 @@ def temporal_address(settings: Settings) -> str:
     return settings.temporal_address or "localhost:7233"
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(temporal_address(settings), namespace=settings.temporal_namespace)
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """`runtime`: the worker's, exporting the SDK's metrics (runtime/metrics/processes.py)."""
+    return await Client.connect(
+        temporal_address(settings), namespace=settings.temporal_namespace, runtime=runtime
+    )
 
 
 async def workflow_running(client: Client, workflow_id: str, run_id: str | None = None) -> bool | None:

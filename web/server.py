@@ -14,11 +14,13 @@ import uvicorn
 
 from config import Settings
 from models.db import Database
+from runtime.metrics.processes import web_metrics
 from web import preview_workflows
 from web.app import WEB_DB_CONNECTIONS, create_app
 from web.cookie_scope import shared_site_warning
 from web.proxy import PreviewProxy
 from web.proxy.header_deadline import HeaderDeadlineProtocol
+from web.proxy.status_counter import StatusCounter
 from web.proxy.websocket_bridge import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("previewd.web")
@@ -51,7 +53,7 @@ async def serve(settings: Settings, database_url: str) -> None:
         ),
         _Server(
             uvicorn.Config(
-                proxy,
+                StatusCounter(proxy),
                 host=host,
                 port=settings.previewd_preview_port,
                 log_level="warning",
@@ -83,7 +85,13 @@ async def serve(settings: Settings, database_url: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    # GET /metrics on a port of its own (PREVIEWD_METRICS_PORT), never one of the two above.
+    metrics = web_metrics(settings, db)
+    if metrics is not None:
+        metrics.start()
     if warning := shared_site_warning(settings):
         log.warning("%s", warning)
     log.info("dashboard on :%d, previews on :%d", settings.previewd_web_port, settings.previewd_preview_port)
     await asyncio.gather(*(server.serve() for server in servers))
+    if metrics is not None:
+        await metrics.stop()

@@ -10,10 +10,12 @@ FastAPI's per-request dependency and validation machinery is a third of its CPU 
 from __future__ import annotations
 
 import json
+import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from runtime.metrics.registry import WEBHOOK_ACK_SECONDS, WEBHOOK_DELIVERIES
 from web.deps import Services
 from web.github_events import MalformedPayload, issue_comment_event, pull_request_event
 from web.installation_events import INSTALLATION_EVENTS, installation_change
@@ -43,10 +45,17 @@ async def read_body(request: Request) -> bytes:
 
 
 async def github_webhook(request: Request) -> JSONResponse:
+    # From the handler's start (the body not yet read) to its answer: what previewd adds to GitHub's wait.
+    began = time.perf_counter()
     try:
-        return JSONResponse(await _handle(request, request.app.state.services), status_code=202)
+        answer = await _handle(request, request.app.state.services)
+        response = JSONResponse(answer, status_code=202)
+        WEBHOOK_DELIVERIES.labels(outcome=answer["status"]).inc()
     except Rejected as rejected:
-        return JSONResponse({"detail": rejected.detail}, status_code=rejected.status)
+        response = JSONResponse({"detail": rejected.detail}, status_code=rejected.status)
+        WEBHOOK_DELIVERIES.labels(outcome="rejected").inc()
+    WEBHOOK_ACK_SECONDS.labels(status=str(response.status_code)).observe(time.perf_counter() - began)
+    return response
 
 
 async def _handle(request: Request, services: Services) -> dict[str, str]:

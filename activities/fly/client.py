@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from runtime.metrics.api_calls import count_no_answer, counting_hooks
+
 log = logging.getLogger("previewd.fly")
 
 TRANSIENT = frozenset({429, 500, 502, 503, 504})
@@ -63,6 +65,7 @@ class FlyClient:
             base_url=base_url,
             headers={"Authorization": auth_header(token), "User-Agent": "previewd"},
             timeout=httpx.Timeout(timeout, read=WAIT_TIMEOUT_SECONDS + 10),
+            event_hooks=counting_hooks("fly"),
         )
 
     async def aclose(self) -> None:
@@ -86,6 +89,7 @@ class FlyClient:
             try:
                 response = await self._http.request(method, path, json=json, params=params)
             except httpx.TransportError as error:
+                count_no_answer("fly")
                 failure = FlyApiError(503, f"connection failed: {type(error).__name__}", method, path)
             else:
                 if response.is_success or response.status_code in ok:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from activities.github.content_budget import ContentBudget
+from runtime.metrics.api_calls import count_no_answer, counting_hooks
 
 HEADERS = {
     "Accept": "application/vnd.github+json",
@@ -101,7 +102,9 @@ class GitHubApi:
         hints: Mapping[int, str] = APP_HINTS,
     ) -> None:
         """`attempts`: how often one call is tried while GitHub answers with something transient."""
-        self._http = httpx.AsyncClient(base_url=base_url, headers=HEADERS, timeout=timeout)
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=HEADERS, timeout=timeout, event_hooks=counting_hooks("github")
+        )
         self._etags: OrderedDict[str, tuple[str, Answer]] = OrderedDict()
         self.content_budget = ContentBudget()
         self.attempts = attempts
@@ -163,6 +166,7 @@ class GitHubApi:
         try:
             response = await self._http.request(method, path, json=json, params=params, headers=headers)
         except httpx.HTTPError as error:
+            count_no_answer("github")
             raise GitHubApiError(
                 503, f"GitHub did not answer ({type(error).__name__})", method, path, answered=False,
                 hints=self.hints,

@@ -13,8 +13,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 
 from activities.local.preview import Preview
-from models import PreviewRoute
+from models import Deployment, DeploymentStatus, PreviewRoute
 from models.db import Database
+from models.running_time import started, stopped
 
 
 class Routes:
@@ -84,6 +85,12 @@ class Routes:
                 .where(col(PreviewRoute.deployment_id) == uuid.UUID(deployment_id))
                 .values(asleep=True, pid=None, updated_at=datetime.now(UTC))
             )
+            # Asleep costs nothing: its running time stops here (models/running_time.py).
+            await session.execute(
+                update(Deployment)
+                .where(col(Deployment.id) == uuid.UUID(deployment_id))
+                .values(**stopped(datetime.now(UTC)))
+            )
             await session.commit()
         return bool(getattr(result, "rowcount", 0))
 
@@ -104,6 +111,13 @@ class Routes:
                     updated_at=datetime.now(UTC),
                 )
             )
+            if getattr(result, "rowcount", 0):
+                await session.execute(
+                    update(Deployment)
+                    .where(col(Deployment.id) == uuid.UUID(preview.deployment_id))
+                    .where(col(Deployment.status) == DeploymentStatus.ACTIVE)
+                    .values(**started(datetime.now(UTC)))
+                )
             await session.commit()
         return bool(getattr(result, "rowcount", 0))
 

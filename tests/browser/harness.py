@@ -119,6 +119,7 @@ def dashboard_system(*, with_app: bool = False) -> Iterator[Dashboard]:
             **{k: v for k, v in system.env.items() if not k.startswith("GITHUB_CLIENT")},
             "PREVIEWD_WEB_PORT": str(local_port),
             "PREVIEWD_PREVIEW_PORT": str(free_port()),
+            "PREVIEWD_METRICS_PORT": str(free_port()),
             "PREVIEWD_BASE_URL": f"http://127.0.0.1:{local_port}",
         }
         local: Child = spawn_previewd("web-local", ["web"], env=local_env, log_dir=root / "logs")

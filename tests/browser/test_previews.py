@@ -99,10 +99,16 @@ async def test_a_pr_goes_live_with_logs_streaming_then_redeploy_and_destroy(
         for path, loaded in (
             (f"/projects/{project['id']}", "#pr-7"),
             (f"/deployments/{row['id']}", "#log-lines .ll"),
+            (f"/projects/{project['id']}/insights", "svg.chart"),
         ):
             await home.goto(f"{dash.url}{path}")
             await home.wait_for_selector(loaded)
             assert await horizontal_overflow(home) == 0, path
+        # Insights' SVG charts scale with the page: their labels stay readable on a phone.
+        await screenshot(home, "insights")
+        tick = "document.querySelector('svg.chart .tick').getBoundingClientRect().height"
+        assert await home.evaluate(tick) >= 9, "chart labels too small to read"
+        assert await home.locator("tr[data-preview='7']").count() == 1
         if viewport is PHONE:
             await home.goto(f"{dash.url}/projects/{project['id']}")
             await home.wait_for_selector("#pr-7")

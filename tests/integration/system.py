@@ -35,6 +35,7 @@ from workflows.signals import workflow_id_for
 T = TypeVar("T")
 EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "hello"
 WEBHOOK_SECRET = "integration-test-webhook-secret"
+METRICS_TOKEN = "integration-test-metrics-token"
 
 
 def free_port() -> int:
@@ -115,6 +116,12 @@ class System:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
+
+    def metrics(self, process: str, token: str | None = METRICS_TOKEN) -> httpx.Response:
+        """GET /metrics of the "web" app or the "worker", with the bearer token unless told otherwise."""
+        port = self.env["PREVIEWD_METRICS_PORT" if process == "web" else "PREVIEWD_WORKER_METRICS_PORT"]
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", headers=headers, timeout=30)
 
     def api(self) -> httpx.Client:
         return httpx.Client(
@@ -264,6 +271,10 @@ def start_system(
         "PREVIEWD_PREVIEW_PORT": str(system.preview_port),
         "PREVIEWD_BASE_URL": system.base_url,
         "PREVIEWD_WORKER_NAME": "itest",
+        # Ports of their own: several systems run in one session (tests/integration/test_metrics.py).
+        "PREVIEWD_METRICS_PORT": str(free_port()),
+        "PREVIEWD_WORKER_METRICS_PORT": str(free_port()),
+        "PREVIEWD_METRICS_TOKEN": METRICS_TOKEN,
         "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         **(extra_env or {}),

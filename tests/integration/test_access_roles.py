@@ -195,10 +195,16 @@ def test_a_downgrade_on_github_takes_effect_within_the_cache_lifetime(
         age_cache(dash, "dora")
         assert client.get(settings).status_code == 403
         assert client.get(f"/projects/{project['id']}").status_code == 200
+        # Insights go with the project: a reader sees them ...
+        assert client.get(f"/projects/{project['id']}/insights").status_code == 200
+        assert project["github_repo_full_name"] in client.get("/insights").text
         dash.fake.users.set_role("dora", repo, None)
         age_cache(dash, "dora")
         assert client.get(f"/projects/{project['id']}").status_code == 404
         assert project["github_repo_full_name"] not in client.get("/").text
+        # ... and someone who may not see the project is told it does not exist.
+        assert client.get(f"/projects/{project['id']}/insights").status_code == 404
+        assert project["github_repo_full_name"] not in client.get("/insights").text
 
 
 def age_cache(dash: Dashboard, login: str) -> None:

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.fakes.fly_machines import EDGE_PREFIX, FakeFly, FakeFlyServer, create_fake_fly
+from tests.integration.metric_samples import parse, value
 from tests.integration.system import AppRepo, System, start_system, wait_for
 from web.dashboard.config_form import values_of
 
@@ -162,6 +163,14 @@ def test_a_pr_life_makes_one_app_and_updates_one_machine(fly: FlySystem, repo: A
     system.pull_request(project, "closed", 1, shas[-1])
     system.wait_status(project["id"], 1, shas[-1], "destroyed")
     assert app not in fake.apps
+    # The worker's /metrics: each sha went live and was replaced by the next, the last destroyed; the
+    # image steps were timed; the Fly API calls were counted by status.
+    worker = parse(system.metrics("worker").text)
+    pid = project["id"]
+    for outcome, count in (("active", 3), ("replaced", 2), ("destroyed", 1)):
+        assert value(worker, "previewd_deployments_total", project=pid, outcome=outcome) == count, outcome
+    assert value(worker, "previewd_step_seconds_count", project=pid, step="image") == 3
+    assert value(worker, "previewd_api_calls_total", api="fly", status="200") > 0
 
 
 def test_a_release_command_runs_in_a_one_off_machine_and_its_failure_keeps_the_live_sha(

@@ -9,6 +9,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,12 @@ def open_in(pid: int, directory: Path) -> list[str]:
     return held
 
 
+def previews_metric(system: System, project_id: str, state: str) -> bool:
+    """The web app's /metrics counts one preview of the project in `state` (running, sleeping)."""
+    wanted = f'previewd_previews{{project="{project_id}",state="{state}"}} 1.0'
+    return wanted in system.metrics("web").text
+
+
 def wait_asleep(system: System, project_id: str, number: int, app_name: str) -> dict[str, Any]:
     def asleep() -> dict[str, Any] | None:
         route = system.route(app_name)
@@ -104,6 +111,10 @@ def test_an_idle_preview_sleeps_and_the_next_request_wakes_it(sleepy: System, tm
     # (kept, hundreds of sleeping previews ran the worker out of select()'s 1,024 descriptors).
     assert open_in(sleepy.children["worker"].process.pid, work_dir) == []
     assert sleepy.deployments(project["id"], 1)[-1]["status"] == "active"  # not a new deployment
+    # Asleep costs nothing: its running time stopped (models/running_time.py), and /metrics says so.
+    slept = sleepy.deployments(project["id"], 1)[-1]
+    assert slept["running_since"] is None and slept["running_seconds"] >= IDLE - 1, slept
+    wait_for(partial(previews_metric, sleepy, project["id"], "sleeping"), what="/metrics: 1 sleeping")
     with sleepy.api() as api:
         pulls = api.get(f"/api/projects/{project['id']}/pulls").json()
     assert [p["workflow"]["phase"] for p in pulls if p["pr_number"] == 1] == ["sleeping"]
@@ -126,6 +137,8 @@ def test_an_idle_preview_sleeps_and_the_next_request_wakes_it(sleepy: System, tm
     awake = sleepy.route(app)
     assert awake is not None and not awake["asleep"] and listening(awake["upstream"])
     assert state(sleepy, project["id"], 1).phase == Phase.ACTIVE
+    woken = sleepy.deployments(project["id"], 1)[-1]
+    assert woken["running_since"] is not None and woken["running_seconds"] == slept["running_seconds"]
     with sleepy.api() as api:
         assert api.get(f"/api/deployments/{live['id']}").json()["asleep"] is False
     print(f"wake: held {held:.2f} s until the first answer")

@@ -140,6 +140,17 @@ def test_a_killed_web_app_is_restarted(up: Up) -> None:
             return False
 
     assert _wait(healthy, RECOVERY_SECONDS), up.output()[offset:]
+    # Its /metrics, on the port `up` printed, comes back with it (the killed one's socket let go).
+    found = re.search(r"^metrics\s+(http://\S+/metrics) \(web\)", up.output(), re.MULTILINE)
+    assert found, up.output()
+
+    def metrics_served() -> bool:
+        try:
+            return "previewd_previews" in httpx.get(found.group(1), timeout=2).text
+        except httpx.HTTPError:
+            return False
+
+    assert _wait(metrics_served, RECOVERY_SECONDS), up.output()[offset:]
 
 
 def test_a_killed_postmaster_is_restarted_and_readyz_recovers(up: Up) -> None:

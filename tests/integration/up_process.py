@@ -103,6 +103,9 @@ def start_up(
             "PREVIEWD_BASE_URL": f"http://localhost:{ports.web}",
             "PREVIEWD_TEMPORAL_PORT": str(ports.temporal),
             "PREVIEWD_TEMPORAL_UI_PORT": str(ports.temporal_ui),
+            # Not the defaults: several systems run in one session.
+            "PREVIEWD_METRICS_PORT": str(free_port()),
+            "PREVIEWD_WORKER_METRICS_PORT": str(free_port()),
         }
         | (extra_env or {})
     )
