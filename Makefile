@@ -64,8 +64,12 @@ chromium:
 		echo "no chromium at $(CHROMIUM) and no way to install it: the browser tests will be skipped (or fail under CI)"; \
 	fi
 
+# The suite mostly waits (builds, timers, restarts, Temporal), so its modules run on three processes
+# (pytest-xdist, one module per process at a time, the longest first: tests/conftest.py) even on two
+# cores. TEST_PROCESSES=0 runs it in one.
+TEST_PROCESSES ?= 3
 test: $(TEST_STAMP) chromium sandbox
-	PREVIEWD_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q
+	PREVIEWD_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q $(if $(filter 0,$(TEST_PROCESSES)),,-n $(TEST_PROCESSES) --dist loadfile)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
