@@ -148,7 +148,9 @@ def attack(system: System, repo: AppRepo, tmp_path: Path, *, bomb: bool) -> None
     attacker = AppRepo.create(tmp_path / f"attacker-{uuid.uuid4().hex[:8]}")
     marker = f"attacker-{uuid.uuid4().hex[:12]}"
     temporal_port = system.env["TEMPORAL_ADDRESS"].rsplit(":", 1)[1]
+    metrics_ports = [system.env["PREVIEWD_METRICS_PORT"], system.env["PREVIEWD_WORKER_METRICS_PORT"]]
     ports = ["5432", "7233", temporal_port, str(system.web_port), str(system.preview_port), str(victim_port)]
+    ports += metrics_ports  # what previewd counts is not the PR's to read
     bomb_seconds = 6.0
     project = system.add_project(
         attacker,
