@@ -41,7 +41,7 @@ class BuildActivities:
     async def build(self, ref: DeploymentRef) -> None:
         project = await self.ctx.project(ref.project_id)
         config = await self.ctx.deployment_config(project, ref.deployment_id)
-        secrets = await self.ctx.secrets(ref.project_id)
+        secrets = await self.ctx.secrets(ref.project_id, ref.pr_number)
         source = self.ctx.workdirs.source(ref.deployment_id)
         pid_file = self.ctx.workdirs.pid_file(ref.deployment_id, "build")
         # A worker that died mid-build left its command running: stop it before starting again. In a

@@ -27,6 +27,8 @@ class Action(StrEnum):
     KEEP = "keep"
     UNPIN = "unpin"
     EXTEND = "extend"
+    # The PR's own database dropped and made afresh (issue 16), then redeployed.
+    RESET_DB = "reset-db"
     SETTINGS = "settings"
     SECRETS = "secrets"
     FORK_POLICY = "fork policy"
@@ -45,6 +47,7 @@ NEEDS: dict[Action, Role] = {
     Action.KEEP: Role.PUSH,
     Action.UNPIN: Role.PUSH,
     Action.EXTEND: Role.PUSH,
+    Action.RESET_DB: Role.PUSH,
     Action.SETTINGS: Role.MAINTAIN,
     Action.SECRETS: Role.MAINTAIN,
     Action.FORK_POLICY: Role.MAINTAIN,

@@ -101,7 +101,7 @@ class FlyPlatformActivities:
     @activity.defn(name=ActivityName.DEPLOY)
     async def deploy(self, ref: DeploymentRef) -> DeployResult:
         secrets = [
-            *(await self.ctx.secrets(ref.project_id)).values(),
+            *(await self.ctx.secrets(ref.project_id, ref.pr_number)).values(),
             self.ctx.settings.fly_api_token.get_secret_value() if self.ctx.settings.fly_api_token else "",
         ]
         async with (
@@ -134,7 +134,7 @@ class FlyPlatformActivities:
             raise ApplicationError(problem, type=ErrorType.BAD_CONFIG, non_retryable=True)
         url = self.ctx.settings.preview_url(ref.app_name)
         await self.ensure_app(ref, sink)
-        values = {**config.env_vars, **await self.ctx.secrets(ref.project_id)}
+        values = {**config.env_vars, **await self.ctx.secrets(ref.project_id, ref.pr_number)}
         values |= {"PREVIEW_URL": url, "PR_NUMBER": str(ref.pr_number), "COMMIT_SHA": ref.commit_sha}
         # The PR's text as values only, as on the local platform (activities/environment.py).
         values |= pr_values(ref, await self.ctx.pull_request(ref.deployment_id))
