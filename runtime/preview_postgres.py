@@ -95,11 +95,15 @@ class PreviewCluster:
         if self._running():
             self._pg_ctl(["-w", "-m", "fast", "stop"])
 
-    def _running(self) -> bool:
-        pid_file = self.pgdata / "postmaster.pid"
+    def postmaster_pid(self) -> int | None:
         try:
-            pid = int(pid_file.read_text().split("\n", 1)[0])
+            return int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
         except (OSError, ValueError):
+            return None
+
+    def _running(self) -> bool:
+        pid = self.postmaster_pid()
+        if pid is None:
             return False
         try:
             os.kill(pid, 0)
