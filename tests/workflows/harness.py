@@ -92,6 +92,8 @@ class Recorder:
     """What the fake activities were asked to do, and how the fake build should behave."""
 
     calls: list[Call] = field(default_factory=list)
+    # The PR's database (activities/preview_db), apart from `calls`, whose sequences tests compare.
+    database_calls: list[tuple[str, Any]] = field(default_factory=list)
     cancelled_builds: list[str] = field(default_factory=list)  # deployment ids
     slow_shas: set[str] = field(default_factory=set)  # builds that run until cancelled
     failing_shas: set[str] = field(default_factory=set)  # builds that fail with BuildFailed
@@ -144,7 +146,6 @@ class FakeActivities:
         self.recorder = recorder
         self.task_queue = task_queue
         self.client = client
-        self.database_calls: list[tuple[str, Any]] = []
 
     def _record(self, name: str, arg: Any = None) -> None:
         self.recorder.calls.append(Call(name, arg, activity.info().task_queue))
@@ -301,16 +302,14 @@ class FakeActivities:
     async def destroy(self, input: DestroyInput) -> None:
         self._record(ActivityName.DESTROY, input)
 
-    # The PR's database (activities/preview_db): kept apart from `_record`, whose sequences the
-    # deployment tests compare.
     @activity.defn(name=DatabaseActivityName.ENSURE)
     async def ensure_database(self, input: EnsureDatabaseInput) -> EnsureDatabaseResult:
-        self.database_calls.append((DatabaseActivityName.ENSURE, input))
+        self.recorder.database_calls.append((DatabaseActivityName.ENSURE, input))
         return EnsureDatabaseResult()
 
     @activity.defn(name=DatabaseActivityName.DROP)
     async def drop_database(self, input: DropDatabaseInput) -> None:
-        self.database_calls.append((DatabaseActivityName.DROP, input))
+        self.recorder.database_calls.append((DatabaseActivityName.DROP, input))
 
 
 @dataclass
