@@ -220,6 +220,8 @@ async def update_project(
             raise HTTPException(404, "project not found")
         if body.deployment_config is not None:
             _within_ceilings(services, body.deployment_config)
+            if body.deployment_config.database_template != project.config().database_template:
+                await project_as(services, caller, project_id, Action.DATABASE_TEMPLATE)
             image = body.deployment_config.fly_config.image
             if problem := await image_problem(session, project_id=project.id, image=image):
                 raise HTTPException(422, problem)

@@ -8,6 +8,7 @@ then dropped by `--apply`."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from temporalio.client import Client
 
 from activities.sandbox import probe
 from config import Settings
@@ -26,6 +28,8 @@ from runtime.data_dir import secret_keys
 from runtime.preview_postgres import PASSWORD_FILE, PreviewCluster
 from tests.integration.system import AppRepo, System, git, wait_for
 from tests.requirements import require, require_reachable
+from workflows.database_reconcile import DatabaseReconcileWorkflow
+from workflows.preview_db_io import DatabaseGcInput
 
 DJANGO_APP = Path(__file__).parent / "apps" / "django_app"
 BUILD_TIMEOUT = 420
@@ -167,6 +171,17 @@ def db_gc(system: System, *args: str) -> str:
     return done.stdout
 
 
+async def run_database_reconcile(system: System) -> None:
+    """What the schedule starts every few minutes, started now."""
+    client = await Client.connect(system.env["TEMPORAL_ADDRESS"])
+    await client.execute_workflow(
+        DatabaseReconcileWorkflow.run,
+        DatabaseGcInput(apply=True),
+        id=f"database-reconcile-{uuid.uuid4().hex[:8]}",
+        task_queue=system.env["TEMPORAL_TASK_QUEUE"],
+    )
+
+
 def test_each_pr_gets_its_own_database_isolated_seeded_kept_reset_and_dropped(
     system: System, cluster: PreviewCluster, tmp_path: Path
 ) -> None:
@@ -259,5 +274,29 @@ def test_each_pr_gets_its_own_database_isolated_seeded_kept_reset_and_dropped(
     assert exists(cluster, orphan) == (False, False)
     assert exists(cluster, name_one) == (True, True)
 
-    system.pull_request(project, "closed", 161, second)
+    # The size cap: at 1 MB (a migrated Django database holds several), the schedule's workflow,
+    # run now, stops PR 1's preview and says why; its database goes with it, its PR stays open.
+    with system.api() as api:
+        config = api.get(f"/api/projects/{project['id']}").json()["deployment_config"]
+        capped = api.patch(
+            f"/api/projects/{project['id']}", json={"deployment_config": {**config, "database_max_mb": 1}}
+        )
+    assert capped.status_code == 200, capped.text
+    asyncio.run(run_database_reconcile(system))
+    wait_for(
+        lambda: (
+            system.rows(
+                "SELECT 1 FROM deployments WHERE id = :d AND status = 'destroyed'", d=after_reset["id"]
+            )
+            or None
+        ),
+        timeout=60,
+        what="PR 1's preview stopped",
+    )
+    assert any(
+        re.search(r"its database holds \d+ MB, over the project's 1 MB cap", line)
+        for line in system.logs(after_reset["id"])
+    ), system.logs(after_reset["id"])[-5:]
     wait_for(lambda: exists(cluster, name_one) == (False, False) or None, timeout=60, what="PR 1 dropped")
+    assert system.workflow_status(project["id"], 161) == "RUNNING"
+    system.pull_request(project, "closed", 161, second)

@@ -50,6 +50,7 @@ def test_the_table() -> None:
     for action in (Action.SETTINGS, Action.SECRETS, Action.FORK_POLICY, Action.DISABLE, Action.DELETE):
         assert may(Role.MAINTAIN, action) and not may(Role.PUSH, action)
     assert not may(Role.MAINTAIN, Action.CONNECT) and may(Role.ADMIN, Action.CONNECT)
+    assert not may(Role.MAINTAIN, Action.DATABASE_TEMPLATE) and may(Role.ADMIN, Action.DATABASE_TEMPLATE)
     assert not may(Role.NONE, Action.VIEW)
     assert len(ROLES) == 5
 
