@@ -75,6 +75,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     supervisor = Supervisor(events_file=logs / "up.log", say=say, end_orphans=True)
     guard: subprocess.Popen[bytes] | None = None
     preview_cluster, preview_started = PreviewCluster(settings.data_dir), False
+    preview_guard: subprocess.Popen[bytes] | None = None
     with database_server(settings) as (url, embedded):
         try:
             # Where the password is, never the URL: it carries the password.
@@ -99,6 +100,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 if (pid := preview_cluster.postmaster_pid()) is not None:
                     supervisor.keep.add(pid)
                 preview_started = True
+                # Stopped by its own guard if `up` is killed, as previewd's Postgres is.
+                preview_guard = start_guard(preview_cluster.pgdata)
+                supervisor.keep.add(preview_guard.pid)
             env = dict(os.environ, DATABASE_URL=url, PREVIEWD_DATA_DIR=str(settings.data_dir))
             if not settings.temporal_address:
                 say(f"temporal    starting the dev server (its UI on :{settings.previewd_temporal_ui_port})")
@@ -156,6 +160,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 # An orderly stop: the server is stopped through the wheel when database_server() ends.
                 guard.kill()
                 guard.wait()
+            if preview_guard is not None:
+                preview_guard.kill()
+                preview_guard.wait()
             if preview_started:
                 preview_cluster.stop()
             say("stopped.")
