@@ -300,3 +300,33 @@ def test_each_pr_gets_its_own_database_isolated_seeded_kept_reset_and_dropped(
     wait_for(lambda: exists(cluster, name_one) == (False, False) or None, timeout=60, what="PR 1 dropped")
     assert system.workflow_status(project["id"], 161) == "RUNNING"
     system.pull_request(project, "closed", 161, second)
+
+
+# A seed command (Heroku's postdeploy): after the release (the migrations), as the PR's role.
+SEED_COMMAND = (
+    "python -c \"import os, psycopg; c = psycopg.connect(os.environ['DATABASE_URL']); "
+    "c.execute('CREATE TABLE seeded_note (body text)'); "
+    "c.execute('INSERT INTO seeded_note VALUES (1), (2), (3)'); c.commit()\""
+)
+
+
+def test_a_seed_command_runs_once_after_the_release_into_a_new_database(
+    system: System, cluster: PreviewCluster, tmp_path: Path
+) -> None:
+    repo = django_db_repo(tmp_path / f"djdb-{uuid.uuid4().hex[:8]}")
+    project = system.add_project(
+        repo, env_vars={"OWN_PG_SOCKET": "/nowhere"}, **{**COMMANDS, "database_seed": SEED_COMMAND}
+    )
+    first = git(repo.path, "rev-parse", "HEAD")
+    system.pull_request(project, "opened", 171, first)
+    live = system.wait_status(project["id"], 171, first, "active", timeout=BUILD_TIMEOUT)
+    assert counts(page(system, live["app_name"])) == (1, 3)
+    # The next push keeps the database and does not seed it again (a second CREATE TABLE would fail).
+    second = repo.commit("second")
+    system.pull_request(project, "synchronize", 171, second)
+    pushed = system.wait_status(project["id"], 171, second, "active", timeout=BUILD_TIMEOUT)
+    assert counts(page(system, pushed["app_name"])) == (2, 3)
+    assert not any("CREATE TABLE" in line for line in system.logs(pushed["id"]) if line.startswith("$"))
+    system.pull_request(project, "closed", 171, second)
+    name = f"previewd_pr_{uuid.UUID(project['id']).hex}_171"
+    wait_for(lambda: exists(cluster, name) == (False, False) or None, timeout=60, what="PR 171 dropped")
