@@ -237,10 +237,26 @@ def test_each_pr_gets_its_own_database_isolated_seeded_kept_reset_and_dropped(
     assert any(f"Preview database {name_one} kept" in line for line in system.logs(pushed["id"]))
     assert counts(page(system, pushed["app_name"])) == (5, 2)
 
-    # Reset (the API's twin of `/preview reset-db` and the dashboard's button): back to the seed.
+    # Reset, by the dashboard's button (`/preview reset-db`'s twin): back to the seed.
+    dashboard = system.dashboard()
+    try:
+        pulls = dashboard.get(f"/projects/{project['id']}/pulls")
+        button = f'hx-post="/projects/{project["id"]}/pulls/161/reset-db"'
+        assert button in pulls.text, pulls.text
+        # The button's list is a fragment; the page around it holds the CSRF token htmx sends.
+        whole = dashboard.get(f"/projects/{project['id']}").text
+        csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', whole)
+        assert csrf, whole
+        asked = dashboard.post(
+            f"/projects/{project['id']}/pulls/161/reset-db", headers={"X-CSRF-Token": csrf[1]}
+        )
+        assert asked.status_code == 200 and "made afresh" in asked.text, asked.text
+    finally:
+        dashboard.close()
+    # The API's: a PR with no workflow is a 404, said so.
     with system.api() as api:
-        asked = api.post(f"/api/projects/{project['id']}/pulls/161/reset-db")
-    assert asked.status_code == 202, asked.text
+        missing = api.post(f"/api/projects/{project['id']}/pulls/404/reset-db")
+    assert missing.status_code == 404, missing.text
 
     def reset_live() -> dict[str, Any] | None:
         rows = [r for r in system.deployments(project["id"], 161) if r["status"] == "active"]
@@ -249,10 +265,11 @@ def test_each_pr_gets_its_own_database_isolated_seeded_kept_reset_and_dropped(
     after_reset = wait_for(reset_live, timeout=BUILD_TIMEOUT, what="the redeploy after reset-db")
     assert any("dropped, to be made afresh" in line for line in system.logs(after_reset["id"]))
     assert counts(page(system, after_reset["app_name"])) == (1, 2)
-    [audit] = system.rows(
-        "SELECT * FROM audit_events WHERE project_id = :p AND action = 'reset-db'", p=project["id"]
+    audits = system.rows(
+        "SELECT * FROM audit_events WHERE project_id = :p AND action = 'reset-db' ORDER BY created_at",
+        p=project["id"],
     )
-    assert audit["outcome"] == "ok" and audit["pr_number"] == 161
+    assert [(a["pr_number"], a["outcome"] == "ok") for a in audits] == [(161, True), (404, False)]
 
     # A close drops database and role (connections ended first: PR 2's preview held some).
     system.pull_request(project, "closed", 162, first)
