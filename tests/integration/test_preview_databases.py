@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from temporalio.client import Client
 
+from activities.logsink import MASK
 from activities.sandbox import probe
 from config import Settings
 from models.crypto import Keyring
@@ -35,7 +36,9 @@ DJANGO_APP = Path(__file__).parent / "apps" / "django_app"
 BUILD_TIMEOUT = 420
 COMMANDS = {
     "install_command": "pip install -r requirements.txt",
-    "build_command": "python manage.py collectstatic --noinput",
+    # PR code printing what it was given: the log shows it masked.
+    "build_command": 'echo "url=$DATABASE_URL pw=$PREVIEWD_DATABASE_PASSWORD" && '
+    "python manage.py collectstatic --noinput",
     "start_command": None,  # the Procfile's web: and release: lines
     "database_engine": "postgres",
     "database_seed": "seed.sql",
@@ -210,6 +213,8 @@ def test_each_pr_gets_its_own_database_isolated_seeded_kept_reset_and_dropped(
     password_one = pr_password(system, name_one)
     everything = "\n".join(system.logs(one["id"]))
     assert password_one not in everything
+    [printed] = [line for line in system.logs(one["id"]) if line.startswith("url=")]
+    assert printed == f"url={MASK} pw={MASK}", printed
 
     # From the sandbox: previewd's own Postgres is not there; the other PR's database and the
     # cluster's `postgres` refuse this PR's role.
