@@ -70,7 +70,7 @@ class PreviewCluster:
             postgres = self._prepare_dirs(data_dir)
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb(password, postgres)
-            if not self._running():
+            if not self.running():
                 self._pg_ctl(
                     [
                         "-w",
@@ -92,7 +92,7 @@ class PreviewCluster:
         return url
 
     def stop(self) -> None:
-        if self._running():
+        if self.running():
             self._pg_ctl(["-w", "-m", "fast", "stop"])
 
     def postmaster_pid(self) -> int | None:
@@ -101,7 +101,7 @@ class PreviewCluster:
         except (OSError, ValueError):
             return None
 
-    def _running(self) -> bool:
+    def running(self) -> bool:
         pid = self.postmaster_pid()
         if pid is None:
             return False

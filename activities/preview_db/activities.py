@@ -117,7 +117,9 @@ class PreviewDatabaseActivities:
     async def sizes(self) -> DatabaseSizesResult:
         """Each PR database's size, recorded on its row; those over their project's cap (held under
         the operator's ceiling), for the schedule to stop."""
-        admin = await self.ctx.preview_postgres.admin_url()
+        admin = await self.ctx.preview_postgres.admin_url_if_there()
+        if admin is None:
+            return DatabaseSizesResult()
         measured = await asyncio.to_thread(server.sizes, admin)
         ceiling = self.ctx.settings.ceilings.database_mb
         result = DatabaseSizesResult()

@@ -34,8 +34,10 @@ async def _running(temporal: Client, name: str) -> bool | None:
 async def collect(
     postgres: PreviewPostgres, db: Database, temporal: Client, *, apply: bool
 ) -> DatabaseGcResult:
-    admin = await postgres.admin_url()
+    admin = await postgres.admin_url_if_there()
     result = DatabaseGcResult()
+    if admin is None:
+        return result
     for name in await asyncio.to_thread(server.ours, admin):
         running = await _running(temporal, name)
         if running is None:

@@ -50,6 +50,13 @@ class PreviewPostgres:
                 self._admin_url = await asyncio.to_thread(self.cluster.start)
             return self._admin_url
 
+    async def admin_url_if_there(self) -> str | None:
+        """The admin URL, without starting the embedded cluster: None when it does not run (then it
+        holds nothing to reconcile or measure, and a periodic look must not start one on every host)."""
+        if self.embedded and not self.cluster.running():
+            return None
+        return await self.admin_url()
+
     def pr_url(self, name: str, password: str, *, sandboxed: bool) -> str:
         """The URL a PR's commands get as DATABASE_URL (a secret: masked in every log)."""
         operator = self.settings.previewd_preview_database_url

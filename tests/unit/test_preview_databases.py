@@ -105,3 +105,11 @@ def test_bad_database_settings_are_refused_naming_the_field() -> None:
         assert caught.value.errors()[0]["loc"] == (field,)
     over = DeploymentConfig(database_max_mb=5000).over_ceilings(Ceilings(database_mb=1024))
     assert over == {"database_max_mb": "at most 1024 MB on this previewd (PREVIEWD_PREVIEW_DATABASE_MAX_MB)"}
+
+
+async def test_a_periodic_look_never_starts_the_embedded_cluster(tmp_path: Path) -> None:
+    # The schedule runs on every previewd; one that never made a preview database starts nothing.
+    assert await PreviewPostgres(settings(tmp_path)).admin_url_if_there() is None
+    assert not (tmp_path / "preview-postgres").exists()
+    operator = "postgresql://a:b@pg.internal/postgres"
+    assert await PreviewPostgres(settings(tmp_path, operator)).admin_url_if_there() == operator
