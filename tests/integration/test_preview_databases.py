@@ -27,6 +27,8 @@ from config import Settings
 from models.crypto import Keyring
 from runtime.data_dir import secret_keys
 from runtime.preview_postgres import PASSWORD_FILE, PreviewCluster
+from tests.integration.github_system import REPO as GITHUB_REPO
+from tests.integration.github_system import GitHubSystem
 from tests.integration.system import AppRepo, System, git, wait_for
 from tests.requirements import require, require_reachable
 from workflows.database_reconcile import DatabaseReconcileWorkflow
@@ -116,6 +118,7 @@ def cluster(system: System) -> Iterator[PreviewCluster]:
 
 
 def admin(cluster: PreviewCluster) -> str:
+    """The preview cluster's superuser URL, for the test's own looks at pg_database / pg_roles."""
     return cluster.admin_url((cluster.data_dir / PASSWORD_FILE).read_text().strip())
 
 
@@ -352,3 +355,39 @@ def test_a_seed_command_runs_once_after_the_release_into_a_new_database(
     system.pull_request(project, "closed", 171, second)
     name = f"previewd_pr_{uuid.UUID(project['id']).hex}_171"
     wait_for(lambda: exists(cluster, name) == (False, False) or None, timeout=60, what="PR 171 dropped")
+
+
+def test_preview_reset_db_comment_needs_push_access_and_makes_the_database_afresh(
+    github: GitHubSystem,
+) -> None:
+    """`/preview reset-db` on the PR, through the App's webhook: refused for a reader (said on the PR),
+    carried out for a maintainer (dropped, made afresh, redeployed). The example app needs no build."""
+    system = github.system
+    preview_cluster = PreviewCluster(system.root / "data")
+    try:
+        project = github.add_project(9160, database_engine="postgres")
+        number = 16
+        sha = github.push(f"PR {number}", ref=f"refs/heads/pr-{number}")
+        github.fake.set_pull(GITHUB_REPO, number, head_sha=sha)
+        system.pull_request(project, "opened", number, sha)
+        first = system.wait_status(project["id"], number, sha, "active")
+        name = f"previewd_pr_{uuid.UUID(project['id']).hex}_{number}"
+        assert any(f"Preview database {name} created" in line for line in system.logs(first["id"]))
+
+        github.comment(project, number, "/preview reset-db", login="member-reader", association="MEMBER")
+        refusal = "@member-reader: `/preview reset-db` was not carried out: it needs push access"
+        wait_for(lambda: refusal in github.sticky(number) or None, timeout=60, what="the reader refused")
+        github.comment(project, number, "/preview reset-db", login="maintainer", association="MEMBER")
+
+        def redeployed() -> dict[str, Any] | None:
+            rows = [r for r in system.deployments(project["id"], number) if r["status"] == "active"]
+            return rows[-1] if rows and rows[-1]["id"] != first["id"] else None
+
+        again = wait_for(redeployed, timeout=120, what="the redeploy after /preview reset-db")
+        assert any("dropped, to be made afresh" in line for line in system.logs(again["id"]))
+        assert len(system.deployments(project["id"], number)) == 2  # the reader's comment did nothing
+
+        system.pull_request(project, "closed", number, sha)
+        wait_for(lambda: exists(preview_cluster, name) == (False, False) or None, timeout=60, what="dropped")
+    finally:
+        preview_cluster.stop()
