@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     previewd_max_build_timeout_seconds: int = Field(default=3600, ge=10, le=6 * 3600)
     previewd_max_live_previews: int = Field(default=100, ge=1, le=1000)
     previewd_max_builds_per_project: int = Field(default=4, ge=1, le=64)
+    # Preview databases (issue 16, activities/preview_db): where each PR's database and role are made.
+    # Unset: a separate embedded Postgres under the data dir (runtime/preview_postgres.py). Set: the
+    # operator's Postgres (a role with CREATEDB and CREATEROLE); its host must be reachable from the
+    # previews. Never shown: it may hold a superuser's password.
+    previewd_preview_database_url: SecretStr | None = None
+    # A preview database over this many MB is stopped (the project's `database_max_mb`, held under it).
+    previewd_preview_database_max_mb: int = Field(default=1024, ge=1, le=1 << 20)
     # Test knob, not a setting: how many seconds a "day" of expiry lasts (`expire_after_days`, the
     # warning a day before, `/preview extend 3d`), so tests see a preview expire in seconds through
     # the same code path. Leave it unset.
@@ -234,6 +241,7 @@ class Settings(BaseSettings):
             build_timeout_seconds=self.previewd_max_build_timeout_seconds,
             live_previews=self.previewd_max_live_previews,
             builds_per_project=self.previewd_max_builds_per_project,
+            database_mb=self.previewd_preview_database_max_mb,
         )
 
     @property

@@ -41,6 +41,8 @@ from activities.local.supervisor import LocalRuntime
 from activities.log_retention import LogRetentionActivities
 from activities.log_retention_schedule import ensure_retention_schedule
 from activities.platform import PlatformActivities
+from activities.preview_db.activities import PreviewDatabaseActivities
+from activities.preview_db.schedule import ensure_database_schedule
 from activities.source import SourceActivities
 from activities.store import StoreActivities
 from activities.workdirs import Workdirs
@@ -54,6 +56,7 @@ from runtime.metrics.processes import temporal_runtime, worker_metrics
 from runtime.temporal_client import connect
 from runtime.worker_heartbeat import worker_name
 from runtime.worker_liveness import WORKFLOW_THREADS, Liveness
+from workflows.database_reconcile import DatabaseReconcileWorkflow
 from workflows.fly_reconcile import FlyReconcileWorkflow
 from workflows.github_reconcile import DriftWorkflow, RedeliveryWorkflow
 from workflows.log_retention import LogRetentionWorkflow
@@ -164,6 +167,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     source = SourceActivities(ctx, github.installation_token if github else None)
     platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
     drift = DriftActivities(ctx, github, client)
+    databases = PreviewDatabaseActivities(ctx, client)
     workers = [
         Worker(
             client,
@@ -174,6 +178,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 RedeliveryWorkflow,
                 DriftWorkflow,
                 LogRetentionWorkflow,
+                DatabaseReconcileWorkflow,
             ],
             workflow_task_executor=liveness.workflow_executor,
             max_concurrent_workflow_tasks=WORKFLOW_THREADS,
@@ -204,13 +209,19 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 drift.drift_projects,
                 drift.drift,
                 LogRetentionActivities(ctx).delete_expired_logs,
+                # Each PR's own database (activities/preview_db): dropped with its preview; orphans and
+                # sizes looked at by DatabaseReconcileWorkflow.
+                databases.drop,
+                databases.gc,
+                databases.sizes,
                 *fleet,
             ],
         ),
         Worker(
             client,
             task_queue=host_queue,
-            activities=[source.clone, *platform_activities, *host_sleeping],
+            # `ensure` reads a `.sql` seed from the deployment's checkout, on this host.
+            activities=[source.clone, databases.ensure, *platform_activities, *host_sleeping],
             interceptors=[liveness.interceptor],
             # Clones and preview starts are bounded too: hundreds at once would starve this host.
             max_concurrent_activities=4 * settings.previewd_max_concurrent_builds,
@@ -259,6 +270,8 @@ async def ensure_schedules(client: Client, settings: Settings, with_github: bool
             await ensure_reconcile_schedule(client, settings.temporal_task_queue)
         # Logs of deployments finished longer ago than their project keeps them: deleted daily.
         await ensure_retention_schedule(client, settings.temporal_task_queue)
+        # Preview databases with no open PR dropped, and sizes over their cap stopped.
+        await ensure_database_schedule(client, settings.temporal_task_queue)
         if with_github:
             # No pull request missed: failed deliveries redelivered, open PRs compared with what we got.
             await ensure_github_schedules(client, settings)

@@ -17,6 +17,7 @@ from activities import sandbox
 from activities.builders import Builder, Step
 from activities.context import WorkerContext, heartbeat
 from activities.logsink import LogSink
+from activities.preview_db import seed_command
 from activities.processes import CommandTimedOut, kill_recorded_group, run_streaming
 from activities.toolchain_reuse import NODE_MODULES, VIRTUALENV, Reuse, find_reuse
 from models import Deployment, LogType
@@ -41,7 +42,7 @@ class BuildActivities:
     async def build(self, ref: DeploymentRef) -> None:
         project = await self.ctx.project(ref.project_id)
         config = await self.ctx.deployment_config(project, ref.deployment_id)
-        secrets = await self.ctx.secrets(ref.project_id)
+        secrets = await self.ctx.secrets(ref.project_id, ref.pr_number)
         source = self.ctx.workdirs.source(ref.deployment_id)
         pid_file = self.ctx.workdirs.pid_file(ref.deployment_id, "build")
         # A worker that died mid-build left its command running: stop it before starting again. In a
@@ -68,6 +69,10 @@ class BuildActivities:
             pr = await self.ctx.pull_request(ref.deployment_id)
             reuse = await self._reuse(ref)
             cache_warm = _has_entries(self.ctx.workdirs.build_cache(ref.project_id))
+            # A seed command (Heroku's postdeploy) runs after the release, into a new database only.
+            seeding = await seed_command.due(self.ctx, ref, config)
+            if seeding:
+                config = seed_command.after_release(config)
             try:
                 steps = await self.builder.plan(
                     ref, config, secrets=secrets, source=source, sink=sink, pr=pr, reuse=reuse
@@ -93,6 +98,8 @@ class BuildActivities:
             finally:
                 # Also for a failed build: where its time went is what its reader wants to know.
                 await _record(self.ctx, ref.deployment_id, seconds, reused)
+            if seeding:
+                await seed_command.ran(self.ctx, ref)
 
     async def _reuse(self, ref: DeploymentRef) -> Reuse | None:
         """The PR's live deployment, when its toolchain may be copied (activities/toolchain_reuse.py)."""

@@ -13,6 +13,7 @@ from typing import Protocol
 from activities.environment import PullRequestText, step_env
 from activities.local.sandboxing import INNER_HOME, INNER_WORK_DIR, limits, sandbox_name
 from activities.logsink import LogSink
+from activities.preview_db.urls import PreviewPostgres
 from activities.processes import SYSTEM_PATH, shell_argv
 from activities.sandbox import Network, ReadOnly, SandboxSpec, hand_over
 from activities.toolchain import NODE_MODULES_DIR, PREVIOUS_DIR, AppDirectory, SetupStep, Toolchain
@@ -117,6 +118,8 @@ class LocalBuilder:
                 Step(label, argv, env_, cwd=app.host, shown=shown) for label, argv, env_, shown, _ in planned
             ]
         cache = await self._cache(ref.project_id)
+        # The PR's own database's socket, when it has one (and only that: activities/preview_db).
+        database = PreviewPostgres(self.settings).sandbox_binds(env)
         steps = []
         for label, argv, env_, shown, copies in planned:
             previous = (ReadOnly(reuse.checkout, PREVIOUS_DIR),) if copies and reuse else ()
@@ -131,7 +134,7 @@ class LocalBuilder:
                 limits=limits(self.settings, config, memory_mb=config.build_memory_mb),
                 network=Network.INTERNET,
                 subdir=config.root_directory or "",
-                read_only=previous,
+                read_only=previous + database,
             )
             steps.append(Step(label, list(spec.argv), env_, sandbox=spec, shown=shown, optional=copies))
         return steps

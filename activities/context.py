@@ -14,9 +14,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.environment import PullRequestText
 from activities.local.sandboxing import SandboxMode
+from activities.preview_db.urls import PreviewPostgres
 from activities.workdirs import Workdirs
 from config import Settings
-from models import Deployment, DeploymentConfig, Project
+from models import Deployment, DeploymentConfig, Project, preview_databases
 from models.crypto import Keyring
 from models.db import Database
 from models.secrets import decrypted_secrets
@@ -33,6 +34,14 @@ class WorkerContext:
     build_queue: str
     # Decided at the worker's start (activities/local/sandboxing.py); unsandboxed until then.
     sandbox: SandboxMode = field(default_factory=lambda: SandboxMode(False, ["not probed"]))
+    _preview_postgres: PreviewPostgres | None = field(default=None, repr=False)
+
+    @property
+    def preview_postgres(self) -> PreviewPostgres:
+        """Where the PRs' own databases live (activities/preview_db)."""
+        if self._preview_postgres is None:
+            self._preview_postgres = PreviewPostgres(self.settings)
+        return self._preview_postgres
 
     async def project(self, project_id: str) -> Project:
         async with self.db.session() as session:
@@ -65,10 +74,24 @@ class WorkerContext:
         # Never recorded (models/effective_config.py): the project's, as now.
         return DeploymentConfig.model_validate(record["config"] | {"clone_url": project.config().clone_url})
 
-    async def secrets(self, project_id: str) -> dict[str, str]:
-        """The project's secrets, decrypted. Only ever handed to a child's environment."""
+    async def secrets(self, project_id: str, pr_number: int | None = None) -> dict[str, str]:
+        """The project's secrets, decrypted, and with `pr_number` the PR's own DATABASE_URL when it has
+        a preview database (over a project's secret of that name). Only ever handed to a child's
+        environment, and to the masking of its logs."""
         async with self.db.session() as session:
-            return await decrypted_secrets(session, keyring=self.keyring, project_id=uuid.UUID(project_id))
+            found = await decrypted_secrets(session, keyring=self.keyring, project_id=uuid.UUID(project_id))
+            database = (
+                await preview_databases.find(session, uuid.UUID(project_id), pr_number)
+                if pr_number is not None
+                else None
+            )
+        if database is not None:
+            password = preview_databases.password_of(database, self.keyring)
+            found["DATABASE_URL"] = self.preview_postgres.pr_url(
+                database.name, password, sandboxed=self.sandbox.sandboxed
+            )
+            found["PREVIEWD_DATABASE_PASSWORD"] = password  # masked on its own too, wherever it shows
+        return found
 
 
 async def heartbeat() -> None:

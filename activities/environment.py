@@ -2,8 +2,8 @@
 worker's own credentials (issue 10: the worker's environ holds FLY_API_TOKEN, GITHUB_APP_PRIVATE_KEY…).
 
 `step_env` is the one place it is made, for every step of a deployment and both ways of running one
-(in a sandbox or on the host): whatever a step should be told (a per-PR DATABASE_URL, say) is added
-there once."""
+(in a sandbox or on the host): whatever a step should be told is added there once. The PR's own
+DATABASE_URL comes with the secrets (activities/context.py `secrets`), so it is masked like them."""
 
 from __future__ import annotations
 

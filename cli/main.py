@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from cli import admin, login_link, pr, serve, up, worker_health
 from cli import fly as fly_commands
+from cli import preview_db as preview_db_commands
 from cli.output import fail
 from config import load_settings
 from models.api_tokens import DEFAULT_DAYS, SCOPES
@@ -80,6 +81,13 @@ def parser() -> argparse.ArgumentParser:
     gc = fly.add_parser("gc", help="destroy preview apps with no open PR behind them (dry run by default)")
     gc.add_argument("--apply", action="store_true", help="really destroy them")
     gc.set_defaults(run=fly_commands.gc)
+
+    db = commands.add_parser("db", help="preview databases").add_subparsers(dest="what", required=True)
+    db_gc = db.add_parser(
+        "gc", help="drop preview databases with no open PR behind them (dry run by default)"
+    )
+    db_gc.add_argument("--apply", action="store_true", help="really drop them")
+    db_gc.set_defaults(run=preview_db_commands.gc)
 
     pull = commands.add_parser("pr", help="send a signed pull_request webhook to the running server")
     pull.add_argument("action", choices=["open", "push", "close"])

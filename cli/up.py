@@ -44,6 +44,7 @@ from runtime.orphans import become_subreaper
 from runtime.parent_death import die_with_parent
 from runtime.postgres_guard import start_guard
 from runtime.postmaster import Postmaster
+from runtime.preview_postgres import PreviewCluster
 from runtime.supervisor import ChildSpec, CrashLoop, Supervisor
 from runtime.worker_heartbeat import stalled_reason
 
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     become_subreaper()
     supervisor = Supervisor(events_file=logs / "up.log", say=say, end_orphans=True)
     guard: subprocess.Popen[bytes] | None = None
+    preview_cluster, preview_started = PreviewCluster(settings.data_dir), False
+    preview_guard: subprocess.Popen[bytes] | None = None
     with database_server(settings) as (url, embedded):
         try:
             # Where the password is, never the URL: it carries the password.
@@ -90,6 +93,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 supervisor.start(_postgres(embedded))
                 guard = start_guard(embedded.pgdata)
                 supervisor.keep.add(guard.pid)
+            if settings.previewd_platform == "local" and settings.previewd_preview_database_url is None:
+                # The previews' own databases (runtime/preview_postgres.py): started here, before the
+                # worker, so its postmaster is one `up` knows (an unknown child is ended as an orphan).
+                say(f"postgres    previews' databases: embedded, under {preview_cluster.root}")
+                preview_cluster.start()
+                if (pid := preview_cluster.postmaster_pid()) is not None:
+                    supervisor.keep.add(pid)
+                preview_started = True
+                # Stopped by its own guard if `up` is killed, as previewd's Postgres is.
+                preview_guard = start_guard(preview_cluster.pgdata)
+                supervisor.keep.add(preview_guard.pid)
             env = dict(os.environ, DATABASE_URL=url, PREVIEWD_DATA_DIR=str(settings.data_dir))
             if not settings.temporal_address:
                 say(f"temporal    starting the dev server (its UI on :{settings.previewd_temporal_ui_port})")
@@ -149,6 +163,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 # An orderly stop: the server is stopped through the wheel when database_server() ends.
                 guard.kill()
                 guard.wait()
+            if preview_guard is not None:
+                preview_guard.kill()
+                preview_guard.wait()
+            if preview_started:
+                preview_cluster.stop()
             say("stopped.")
 
 

@@ -30,6 +30,7 @@ CEILING_OF_FIELD: dict[str, Ceiling] = {
     ),
     "max_live_previews": Ceiling("live_previews", "PREVIEWD_MAX_LIVE_PREVIEWS", ""),
     "max_concurrent_builds": Ceiling("builds_per_project", "PREVIEWD_MAX_BUILDS_PER_PROJECT", ""),
+    "database_max_mb": Ceiling("database_mb", "PREVIEWD_PREVIEW_DATABASE_MAX_MB", " MB"),
 }
 
 
@@ -45,6 +46,8 @@ class Ceilings:
     live_previews: int = 100
     # Builds of one project at once (the cap of a project's max_concurrent_builds).
     builds_per_project: int = 4
+    # One preview database's size (the cap of a project's database_max_mb).
+    database_mb: int = 1024
 
     def of(self, field_name: str) -> int:
         value: int = getattr(self, CEILING_OF_FIELD[field_name].attribute)

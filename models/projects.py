@@ -91,6 +91,15 @@ class DeploymentConfig(BaseModel):
     # (`max_live_previews`: the least recently used beyond it is put to sleep, never destroyed). Set
     # in the dashboard only: how much of the host a project keeps is not the repository's to decide.
     idle_minutes: int = PydanticField(default=15, ge=0, le=7 * 24 * 60)
+    # A database per PR (issue 16, activities/preview_db): "postgres", or None for none. `database_seed`
+    # is a `.sql` file of the checkout run once into a new database with the PR's own role, or else a
+    # command run once (in the sandbox, after the release command) against it. `database_template`
+    # (dashboard only) is an operator's database copied with CREATE DATABASE … TEMPLATE.
+    database_engine: Literal["postgres"] | None = None
+    database_seed: str | None = PydanticField(default=None, max_length=1000)
+    database_template: str | None = PydanticField(default=None, max_length=63, pattern=r"^[a-z_][a-z0-9_]*$")
+    # Dashboard only: a preview database over this size is stopped; held under the operator's ceiling.
+    database_max_mb: int = PydanticField(default=1024, ge=1, le=1 << 20)
 
     @field_validator("install_command", "build_command", "start_command", "release_command")
     @classmethod
@@ -129,6 +138,20 @@ class DeploymentConfig(BaseModel):
             if problem:
                 raise ValueError(f"{path!r} {problem}")
         return paths
+
+    @field_validator("database_seed")
+    @classmethod
+    def _seed(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if value.endswith(".sql"):
+            problem = checkout_path_problem(value)
+            if problem:
+                raise ValueError(problem)
+        elif "\x00" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
 
     @field_validator("health_check_path")
     @classmethod

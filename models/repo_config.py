@@ -48,6 +48,7 @@ DASHBOARD_ONLY: dict[tuple[str, ...], str] = {
     ("notifications",): "notifications",
     ("clone_url",): "the repository's clone URL",
     ("database", "template"): "the database template",
+    ("database", "max_mb"): "limits",
 }
 
 
@@ -83,6 +84,11 @@ class _StrictFlyConfig(FlyConfig):
     auto_stop: StrictBool = True
 
 
+class DatabaseSection(_Section):
+    engine: StrictStr | None = None
+    seed: StrictStr | None = None
+
+
 class RepoConfig(_Section):
     """previewd.toml as written: every key optional, none coerced (a number is no string)."""
 
@@ -95,6 +101,7 @@ class RepoConfig(_Section):
     health_check: HealthCheckSection | None = None
     env: dict[str, StrictStr] | None = None
     fly: _StrictFlyConfig | None = None
+    database: DatabaseSection | None = None
 
     def overrides(self) -> dict[tuple[str, ...], Any]:
         """DeploymentConfig's fields this file sets, keyed by where the file sets them."""
@@ -110,6 +117,8 @@ class RepoConfig(_Section):
             (("start", "port"), self.start and self.start.port),
             (("health_check", "path"), self.health_check and self.health_check.path),
             (("health_check", "timeout_seconds"), self.health_check and self.health_check.timeout_seconds),
+            (("database", "engine"), self.database and self.database.engine),
+            (("database", "seed"), self.database and self.database.seed),
         ):
             if value is not None:
                 found[path] = value
@@ -130,6 +139,8 @@ FIELD_FOR_KEY: dict[tuple[str, ...], str] = {
     ("health_check", "timeout_seconds"): "health_check_timeout_seconds",
     ("env",): "env_vars",
     ("fly",): "fly_config",
+    ("database", "engine"): "database_engine",
+    ("database", "seed"): "database_seed",
 }
 KEY_FOR_FIELD = {field: key for key, field in FIELD_FOR_KEY.items()}
 

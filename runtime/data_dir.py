@@ -15,7 +15,7 @@ from config import Settings
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 # Managed by runtime/embedded_postgres.py: pgdata belongs to Postgres's own user, and the directories
 # on the way to its socket must let that user through.
-POSTGRES_ENTRIES = frozenset({"postgres", "run"})
+POSTGRES_ENTRIES = frozenset({"postgres", "run", "preview-postgres"})
 
 
 def private_dir(path: Path) -> Path:

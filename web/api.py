@@ -40,6 +40,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 MANUAL: dict[Action, ManualAction] = {
     Action.REDEPLOY: preview_workflows.redeploy,
     Action.DESTROY: preview_workflows.destroy,
+    Action.RESET_DB: preview_workflows.reset_database,
 }
 
 
@@ -225,6 +226,8 @@ async def update_project(
             raise HTTPException(404, "project not found")
         if body.deployment_config is not None:
             _within_ceilings(services, body.deployment_config)
+            if body.deployment_config.database_template != project.config().database_template:
+                await project_as(services, caller, project_id, Action.DATABASE_TEMPLATE)
             image = body.deployment_config.fly_config.image
             if problem := await image_problem(session, project_id=project.id, image=image):
                 raise HTTPException(422, problem)
@@ -335,14 +338,34 @@ async def _ask(
     services: Services, caller: Caller, project_id: uuid.UUID, pr_number: int, verb: Action
 ) -> ActionOut:
     await project_as(services, caller, project_id, verb)
-    action: ManualAction = (
-        preview_workflows.redeploy if verb == Action.REDEPLOY else preview_workflows.destroy
-    )
     try:
-        workflow_id = await action(services, project_id, pr_number, requested_by=caller.user.login)
+        workflow_id = await MANUAL[verb](services, project_id, pr_number, requested_by=caller.user.login)
     except SignalFailed as failure:
+        if verb == Action.RESET_DB:
+            await _audit(services, caller, project_id, pr_number, verb, str(failure))
         raise HTTPException(404 if failure.no_workflow else 503, str(failure)) from None
+    if verb == Action.RESET_DB:
+        await _audit(services, caller, project_id, pr_number, verb, "ok", workflow_id=workflow_id)
     return ActionOut(status=f"{verb} requested", workflow_id=workflow_id)
+
+
+async def _audit(
+    services: Services, caller: Caller, project_id: uuid.UUID, pr_number: int, verb: Action,
+    outcome: str, workflow_id: str = "",
+) -> None:  # fmt: skip
+    async with services.db.session() as session:
+        session.add(
+            AuditEvent(
+                project_id=project_id,
+                user_id=caller.user.id,
+                actor=caller.user.login,
+                action=verb,
+                pr_number=pr_number,
+                outcome=outcome[:300],
+                detail={"workflow_id": workflow_id},
+            )  # fmt: skip
+        )
+        await session.commit()
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/redeploy", status_code=202)
@@ -350,6 +373,14 @@ async def redeploy(
     project_id: uuid.UUID, pr_number: PullNumber, services: ServicesDep, caller: CurrentCaller
 ) -> ActionOut:
     return await _ask(services, caller, project_id, pr_number, Action.REDEPLOY)
+
+
+@router.post("/projects/{project_id}/pulls/{pr_number}/reset-db", status_code=202)
+async def reset_database(
+    project_id: uuid.UUID, pr_number: PullNumber, services: ServicesDep, caller: CurrentCaller
+) -> ActionOut:
+    """The PR's own database dropped and made afresh from its template / seed, then a redeploy."""
+    return await _ask(services, caller, project_id, pr_number, Action.RESET_DB)
 
 
 @router.post("/projects/{project_id}/pulls/{pr_number}/destroy", status_code=202)

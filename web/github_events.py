@@ -18,10 +18,10 @@ from workflows.signals import CloseSignal, CommandSignal, PushSignal, RefusalSig
 PUSH_ACTIONS = frozenset({"opened", "reopened", "synchronize", "ready_for_review"})
 # The words a `/preview` comment may use (the PR's own syntax, shown to people); the workflow carries
 # them out for people with push access to the repository.
-COMMANDS = frozenset({"redeploy", "destroy", "approve", "keep", "unpin", "extend"})
+COMMANDS = frozenset({"redeploy", "destroy", "approve", "keep", "unpin", "extend", "reset-db"})
 USAGE = (
     "use `/preview redeploy`, `/preview destroy`, `/preview approve`, `/preview keep`, "
-    "`/preview unpin` or `/preview extend 3d`"
+    "`/preview unpin`, `/preview extend 3d` or `/preview reset-db`"
 )
 COMMAND = re.compile(r"\A/preview(?:[ \t]+(\S+))?(?:[ \t]+(\S+))?[ \t]*\Z", re.IGNORECASE)
 

@@ -27,6 +27,10 @@ class Action(StrEnum):
     KEEP = "keep"
     UNPIN = "unpin"
     EXTEND = "extend"
+    # The PR's own database dropped and made afresh (issue 16), then redeployed.
+    RESET_DB = "reset-db"
+    # The operator's database a PR's database is copied from: whose data the previews hold.
+    DATABASE_TEMPLATE = "database template"
     SETTINGS = "settings"
     SECRETS = "secrets"
     FORK_POLICY = "fork policy"
@@ -47,6 +51,8 @@ NEEDS: dict[Action, Role] = {
     Action.KEEP: Role.PUSH,
     Action.UNPIN: Role.PUSH,
     Action.EXTEND: Role.PUSH,
+    Action.RESET_DB: Role.PUSH,
+    Action.DATABASE_TEMPLATE: Role.ADMIN,
     Action.SETTINGS: Role.MAINTAIN,
     Action.SECRETS: Role.MAINTAIN,
     Action.FORK_POLICY: Role.MAINTAIN,

@@ -104,6 +104,14 @@ async def destroy(services: Services, project_id: uuid.UUID, pr_number: int, *, 
     return await _signal(services, project_id, pr_number, PreviewWorkflow.destroy, request)
 
 
+async def reset_database(
+    services: Services, project_id: uuid.UUID, pr_number: int, *, requested_by: str
+) -> str:
+    """Drop the PR's database, make it afresh from the template / seed, and redeploy."""
+    request = ManualSignal(requested_by=requested_by, request_id=str(uuid.uuid4()))
+    return await _signal(services, project_id, pr_number, PreviewWorkflow.reset_database, request)
+
+
 async def lifetime(services: Services, project_id: uuid.UUID, pr_number: int, request: LifetimeSignal) -> str:
     """Keep (pin), unpin or extend the PR's preview; returns the workflow id. The PR's sticky comment
     says what changed."""

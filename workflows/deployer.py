@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.build import BuildActivities
     from activities.host import HostActivities
     from activities.platform import PlatformActivities
+    from activities.preview_db.protocol import PreviewDatabases
     from activities.source import SourceActivities
     from activities.store import StoreActivities
     from workflows.activity_io import (
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.build_queue import BuildQueue
     from workflows.failures import describe_failure
     from workflows.pr_reporter import PRReporter
+    from workflows.preview_db_io import DropDatabaseInput, EnsureDatabaseInput
     from workflows.signals import DESTROY_FAILED, HistoryEntry, PreviewState, PushSignal, workflow_id_for
     from workflows.vocabulary import STATUS_FOR_PHASE, DeploymentStatus, Phase, ReportPhase, Settlement
 
@@ -168,6 +170,7 @@ class Deployer:
         )
         if cloned.skipped:
             return cloned
+        await self._ensure_database(ref, host.host_queue)
         # The build enforces the project's own time limit; 7 hours only bounds a lost worker.
         await _on_host(
             BuildActivities.build, ref, host.build_queue, timedelta(hours=7), timedelta(seconds=10)
@@ -176,6 +179,27 @@ class Deployer:
         return await _on_host(
             PlatformActivities.deploy, ref, host.host_queue, timedelta(minutes=10), timedelta(seconds=10)
         )
+
+    async def _ensure_database(self, ref: DeploymentRef, host_queue: str) -> None:
+        """The PR's own database, before the build (its release command migrates it): made on the
+        first deployment, kept after; made afresh when a reset was asked for. A no-op for a project
+        without one. On the host queue: a `.sql` seed is read from this deployment's checkout."""
+        reset = self._state.database_reset_requested
+        await workflow.execute_activity_method(
+            PreviewDatabases.ensure,
+            EnsureDatabaseInput(
+                project_id=ref.project_id,
+                pr_number=ref.pr_number,
+                deployment_id=ref.deployment_id,
+                reset=reset,
+            ),
+            task_queue=host_queue,
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=HOST_WORK_RETRY,
+            cancellation_type=CANCEL_AND_WAIT,
+        )
+        if reset:
+            self._state.database_reset_requested = False
 
     async def _enter(self, ref: DeploymentRef, phase: Phase) -> None:
         """The deployment's row, the PR and the state move to `phase` together."""
@@ -339,6 +363,7 @@ class Deployer:
                 )
                 self._reporter.tell(destroyed, phase)
                 self._reporter.settle(destroyed, Settlement.DESTROYED)
+        await self._drop_database()
         self._reporter.release_held_back(by_sha="")
         self._state.current_deployment_id = None
         self._state.deployed_sha = None
@@ -346,6 +371,19 @@ class Deployer:
         self._state.attempted_sha = None
         self._state.host_queue = None
         self._state.phase = phase
+
+    async def _drop_database(self) -> None:
+        """The PR's database and role go with its preview (connections ended first). Cleanup: a
+        failure is logged, and the database reconciler (`previewd db gc`) drops it later."""
+        try:
+            await workflow.execute_activity_method(
+                PreviewDatabases.drop,
+                DropDatabaseInput(project_id=self._state.project_id, pr_number=self._state.pr_number),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=30)),
+            )
+        except ActivityError as error:
+            workflow.logger.warning("dropping the PR's database failed: %s", describe_failure(error))
 
     def record(self, deployment_id: str, sha: str, status: str, error: str | None = None) -> None:
         entry = HistoryEntry(

@@ -122,6 +122,15 @@ class PreviewWorkflow:
         self.state.forced_generation = self.state.generation
         self._expiry.restart()
 
+    @workflow.signal(name=SignalName.RESET_DATABASE)
+    def reset_database(self, signal: ManualSignal) -> None:
+        """The PR's database dropped and made afresh (template, seed) by a redeploy."""
+        closing = self.state.close_requested or self.state.phase == Phase.CLOSED
+        if self._seen(signal.request_id) or self.state.last_push is None or closing:
+            return
+        self.state.database_reset_requested = True
+        self.redeploy(ManualSignal(requested_by=signal.requested_by))
+
     @workflow.signal(name=SignalName.DESTROY)
     def destroy(self, signal: ManualSignal) -> None:
         if self._seen(signal.request_id):
@@ -332,6 +341,8 @@ class PreviewWorkflow:
             return
         if signal.command == "redeploy":
             self.redeploy(ManualSignal(requested_by=who))
+        elif signal.command == "reset-db":
+            self.reset_database(ManualSignal(requested_by=who))
         elif signal.command == "destroy":
             self.destroy(ManualSignal(requested_by=who))
         elif signal.command in (LifetimeAction.KEEP, LifetimeAction.UNPIN):

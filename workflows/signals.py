@@ -33,6 +33,8 @@ class SignalName(StrEnum):
     # Sleep and wake (local platform): from the proxy (wake) and the max_live_previews activity (sleep).
     WAKE = "wake"
     SLEEP = "sleep"
+    # `/preview reset-db` and the dashboard's button: the PR's database made afresh, then a redeploy.
+    RESET_DATABASE = "reset_database"
 
 
 # The state query and the dashboard's approval (an update, so the caller hears whether it took).
@@ -229,6 +231,8 @@ class PreviewState:
     idle_check_at: str | None = None
     wake_requested: bool = False
     sleep_requested: bool = False
+    # The next deployment drops the PR's database first (workflows/preview.py reset_database).
+    database_reset_requested: bool = False
 
 
 @dataclass

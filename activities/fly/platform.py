@@ -102,7 +102,7 @@ class FlyPlatformActivities:
     @activity.defn(name=ActivityName.DEPLOY)
     async def deploy(self, ref: DeploymentRef) -> DeployResult:
         secrets = [
-            *(await self.ctx.secrets(ref.project_id)).values(),
+            *(await self.ctx.secrets(ref.project_id, ref.pr_number)).values(),
             self.ctx.settings.fly_api_token.get_secret_value() if self.ctx.settings.fly_api_token else "",
         ]
         async with (
@@ -137,7 +137,7 @@ class FlyPlatformActivities:
         # With a preview domain the preview's URL is its own name there (custom_domain.py).
         public_url = custom_url(ref.app_name, project.preview_domain) if project.preview_domain else url
         await self.ensure_app(ref, sink)
-        values = {**config.env_vars, **await self.ctx.secrets(ref.project_id)}
+        values = {**config.env_vars, **await self.ctx.secrets(ref.project_id, ref.pr_number)}
         values |= {"PREVIEW_URL": public_url, "PR_NUMBER": str(ref.pr_number), "COMMIT_SHA": ref.commit_sha}
         # The PR's text as values only, as on the local platform (activities/environment.py).
         values |= pr_values(ref, await self.ctx.pull_request(ref.deployment_id))

@@ -55,7 +55,7 @@ async def launch(
     config = await ctx.deployment_config(project, ref.deployment_id)
     if not config.start_command:
         raise StartFailed("the project has no start command configured", [])
-    secrets = await ctx.secrets(ref.project_id)
+    secrets = await ctx.secrets(ref.project_id, ref.pr_number)
     source = ctx.workdirs.source(ref.deployment_id)
     sandboxed = ctx.sandbox.sandboxed
     # Sandboxed, the app has the port it asked for (nothing else is in its network namespace) and
@@ -129,6 +129,7 @@ async def _start_sandboxed(
         network=Network.INTERNET,
         forward=PortForward(host_port=port, sandbox_port=config.port),
         subdir=config.root_directory or "",
+        read_only=ctx.preview_postgres.sandbox_binds(env),
     )
     # Blocking: bwrap is started and its network wired up before this returns. Shielded: a cancelled
     # deploy must not leave a server that the thread goes on to start, and nobody would stop.

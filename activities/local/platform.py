@@ -24,7 +24,7 @@ class LocalPlatformActivities:
     @activity.defn(name=ActivityName.DEPLOY)
     async def deploy(self, ref: DeploymentRef) -> DeployResult:
         ctx = self.runtime.ctx
-        secrets = list((await ctx.secrets(ref.project_id)).values())
+        secrets = list((await ctx.secrets(ref.project_id, ref.pr_number)).values())
         async with LogSink(
             ctx.db,
             ref.deployment_id,

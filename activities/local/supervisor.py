@@ -89,7 +89,7 @@ class LocalRuntime:
             deployment = await session.get(Deployment, uuid.UUID(deployment_id))
         if deployment is None:
             return []
-        return list((await self.ctx.secrets(str(deployment.project_id))).values())
+        return list((await self.ctx.secrets(str(deployment.project_id), deployment.pr_number)).values())
 
     # -- one preview --------------------------------------------------------------------------
 

@@ -93,6 +93,10 @@ def filesystem_args(
     args += ["--proc", "/proc", "--dev", "/dev"]
     for scratch in ("/tmp", "/var/tmp", "/dev/shm"):
         args += ["--perms", "1777", "--tmpfs", scratch]
+    # /run as a system has it, empty and readable: bwrap would make it under the worker's umask (077
+    # under `previewd up`) for the first bind below it, shutting the sandbox's uid out of what is
+    # bound there (the env file, a preview database's socket).
+    args += ["--perms", "0755", "--dir", "/run"]
     # HOME is a fresh tmpfs the sandbox uid can write (bwrap makes it as root: hence world-writable,
     # with the sticky bit; the sandbox has one uid anyway). The cache is bound on top as ~/.cache.
     args += ["--perms", "1777", "--tmpfs", spec.home]

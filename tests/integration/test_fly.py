@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import text
 
+from runtime.preview_postgres import PreviewCluster
 from tests.fakes.fly_machines import EDGE_PREFIX, FakeFly, FakeFlyServer, create_fake_fly
 from tests.integration.metric_samples import parse, value
 from tests.integration.system import AppRepo, System, start_system, wait_for
@@ -86,6 +88,7 @@ class FlySystem:
     system: System
     fake: FakeFly
     builds: Path  # one record per run of the fake flyctl
+    operator_pg: str  # PREVIEWD_PREVIEW_DATABASE_URL
 
     def hostile_build(self, tool: str) -> dict[str, str]:
         """What the fake `tool` recorded of its one build of a PR tree holding `.docker/`."""
@@ -110,8 +113,13 @@ def fly() -> Iterator[FlySystem]:
     (tools / "flyctl").chmod(0o755)
     (tools / "docker").write_text(FAKE_DOCKER.format(record=builds))
     (tools / "docker").chmod(0o755)
+    # The operator's Postgres for preview databases (PREVIEWD_PREVIEW_DATABASE_URL, needed on Fly):
+    # a cluster of this host stands in for one on the project's private network.
+    operator_pg = PreviewCluster(root / "operator-pg")
+    operator_url = operator_pg.start()
     with FakeFlyServer(fake) as server:
         env = {
+            "PREVIEWD_PREVIEW_DATABASE_URL": operator_url,
             "PREVIEWD_PLATFORM": "fly",
             "FLY_API_TOKEN": TOKEN,
             "FLY_API_URL": server.url,
@@ -120,11 +128,12 @@ def fly() -> Iterator[FlySystem]:
         }
         system, postgres, temporal = start_system(root, extra_env=env)
         try:
-            yield FlySystem(system, fake, builds)
+            yield FlySystem(system, fake, builds, operator_url)
         finally:
             system.stop()
             temporal.stop()
             postgres.stop()
+            operator_pg.stop()
 
 
 def fly_project(fly: FlySystem, repo: AppRepo, **fly_config: object) -> dict[str, Any]:
@@ -171,6 +180,39 @@ def test_a_pr_life_makes_one_app_and_updates_one_machine(fly: FlySystem, repo: A
         assert value(worker, "previewd_deployments_total", project=pid, outcome=outcome) == count, outcome
     assert value(worker, "previewd_step_seconds_count", project=pid, step="image") == 3
     assert value(worker, "previewd_api_calls_total", api="fly", status="200") > 0
+
+
+def test_a_prs_database_url_is_a_secret_of_its_machine_never_its_config(
+    fly: FlySystem, repo: AppRepo
+) -> None:
+    """Issue 16 on Fly: the PR's database on the operator's Postgres, its URL (the PR's own role,
+    that Postgres's host) set as a Fly secret, in no machine's config; dropped on close."""
+    system, fake = fly.system, fly.fake
+    project = fly.system.add_project(
+        repo, start_command=None, build_command=None, port=8080, database_engine="postgres"
+    )
+    sha = repo.commit("with a database")
+    system.pull_request(project, "opened", 16, sha)
+    app = system.wait_status(project["id"], 16, sha, "active")["app_name"]
+    name = f"previewd_pr_{uuid.UUID(project['id']).hex}_16"
+    url = fake.secrets[app]["DATABASE_URL"]
+    assert url.startswith(f"postgresql://{name}:") and f"/{name}?" in url
+    password = url.split("@", 1)[0].rsplit(":", 1)[1]
+    assert password and "postgres:" not in url  # the PR's role, never the operator's
+    shown = json.dumps([machine["config"] for machine in fake.machines[app].values()])
+    assert "DATABASE_URL" not in shown and password not in shown
+    with psycopg.connect(url) as conn:  # the URL works, as the PR's role
+        assert conn.execute("SELECT current_user").fetchone() == (name,)
+
+    system.pull_request(project, "closed", 16, sha)
+    system.wait_status(project["id"], 16, sha, "destroyed")
+
+    def dropped() -> bool | None:
+        with psycopg.connect(fly.operator_pg) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        return True if found is None else None
+
+    wait_for(dropped, timeout=30, what="the PR's database dropped")
 
 
 def test_a_release_command_runs_in_a_one_off_machine_and_its_failure_keeps_the_live_sha(

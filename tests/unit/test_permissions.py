@@ -45,12 +45,13 @@ def test_the_table() -> None:
     assert read_only == [Action.VIEW]
     assert {a for a in Action if may(Role.PUSH, a)} == {
         Action.VIEW, Action.DEPLOY, Action.REDEPLOY, Action.DESTROY, Action.APPROVE,
-        Action.KEEP, Action.UNPIN, Action.EXTEND,
+        Action.KEEP, Action.UNPIN, Action.EXTEND, Action.RESET_DB,
     }  # fmt: skip
     for action in (Action.SETTINGS, Action.SECRETS, Action.FORK_POLICY, Action.DISABLE, Action.DELETE):
         assert may(Role.MAINTAIN, action) and not may(Role.PUSH, action)
     assert not may(Role.MAINTAIN, Action.CONNECT) and may(Role.ADMIN, Action.CONNECT)
     assert not may(Role.MAINTAIN, Action.DOMAIN) and may(Role.ADMIN, Action.DOMAIN)
+    assert not may(Role.MAINTAIN, Action.DATABASE_TEMPLATE) and may(Role.ADMIN, Action.DATABASE_TEMPLATE)
     assert not may(Role.NONE, Action.VIEW)
     assert len(ROLES) == 5
 

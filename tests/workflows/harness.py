@@ -50,6 +50,12 @@ from workflows.activity_io import (
     SetStatusInput,
 )
 from workflows.preview import PreviewWorkflow
+from workflows.preview_db_io import (
+    DatabaseActivityName,
+    DropDatabaseInput,
+    EnsureDatabaseInput,
+    EnsureDatabaseResult,
+)
 from workflows.signals import PreviewInput, PreviewState, PushSignal, SignalName, workflow_id_for
 from workflows.vocabulary import Phase
 
@@ -86,6 +92,8 @@ class Recorder:
     """What the fake activities were asked to do, and how the fake build should behave."""
 
     calls: list[Call] = field(default_factory=list)
+    # The PR's database (activities/preview_db), apart from `calls`, whose sequences tests compare.
+    database_calls: list[tuple[str, Any]] = field(default_factory=list)
     cancelled_builds: list[str] = field(default_factory=list)  # deployment ids
     slow_shas: set[str] = field(default_factory=set)  # builds that run until cancelled
     failing_shas: set[str] = field(default_factory=set)  # builds that fail with BuildFailed
@@ -294,6 +302,15 @@ class FakeActivities:
     async def destroy(self, input: DestroyInput) -> None:
         self._record(ActivityName.DESTROY, input)
 
+    @activity.defn(name=DatabaseActivityName.ENSURE)
+    async def ensure_database(self, input: EnsureDatabaseInput) -> EnsureDatabaseResult:
+        self.recorder.database_calls.append((DatabaseActivityName.ENSURE, input))
+        return EnsureDatabaseResult()
+
+    @activity.defn(name=DatabaseActivityName.DROP)
+    async def drop_database(self, input: DropDatabaseInput) -> None:
+        self.recorder.database_calls.append((DatabaseActivityName.DROP, input))
+
 
 @dataclass
 class Harness:
@@ -341,7 +358,7 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
         fakes.create_deployment, fakes.set_status, fakes.activate, fakes.fail_deployment,
         fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy, fakes.report,
         fakes.fork_policy, fakes.permission, fakes.config_changed, fakes.take_build_slot,
-        fakes.leave_build_queue, fakes.expiry_facts, fakes.live_limit,
+        fakes.leave_build_queue, fakes.expiry_facts, fakes.live_limit, fakes.drop_database,
     ]  # fmt: skip
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(
@@ -359,6 +376,7 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
                     fakes.sleep_if_idle,
                     fakes.sleep_now,
                     fakes.wake,
+                    fakes.ensure_database,
                 ],  # fmt: skip
                 **throttle,
             )

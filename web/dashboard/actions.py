@@ -17,13 +17,21 @@ from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import render
 from web.deps import PullNumber, ServicesDep
 from web.permissions import Action as Needs
-from web.preview_workflows import ManualAction, SignalFailed, approve, destroy, lifetime, redeploy
+from web.preview_workflows import (
+    ManualAction,
+    SignalFailed,
+    approve,
+    destroy,
+    lifetime,
+    redeploy,
+    reset_database,
+)
 from workflows.lifetime import DURATION_HELP, extension_hours
 from workflows.signals import ApproveSignal, LifetimeAction, LifetimeSignal
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
-Action = Literal["redeploy", "destroy", "approve", "keep", "unpin", "extend"]
-MANUAL: dict[str, ManualAction] = {"redeploy": redeploy, "destroy": destroy}
+Action = Literal["redeploy", "destroy", "approve", "keep", "unpin", "extend", "reset-db"]
+MANUAL: dict[str, ManualAction] = {"redeploy": redeploy, "destroy": destroy, "reset-db": reset_database}
 DONE = {
     "redeploy": "Redeploy of PR #{n} requested. A new deployment appears below in a moment.",
     "destroy": "PR #{n}'s preview is being torn down. The next push to the PR deploys it again.",
@@ -31,6 +39,7 @@ DONE = {
     "keep": "PR #{n}'s preview is pinned: it does not expire until someone unpins it.",
     "unpin": "PR #{n}'s preview is unpinned: it expires again after the project's usual time unused.",
     "extend": "PR #{n}'s preview lives {duration} longer; the PR's comment says until when.",
+    "reset-db": "PR #{n}'s database is dropped and made afresh from its seed; a redeploy follows.",
 }
 
 

@@ -30,6 +30,8 @@ LIFETIME_FIELDS = ("expire_after_days", "log_retention_days")
 KEPT_FIELDS = ("clone_url",)
 # Sleep and wake on the local platform (whole numbers; empty keeps the model's default; 0 minutes: never).
 SLEEP_FIELDS = ("idle_minutes", "max_live_previews")
+# A database per PR (issue 16); the template only an admin changes (web/dashboard/settings_pages.py).
+DATABASE_FIELDS = ("database_engine", "database_seed", "database_template")
 # Every field the form reads as a whole number.
 WHOLE_NUMBER_FIELDS = (
     *LIMIT_FIELDS,
@@ -37,6 +39,7 @@ WHOLE_NUMBER_FIELDS = (
     *LIFETIME_FIELDS,
     *SLEEP_FIELDS,
     "health_check_timeout_seconds",
+    "database_max_mb",
 )
 FLY_FIELDS = {
     ("region",): "fly_region",
@@ -108,6 +111,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
     names = (
         *TEXT_FIELDS, *LAYOUT_FIELDS, "watch_paths", "health_check_timeout_seconds", "port", "env_vars",
         "fork_policy", *LIMIT_FIELDS, *BUILD_FIELDS, *LIFETIME_FIELDS, *SLEEP_FIELDS, *FLY_FIELDS.values(),
+        *DATABASE_FIELDS, "database_max_mb",
     )  # fmt: skip
     values = {name: _first(form, name) for name in names}
     values["fly_auto_stop"] = "on" if form.get("fly_auto_stop") else ""
@@ -126,6 +130,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
         "env_vars": env,
         "fork_policy": values["fork_policy"] or "approve",
         "fly_config": fly or FlyConfig(),
+        **{name: values[name] or None for name in DATABASE_FIELDS},
     }
     if port is not None:
         raw["port"] = port
@@ -135,6 +140,7 @@ def parse(form: Any, *, keep: dict[str, Any] | None = None, settings: Settings |
         *LIFETIME_FIELDS,
         *SLEEP_FIELDS,
         "health_check_timeout_seconds",
+        "database_max_mb",
     ):
         number = _number(values, errors, name)
         if number is not None:
@@ -215,4 +221,6 @@ def values_of(config: dict[str, Any]) -> dict[str, str]:
         "fly_memory_mb": str(fly.guest.memory_mb),
         "fly_image": fly.image or "",
         "fly_auto_stop": "on" if fly.auto_stop else "",
+        **{name: getattr(parsed, name) or "" for name in DATABASE_FIELDS},
+        "database_max_mb": str(parsed.database_max_mb),
     }

@@ -17,7 +17,7 @@ from models.common import utcnow
 from models.fly_images import image_problem
 from models.projects import ENV_NAME
 from models.secrets import delete_secret, put_secret, secret_value_problem
-from web.dashboard.access import project_for
+from web.dashboard.access import project_for, role_for
 from web.dashboard.config_form import ConfigForm, parse, values_of
 from web.dashboard.csrf import require_csrf
 from web.dashboard.domain_view import domain_context
@@ -25,7 +25,7 @@ from web.dashboard.signed_in import SignedIn, UserDep
 from web.dashboard.teardown import all_prs, delete_after_teardown, destroy_previews
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
-from web.permissions import Action
+from web.permissions import Action, may
 from web.preview_workflows import SignalFailed, pr_states, redeploy, running_prs
 from workflows.vocabulary import Phase
 
@@ -102,6 +102,11 @@ async def save_settings(
 ) -> Response:
     project = await project_for(services, signed_in, project_id, Action.SETTINGS)
     form = parse(await request.form(), keep=project.deployment_config, settings=services.settings)
+    template = form.config.database_template if form.config is not None else None
+    if template != project.config().database_template:
+        # Whose data the previews hold is an admin's to say (a maintainer keeps the saved one).
+        if not may(await role_for(services, signed_in, project), Action.DATABASE_TEMPLATE):
+            form.errors["database_template"] = "only an admin of the repository sets the template"
     async with services.db.session() as session:
         if form.config is not None:
             problem = await image_problem(session, project_id=project.id, image=form.config.fly_config.image)
