@@ -106,9 +106,7 @@ class BuildSlotActivities:
         # Imported here: workflows.preview imports this module (through workflows.deployer).
         from workflows.preview import PreviewWorkflow
 
-        handle = self.temporal.get_workflow_handle_for(
-            PreviewWorkflow.run, holder.workflow_id, run_id=holder.run_id
-        )
+        handle = self.temporal.get_workflow_handle(holder.workflow_id, run_id=holder.run_id)
         try:
             await handle.signal(PreviewWorkflow.slot_free)
         except RPCError as error:
