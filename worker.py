@@ -40,6 +40,7 @@ from activities.local.sleep import SleepActivities
 from activities.local.supervisor import LocalRuntime
 from activities.log_retention import LogRetentionActivities
 from activities.log_retention_schedule import ensure_retention_schedule
+from activities.notifications import NotificationActivities
 from activities.platform import PlatformActivities
 from activities.source import SourceActivities
 from activities.store import StoreActivities
@@ -56,6 +57,7 @@ from runtime.worker_liveness import WORKFLOW_THREADS, Liveness
 from workflows.fly_reconcile import FlyReconcileWorkflow
 from workflows.github_reconcile import DriftWorkflow, RedeliveryWorkflow
 from workflows.log_retention import LogRetentionWorkflow
+from workflows.notification import NotificationWorkflow
 from workflows.preview import PreviewWorkflow
 
 log = logging.getLogger("previewd.worker")
@@ -158,6 +160,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     source = SourceActivities(ctx, github.installation_token if github else None)
     platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
     drift = DriftActivities(ctx, github, client)
+    notify = NotificationActivities(ctx)
     workers = [
         Worker(
             client,
@@ -168,6 +171,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 RedeliveryWorkflow,
                 DriftWorkflow,
                 LogRetentionWorkflow,
+                NotificationWorkflow,
             ],
             workflow_task_executor=liveness.workflow_executor,
             max_concurrent_workflow_tasks=WORKFLOW_THREADS,
@@ -198,6 +202,10 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 drift.drift_projects,
                 drift.drift,
                 LogRetentionActivities(ctx).delete_expired_logs,
+                # Preview events to the projects' channels (workflows/notification.py).
+                notify.targets,
+                notify.send,
+                notify.gave_up,
                 *fleet,
             ],
         ),

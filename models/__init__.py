@@ -7,6 +7,7 @@ from models.deliveries import WebhookDelivery
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute
 from models.installations import Installation
 from models.log_caps import DeploymentLogCount
+from models.notifications import NotificationChannel, NotificationSend
 from models.projects import DeploymentConfig, Project, ProjectSecret
 from models.redeliveries import RedeliveryRequest, ScanMark
 from models.sandbox_reports import SandboxReport
@@ -28,6 +29,8 @@ __all__ = [
     "LogLevel",
     "LogType",
     "LoginLink",
+    "NotificationChannel",
+    "NotificationSend",
     "PreviewRoute",
     "Project",
     "ProjectSecret",

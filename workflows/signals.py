@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from workflows.activity_io import ReportInput, SettledDeployment
+from workflows.notification_io import PreviewEvent
 from workflows.vocabulary import Phase
 
 # The workflow type's registered name: what the Temporal UI shows and saved histories carry.
@@ -229,6 +230,11 @@ class PreviewState:
     idle_check_at: str | None = None
     wake_requested: bool = False
     sleep_requested: bool = False
+    # Notifications (workflows/preview_events.py): how the last deployment that ended ended ("ready",
+    # "failed", "" after a teardown), so a ready after a failure is "recovered"; and the events whose
+    # NotificationWorkflow has not started yet, oldest first.
+    last_outcome: str = ""
+    pending_events: list[PreviewEvent] = field(default_factory=list)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from web.dashboard import (
     github_setup,
     home,
     log_stream,
+    notifications,
     projects,
     settings_pages,
     signin,
@@ -53,6 +54,7 @@ MODULES = (
     github_setup,
     settings_pages,
     tokens,
+    notifications,
 )
 
 
@@ -84,6 +86,7 @@ def install(app: FastAPI, services: Services) -> None:
     for module in MODULES:
         app.include_router(module.router)
     app.include_router(settings_pages.changes)
+    app.include_router(notifications.changes)
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:

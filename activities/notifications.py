@@ -1,0 +1,72 @@
+"""NotificationWorkflow's activities: which channels hear of an event, sending it to one, and
+recording a send Temporal stopped retrying. Each send's outcome is written as it happens, so the
+dashboard shows a receiver that is down (retrying) or refused (gave up) while it goes on."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import WorkerContext
+from models.notifications import NotificationChannel, SendStatus
+from notifications import channels as store
+from notifications.messages import notice_for
+from notifications.senders import Refused, Unreachable, deliver
+from workflows.notification_io import GaveUpInput, NotifyActivity, NotifyError, PreviewEvent, SendInput
+
+log = logging.getLogger("previewd.notifications")
+
+
+class NotificationActivities:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self._ctx = ctx
+
+    @activity.defn(name=NotifyActivity.TARGETS)
+    async def targets(self, event: PreviewEvent) -> list[str]:
+        async with self._ctx.db.session() as session:
+            return await store.subscribed(session, uuid.UUID(event.project_id), event.kind)
+
+    @activity.defn(name=NotifyActivity.SEND)
+    async def send(self, input: SendInput) -> None:
+        ctx, event, channel_id = self._ctx, input.event, uuid.UUID(input.channel_id)
+        async with ctx.db.session() as session:
+            row = await session.get(NotificationChannel, channel_id)
+            if row is None or row.paused:
+                return  # deleted or paused since the event: nothing to send
+            if await store.delivered(session, channel_id, event.event_id):
+                return  # an earlier attempt got through and its completion was lost
+            channel = store.opened(row, ctx.keyring)
+        project = await ctx.project(event.project_id)
+        settings = ctx.settings
+        notice = notice_for(
+            event, repository=project.github_repo_full_name, github_url=settings.github_url,
+            base_url=settings.previewd_base_url,
+        )  # fmt: skip
+        attempt = activity.info().attempt
+        try:
+            await deliver(channel, notice, settings)
+        except Refused as refused:
+            await self._record(channel_id, event, SendStatus.GAVE_UP, str(refused), attempt)
+            raise ApplicationError(str(refused), type=NotifyError.REFUSED, non_retryable=True) from None
+        except Unreachable as down:
+            await self._record(channel_id, event, SendStatus.RETRYING, str(down), attempt)
+            raise ApplicationError(str(down)) from None
+        await self._record(channel_id, event, SendStatus.DELIVERED, "", attempt)
+
+    @activity.defn(name=NotifyActivity.GAVE_UP)
+    async def gave_up(self, input: GaveUpInput) -> None:
+        await self._record(uuid.UUID(input.channel_id), input.event, SendStatus.GAVE_UP, input.detail, None)
+
+    async def _record(
+        self, channel_id: uuid.UUID, event: PreviewEvent, status: SendStatus, detail: str, attempt: int | None
+    ) -> None:
+        log.info("notification %s to channel %s: %s %s", event.event_id, channel_id, status, detail)
+        async with self._ctx.db.session() as session:
+            if await session.get(NotificationChannel, channel_id) is None:
+                return  # the channel was deleted meanwhile
+            await store.record(
+                session, channel_id=channel_id, event=event, status=status, detail=detail, attempt=attempt
+            )
