@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
 from tests.integration.notification_receivers import HttpReceiver, SmtpReceiver
 from tests.integration.system import AppRepo, System, free_port, wait_for
@@ -19,6 +21,16 @@ GOOD = "print('checks pass')\n"
 # What a failed build printed: it must never reach a channel (only the logs link does).
 BROKEN = "import sys\nprint('error: SECRET-ISH build output', file=sys.stderr)\nsys.exit(3)\n"
 LIFE = ["ready", "failed", "recovered", "destroyed"]
+
+
+@pytest.fixture(scope="module")
+def dashboard(system: System) -> Iterator[httpx.Client]:
+    """One signed-in dashboard session for the module's tests."""
+    client = system.dashboard()
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def csrf(client: httpx.Client, project_id: str) -> str:
@@ -52,11 +64,13 @@ def events_of(receiver: HttpReceiver) -> list[str]:
     return [r.headers["x-previewd-event"] for r in receiver.received]
 
 
-def test_a_pr_life_tells_every_channel_each_event_once(system: System, repo: AppRepo) -> None:
+def test_a_pr_life_tells_every_channel_each_event_once(
+    system: System, repo: AppRepo, dashboard: httpx.Client
+) -> None:
     hook = HttpReceiver(free_port()).start()
     slack = HttpReceiver(free_port(), slack=True).start()
     smtp = SmtpReceiver(int(system.env["PREVIEWD_SMTP_PORT"])).start()
-    client = system.dashboard()
+    client = dashboard
     try:
         repo.commit("checks", {"check.py": GOOD})
         project = system.add_project(repo, build_command=CHECK)
@@ -114,16 +128,17 @@ def test_a_pr_life_tells_every_channel_each_event_once(system: System, repo: App
         sends = client.get(f"/projects/{pid}/notifications").text
         assert sends.count('data-status="delivered"') == 12
     finally:
-        client.close()
         hook.stop()
         slack.stop()
         smtp.stop()
 
 
-def test_a_receiver_down_gets_it_later_and_a_410_is_not_retried(system: System, repo: AppRepo) -> None:
+def test_a_receiver_down_gets_it_later_and_a_410_is_not_retried(
+    system: System, repo: AppRepo, dashboard: httpx.Client
+) -> None:
     down = HttpReceiver(free_port())  # not started yet: nothing listens on its port
     gone = HttpReceiver(free_port(), status=410).start()
-    client = system.dashboard()
+    client = dashboard
     try:
         project = system.add_project(repo)
         pid = project["id"]
@@ -170,6 +185,5 @@ def test_a_receiver_down_gets_it_later_and_a_410_is_not_retried(system: System, 
         assert page.count('data-status="delivered"') == 1 and page.count('data-status="gave up"') == 1
         assert "secret receiver text" not in page
     finally:
-        client.close()
         down.stop()
         gone.stop()
