@@ -160,3 +160,21 @@ async def recent_sends(
         .limit(limit)
     )
     return [(send, name) for send, name in (await session.exec(query)).all()]
+
+
+async def rotate_channels(session: AsyncSession, *, keyring: Keyring) -> int:
+    """Re-encrypt every channel not yet under the newest key (`previewd secrets rotate`); how many."""
+    query = select(NotificationChannel).where(NotificationChannel.key_id != keyring.current_key_id)
+    rows = (await session.exec(query)).all()
+    for row in rows:
+        channel = opened(row, keyring)
+        row.encrypted_target, row.key_id = keyring.encrypt(
+            channel.target, associated=associated_data(row.id, "target")
+        )
+        if row.encrypted_signing_secret is not None:
+            row.encrypted_signing_secret, _ = keyring.encrypt(
+                channel.signing_secret, associated=associated_data(row.id, "secret")
+            )
+        session.add(row)
+    await session.commit()
+    return len(rows)

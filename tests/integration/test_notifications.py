@@ -6,6 +6,8 @@ retried, and the dashboard shows both."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +15,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from models.crypto import Keyring, SecretKeyError
+from models.notifications import NotificationChannel
+from notifications import channels as store
 from tests.integration.notification_receivers import HttpReceiver, SmtpReceiver
 from tests.integration.system import AppRepo, System, free_port, wait_for
 
@@ -187,3 +192,64 @@ def test_a_receiver_down_gets_it_later_and_a_410_is_not_retried(
     finally:
         down.stop()
         gone.stop()
+
+
+def test_the_api_manages_channels_for_those_who_may_change_settings(system: System, repo: AppRepo) -> None:
+    project = system.add_project(repo)
+    base = f"/api/projects/{project['id']}/notifications"
+    with system.api() as api:
+        bad = api.post(base, json={"kind": "webhook", "name": "x", "target": "ftp://h/x", "events": ["test"]})
+        assert bad.status_code == 422
+        assert {tuple(e["loc"]) for e in bad.json()["detail"]} == {("body", "target"), ("body", "events")}
+        url = f"http://127.0.0.1:{free_port()}/hook"
+        made = api.post(base, json={"kind": "webhook", "name": "ci", "target": url, "events": ["failed"]})
+        assert made.status_code == 201, made.text
+        channel = made.json()
+        assert channel["signing_secret"].startswith("pvdwh_") and url not in made.text
+        listed = api.get(base)
+        assert [c["id"] for c in listed.json()] == [channel["id"]]
+        assert channel["signing_secret"] not in listed.text and url not in listed.text
+        paused = api.patch(f"{base}/{channel['id']}", json={"paused": True})
+        assert paused.json()["paused"] is True
+        other = system.add_project(AppRepo.create(repo.path.parent / "other-api"))
+        assert api.delete(f"/api/projects/{other['id']}/notifications/{channel['id']}").status_code == 404
+        assert api.delete(f"{base}/{channel['id']}").status_code == 204
+        assert api.get(base).json() == []
+    made_token = subprocess.run(
+        [sys.executable, "-m", "cli", "token", "create", "--name", "reader", "--scope", "read"],
+        env=system.env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    reader = made_token.stdout.strip().splitlines()[-1]
+    with httpx.Client(base_url=system.base_url, headers={"Authorization": f"Bearer {reader}"}) as api:
+        assert api.get(base).status_code == 403
+
+
+def test_secrets_rotate_re_encrypts_channels_too(
+    system: System, repo: AppRepo, dashboard: httpx.Client
+) -> None:
+    """Last in the module: the running worker does not have the new key, so no send may follow."""
+    project = system.add_project(repo)
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    added = add_channel(dashboard, project["id"], "webhook", "rotated", url, ["ready"])
+    secret = re.search(r"<code>(pvdwh_[A-Za-z0-9_-]+)</code>", added.text)
+    assert secret
+    old_key = (system.root / "data" / "secret-keys").read_text().strip().split(",")[0]
+    new_key = "B" * 43 + "="
+    rotated = subprocess.run(
+        [sys.executable, "-m", "cli", "secrets", "rotate"],
+        env={**system.env, "PREVIEWD_SECRET_KEYS": f"{new_key},{old_key}"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert rotated.returncode == 0, rotated.stderr
+    assert "notification channel(s)" in rotated.stdout and url not in rotated.stdout + rotated.stderr
+    [row] = system.rows("SELECT * FROM notification_channels WHERE project_id = :p", p=project["id"])
+    channel = NotificationChannel(
+        **{**row, "encrypted_target": bytes(row["encrypted_target"]),
+           "encrypted_signing_secret": bytes(row["encrypted_signing_secret"])},
+    )  # fmt: skip
+    keyring = Keyring([new_key, old_key])
+    assert channel.key_id == keyring.current_key_id
+    opened = store.opened(channel, keyring)
+    assert (opened.target, opened.signing_secret) == (url, secret.group(1))
+    with pytest.raises(SecretKeyError):
+        store.opened(channel, Keyring([old_key]))
