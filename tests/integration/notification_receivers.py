@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -22,6 +23,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 class Received:
     headers: dict[str, str]
     body: bytes
+    # When it arrived (time.time()), to compare with the event's own timestamp.
+    at: float = field(default_factory=time.time)
 
     def json(self) -> dict[str, Any]:
         parsed: dict[str, Any] = json.loads(self.body)

@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -123,6 +124,10 @@ def test_a_pr_life_tells_every_channel_each_event_once(
         assert by_event["ready"]["preview_url"] and by_event["ready"]["logs_url"].startswith(system.base_url)
         assert by_event["ready"]["pull_request"]["number"] == 21 and by_event["ready"]["timestamp"]
         assert len(slack.received) == 4 and len(smtp.messages) == 4
+        # From the event (workflow time) to the receiver: never held back behind anything.
+        lags = [r.at - datetime.fromisoformat(r.json()["timestamp"]).timestamp() for r in hook.received]
+        print(f"webhook lag after each event: {', '.join(f'{lag:.2f}s' for lag in lags)}")
+        assert max(lags) < 10
         subjects = sorted(str(m["Subject"]) for m in smtp.messages)
         assert all(f"{project['github_repo_full_name']}#21" in s for s in subjects)
         assert {str(m["To"]) for m in smtp.messages} == {"team@example.com, lead@example.org"}
