@@ -88,3 +88,22 @@ async def test_no_channel_no_send(harness: Harness) -> None:
     await wait_until(lambda: bool(harness.recorder.args(NotifyActivity.TARGETS)), what="the ready event")
     assert sends(harness) == []
     await handle.terminate()
+
+
+async def test_an_expiring_preview_warns_once_then_is_destroyed_as_expired(harness: Harness) -> None:
+    harness.recorder.channels = ["channel-a"]
+    harness.recorder.expire_after_seconds, harness.recorder.day_seconds = 3.0, 1.0  # 3 "days" of 1 s
+    handle = await harness.start("sha-1")
+    live = await wait_for_state(handle, is_active("sha-1"))
+    await wait_for_state(handle, lambda s: s.phase == Phase.EXPIRED, timeout=20)
+
+    await wait_until(lambda: len(sends(harness)) == 3, what="ready, expiring and destroyed")
+    ready, expiring, destroyed = sorted((s.event for s in sends(harness)), key=lambda e: e.at)
+    assert [ready.kind, expiring.kind, destroyed.kind] == [
+        EventKind.READY,
+        EventKind.EXPIRING,
+        EventKind.DESTROYED,
+    ]
+    assert expiring.expires_at and expiring.url == live.url and expiring.sha == "sha-1"
+    assert destroyed.reason == "expired"
+    await handle.terminate()
