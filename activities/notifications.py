@@ -27,7 +27,7 @@ class NotificationActivities:
     @activity.defn(name=NotifyActivity.TARGETS)
     async def targets(self, event: PreviewEvent) -> list[str]:
         async with self._ctx.db.session() as session:
-            return await store.subscribed(session, uuid.UUID(event.project_id), event.kind)
+            return await store.subscribed(session, project_id=uuid.UUID(event.project_id), kind=event.kind)
 
     @activity.defn(name=NotifyActivity.SEND)
     async def send(self, input: SendInput) -> None:
@@ -36,7 +36,7 @@ class NotificationActivities:
             row = await session.get(NotificationChannel, channel_id)
             if row is None or row.paused:
                 return  # deleted or paused since the event: nothing to send
-            if await store.delivered(session, channel_id, event.event_id):
+            if await store.delivered(session, channel_id=channel_id, event_id=event.event_id):
                 return  # an earlier attempt got through and its completion was lost
             channel = store.opened(row, ctx.keyring)
         project = await ctx.project(event.project_id)

@@ -111,15 +111,15 @@ def opened(row: NotificationChannel, keyring: Keyring) -> Channel:
     return Channel(kind=ChannelKind(row.kind), target=target, signing_secret=secret)
 
 
-async def channels_of(session: AsyncSession, project_id: uuid.UUID) -> Sequence[NotificationChannel]:
+async def channels_of(session: AsyncSession, *, project_id: uuid.UUID) -> Sequence[NotificationChannel]:
     query = select(NotificationChannel).where(NotificationChannel.project_id == project_id)
     return (await session.exec(query.order_by(col(NotificationChannel.created_at)))).all()
 
 
-async def subscribed(session: AsyncSession, project_id: uuid.UUID, kind: EventKind) -> list[str]:
+async def subscribed(session: AsyncSession, *, project_id: uuid.UUID, kind: EventKind) -> list[str]:
     """Ids of the project's channels, not paused, that are sent `kind`."""
     wanted = {str(kind)} | ({str(ALSO_FOR[kind])} if kind in ALSO_FOR else set())
-    rows = await channels_of(session, project_id)
+    rows = await channels_of(session, project_id=project_id)
     return [str(row.id) for row in rows if not row.paused and wanted & set(row.events)]
 
 
@@ -141,7 +141,7 @@ async def record(
     await session.commit()
 
 
-async def delivered(session: AsyncSession, channel_id: uuid.UUID, event_id: str) -> bool:
+async def delivered(session: AsyncSession, *, channel_id: uuid.UUID, event_id: str) -> bool:
     query = select(NotificationSend.status).where(
         NotificationSend.channel_id == channel_id, NotificationSend.event_id == event_id
     )
@@ -149,7 +149,7 @@ async def delivered(session: AsyncSession, channel_id: uuid.UUID, event_id: str)
 
 
 async def recent_sends(
-    session: AsyncSession, project_id: uuid.UUID, limit: int = 30
+    session: AsyncSession, *, project_id: uuid.UUID, limit: int = 30
 ) -> list[tuple[NotificationSend, str]]:
     """The project's latest sends, newest first, each with its channel's name."""
     query = (

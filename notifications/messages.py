@@ -6,6 +6,7 @@ configuration. What a failure was about is behind the logs link, where the dashb
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -79,8 +80,9 @@ def webhook_body(notice: Notice) -> bytes:
 
 
 def _slack_escaped(text: str) -> str:
-    # Slack's mrkdwn control characters (api.slack.com "Escaping text"); the rest is shown as is.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Slack's mrkdwn control characters are &, < and > (api.slack.com "Escaping text"): exactly what
+    # html.escape replaces when quotes are left alone.
+    return html.escape(text, quote=False)
 
 
 def slack_body(notice: Notice) -> bytes:

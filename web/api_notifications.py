@@ -71,7 +71,7 @@ async def list_channels(
 ) -> list[ChannelOut]:
     await project_as(services, caller, project_id, Action.SETTINGS)
     async with services.db.session() as session:
-        return [_out(row) for row in await store.channels_of(session, project_id)]
+        return [_out(row) for row in await store.channels_of(session, project_id=project_id)]
 
 
 @router.post("/projects/{project_id}/notifications", status_code=201)

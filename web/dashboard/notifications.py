@@ -47,8 +47,8 @@ async def _page(
     status_code: int = 200,
 ) -> Response:
     async with services.db.session() as session:
-        channels = await store.channels_of(session, project.id)
-        sends = await store.recent_sends(session, project.id)
+        channels = await store.channels_of(session, project_id=project.id)
+        sends = await store.recent_sends(session, project_id=project.id)
     context = {
         "project": project,
         "channels": channels,
@@ -122,7 +122,7 @@ async def add_channel(
     ):
         errors["target"] = problem
     async with services.db.session() as session:
-        if len(await store.channels_of(session, project.id)) >= MAX_CHANNELS:
+        if len(await store.channels_of(session, project_id=project.id)) >= MAX_CHANNELS:
             errors["name"] = f"a project has at most {MAX_CHANNELS} channels"
     if errors:
         return await _page(request, services, project, errors=errors, status_code=422)
