@@ -7,14 +7,16 @@ from __future__ import annotations
 import logging
 import uuid
 
+from cryptography.exceptions import InvalidTag
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
+from models.crypto import SecretKeyError
 from models.notifications import NotificationChannel, SendStatus
 from notifications import channels as store
 from notifications.messages import notice_for
-from notifications.senders import Refused, Unreachable, deliver
+from notifications.senders import Channel, Refused, Unreachable, deliver
 from workflows.notification_io import GaveUpInput, NotifyActivity, NotifyError, PreviewEvent, SendInput
 
 log = logging.getLogger("previewd.notifications")
@@ -32,13 +34,9 @@ class NotificationActivities:
     @activity.defn(name=NotifyActivity.SEND)
     async def send(self, input: SendInput) -> None:
         ctx, event, channel_id = self._ctx, input.event, uuid.UUID(input.channel_id)
-        async with ctx.db.session() as session:
-            row = await session.get(NotificationChannel, channel_id)
-            if row is None or row.paused:
-                return  # deleted or paused since the event: nothing to send
-            if await store.delivered(session, channel_id=channel_id, event_id=event.event_id):
-                return  # an earlier attempt got through and its completion was lost
-            channel = store.opened(row, ctx.keyring)
+        channel = await self._channel_to_send(channel_id, event)
+        if channel is None:
+            return
         project = await ctx.project(event.project_id)
         settings = ctx.settings
         notice = notice_for(
@@ -55,6 +53,23 @@ class NotificationActivities:
             await self._record(channel_id, event, SendStatus.RETRYING, str(down), attempt)
             raise ApplicationError(str(down)) from None
         await self._record(channel_id, event, SendStatus.DELIVERED, "", attempt)
+
+    async def _channel_to_send(self, channel_id: uuid.UUID, event: PreviewEvent) -> Channel | None:
+        """The channel, decrypted; None when there is nothing to send (deleted or paused since the
+        event, or delivered by an attempt whose completion was lost)."""
+        async with self._ctx.db.session() as session:
+            row = await session.get(NotificationChannel, channel_id)
+            if row is None or row.paused:
+                return None
+            if await store.delivered(session, channel_id=channel_id, event_id=event.event_id):
+                return None
+        try:
+            return store.opened(row, self._ctx.keyring)
+        except (SecretKeyError, InvalidTag):
+            pass  # its key was dropped from PREVIEWD_SECRET_KEYS: no attempt will do better
+        why = "the channel cannot be decrypted with PREVIEWD_SECRET_KEYS"
+        await self._record(channel_id, event, SendStatus.GAVE_UP, why, activity.info().attempt)
+        raise ApplicationError(why, type=NotifyError.REFUSED, non_retryable=True)
 
     @activity.defn(name=NotifyActivity.GAVE_UP)
     async def gave_up(self, input: GaveUpInput) -> None:

@@ -258,3 +258,18 @@ def test_secrets_rotate_re_encrypts_channels_too(
     assert (opened.target, opened.signing_secret) == (url, secret.group(1))
     with pytest.raises(SecretKeyError):
         store.opened(channel, Keyring([old_key]))
+    # The running worker was not given the new key: its sends give up at once, saying why.
+    sha = repo.commit("after the rotation")
+    system.pull_request(project, "opened", 23, sha)
+    system.wait_status(project["id"], 23, sha, "active")
+
+    def given_up() -> list[dict[str, object]]:
+        return system.rows(
+            "SELECT status, detail, attempts FROM notification_sends WHERE channel_id = :c", c=row["id"]
+        )
+
+    [send] = wait_for(given_up, timeout=30, what="the send to give up")
+    assert send == {
+        "status": "gave up", "detail": "gave up: the channel cannot be decrypted with PREVIEWD_SECRET_KEYS",
+        "attempts": 1,
+    }  # fmt: skip

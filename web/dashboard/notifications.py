@@ -13,11 +13,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+from cryptography.exceptions import InvalidTag
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 
 from models import AuditEvent, Project
 from models.common import utcnow
+from models.crypto import SecretKeyError
 from models.notifications import ChannelKind, NotificationChannel
 from notifications import channels as store
 from notifications.messages import notice_for
@@ -157,7 +159,7 @@ async def send_test(
     try:
         await deliver(store.opened(row, services.keyring), notice, settings)
         ok = True
-    except (Refused, Unreachable):
+    except (Refused, Unreachable, SecretKeyError, InvalidTag):
         ok = False  # what the receiver answered is not told (see the module's docstring)
     await _audit(services, project, signed_in, "test notification channel", name=row.name, delivered=ok)
     told = f"Test message to {row.name} sent." if ok else f"The test message to {row.name} was not delivered."
