@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHistory
@@ -60,7 +62,7 @@ class Receivers:
 
 async def run_once(client: Client) -> tuple[Receivers, WorkflowHistory]:
     receivers, queue = Receivers(), f"notify-{uuid.uuid4()}"
-    activities = [receivers.targets, receivers.send, receivers.record_gave_up]
+    activities: list[Callable[..., Any]] = [receivers.targets, receivers.send, receivers.record_gave_up]
     async with Worker(client, task_queue=queue, workflows=[NotificationWorkflow], activities=activities):
         handle = await client.start_workflow(
             NotificationWorkflow.run, EVENT, id=f"notify-{uuid.uuid4()}", task_queue=queue
