@@ -115,6 +115,18 @@ class Settings(BaseSettings):
     previewd_redelivery_interval_minutes: int = Field(default=3, ge=0, le=24 * 60)
     previewd_drift_interval_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
 
+    # Notifications (notifications/): a channel's URL may name a loopback, link-local, private or
+    # this host's own address only when this is true (an operator's own receivers; the tests').
+    previewd_notifications_allow_private: bool = False
+    # The operator's SMTP server for email channels; unset host: email channels cannot be added.
+    previewd_smtp_host: str | None = None
+    previewd_smtp_port: int = Field(default=587, ge=1, le=65535)
+    previewd_smtp_username: str | None = None
+    previewd_smtp_password: SecretStr | None = None
+    previewd_smtp_from: str = "previewd@localhost"
+    # STARTTLS after connecting (port 587); false only for a server on this host or a test.
+    previewd_smtp_starttls: bool = True
+
     fly_api_token: SecretStr | None = None
     fly_org: str = "personal"
     fly_region: str = "iad"

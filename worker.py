@@ -40,6 +40,7 @@ from activities.local.sleep import SleepActivities
 from activities.local.supervisor import LocalRuntime
 from activities.log_retention import LogRetentionActivities
 from activities.log_retention_schedule import ensure_retention_schedule
+from activities.notifications import NotificationActivities
 from activities.platform import PlatformActivities
 from activities.preview_db.activities import PreviewDatabaseActivities
 from activities.preview_db.schedule import ensure_database_schedule
@@ -60,6 +61,7 @@ from workflows.database_reconcile import DatabaseReconcileWorkflow
 from workflows.fly_reconcile import FlyReconcileWorkflow
 from workflows.github_reconcile import DriftWorkflow, RedeliveryWorkflow
 from workflows.log_retention import LogRetentionWorkflow
+from workflows.notification import NotificationWorkflow
 from workflows.preview import PreviewWorkflow
 
 log = logging.getLogger("previewd.worker")
@@ -168,6 +170,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     platform_activities: list[Callable[..., Any]] = [platform.deploy, platform.retire, platform.destroy]
     drift = DriftActivities(ctx, github, client)
     databases = PreviewDatabaseActivities(ctx, client)
+    notify = NotificationActivities(ctx)
     workers = [
         Worker(
             client,
@@ -179,6 +182,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 DriftWorkflow,
                 LogRetentionWorkflow,
                 DatabaseReconcileWorkflow,
+                NotificationWorkflow,
             ],
             workflow_task_executor=liveness.workflow_executor,
             max_concurrent_workflow_tasks=WORKFLOW_THREADS,
@@ -214,6 +218,10 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
                 databases.drop,
                 databases.gc,
                 databases.sizes,
+                # Preview events to the projects' channels (workflows/notification.py).
+                notify.targets,
+                notify.send,
+                notify.gave_up,
                 *fleet,
             ],
         ),

@@ -21,6 +21,7 @@ from models.crypto import Keyring
 from models.db import Database
 from models.queries import create_project, ensure_admin
 from models.secrets import rotate_all
+from notifications.channels import rotate_channels
 from runtime.data_dir import secret_keys, webhook_secret
 from runtime.temporal_client import temporal_address
 
@@ -56,7 +57,12 @@ def secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
     async def work(db: Database) -> int:
         async with db.session() as session:
             changed = await rotate_all(session, keyring=keyring)
-        say(f"re-encrypted {changed} secret(s) under key {keyring.current_key_id}")
+        async with db.session() as session:
+            channels = await rotate_channels(session, keyring=keyring)
+        say(
+            f"re-encrypted {changed} secret(s) and {channels} notification channel(s) under key "
+            f"{keyring.current_key_id}"
+        )
         return 0
 
     return _run(settings, work)

@@ -7,6 +7,7 @@ from models.deliveries import WebhookDelivery
 from models.deployments import Deployment, DeploymentLog, DeploymentStatus, LogLevel, LogType, PreviewRoute
 from models.installations import Installation
 from models.log_caps import DeploymentLogCount
+from models.notifications import NotificationChannel, NotificationSend
 from models.preview_databases import PreviewDatabase
 from models.projects import DeploymentConfig, Project, ProjectSecret
 from models.redeliveries import RedeliveryRequest, ScanMark
@@ -30,6 +31,8 @@ __all__ = [
     "LogType",
     "LoginLink",
     "PreviewDatabase",
+    "NotificationChannel",
+    "NotificationSend",
     "PreviewRoute",
     "Project",
     "ProjectSecret",

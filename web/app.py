@@ -11,7 +11,7 @@ from config import Settings
 from models.crypto import Keyring
 from models.db import Database
 from runtime.data_dir import secret_keys, webhook_secret
-from web import api, health, webhooks
+from web import api, api_notifications, health, webhooks
 from web.dashboard.install import install as install_dashboard
 from web.delivery_log import DeliveryLog
 from web.deps import Services
@@ -47,6 +47,7 @@ def create_app(settings: Settings, database_url: str, db: Database | None = None
     app.state.services = services
     app.add_route(webhooks.PATH, webhooks.github_webhook, methods=["POST"])
     app.include_router(api.router)
+    app.include_router(api_notifications.router)
     app.include_router(health.router)
     install_dashboard(app, services)
     app.add_middleware(SandboxNoticeMiddleware, status=services.sandbox)

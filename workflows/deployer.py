@@ -41,8 +41,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.build_queue import BuildQueue
     from workflows.failures import describe_failure
-    from workflows.pr_reporter import PRReporter
     from workflows.preview_db_io import DropDatabaseInput, EnsureDatabaseInput
+    from workflows.preview_events import PreviewEvents
     from workflows.signals import DESTROY_FAILED, HistoryEntry, PreviewState, PushSignal, workflow_id_for
     from workflows.vocabulary import STATUS_FOR_PHASE, DeploymentStatus, Phase, ReportPhase, Settlement
 
@@ -71,10 +71,11 @@ class _Attempt:
 
 
 class Deployer:
-    def __init__(self, state: PreviewState, reporter: PRReporter) -> None:
+    def __init__(self, state: PreviewState, events: PreviewEvents) -> None:
         self._state = state
-        self._reporter = reporter
-        self._queue = BuildQueue(state, reporter)
+        self._events = events
+        self._reporter = events.reporter
+        self._queue = BuildQueue(state, events.reporter)
 
     def _superseded(self, attempt: _Attempt) -> bool:
         return self._state.generation != attempt.generation
@@ -226,11 +227,8 @@ class Deployer:
         self._state.host_queue = host.host_queue if host else None
         self._state.phase = Phase.ACTIVE
         desired = self._state.desired
-        if desired is not None and desired.sha == ref.commit_sha and not self._state.close_requested:
-            self._reporter.tell(ref, Phase.ACTIVE, url=url)  # only for the sha still wanted
-        else:
-            # Not announced on the comment, but it is live: GitHub's statuses for it say so.
-            self._reporter.settle(ref, Settlement.LIVE)
+        wanted = desired is not None and desired.sha == ref.commit_sha and not self._state.close_requested
+        self._events.ready(ref, url, announce=wanted)
         self.record(ref.deployment_id, ref.commit_sha, DeploymentStatus.ACTIVE)
         if previous_id is not None and previous_id != ref.deployment_id:
             self._reporter.settle(
@@ -260,8 +258,7 @@ class Deployer:
                 start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=STORE_RETRY,
             )
-            self._reporter.tell(ref, Phase.FAILED, error=failure, log_tail=failed.log_tail)
-            self._reporter.settle(ref, Settlement.FAILED)  # told even when a newer phase collapses it
+            self._events.failed(ref, failure, failed.log_tail)
             # A failed new sha leaves an older live preview serving; the PR stays usable.
             self._state.phase = Phase.ACTIVE if self._state.current_deployment_id else Phase.FAILED
         self._state.building_deployment_id = None
@@ -361,8 +358,7 @@ class Deployer:
                     pr_number=self._state.pr_number,
                     commit_sha=self._state.deployed_sha,
                 )
-                self._reporter.tell(destroyed, phase)
-                self._reporter.settle(destroyed, Settlement.DESTROYED)
+                self._events.destroyed(destroyed, phase)
         await self._drop_database()
         self._reporter.release_held_back(by_sha="")
         self._state.current_deployment_id = None

@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deployer import STORE_TIMEOUT
     from workflows.failures import describe_failure
     from workflows.lifetime import MAX_EXTENSION_DAYS, deadline, shown
-    from workflows.pr_reporter import PRReporter
+    from workflows.preview_events import PreviewEvents
     from workflows.signals import LifetimeAction, LifetimeSignal, PreviewState
 
 # The warning comes this many "days" (ExpiryFacts.day_seconds) before the deadline.
@@ -36,9 +36,9 @@ def _at(text: str) -> datetime | None:
 
 
 class ExpiryClock:
-    def __init__(self, state: PreviewState, reporter: PRReporter) -> None:
+    def __init__(self, state: PreviewState, events: PreviewEvents) -> None:
         self._state = state
-        self._reporter = reporter
+        self._events = events
 
     def restart(self) -> None:
         """Something moved the expiry (a push, a redeploy): counted afresh from now."""
@@ -116,10 +116,11 @@ class ExpiryClock:
             return warn_at - now
         if state.expiry_warned_for != state.expires_at:
             state.expiry_warned_for = state.expires_at
-            self._reporter.notify(
+            self._events.expiring(
+                state.expires_at,
                 f"This preview expires at {shown(due)} unless it gets a push or a visit before then. "
                 "Comment `/preview keep` to keep it until `/preview unpin`, or `/preview extend 3d` to "
-                "give it three more days."
+                "give it three more days.",
             )
         return due - now
 

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.lifetime import DURATION_HELP, extension_hours
     from workflows.markdown import code_span
     from workflows.pr_reporter import PRReporter
+    from workflows.preview_events import PreviewEvents
     from workflows.signals import (
         APPROVE_UPDATE,
         STATE_QUERY,
@@ -81,8 +82,9 @@ class PreviewWorkflow:
     def __init__(self, input: PreviewInput) -> None:
         self.state = input.state or PreviewState(project_id=input.project_id, pr_number=input.pr_number)
         self._reporter = PRReporter(self.state)
-        self._deployer = Deployer(self.state, self._reporter)
-        self._expiry = ExpiryClock(self.state, self._reporter)
+        self._events = PreviewEvents(self.state, self._reporter)
+        self._deployer = Deployer(self.state, self._events)
+        self._expiry = ExpiryClock(self.state, self._events)
         self._sleeper = Sleeper(self.state)
 
     # -- messages: each records what was asked; the run loop acts on it --------------------------
@@ -240,6 +242,7 @@ class PreviewWorkflow:
     @workflow.run
     async def run(self, input: PreviewInput) -> PreviewState:
         asyncio.create_task(self._reporter.run())
+        asyncio.create_task(self._events.run())
         asyncio.create_task(self._run_commands())
         asyncio.create_task(self._expiry.run())
         while True:
@@ -254,7 +257,7 @@ class PreviewWorkflow:
                 # ends. Temporal refuses to complete a run that has unprocessed signals, so a push that
                 # races with the end is handled by this same run, never lost.
                 if self.state.desired is None:
-                    await self._reporter.all_sent()
+                    await self._events.all_sent()
                     return self.state
                 continue
             if self.state.destroy_requested_by is not None:
@@ -272,7 +275,7 @@ class PreviewWorkflow:
             # A pending push is part of the state, so the next run deploys it.
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                await self._reporter.all_sent()
+                await self._events.all_sent()
                 workflow.continue_as_new(
                     PreviewInput(
                         project_id=self.state.project_id, pr_number=self.state.pr_number, state=self.state
@@ -430,8 +433,7 @@ class PreviewWorkflow:
         ref = DeploymentRef(
             project_id=self.state.project_id, pr_number=self.state.pr_number, commit_sha=desired.sha
         )
-        self._reporter.tell(ref, phase)
-        self._reporter.hold_back(desired.sha)
+        self._events.held_back(ref, phase)
         if changes_config:
             self._reporter.notify(
                 f"This pull request from a fork changes {code_span(CONFIG_FILE)}, which decides what "

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from workflows.activity_io import ReportInput, SettledDeployment
+from workflows.notification_io import PreviewEvent
 from workflows.vocabulary import Phase
 
 # The workflow type's registered name: what the Temporal UI shows and saved histories carry.
@@ -233,6 +234,11 @@ class PreviewState:
     sleep_requested: bool = False
     # The next deployment drops the PR's database first (workflows/preview.py reset_database).
     database_reset_requested: bool = False
+    # Notifications (workflows/preview_events.py): how the last deployment that ended ended ("ready",
+    # "failed", "" after a teardown), so a ready after a failure is "recovered"; and the events whose
+    # NotificationWorkflow has not started yet, oldest first.
+    last_outcome: str = ""
+    pending_events: list[PreviewEvent] = field(default_factory=list)
 
 
 @dataclass

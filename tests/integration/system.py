@@ -276,6 +276,12 @@ def start_system(
         "PREVIEWD_WORKER_METRICS_PORT": str(free_port()),
         "PREVIEWD_METRICS_TOKEN": METRICS_TOKEN,
         "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # Notifications to receivers the tests start on loopback, and emails to an SMTP server a test
+        # starts on this port (tests/integration/test_notifications.py).
+        "PREVIEWD_NOTIFICATIONS_ALLOW_PRIVATE": "true",
+        "PREVIEWD_SMTP_HOST": "127.0.0.1",
+        "PREVIEWD_SMTP_PORT": str(free_port()),
+        "PREVIEWD_SMTP_STARTTLS": "false",
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         **(extra_env or {}),
     }

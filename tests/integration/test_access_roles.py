@@ -23,7 +23,12 @@ PUSH_ROUTES = (
     "pulls/1/redeploy", "pulls/1/destroy", "pulls/1/approve", "pulls/1/deploy",
     "pulls/1/keep", "pulls/1/unpin", "pulls/1/extend",
 )  # fmt: skip
-MAINTAIN_ROUTES = ("settings", "secrets", "secrets/TOKEN/delete", "disable", "enable", "delete")
+# A notification channel's id that need not exist: the role is checked before the channel is looked up.
+CHANNEL = "notifications/0e0e0e0e-0000-4000-8000-000000000000"
+MAINTAIN_ROUTES = (
+    "settings", "secrets", "secrets/TOKEN/delete", "disable", "enable", "delete", "notifications",
+    f"{CHANNEL}/test", f"{CHANNEL}/pause", f"{CHANNEL}/resume", f"{CHANNEL}/delete",
+)  # fmt: skip
 # Routes that need the repository's admin role.
 ADMIN_ROUTES = ("domain",)
 
@@ -95,6 +100,7 @@ def test_a_pull_only_user_sees_the_project_and_its_logs_but_may_do_nothing(
         for route in PUSH_ROUTES + MAINTAIN_ROUTES:
             assert post(client, project, route).status_code == 403, route
         assert client.get(f"/projects/{project['id']}/settings").status_code == 403
+        assert client.get(f"/projects/{project['id']}/notifications").status_code == 403
     assert audit(dash, project, "reeta") == []
     [row] = dash.system.rows("SELECT is_active FROM projects WHERE id = :p", p=project["id"])
     assert row["is_active"] is True
@@ -178,6 +184,8 @@ def test_an_admin_opens_settings_and_sets_secrets_and_sees_the_workflow_link(
         assert "workflow</a>" in client.get(f"/projects/{project['id']}/pulls").text
         assert client.get(f"/projects/{project['id']}/settings").status_code == 200
         assert post(client, project, "secrets").status_code == 200
+        assert client.get(f"/projects/{project['id']}/notifications").status_code == 200
+        assert post(client, project, f"{CHANNEL}/pause").status_code == 404  # no such channel here
     assert audit(dash, project, "ada") == ["set secret"]
 
 

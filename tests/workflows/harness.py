@@ -49,6 +49,8 @@ from workflows.activity_io import (
     ReportInput,
     SetStatusInput,
 )
+from workflows.notification import NotificationWorkflow
+from workflows.notification_io import NotifyActivity, PreviewEvent, SendInput
 from workflows.preview import PreviewWorkflow
 from workflows.preview_db_io import (
     DatabaseActivityName,
@@ -121,6 +123,8 @@ class Recorder:
     sleeps: bool = False
     idle: bool = False
     idle_seconds_left: float = 3600.0
+    # Notification channels every event goes to (notifications.targets); none by default.
+    channels: list[str] = field(default_factory=list)
 
     def args(self, name: str) -> list[Any]:
         return [call.arg for call in self.calls if call.name == name]
@@ -294,6 +298,15 @@ class FakeActivities:
         self._record(ActivityName.LIVE_LIMIT, input)
         return []
 
+    @activity.defn(name=NotifyActivity.TARGETS)
+    async def notify_targets(self, event: PreviewEvent) -> list[str]:
+        self._record(NotifyActivity.TARGETS, event)
+        return list(self.recorder.channels)
+
+    @activity.defn(name=NotifyActivity.SEND)
+    async def notify_send(self, input: SendInput) -> None:
+        self._record(NotifyActivity.SEND, input)
+
     @activity.defn(name=ActivityName.RETIRE)
     async def retire(self, ref: DeploymentRef) -> None:
         self._record(ActivityName.RETIRE, ref)
@@ -359,10 +372,17 @@ async def running_workers(client: Client, recorder: Recorder | None = None) -> A
         fakes.mark_destroyed, fakes.claim_queue, fakes.retire, fakes.destroy, fakes.report,
         fakes.fork_policy, fakes.permission, fakes.config_changed, fakes.take_build_slot,
         fakes.leave_build_queue, fakes.expiry_facts, fakes.live_limit, fakes.drop_database,
+        fakes.notify_targets, fakes.notify_send,
     ]  # fmt: skip
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(
-            Worker(client, task_queue=task_queue, workflows=[PreviewWorkflow], activities=shared, **throttle)
+            Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[PreviewWorkflow, NotificationWorkflow],
+                activities=shared,
+                **throttle,
+            )  # fmt: skip
         )
         await stack.enter_async_context(
             Worker(

@@ -56,6 +56,8 @@ async def test_an_unused_preview_is_warned_then_expires_and_a_push_brings_it_bac
     assert expired.current_deployment_id is None and expired.url is None and expired.expires_at == ""
     assert [entry.status for entry in expired.history] == ["active", "expired"]
     assert datetime.fromisoformat(expired.history[-1].at) >= started + timedelta(seconds=3)
+    # The PR is told by a task of its own, a moment after the state says expired.
+    await wait_until(lambda: any(r.phase == ReportPhase.EXPIRED for r in _reports(harness)), what="report")
     reports = _reports(harness)
     warnings = [i for i, r in enumerate(reports) if r.notice and "expires at" in r.notice]
     finals = [i for i, r in enumerate(reports) if r.phase == ReportPhase.EXPIRED]

@@ -20,6 +20,7 @@ from web.dashboard import (
     home,
     insights,
     log_stream,
+    notifications,
     projects,
     settings_pages,
     signin,
@@ -56,6 +57,7 @@ MODULES = (
     github_setup,
     settings_pages,
     tokens,
+    notifications,
 )
 
 
@@ -88,6 +90,7 @@ def install(app: FastAPI, services: Services) -> None:
         app.include_router(module.router)
     app.include_router(settings_pages.changes)
     app.include_router(domain_settings.changes)
+    app.include_router(notifications.changes)
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:

@@ -1,0 +1,1 @@
+"""Notifications of preview events to a project's channels: Slack, generic webhooks, email."""
