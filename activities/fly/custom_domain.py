@@ -78,8 +78,9 @@ class CustomDomain:
         timeout = self.ctx.settings.previewd_custom_domain_timeout_seconds
         deadline = time.monotonic() + timeout
         next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
+        overrides = self.ctx.settings.resolve_overrides
         async with tls_client(self.ctx.settings) as http:
-            while (problem := await tls_problem(http, self.url)) is not None:
+            while (problem := await tls_problem(http, self.url, overrides)) is not None:
                 await heartbeat()
                 if time.monotonic() >= deadline:
                     message = self._never_served(timeout, problem, shown)
