@@ -67,33 +67,20 @@ class CustomDomain:
 
     async def serve(self, edge_url: str) -> str:
         """The custom URL once it answers over verified TLS; ApplicationError past the bound."""
-        detail = await self.client.certificate(self.ref.app_name, self.hostname)
-        if detail is None:
-            detail = await self.client.request_acme_certificate(self.ref.app_name, self.hostname)
-            self.sink.info(f"Requested a certificate from Fly for {self.hostname}")
-        records = records_needed(self.hostname, edge_url, detail)
-        shown = _view(self.hostname, detail, records, serving=False)
-        await self._record(shown)
-        self.sink.info(f"Certificate for {self.hostname}: {shown['status']}; waiting for {self.url} over TLS")
         timeout = self.ctx.settings.previewd_custom_domain_timeout_seconds
-        deadline = time.monotonic() + timeout
-        next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
-        overrides = self.ctx.settings.resolve_overrides
-        async with tls_client(self.ctx.settings) as http:
-            while (problem := await tls_problem(http, self.url, overrides)) is not None:
-                await heartbeat()
-                if time.monotonic() >= deadline:
-                    message = self._never_served(timeout, problem, shown)
-                    raise ApplicationError(message, type=ErrorType.START_FAILED, non_retryable=True)
-                if time.monotonic() >= next_look:
-                    next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
-                    detail = await self.client.certificate(self.ref.app_name, self.hostname) or detail
-                    records = records_needed(self.hostname, edge_url, detail)
-                    if (latest := _view(self.hostname, detail, records, serving=False)) != shown:
-                        shown = latest
-                        await self._record(shown)
-                        self.sink.info(f"Certificate for {self.hostname}: {shown['status']}")
-                await asyncio.sleep(PROBE_EVERY_SECONDS)
+        # What the failure names if Fly never answers: the record pointing the name at the app.
+        self.problem = "not checked yet"
+        self.shown = _view(self.hostname, {}, records_needed(self.hostname, edge_url, {}), serving=False)
+        # One bound for the whole wait, Fly's answers included: a slow or throttled certificate
+        # lookup (Retry-After) must not stretch it past the setting, and so past the activity's own.
+        try:
+            async with asyncio.timeout(timeout) as bound:
+                detail = await self._wait(edge_url)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            message = self._never_served(timeout)
+            raise ApplicationError(message, type=ErrorType.START_FAILED, non_retryable=True) from None
         detail = await self.client.certificate(self.ref.app_name, self.hostname) or detail
         await self._record(
             _view(self.hostname, detail, records_needed(self.hostname, edge_url, detail), True)
@@ -101,11 +88,40 @@ class CustomDomain:
         self.sink.info(f"{self.url} answers over TLS")
         return self.url
 
-    def _never_served(self, timeout: int, problem: str, shown: dict[str, Any]) -> str:
-        wanted = "; ".join(f"{r['name']} {r['type']} {r['value']}" for r in shown["dns"])
+    async def _wait(self, edge_url: str) -> dict[str, Any]:
+        """Asks Fly for the certificate (once per app) and probes the name until it answers, keeping
+        Fly's view of the certificate on the deployment; Fly's last CertificateDetail."""
+        detail = await self.client.certificate(self.ref.app_name, self.hostname)
+        if detail is None:
+            detail = await self.client.request_acme_certificate(self.ref.app_name, self.hostname)
+            self.sink.info(f"Requested a certificate from Fly for {self.hostname}")
+        self.shown = _view(self.hostname, detail, records_needed(self.hostname, edge_url, detail), False)
+        await self._record(self.shown)
+        self.sink.info(
+            f"Certificate for {self.hostname}: {self.shown['status']}; waiting for {self.url} over TLS"
+        )
+        next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
+        overrides = self.ctx.settings.resolve_overrides
+        async with tls_client(self.ctx.settings) as http:
+            while (problem := await tls_problem(http, self.url, overrides)) is not None:
+                self.problem = problem
+                await heartbeat()
+                if time.monotonic() >= next_look:
+                    next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
+                    detail = await self.client.certificate(self.ref.app_name, self.hostname) or detail
+                    records = records_needed(self.hostname, edge_url, detail)
+                    if (latest := _view(self.hostname, detail, records, serving=False)) != self.shown:
+                        self.shown = latest
+                        await self._record(latest)
+                        self.sink.info(f"Certificate for {self.hostname}: {latest['status']}")
+                await asyncio.sleep(PROBE_EVERY_SECONDS)
+        return detail
+
+    def _never_served(self, timeout: int) -> str:
+        wanted = "; ".join(f"{r['name']} {r['type']} {r['value']}" for r in self.shown["dns"])
         return (
-            f"{self.url} did not answer over TLS within {timeout}s ({problem}; Fly's certificate: "
-            f"{shown['status']}). Add the DNS record {wanted}, then redeploy"
+            f"{self.url} did not answer over TLS within {timeout}s ({self.problem}; Fly's certificate: "
+            f"{self.shown['status']}). Add the DNS record {wanted}, then redeploy"
         )
 
     async def _record(self, view: dict[str, Any]) -> None:

@@ -216,3 +216,30 @@ def test_a_newer_push_stops_the_wait_for_the_name_at_once(domains: DomainSystem)
     live = system.wait_status(project["id"], 3, second, "active", timeout=60)
     assert live["app_url"] == f"https://{hostname}/"
     assert len(fake.calls_to("POST", r"/v1/apps/pr-3-private-app/certificates/acme$")) == 1
+
+
+def test_a_throttled_certificate_lookup_does_not_stretch_the_bound(domains: DomainSystem) -> None:
+    """Fly asking previewd to come back in two minutes (Retry-After) while the deploy waits for the
+    name: the deploy still fails at PREVIEWD_CUSTOM_DOMAIN_TIMEOUT_SECONDS, naming the DNS record,
+    not minutes later (and so not past the activity's own timeout, to be retried whole)."""
+    github, fake = domains.github, domains.fly
+    system = github.system
+    project = github.add_project(
+        9404, fly_config={"image": PUBLIC_IMAGE}, build_command=None, start_command=None, port=8080
+    )
+    dashboard = system.dashboard()
+    try:
+        assert set_domain(dashboard, project["id"], DOMAIN).status_code == 303
+    finally:
+        dashboard.close()
+    sha = open_pr(github, project, 4)
+    hostname = f"pr-4-private-app.{DOMAIN}"
+    wait_for(partial(recorded_domain, github, project, 4), timeout=90, what="the wait for the name")
+    waiting_since = time.monotonic()
+    fake.fail_next(
+        1, 429, headers={"retry-after": "120"}, method="GET", path=rf"/certificates/{re.escape(hostname)}$"
+    )
+    failed = system.wait_status(project["id"], 4, sha, "failed", timeout=TLS_BOUND_SECONDS + 150)
+    assert time.monotonic() - waiting_since < TLS_BOUND_SECONDS + 10, "the bound was stretched"
+    assert f"https://{hostname}/ did not answer over TLS within {TLS_BOUND_SECONDS}s" in failed["error"]
+    assert f"Add the DNS record {hostname} CNAME pr-4-private-app.fly.dev" in failed["error"]
