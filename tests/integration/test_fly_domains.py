@@ -122,6 +122,9 @@ def test_a_preview_is_ready_only_once_its_own_name_answers_over_tls(domains: Dom
         with system.api() as api:
             out = api.get(f"/api/deployments/{row['id']}").json()
             shown = api.get(f"/api/projects/{project['id']}").json()
+            # The API shows the domain but does not set it: a 422 naming the field, not a quiet 200.
+            refused = api.patch(f"/api/projects/{project['id']}", json={"preview_domain": "evil.example"})
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "preview_domain"]
         assert out["custom_domain"]["hostname"] == hostname and out["status"] == "deploying"
         assert shown["preview_domain"] == DOMAIN
         assert hostname not in github.sticky(1)
