@@ -35,8 +35,15 @@ def tls_client(settings: Settings) -> httpx.AsyncClient:
     no redirect and takes no proxy from the environment: the probe reaches the name itself."""
     bundle = settings.previewd_tls_ca_bundle
     context = ssl.create_default_context(cafile=str(bundle) if bundle else None)
+    # No connection kept between probes: each probe is a new handshake, verified against the name
+    # as it is now; and with an override the pool knows a connection by the address alone, so one
+    # kept for another name at that address would otherwise be reused without a handshake for this one.
     return httpx.AsyncClient(
-        verify=context, timeout=PROBE_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False
+        verify=context,
+        timeout=PROBE_TIMEOUT_SECONDS,
+        limits=httpx.Limits(max_keepalive_connections=0),
+        follow_redirects=False,
+        trust_env=False,
     )
 
 
