@@ -23,6 +23,8 @@ from publicsuffixlist import PublicSuffixList
 _LABEL = re.compile(r"\A(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 # `{app}.{domain}` must fit in a hostname's 253 characters with an app name of up to 63.
 MAX_DOMAIN_LENGTH = 253 - 64
+# Let's Encrypt (Fly's CA) refuses a name of more than 10 labels; the app name is one of them.
+MAX_DOMAIN_LABELS = 10 - 1
 
 
 @cache
@@ -54,6 +56,11 @@ def normalize_domain(value: str) -> tuple[str | None, str | None]:
         return None, "must be a domain of at least two labels (letters, digits and inner hyphens)"
     if len(ascii_name) > MAX_DOMAIN_LENGTH:
         return None, f"must be at most {MAX_DOMAIN_LENGTH} characters, to leave room for the app name"
+    if len(labels) > MAX_DOMAIN_LABELS:
+        return None, (
+            f"must have at most {MAX_DOMAIN_LABELS} labels: Let's Encrypt issues certificates for "
+            "names of at most 10, the app name included"
+        )
     if labels[-1].isdigit():
         # No top-level domain is all digits (RFC 3696); such a name is an address mistyped.
         return None, "must end in a top-level domain, not a number"

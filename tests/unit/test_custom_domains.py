@@ -39,7 +39,9 @@ def test_a_preview_domain_is_stored_as_its_ascii_name(value: str, stored: str | 
     ["https://previews.example.com", "*.example.com", "example", "10.0.0.1", "a..b", "-a.example.com",
      "previews.example.com:443", "x" * 64 + ".example.com", ("a" * 60 + ".") * 4 + "com",
      # Public suffixes: `{app}.fly.dev` is some Fly app's own name, `{app}.co.uk` someone's site.
-     "fly.dev", "FLY.DEV.", "co.uk", "github.io", "example.123"],
+     "fly.dev", "FLY.DEV.", "co.uk", "github.io", "example.123",
+     # `{app}.{domain}` of 11 labels: Let's Encrypt would never issue its certificate.
+     "a.b.c.d.e.f.g.h.example.com"],
 )  # fmt: skip
 def test_what_is_not_a_domain_is_refused_with_a_reason(value: str) -> None:
     stored, problem = normalize_domain(value)
