@@ -69,7 +69,10 @@ def probe_request(http: httpx.AsyncClient, url: str, overrides: dict[str, tuple[
 async def tls_problem(http: httpx.AsyncClient, url: str, overrides: dict[str, tuple[str, int]]) -> str | None:
     """None when `url` answers 2xx/3xx over verified TLS; else what went wrong, in a few words."""
     try:
-        response = await http.send(probe_request(http, url, overrides))
+        # The status line and headers are the answer; the body is PR code's, never read (an endless
+        # one would hold the probe and fill memory). Closing the response drops the connection.
+        response = await http.send(probe_request(http, url, overrides), stream=True)
+        await response.aclose()
     except httpx.ConnectError as error:
         reason = _ssl_reason(error)
         if isinstance(reason, ssl.SSLCertVerificationError):

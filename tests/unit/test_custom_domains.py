@@ -193,3 +193,34 @@ def test_a_trusted_certificate_for_another_name_is_not_enough(tmp_path: Path, cl
     assert other is not None and "not trusted" in other and "pr-2-app.p.test" in other
     [request] = asked
     assert request.startswith(b"GET / HTTP/1.1\r\n") and b"\r\nhost: pr-1-app.p.test\r\n" in request.lower()
+
+
+def test_the_check_reads_no_body_so_pr_code_cannot_hold_it(tmp_path: Path, clean_env: Path) -> None:
+    """The name serves PR code: an answer whose body never ends is judged by its status line and
+    headers, not read (which would hold the probe, and fill the worker's memory, until the bound)."""
+    authority = TestAuthority(tmp_path / "ca")
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        try:
+            while True:
+                writer.write(b"4000\r\n" + b"x" * 0x4000 + b"\r\n")
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            writer.close()
+
+    async def scenario() -> str | None:
+        server = await asyncio.start_server(
+            endless, "127.0.0.1", 0, ssl=authority.server_context("pr-1-app.p.test")
+        )
+        port = server.sockets[0].getsockname()[1]
+        settings = Settings(
+            previewd_tls_ca_bundle=authority.bundle, previewd_resolve_overrides=f"*.p.test=127.0.0.1:{port}"
+        )
+        async with server, tls_client(settings) as http:
+            return await asyncio.wait_for(
+                tls_problem(http, "https://pr-1-app.p.test/", settings.resolve_overrides), timeout=10
+            )
+
+    assert asyncio.run(scenario()) is None
