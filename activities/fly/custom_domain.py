@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext, heartbeat
-from activities.fly.client import FlyClient
+from activities.fly.client import FlyApiError, FlyClient
 from activities.fly.tls_check import tls_client, tls_problem
 from activities.logsink import LogSink
 from models import Deployment
@@ -33,6 +33,9 @@ from workflows.activity_io import DeploymentRef, ErrorType
 PROBE_EVERY_SECONDS = 1.0
 # Fly's certificate is looked at again this often while the name does not answer yet.
 CERTIFICATE_EVERY_SECONDS = 5.0
+# How long such a look may take (Fly slow, or throttling with Retry-After) before the probe goes on
+# with the status it last had: the status is for the pages, the name answering decides.
+LOOK_TIMEOUT_SECONDS = 5.0
 
 
 def custom_url(app_name: str, domain: str) -> str:
@@ -81,7 +84,7 @@ class CustomDomain:
                 raise
             message = self._never_served(timeout)
             raise ApplicationError(message, type=ErrorType.START_FAILED, non_retryable=True) from None
-        detail = await self.client.certificate(self.ref.app_name, self.hostname) or detail
+        detail = await self._look(detail)
         await self._record(
             _view(self.hostname, detail, records_needed(self.hostname, edge_url, detail), True)
         )
@@ -108,7 +111,7 @@ class CustomDomain:
                 await heartbeat()
                 if time.monotonic() >= next_look:
                     next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
-                    detail = await self.client.certificate(self.ref.app_name, self.hostname) or detail
+                    detail = await self._look(detail)
                     records = records_needed(self.hostname, edge_url, detail)
                     if (latest := _view(self.hostname, detail, records, serving=False)) != self.shown:
                         self.shown = latest
@@ -116,6 +119,19 @@ class CustomDomain:
                         self.sink.info(f"Certificate for {self.hostname}: {latest['status']}")
                 await asyncio.sleep(PROBE_EVERY_SECONDS)
         return detail
+
+    async def _look(self, detail: dict[str, Any]) -> dict[str, Any]:
+        """Fly's certificate now; `detail` (the last one seen) when Fly does not say within
+        LOOK_TIMEOUT_SECONDS or answers with a transient failure."""
+        try:
+            async with asyncio.timeout(LOOK_TIMEOUT_SECONDS):
+                return await self.client.certificate(self.ref.app_name, self.hostname) or detail
+        except TimeoutError:
+            return detail
+        except FlyApiError as error:
+            if not error.transient:
+                raise
+            return detail
 
     def _never_served(self, timeout: int) -> str:
         wanted = "; ".join(f"{r['name']} {r['type']} {r['value']}" for r in self.shown["dns"])
