@@ -13,14 +13,24 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any
 
 import idna
+from publicsuffixlist import PublicSuffixList
 
 # A label of a hostname (RFC 1123), as ASCII: letters, digits, inner hyphens, at most 63.
 _LABEL = re.compile(r"\A(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 # `{app}.{domain}` must fit in a hostname's 253 characters with an app name of up to 63.
 MAX_DOMAIN_LENGTH = 253 - 64
+# Let's Encrypt (Fly's CA) refuses a name of more than 10 labels; the app name is one of them.
+MAX_DOMAIN_LABELS = 10 - 1
+
+
+@cache
+def _suffixes() -> PublicSuffixList:
+    # The list the package ships (no download), private suffixes included: fly.dev, github.io.
+    return PublicSuffixList()
 
 
 def normalize_domain(value: str) -> tuple[str | None, str | None]:
@@ -46,6 +56,17 @@ def normalize_domain(value: str) -> tuple[str | None, str | None]:
         return None, "must be a domain of at least two labels (letters, digits and inner hyphens)"
     if len(ascii_name) > MAX_DOMAIN_LENGTH:
         return None, f"must be at most {MAX_DOMAIN_LENGTH} characters, to leave room for the app name"
+    if len(labels) > MAX_DOMAIN_LABELS:
+        return None, (
+            f"must have at most {MAX_DOMAIN_LABELS} labels: Let's Encrypt issues certificates for "
+            "names of at most 10, the app name included"
+        )
+    if labels[-1].isdigit():
+        # No top-level domain is all digits (RFC 3696); such a name is an address mistyped.
+        return None, "must end in a top-level domain, not a number"
+    if _suffixes().is_public(ascii_name):
+        # `{app}.fly.dev`, `{app}.co.uk`: names of other people's apps and sites, not the project's.
+        return None, "must be a domain of yours, not a public suffix such as fly.dev or co.uk"
     return ascii_name, None
 
 

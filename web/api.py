@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from models import (
@@ -52,6 +52,10 @@ class ProjectCreate(BaseModel):
 
 
 class ProjectUpdate(BaseModel):
+    # An unknown field is a 422 naming it, not a silent 200: `preview_domain`, say, is the
+    # dashboard's (a repository admin's) to set, and a client must not believe it set it here.
+    model_config = ConfigDict(extra="forbid")
+
     deployment_config: DeploymentConfig | None = None
     is_active: bool | None = None
     github_installation_id: int | None = None

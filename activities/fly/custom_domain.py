@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext, heartbeat
-from activities.fly.client import FlyClient
+from activities.fly.client import FlyApiError, FlyClient
 from activities.fly.tls_check import tls_client, tls_problem
 from activities.logsink import LogSink
 from models import Deployment
@@ -33,6 +33,9 @@ from workflows.activity_io import DeploymentRef, ErrorType
 PROBE_EVERY_SECONDS = 1.0
 # Fly's certificate is looked at again this often while the name does not answer yet.
 CERTIFICATE_EVERY_SECONDS = 5.0
+# How long such a look may take (Fly slow, or throttling with Retry-After) before the probe goes on
+# with the status it last had: the status is for the pages, the name answering decides.
+LOOK_TIMEOUT_SECONDS = 5.0
 
 
 def custom_url(app_name: str, domain: str) -> str:
@@ -67,44 +70,74 @@ class CustomDomain:
 
     async def serve(self, edge_url: str) -> str:
         """The custom URL once it answers over verified TLS; ApplicationError past the bound."""
-        detail = await self.client.certificate(self.ref.app_name, self.hostname)
-        if detail is None:
-            detail = await self.client.request_acme_certificate(self.ref.app_name, self.hostname)
-            self.sink.info(f"Requested a certificate from Fly for {self.hostname}")
-        records = records_needed(self.hostname, edge_url, detail)
-        shown = _view(self.hostname, detail, records, serving=False)
-        await self._record(shown)
-        self.sink.info(f"Certificate for {self.hostname}: {shown['status']}; waiting for {self.url} over TLS")
         timeout = self.ctx.settings.previewd_custom_domain_timeout_seconds
-        deadline = time.monotonic() + timeout
-        next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
-        async with tls_client(self.ctx.settings) as http:
-            while (problem := await tls_problem(http, self.url)) is not None:
-                await heartbeat()
-                if time.monotonic() >= deadline:
-                    message = self._never_served(timeout, problem, shown)
-                    raise ApplicationError(message, type=ErrorType.START_FAILED, non_retryable=True)
-                if time.monotonic() >= next_look:
-                    next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
-                    detail = await self.client.certificate(self.ref.app_name, self.hostname) or detail
-                    records = records_needed(self.hostname, edge_url, detail)
-                    if (latest := _view(self.hostname, detail, records, serving=False)) != shown:
-                        shown = latest
-                        await self._record(shown)
-                        self.sink.info(f"Certificate for {self.hostname}: {shown['status']}")
-                await asyncio.sleep(PROBE_EVERY_SECONDS)
-        detail = await self.client.certificate(self.ref.app_name, self.hostname) or detail
+        # What the failure names if Fly never answers: the record pointing the name at the app.
+        self.problem = "not checked yet"
+        self.shown = _view(self.hostname, {}, records_needed(self.hostname, edge_url, {}), serving=False)
+        # One bound for the whole wait, Fly's answers included: a slow or throttled certificate
+        # lookup (Retry-After) must not stretch it past the setting, and so past the activity's own.
+        try:
+            async with asyncio.timeout(timeout) as bound:
+                detail = await self._wait(edge_url)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            message = self._never_served(timeout)
+            raise ApplicationError(message, type=ErrorType.START_FAILED, non_retryable=True) from None
+        detail = await self._look(detail)
         await self._record(
             _view(self.hostname, detail, records_needed(self.hostname, edge_url, detail), True)
         )
         self.sink.info(f"{self.url} answers over TLS")
         return self.url
 
-    def _never_served(self, timeout: int, problem: str, shown: dict[str, Any]) -> str:
-        wanted = "; ".join(f"{r['name']} {r['type']} {r['value']}" for r in shown["dns"])
+    async def _wait(self, edge_url: str) -> dict[str, Any]:
+        """Asks Fly for the certificate (once per app) and probes the name until it answers, keeping
+        Fly's view of the certificate on the deployment; Fly's last CertificateDetail."""
+        detail = await self.client.certificate(self.ref.app_name, self.hostname)
+        if detail is None:
+            detail = await self.client.request_acme_certificate(self.ref.app_name, self.hostname)
+            self.sink.info(f"Requested a certificate from Fly for {self.hostname}")
+        self.shown = _view(self.hostname, detail, records_needed(self.hostname, edge_url, detail), False)
+        await self._record(self.shown)
+        self.sink.info(
+            f"Certificate for {self.hostname}: {self.shown['status']}; waiting for {self.url} over TLS"
+        )
+        next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
+        overrides = self.ctx.settings.resolve_overrides
+        async with tls_client(self.ctx.settings) as http:
+            while (problem := await tls_problem(http, self.url, overrides)) is not None:
+                self.problem = problem
+                await heartbeat()
+                if time.monotonic() >= next_look:
+                    next_look = time.monotonic() + CERTIFICATE_EVERY_SECONDS
+                    detail = await self._look(detail)
+                    records = records_needed(self.hostname, edge_url, detail)
+                    if (latest := _view(self.hostname, detail, records, serving=False)) != self.shown:
+                        self.shown = latest
+                        await self._record(latest)
+                        self.sink.info(f"Certificate for {self.hostname}: {latest['status']}")
+                await asyncio.sleep(PROBE_EVERY_SECONDS)
+        return detail
+
+    async def _look(self, detail: dict[str, Any]) -> dict[str, Any]:
+        """Fly's certificate now; `detail` (the last one seen) when Fly does not say within
+        LOOK_TIMEOUT_SECONDS or answers with a transient failure."""
+        try:
+            async with asyncio.timeout(LOOK_TIMEOUT_SECONDS):
+                return await self.client.certificate(self.ref.app_name, self.hostname) or detail
+        except TimeoutError:
+            return detail
+        except FlyApiError as error:
+            if not error.transient:
+                raise
+            return detail
+
+    def _never_served(self, timeout: int) -> str:
+        wanted = "; ".join(f"{r['name']} {r['type']} {r['value']}" for r in self.shown["dns"])
         return (
-            f"{self.url} did not answer over TLS within {timeout}s ({problem}; Fly's certificate: "
-            f"{shown['status']}). Add the DNS record {wanted}, then redeploy"
+            f"{self.url} did not answer over TLS within {timeout}s ({self.problem}; Fly's certificate: "
+            f"{self.shown['status']}). Add the DNS record {wanted}, then redeploy"
         )
 
     async def _record(self, view: dict[str, Any]) -> None:

@@ -9,9 +9,7 @@ and its verification still use the URL's name), PREVIEWD_TLS_CA_BUNDLE which CAs
 from __future__ import annotations
 
 import ssl
-import typing
 
-import httpcore
 import httpx
 
 from config import Settings
@@ -32,60 +30,49 @@ def override_for(overrides: dict[str, tuple[str, int]], host: str) -> tuple[str,
     return None
 
 
-class _ResolvingBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's own network backend, connecting to the overridden address of a host when there is
-    one; httpcore still hands the URL's host name to the TLS handshake (SNI and verification)."""
-
-    def __init__(self, overrides: dict[str, tuple[str, int]]) -> None:
-        self._inner = httpcore.AnyIOBackend()
-        self._overrides = overrides
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        host, port = override_for(self._overrides, host) or (host, port)
-        return await self._inner.connect_tcp(
-            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-        )
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(path, timeout=timeout, socket_options=socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
 def tls_client(settings: Settings) -> httpx.AsyncClient:
-    """An httpx client that verifies certificates (against PREVIEWD_TLS_CA_BUNDLE when set) and
-    connects where PREVIEWD_RESOLVE_OVERRIDES says."""
+    """An httpx client that verifies certificates (against PREVIEWD_TLS_CA_BUNDLE when set), follows
+    no redirect and takes no proxy from the environment: the probe reaches the name itself."""
     bundle = settings.previewd_tls_ca_bundle
     context = ssl.create_default_context(cafile=str(bundle) if bundle else None)
-    transport = httpx.AsyncHTTPTransport(verify=context)
-    if overrides := settings.resolve_overrides:
-        # httpx takes no network backend of its own; its transport's pool is httpcore's, built here
-        # the same way with the resolving backend (the one attribute of httpx's transport touched).
-        transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context, network_backend=_ResolvingBackend(overrides)
-        )
+    # No connection kept between probes: each probe is a new handshake, verified against the name
+    # as it is now; and with an override the pool knows a connection by the address alone, so one
+    # kept for another name at that address would otherwise be reused without a handshake for this one.
     return httpx.AsyncClient(
-        transport=transport, timeout=PROBE_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False
+        verify=context,
+        timeout=PROBE_TIMEOUT_SECONDS,
+        limits=httpx.Limits(max_keepalive_connections=0),
+        follow_redirects=False,
+        trust_env=False,
     )
 
 
-async def tls_problem(http: httpx.AsyncClient, url: str) -> str | None:
+def probe_request(http: httpx.AsyncClient, url: str, overrides: dict[str, tuple[str, int]]) -> httpx.Request:
+    """GET `url`; where PREVIEWD_RESOLVE_OVERRIDES names an address for its host, the connection goes
+    there while TLS and HTTP still speak to the URL's own name: httpx's documented `sni_hostname`
+    request extension is the name the handshake sends and verifies the certificate against, and the
+    Host header is the URL's. Public httpx API only: nothing of its transport is swapped."""
+    target = httpx.URL(url)
+    name = target.raw_host.decode("ascii")
+    address = override_for(overrides, name)
+    if address is None:
+        return http.build_request("GET", target)
+    host, port = address
+    return http.build_request(
+        "GET",
+        target.copy_with(host=host, port=port),
+        headers={"Host": target.netloc.decode("ascii")},
+        extensions={"sni_hostname": name},
+    )
+
+
+async def tls_problem(http: httpx.AsyncClient, url: str, overrides: dict[str, tuple[str, int]]) -> str | None:
     """None when `url` answers 2xx/3xx over verified TLS; else what went wrong, in a few words."""
     try:
-        response = await http.get(url)
+        # The status line and headers are the answer; the body is PR code's, never read (an endless
+        # one would hold the probe and fill memory). Closing the response drops the connection.
+        response = await http.send(probe_request(http, url, overrides), stream=True)
+        await response.aclose()
     except httpx.ConnectError as error:
         reason = _ssl_reason(error)
         if isinstance(reason, ssl.SSLCertVerificationError):

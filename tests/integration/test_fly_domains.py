@@ -90,6 +90,9 @@ def test_a_preview_is_ready_only_once_its_own_name_answers_over_tls(domains: Dom
         refused = set_domain(dashboard, project["id"], "https://previews.test/x")
         assert refused.status_code == 422
         assert "Preview domain must be a bare domain" in refused.text
+        # `{app}.fly.dev` is a Fly app's own name (another's, or this one's edge name): refused.
+        suffix = set_domain(dashboard, project["id"], "fly.dev")
+        assert suffix.status_code == 422 and "not a public suffix" in suffix.text
         assert set_domain(dashboard, project["id"], " Previews.Test. ").status_code == 303
         settings = dashboard.get(f"/projects/{project['id']}/settings")
         # The record each preview's name needs, for this project's PR #1 app (the fake's edge is an
@@ -119,6 +122,9 @@ def test_a_preview_is_ready_only_once_its_own_name_answers_over_tls(domains: Dom
         with system.api() as api:
             out = api.get(f"/api/deployments/{row['id']}").json()
             shown = api.get(f"/api/projects/{project['id']}").json()
+            # The API shows the domain but does not set it: a 422 naming the field, not a quiet 200.
+            refused = api.patch(f"/api/projects/{project['id']}", json={"preview_domain": "evil.example"})
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "preview_domain"]
         assert out["custom_domain"]["hostname"] == hostname and out["status"] == "deploying"
         assert shown["preview_domain"] == DOMAIN
         assert hostname not in github.sticky(1)
@@ -177,3 +183,94 @@ def test_a_name_that_never_answers_fails_naming_the_dns_record(domains: DomainSy
     assert f"https://{hostname}/ did not answer over TLS within {TLS_BOUND_SECONDS}s" in failed["error"]
     assert f"Add the DNS record {hostname} CNAME pr-2-private-app.fly.dev" in failed["error"]
     assert fake.issued(hostname) is None
+
+
+def test_a_newer_push_stops_the_wait_for_the_name_at_once(domains: DomainSystem) -> None:
+    """A deploy waiting for its name over TLS is cancelled by the PR's next push (through the
+    activity's heartbeats), not waited out; the next deploy finds the app's certificate."""
+    github, fake = domains.github, domains.fly
+    system = github.system
+    project = github.add_project(
+        9403, fly_config={"image": PUBLIC_IMAGE}, build_command=None, start_command=None, port=8080
+    )
+    dashboard = system.dashboard()
+    try:
+        assert set_domain(dashboard, project["id"], DOMAIN).status_code == 303
+    finally:
+        dashboard.close()
+    first = open_pr(github, project, 3)
+    wait_for(partial(recorded_domain, github, project, 3), timeout=90, what="the wait for the name")
+    pushed = time.monotonic()
+    second = github.push("PR 3 again", ref="refs/heads/pr-3")
+    github.fake.set_pull(REPO, 3, head_sha=second)
+    system.pull_request(project, "synchronize", 3, second)
+    stopped = system.wait_status(project["id"], 3, first, "superseded", timeout=TLS_BOUND_SECONDS + 30)
+    assert time.monotonic() - pushed < TLS_BOUND_SECONDS, "the wait ran out instead of being cancelled"
+    assert "did not answer over TLS" not in (stopped["error"] or "")
+    hostname = f"pr-3-private-app.{DOMAIN}"
+    wait_for(
+        lambda: any(
+            r["commit_sha"] == second and r["custom_domain"] for r in system.deployments(project["id"], 3)
+        ),
+        timeout=90,
+        what="the next push waiting for the name",
+    )
+    fake.point_dns(hostname)
+    live = system.wait_status(project["id"], 3, second, "active", timeout=60)
+    assert live["app_url"] == f"https://{hostname}/"
+    assert len(fake.calls_to("POST", r"/v1/apps/pr-3-private-app/certificates/acme$")) == 1
+
+
+def test_a_throttled_certificate_lookup_does_not_stretch_the_bound(domains: DomainSystem) -> None:
+    """Fly asking previewd to come back in two minutes (Retry-After) when the deploy first looks for
+    the name's certificate: the deploy still fails at PREVIEWD_CUSTOM_DOMAIN_TIMEOUT_SECONDS, naming
+    the record that points the name at the app, not minutes later (and so not past the activity's
+    own timeout, to be retried whole)."""
+    github, fake = domains.github, domains.fly
+    system = github.system
+    project = github.add_project(
+        9404, fly_config={"image": PUBLIC_IMAGE}, build_command=None, start_command=None, port=8080
+    )
+    dashboard = system.dashboard()
+    try:
+        assert set_domain(dashboard, project["id"], DOMAIN).status_code == 303
+    finally:
+        dashboard.close()
+    hostname = f"pr-4-private-app.{DOMAIN}"
+    fake.fail_next(
+        1, 429, headers={"retry-after": "120"}, method="GET", path=rf"/certificates/{re.escape(hostname)}$"
+    )
+    opened = time.monotonic()
+    sha = open_pr(github, project, 4)
+    failed = system.wait_status(project["id"], 4, sha, "failed", timeout=TLS_BOUND_SECONDS + 150)
+    assert time.monotonic() - opened < TLS_BOUND_SECONDS + 30, "the bound was stretched"
+    assert f"https://{hostname}/ did not answer over TLS within {TLS_BOUND_SECONDS}s" in failed["error"]
+    # Fly never said which records it wants: the one pointing the name at the app's edge (an
+    # address on the fake; a CNAME to {app}.fly.dev on Fly).
+    assert f"Add the DNS record {hostname} A 127.0.0.1" in failed["error"]
+    assert fake.calls_to("POST", r"/v1/apps/pr-4-private-app/certificates/acme$") == []
+
+
+def test_a_throttled_status_lookup_does_not_hold_the_probe(domains: DomainSystem) -> None:
+    """While the deploy waits, Fly throttles the certificate's status lookups; the record is added
+    meanwhile: the preview is ready as soon as its name answers, within the bound."""
+    github, fake = domains.github, domains.fly
+    system = github.system
+    project = github.add_project(
+        9405, fly_config={"image": PUBLIC_IMAGE}, build_command=None, start_command=None, port=8080
+    )
+    dashboard = system.dashboard()
+    try:
+        assert set_domain(dashboard, project["id"], DOMAIN).status_code == 303
+    finally:
+        dashboard.close()
+    sha = open_pr(github, project, 5)
+    hostname = f"pr-5-private-app.{DOMAIN}"
+    wait_for(partial(recorded_domain, github, project, 5), timeout=90, what="the wait for the name")
+    fake.fail_next(
+        1, 429, headers={"retry-after": "120"}, method="GET", path=rf"/certificates/{re.escape(hostname)}$"
+    )
+    time.sleep(6)  # past the next status lookup, which is now held by Fly's Retry-After
+    fake.point_dns(hostname)
+    live = system.wait_status(project["id"], 5, sha, "active", timeout=TLS_BOUND_SECONDS)
+    assert live["app_url"] == f"https://{hostname}/" and live["custom_domain"]["serving"]

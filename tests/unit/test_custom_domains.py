@@ -5,6 +5,7 @@ the fake edge with a test CA on loopback."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from config import Settings, parse_resolve_overrides
 from models.preview_domains import normalize_domain, pointing_record, records_from_fly
 from tests.fakes.fly_machines import FakeFly, FakeFlyServer, FakeFlyTlsEdge, create_fake_fly
 from tests.fakes.tls_authority import TestAuthority
+from web.dashboard.domain_rules import reserved_problem
 
 TOKEN = "fo1_test-token"
 
@@ -35,11 +37,36 @@ def test_a_preview_domain_is_stored_as_its_ascii_name(value: str, stored: str | 
 @pytest.mark.parametrize(
     "value",
     ["https://previews.example.com", "*.example.com", "example", "10.0.0.1", "a..b", "-a.example.com",
-     "previews.example.com:443", "x" * 64 + ".example.com", ("a" * 60 + ".") * 4 + "com"],
+     "previews.example.com:443", "x" * 64 + ".example.com", ("a" * 60 + ".") * 4 + "com",
+     # Public suffixes: `{app}.fly.dev` is some Fly app's own name, `{app}.co.uk` someone's site.
+     "fly.dev", "FLY.DEV.", "co.uk", "github.io", "example.123",
+     # `{app}.{domain}` of 11 labels: Let's Encrypt would never issue its certificate.
+     "a.b.c.d.e.f.g.h.example.com"],
 )  # fmt: skip
 def test_what_is_not_a_domain_is_refused_with_a_reason(value: str) -> None:
     stored, problem = normalize_domain(value)
     assert stored is None and problem
+
+
+@pytest.mark.parametrize(
+    ("domain", "why"),
+    [
+        ("previewd.example.com", "dashboard's host name"),
+        ("x.previewd.example.com", "dashboard's host name"),
+        ("edge.example.net", "previews already answer under"),
+        ("local.example.org", "PREVIEWD_PREVIEW_DOMAIN"),
+    ],
+)
+def test_the_servers_own_names_are_refused(domain: str, why: str, clean_env: Path) -> None:
+    settings = Settings(
+        previewd_base_url="https://previewd.example.com",
+        fly_preview_url_template="https://{app}.edge.example.net/",
+        previewd_preview_domain="local.example.org",
+    )
+    assert why in (reserved_problem(settings, domain) or "")
+    # The dashboard's registrable domain next to it stays allowed (the settings page warns).
+    assert reserved_problem(settings, "previews.example.com") is None
+    assert reserved_problem(settings, "example.com") is None
 
 
 def test_resolve_overrides_match_exact_names_then_the_nearest_wildcard() -> None:
@@ -116,7 +143,7 @@ def test_the_tls_check_verifies_the_name_against_the_trusted_ca(
         async def problem(bundle: Path) -> str | None:
             settings = Settings(previewd_tls_ca_bundle=bundle, previewd_resolve_overrides=overrides)
             async with tls_client(settings) as http:
-                return await tls_problem(http, "https://pr-1-app.p.test/")
+                return await tls_problem(http, "https://pr-1-app.p.test/", settings.resolve_overrides)
 
         fake.certificates["pr-1-app"]["pr-1-app.p.test"] = {
             "hostname": "pr-1-app.p.test",
@@ -128,3 +155,72 @@ def test_the_tls_check_verifies_the_name_against_the_trusted_ca(
         assert "not trusted" in (asyncio.run(problem(stranger.bundle)) or "")
         # Trusted and for this name: it answers (503 here, since the app runs no machine).
         assert asyncio.run(problem(authority.bundle)) == "it answered HTTP 503"
+
+
+def test_a_trusted_certificate_for_another_name_is_not_enough(tmp_path: Path, clean_env: Path) -> None:
+    """The override only says where to connect: a server holding a trusted certificate for another
+    name (say, another PR's) does not pass for this one, and the name it is asked for, in SNI and in
+    the Host header, is the URL's own."""
+    authority = TestAuthority(tmp_path / "ca")
+    asked: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Keeps the connection open for more requests, as an edge does, until the client closes it.
+        try:
+            while request := await reader.readuntil(b"\r\n\r\n"):
+                asked.append(request)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            writer.close()
+
+    async def scenario() -> tuple[str | None, str | None]:
+        server = await asyncio.start_server(
+            answer, "127.0.0.1", 0, ssl=authority.server_context("pr-1-app.p.test")
+        )
+        port = server.sockets[0].getsockname()[1]
+        settings = Settings(
+            previewd_tls_ca_bundle=authority.bundle, previewd_resolve_overrides=f"*.p.test=127.0.0.1:{port}"
+        )
+        async with server, tls_client(settings) as http:
+            own = await tls_problem(http, "https://pr-1-app.p.test/", settings.resolve_overrides)
+            other = await tls_problem(http, "https://pr-2-app.p.test/", settings.resolve_overrides)
+        return own, other
+
+    own, other = asyncio.run(scenario())
+    assert own is None
+    # Not through the connection already open to the same address for pr-1-app's name.
+    assert other is not None and "not trusted" in other and "pr-2-app.p.test" in other
+    [request] = asked
+    assert request.startswith(b"GET / HTTP/1.1\r\n") and b"\r\nhost: pr-1-app.p.test\r\n" in request.lower()
+
+
+def test_the_check_reads_no_body_so_pr_code_cannot_hold_it(tmp_path: Path, clean_env: Path) -> None:
+    """The name serves PR code: an answer whose body never ends is judged by its status line and
+    headers, not read (which would hold the probe, and fill the worker's memory, until the bound)."""
+    authority = TestAuthority(tmp_path / "ca")
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        try:
+            while True:
+                writer.write(b"4000\r\n" + b"x" * 0x4000 + b"\r\n")
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            writer.close()
+
+    async def scenario() -> str | None:
+        server = await asyncio.start_server(
+            endless, "127.0.0.1", 0, ssl=authority.server_context("pr-1-app.p.test")
+        )
+        port = server.sockets[0].getsockname()[1]
+        settings = Settings(
+            previewd_tls_ca_bundle=authority.bundle, previewd_resolve_overrides=f"*.p.test=127.0.0.1:{port}"
+        )
+        async with server, tls_client(settings) as http:
+            return await asyncio.wait_for(
+                tls_problem(http, "https://pr-1-app.p.test/", settings.resolve_overrides), timeout=10
+            )
+
+    assert asyncio.run(scenario()) is None

@@ -16,6 +16,7 @@ from models.common import utcnow
 from models.preview_domains import normalize_domain
 from web.dashboard.access import access_to
 from web.dashboard.csrf import require_csrf
+from web.dashboard.domain_rules import reserved_problem
 from web.dashboard.settings_pages import settings_page_for
 from web.dashboard.signed_in import UserDep
 from web.deps import ServicesDep
@@ -35,6 +36,8 @@ async def save_domain(
     access = await access_to(services, signed_in, project_id, Action.DOMAIN)
     project = access.project
     stored, problem = normalize_domain(preview_domain)
+    if stored is not None:
+        problem = reserved_problem(services.settings, stored)
     if problem is not None:
         shown = {"value": preview_domain, "error": f"Preview domain {problem}"}
         return await settings_page_for(request, services, project, domain=shown, status_code=422)
