@@ -18,6 +18,7 @@ from activities.fly.custom_domain import CustomDomain, custom_url, drop_stale_na
 from activities.fly.machine_config import METADATA_PR, METADATA_PROJECT, METADATA_ROLE, machine_config
 from activities.fly.network import project_network
 from activities.fly.release import run_release
+from activities.health_probe import answers
 from activities.logsink import LogSink
 from activities.platform import PlatformActivities
 from models import LogType
@@ -232,11 +233,8 @@ class FlyPlatformActivities:
         async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
             while time.monotonic() < deadline:
                 await heartbeat()
-                try:
-                    if (await http.get(url)).status_code < 400:
-                        return
-                except httpx.HTTPError:
-                    pass
+                if await answers(http, url):
+                    return
                 await asyncio.sleep(1)
         raise ApplicationError(
             f"{url} did not answer with 2xx/3xx within {HEALTH_TIMEOUT_SECONDS}s",

@@ -19,6 +19,7 @@ import httpx
 
 from activities.context import WorkerContext
 from activities.environment import step_env
+from activities.health_probe import answers
 from activities.local.preview import Preview, ProcessGroup, Running
 from activities.local.runtime_log import RuntimeLog
 from activities.local.runtime_output import RuntimeOutput
@@ -182,10 +183,8 @@ async def _wait_healthy(
         await preview.log.copy()
         if not preview.alive():
             raise StartFailed(f"{exit_reason(preview)} before answering on $PORT", preview.log.tail())
-        with contextlib.suppress(httpx.HTTPError):
-            response = await http.get(url)
-            if response.status_code < 400:
-                return
+        if await answers(http, url):
+            return
         await asyncio.sleep(0.1)
     raise StartFailed(
         f"no HTTP 2xx/3xx from {path} on $PORT within {timeout}s (the app must listen on 0.0.0.0)",
