@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 import httpx
@@ -28,7 +29,7 @@ async def endless_server() -> AsyncIterator[dict[str, str]]:
     servers = {}
     urls = {}
     for status in ("200 OK", "503 Service Unavailable"):
-        server = await asyncio.start_server(lambda r, w, s=status: _endless(r, w, s), "127.0.0.1", 0)
+        server = await asyncio.start_server(functools.partial(_endless, status=status), "127.0.0.1", 0)
         servers[status] = server
         urls[status] = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
     yield urls
