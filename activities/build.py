@@ -70,7 +70,10 @@ class BuildActivities:
             reuse = await self._reuse(ref)
             cache_warm = _has_entries(self.ctx.workdirs.build_cache(ref.project_id))
             # A seed command (Heroku's postdeploy) runs after the release, into a new database only.
-            seeding = await seed_command.due(self.ctx, ref, config)
+            # (On Fly the release, and so the seed, runs in a machine of its own: activities/fly.)
+            seeding = self.ctx.settings.previewd_platform == "local" and await seed_command.due(
+                self.ctx, ref, config
+            )
             if seeding:
                 config = seed_command.after_release(config)
             try:

@@ -21,6 +21,7 @@ from activities.fly.release import run_release
 from activities.health_probe import answers
 from activities.logsink import LogSink
 from activities.platform import PlatformActivities
+from activities.preview_db import seed_command
 from models import LogType
 from models.app_names import owner_of
 from models.fly_images import image_problem
@@ -147,9 +148,15 @@ class FlyPlatformActivities:
         await self._ensure_addresses(ref.app_name, sink)
         await heartbeat()
         regions = [fly.region or self.ctx.settings.fly_region, *fly.fallback_regions]
+        # A seed command runs once into a new database, after the release command, in its machine.
+        seeding = await seed_command.due(self.ctx, ref, config)
+        if seeding:
+            config = seed_command.after_release(config)
         if config.release_command:
             # Before the PR's machine changes: a failure leaves the previous sha serving.
             await run_release(self.client, ref, config, region=regions[0], secrets_version=version, sink=sink)
+        if seeding:
+            await seed_command.ran(self.ctx, ref)
         body: dict[str, Any] = {"config": machine_config(ref, config), "min_secrets_version": version}
         machine = await self._create_or_update(ref, body, regions, sink)
         sink.info(f"Waiting for machine {machine['id']} to start")

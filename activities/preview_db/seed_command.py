@@ -1,9 +1,9 @@
-"""A seed that is a command (Heroku's `postdeploy`), not a `.sql` file: run once per database, in the
-deployment's sandbox after its release command (so after the migrations), as the PR's own role
-through DATABASE_URL. Made afresh databases (a new PR, a reset) are seeded again.
-
-The local platform's builds only: on Fly the release command runs in a machine of its own
-(activities/fly/release.py), which does not run it yet."""
+"""A seed that is a command (Heroku's `postdeploy`), not a `.sql` file: run once per database, after
+the deployment's release command (so after the migrations), as the PR's own role through
+DATABASE_URL, wherever that release runs: in the deployment's sandbox on the local platform (the
+build's last step, activities/build.py), in the release's one-off machine on Fly
+(activities/fly/release.py, which then runs even when there is no release command). Made afresh
+databases (a new PR, a reset) are seeded again."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def is_command(config: DeploymentConfig) -> bool:
 
 async def due(ctx: WorkerContext, ref: DeploymentRef, config: DeploymentConfig) -> bool:
     """The PR's database exists and its seed command has not run into it."""
-    if not is_command(config) or ctx.settings.previewd_platform != "local":
+    if not is_command(config):
         return False
     async with ctx.db.session() as session:
         row = await preview_databases.find(session, uuid.UUID(ref.project_id), ref.pr_number)

@@ -186,14 +186,26 @@ def test_a_prs_database_url_is_a_secret_of_its_machine_never_its_config(
     fly: FlySystem, repo: AppRepo
 ) -> None:
     """Issue 16 on Fly: the PR's database on the operator's Postgres, its URL (the PR's own role,
-    that Postgres's host) set as a Fly secret, in no machine's config; dropped on close."""
+    that Postgres's host) set as a Fly secret, in no machine's config; its seed command run once, in
+    a one-off machine as a release command runs; dropped on close."""
     system, fake = fly.system, fly.fake
+    seed = "python manage.py loaddata seed.json"
     project = fly.system.add_project(
-        repo, start_command=None, build_command=None, port=8080, database_engine="postgres"
-    )
+        repo, start_command=None, build_command=None, port=8080, database_engine="postgres",
+        database_seed=seed,
+    )  # fmt: skip
     sha = repo.commit("with a database")
     system.pull_request(project, "opened", 16, sha)
     app = system.wait_status(project["id"], 16, sha, "active")["app_name"]
+    # No release command: the seed runs alone, in a one-off machine with the app's secrets.
+    [seeding] = fake.destroyed_machines[app].values()
+    assert seeding["config"]["init"]["cmd"] == ["/bin/sh", "-c", seed]
+    assert seeding["config"]["metadata"]["previewd_role"] == "release"
+    pushed = repo.commit("a second push: the database is seeded already")
+    system.pull_request(project, "synchronize", 16, pushed)
+    system.wait_status(project["id"], 16, pushed, "active")
+    assert len(fake.destroyed_machines[app]) == 1  # not seeded again
+    sha = pushed
     name = f"previewd_pr_{uuid.UUID(project['id']).hex}_16"
     url = fake.secrets[app]["DATABASE_URL"]
     assert url.startswith(f"postgresql://{name}:") and f"/{name}?" in url
