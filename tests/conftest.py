@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-# Measured (durations of full runs, 2026-11-30 and 12-01); the longest first. A module not named keeps its place.
+# Measured (durations of full runs, 2026-11-30 and 12-01); the longest first. A module not named
+# keeps its place.
 LONGEST_FIRST = (
     "tests/chaos/test_chaos.py",
     "tests/integration/test_fly.py",
