@@ -97,9 +97,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 # The previews' own databases (runtime/preview_postgres.py): started here, before the
                 # worker, so its postmaster is one `up` knows (an unknown child is ended as an orphan).
                 say(f"postgres    previews' databases: embedded, under {preview_cluster.root}")
-                preview_cluster.start()
-                if (pid := preview_cluster.postmaster_pid()) is not None:
-                    supervisor.keep.add(pid)
+                supervisor.start(_preview_postgres(preview_cluster))
                 preview_started = True
                 # Stopped by its own guard if `up` is killed, as previewd's Postgres is.
                 preview_guard = start_guard(preview_cluster.pgdata)
@@ -182,6 +180,24 @@ def _postgres(embedded: EmbeddedPostgres) -> ChildSpec:
         return postmaster.restart(embedded)
 
     return ChildSpec("postgres", start, embedded.log_file)
+
+
+def _preview_postgres(cluster: PreviewCluster) -> ChildSpec:
+    """The previews' own Postgres (runtime/preview_postgres.py), supervised as previewd's is: watched
+    through its postmaster's pid and started again when it dies (a worker that finds it gone starts it
+    too; whichever comes second joins the running one)."""
+    log_file = cluster.pgdata / "log"
+
+    def start() -> Postmaster:
+        if not cluster.running():
+            postmaster.wait_gone(cluster.postmaster_pid())
+        cluster.start()
+        pid = cluster.postmaster_pid()
+        if pid is None:
+            raise RuntimeError(f"the previews' Postgres did not start; see {log_file}")
+        return Postmaster(pid, log_file)
+
+    return ChildSpec("preview-postgres", start, log_file)
 
 
 def _temporal(settings: Settings) -> ChildSpec:

@@ -31,8 +31,8 @@ def running(pid: int) -> bool:
 
 @dataclass
 class Postmaster:
-    embedded: EmbeddedPostgres
     pid: int
+    log_file: Path
 
     def exit_status(self) -> str | None:
         if running(self.pid):
@@ -40,7 +40,7 @@ class Postmaster:
         # Under `up` as a subreaper the postmaster is re-parented to us: reap it, or it stays a zombie.
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, os.WNOHANG)
-        return f"postmaster pid {self.pid} is gone; see {self.embedded.log_file}"
+        return f"postmaster pid {self.pid} is gone; see {self.log_file}"
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -51,16 +51,20 @@ class Postmaster:
 
 
 def watch(embedded: EmbeddedPostgres) -> Postmaster:
-    return Postmaster(embedded, embedded.postmaster_pid())
+    return Postmaster(embedded.postmaster_pid(), embedded.log_file)
+
+
+def wait_gone(old: int | None) -> None:
+    """A postmaster.pid naming a process that still exists (a zombie not yet reaped by init) passes
+    for a running server, and neither the wheel nor pg_ctl would start one: wait for it to be gone."""
+    deadline = time.monotonic() + REAP_WAIT_SECONDS
+    while old is not None and Path(f"/proc/{old}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def restart(embedded: EmbeddedPostgres) -> Postmaster:
     old = embedded.postmaster_pid()
-    # The wheel takes a postmaster.pid naming a process that still exists (a zombie not yet reaped
-    # by init) for a running server, and would not start one: wait for the old one to be gone.
-    deadline = time.monotonic() + REAP_WAIT_SECONDS
-    while Path(f"/proc/{old}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_gone(old)
     embedded.restart()
     started = watch(embedded)
     if not running(started.pid):

@@ -176,6 +176,22 @@ def test_a_killed_postmaster_is_restarted_and_readyz_recovers(up: Up) -> None:
     assert "postgres restarted" in events and "worker exited (killed by SIGKILL)" in events
 
 
+def test_a_killed_previews_postmaster_is_restarted_and_kept(up: Up) -> None:
+    """The previews' own Postgres (issue 16) is supervised like previewd's: started again when it
+    dies, and the new postmaster is `up`'s child, never ended as an orphan."""
+    pid_file = up.data_dir / "preview-postgres" / "data" / "postmaster.pid"
+    pid = int(pid_file.read_text().split()[0])
+    offset = len(up.output())
+    os.kill(pid, signal.SIGKILL)
+    assert up.wait_for_output(f"preview-postgres exited (postmaster pid {pid} is gone", 10, after=offset)
+    assert up.wait_for_output("preview-postgres restarted", 60, after=offset), up.output()[offset:]
+    new = int(pid_file.read_text().split()[0])
+    assert new != pid
+    time.sleep(5)  # a few of `up`'s rounds: an orphan would have been ended by now
+    assert alive(new), up.output()[offset:]
+    assert "preview-postgres exited" not in up.output()[offset:].split("preview-postgres restarted", 1)[1]
+
+
 def test_a_frozen_worker_is_noticed_by_its_heartbeat_and_replaced(up: Up) -> None:
     """SIGSTOP: the process lives but does nothing. Its heartbeat goes stale, `up` kills and restarts
     it, and the preview is served again."""
