@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # Hosts besides GITHUB_URL's that a project's clone_url may name (https:// only), comma-separated,
     # e.g. "gitlab.example.com". Empty: only the GitHub host (see models/clone_source.py).
     previewd_allowed_clone_hosts: str = ""
+    # Domains a project's preview domain must be (or be under), comma-separated, e.g.
+    # "previews.example.com". Empty: any domain a repository admin names (web/dashboard/domain_rules.py).
+    previewd_allowed_preview_domains: str = ""
 
     # With a GitHub App: how often the App's failed webhook deliveries are found and redelivered, and
     # how often each active project's open PRs are compared with what previewd received (0 = off).
@@ -233,6 +236,13 @@ class Settings(BaseSettings):
     def github_sign_in(self) -> bool:
         """Dashboard sign-in through GitHub OAuth; otherwise one-time sign-in links (local mode)."""
         return bool(self.github_client_id and self.github_client_secret)
+
+    @property
+    def allowed_preview_domains(self) -> tuple[str, ...]:
+        listed = (
+            name.strip().lower().rstrip(".") for name in self.previewd_allowed_preview_domains.split(",")
+        )
+        return tuple(name for name in listed if name)
 
     @property
     def clone_rules(self) -> CloneRules:

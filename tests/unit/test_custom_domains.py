@@ -69,6 +69,18 @@ def test_the_servers_own_names_are_refused(domain: str, why: str, clean_env: Pat
     assert reserved_problem(settings, "example.com") is None
 
 
+def test_the_operators_list_bounds_what_an_admin_may_name(clean_env: Path) -> None:
+    settings = Settings(previewd_allowed_preview_domains="previews.a.example, B.example.")
+    assert reserved_problem(settings, "previews.a.example") is None
+    assert reserved_problem(settings, "team1.previews.a.example") is None
+    assert reserved_problem(settings, "b.example") is None
+    for other in ("a.example", "previews.c.example", "notb.example", "previews.a.example.evil"):
+        assert "operator's preview domains: previews.a.example, b.example" in (
+            reserved_problem(settings, other) or ""
+        ), other
+    assert reserved_problem(Settings(), "anything.example") is None  # no list: any domain
+
+
 def test_resolve_overrides_match_exact_names_then_the_nearest_wildcard() -> None:
     overrides = parse_resolve_overrides("*.previews.test=127.0.0.1:8443, api.previews.test=[::1]:9000")
     assert override_for(overrides, "pr-1-app.previews.test") == ("127.0.0.1", 8443)

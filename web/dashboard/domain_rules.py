@@ -26,7 +26,13 @@ def _edge_domain(settings: Settings) -> str | None:
 
 
 def reserved_problem(settings: Settings, domain: str) -> str | None:
-    """Why `domain` (normalized) is one of the server's own names, None when it is not."""
+    """Why `domain` (normalized) is one of the server's own names or outside the operator's list
+    (PREVIEWD_ALLOWED_PREVIEW_DOMAINS), None when it is neither. The list is how a server shared by
+    several organisations keeps one's admin from naming a domain of another's: the DNS records of
+    `{app}.{domain}` are whoever owns the zone's, and previewd cannot tell who that is."""
+    allowed = settings.allowed_preview_domains
+    if allowed and not any(domain == name or domain.endswith(f".{name}") for name in allowed):
+        return f"must be one of, or under, the operator's preview domains: {', '.join(allowed)}"
     dashboard = (urlsplit(settings.previewd_base_url).hostname or "").lower().rstrip(".")
     if dashboard and (domain == dashboard or domain.endswith(f".{dashboard}")):
         return f"must not be the dashboard's host name ({dashboard}) or a name under it"
