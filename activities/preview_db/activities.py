@@ -72,8 +72,17 @@ class PreviewDatabaseActivities:
                 await asyncio.to_thread(server.drop, admin, row.name)
                 await self._set_seeded(row.name, False)
                 sink.info(f"Preview database {row.name} dropped, to be made afresh (/preview reset-db)")
+            if postgres.embedded:
+                # A database an admin made there since the cluster started (a template not yet
+                # copied) is open to every role until then.
+                await asyncio.to_thread(server.close_databases_to_public, admin)
             created = await asyncio.to_thread(
-                server.create, admin, name=row.name, password=password, template=config.database_template
+                server.create,
+                admin,
+                name=row.name,
+                password=password,
+                template=config.database_template,
+                temp_file_limit_mb=min(config.database_max_mb, self.ctx.settings.ceilings.database_mb),
             )
             if not created:
                 sink.info(f"Preview database {row.name} kept from the PR's earlier deployments")

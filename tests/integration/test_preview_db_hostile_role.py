@@ -1,0 +1,125 @@
+"""A PR's role is PR code's to use as it likes (its DATABASE_URL is in every step's environment): what
+it does with its own database must never reach another PR's, hold a teardown, or fill the disk unseen.
+Real embedded preview cluster, previewd's own functions for what the activities do (server.py), the
+PR's role connected by its own URL as PR code would be."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from activities.preview_db import server
+from models.preview_databases import name_for
+from runtime.preview_postgres import PreviewCluster
+
+CAP_MB = 1024
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PreviewCluster, str]]:
+    found = PreviewCluster(tmp_path_factory.mktemp("hostile-role"))
+    admin = found.start()
+    yield found, admin
+    found.stop()
+
+
+def a_pr(admin: str, *, temp_file_limit_mb: int = CAP_MB) -> tuple[str, str]:
+    name, password = name_for(uuid.uuid4(), 7), uuid.uuid4().hex
+    assert server.create(
+        admin, name=name, password=password, template=None, temp_file_limit_mb=temp_file_limit_mb
+    )
+    return name, password
+
+
+def as_pr(cluster: PreviewCluster, name: str, password: str, dbname: str | None = None) -> psycopg.Connection:
+    return psycopg.connect(
+        host=str(cluster.socket_dir), user=name, password=password, dbname=dbname or name, autocommit=True
+    )
+
+
+def refused(cluster: PreviewCluster, name: str, password: str, dbname: str) -> bool:
+    try:
+        as_pr(cluster, name, password, dbname).close()
+    except psycopg.OperationalError as error:
+        assert "permission denied for database" in str(error)
+        return True
+    return False
+
+
+def on_disk(admin: str, name: str) -> tuple[bool, bool]:
+    with psycopg.connect(admin) as conn:
+        database = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        role = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name]).fetchone()
+    return database is not None, role is not None
+
+
+def test_a_pr_that_flags_its_database_a_template_is_still_dropped(
+    cluster: tuple[PreviewCluster, str],
+) -> None:
+    found, admin = cluster
+    name, password = a_pr(admin)
+    with as_pr(found, name, password) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE true')
+        # And whoever connects to it runs read-only, as the PR's role.
+        conn.execute(f'ALTER DATABASE "{name}" SET role = "{name}"')
+        conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    server.drop(admin, name)
+    assert on_disk(admin, name) == (False, False)
+
+
+def test_rights_one_pr_gives_another_do_not_hold_the_others_drop(cluster: tuple[PreviewCluster, str]) -> None:
+    found, admin = cluster
+    giver, giver_password = a_pr(admin)
+    taker, _ = a_pr(admin)
+    with as_pr(found, giver, giver_password) as conn:
+        conn.execute(f'GRANT CONNECT ON DATABASE "{giver}" TO "{taker}"')
+        conn.execute(f'GRANT ALL ON SCHEMA public TO "{taker}"')
+        conn.execute(f'ALTER DATABASE "{giver}" SET role = "{giver}"')
+        conn.execute(f'ALTER DATABASE "{giver}" SET default_transaction_read_only = on')
+    server.drop(admin, taker)
+    assert on_disk(admin, taker) == (False, False)
+    server.drop(admin, giver)
+    assert on_disk(admin, giver) == (False, False)
+
+
+def test_no_pr_role_connects_to_a_database_an_admin_made_or_one_opened_to_public(
+    cluster: tuple[PreviewCluster, str],
+) -> None:
+    found, admin = cluster
+    template = f"template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{template}"')
+    opener, opener_password = a_pr(admin)
+    other, other_password = a_pr(admin)
+    with as_pr(found, opener, opener_password) as conn:
+        conn.execute(f'GRANT CONNECT ON DATABASE "{opener}" TO PUBLIC')
+    # What ensure does before each PR's database is made (and the cluster's start).
+    server.close_databases_to_public(admin)
+    for dbname in (template, opener, "postgres", "template1"):
+        assert refused(found, other, other_password, dbname), dbname
+    assert refused(found, opener, opener_password, template)
+    with as_pr(found, opener, opener_password):
+        pass  # its own, still
+    for name in (opener, other):
+        server.drop(admin, name)
+
+
+def test_a_pr_roles_temporary_files_are_held_to_the_cap_it_cannot_lift(
+    cluster: tuple[PreviewCluster, str],
+) -> None:
+    found, admin = cluster
+    name, password = a_pr(admin, temp_file_limit_mb=1)
+    with as_pr(found, name, password) as conn:
+        assert conn.execute("SHOW temp_file_limit").fetchone() == ("1MB",)
+        for lift in ("SET temp_file_limit = -1", f'ALTER ROLE "{name}" SET temp_file_limit = -1'):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(lift)
+        conn.execute("SET work_mem = '64kB'")
+        with pytest.raises(psycopg.errors.ConfigurationLimitExceeded):
+            conn.execute(
+                "SELECT count(*) FROM (SELECT md5(g::text) FROM generate_series(1, 300000) g ORDER BY 1) s"
+            )
+    server.drop(admin, name)
