@@ -53,6 +53,20 @@ def database_exists(admin_url: str, name: str) -> bool:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 
+def open_to_public(admin_url: str) -> list[str]:
+    """Databases, the PRs' aside, that every role may connect to (no ACL yet is PUBLIC's CONNECT):
+    on the operator's Postgres a PR's role would reach them (`postgres` is, unless closed)."""
+    with _connect(admin_url) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datallowconn AND datname NOT LIKE %s"
+            " AND (datacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(datacl) acl"
+            " WHERE acl.grantee = 0 AND acl.privilege_type = 'CONNECT'))"
+            " ORDER BY datname",
+            [_LIKE_OURS],
+        ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
 def create(
     admin_url: str, *, name: str, password: str, template: str | None, temp_file_limit_mb: int
 ) -> bool:

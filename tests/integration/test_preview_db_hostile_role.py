@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from activities.logsink import MASK
 from activities.preview_db import server
+from activities.preview_db.activities import operator_databases_open, seed_failure
 from models.preview_databases import name_for
 from runtime.preview_postgres import PreviewCluster
 
@@ -123,3 +125,43 @@ def test_a_pr_roles_temporary_files_are_held_to_the_cap_it_cannot_lift(
                 "SELECT count(*) FROM (SELECT md5(g::text) FROM generate_series(1, 300000) g ORDER BY 1) s"
             )
     server.drop(admin, name)
+
+
+def test_a_seed_that_makes_postgres_quote_the_password_fails_with_it_masked(
+    cluster: tuple[PreviewCluster, str],
+) -> None:
+    found, admin = cluster
+    name, password = a_pr(admin)
+    url = f"postgresql://{name}:{password}@/{name}?host={found.socket_dir}"
+    with pytest.raises(psycopg.Error) as raised:
+        server.run_seed(url, f"SELECT '{password}'::int;")
+    assert password in str(raised.value)
+    said = seed_failure("seed.sql", raised.value, secrets=[password, admin])
+    assert said.startswith("the database seed seed.sql failed: invalid input syntax for type integer")
+    assert password not in said and MASK in said
+    server.drop(admin, name)
+
+
+def test_databases_every_role_may_connect_to_are_found_on_an_operators_postgres(
+    cluster: tuple[PreviewCluster, str],
+) -> None:
+    """Such a Postgres is the operator's (previewd closes none of it): ensure refuses to make a PR's
+    role there while one is open, and says which."""
+    found, admin = cluster
+    shared = f"shared_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{shared}"')
+    name, password = a_pr(admin)
+    try:
+        assert server.open_to_public(admin) == [shared]
+        assert not refused(found, name, password, shared)  # what it would mean
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'REVOKE CONNECT ON DATABASE "{shared}" FROM PUBLIC')
+        assert server.open_to_public(admin) == []  # TEMPORARY alone lets nobody in
+        assert refused(found, name, password, shared)
+        said = operator_databases_open([shared])
+        assert shared in said and "REVOKE CONNECT, TEMPORARY ON DATABASE" in said
+    finally:
+        server.drop(admin, name)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{shared}"')
