@@ -53,6 +53,13 @@ def database_exists(admin_url: str, name: str) -> bool:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 
+def _superuser(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM pg_roles WHERE rolname = current_user AND rolsuper").fetchone()
+        is not None
+    )
+
+
 def open_to_public(admin_url: str) -> list[str]:
     """Databases, the PRs' aside, that every role may connect to (no ACL yet is PUBLIC's CONNECT):
     on the operator's Postgres a PR's role would reach them (`postgres` is, unless closed)."""
@@ -87,11 +94,23 @@ def create(
                 sql.SQL(verb), role, sql.Literal(CONNECTION_LIMIT), sql.Literal(verifier)
             )
         )
-        conn.execute(
-            sql.SQL("ALTER ROLE {} SET temp_file_limit = {}").format(
-                role, sql.Literal(f"{temp_file_limit_mb}MB")
+        superuser = bool(
+            conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+        )  # type: ignore[index]
+        if not superuser:
+            # The operator's admin (CREATEROLE, no superuser) gets the PR role's privileges, so it may
+            # drop and measure the database that role owns; the PR's role gets nothing of the admin's.
+            conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
+        try:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} SET temp_file_limit = {}").format(
+                    role, sql.Literal(f"{temp_file_limit_mb}MB")
+                )
             )
-        )
+        except psycopg.errors.InsufficientPrivilege:
+            # A superuser's setting: the operator's admin sets it once granted
+            # `SET ON PARAMETER temp_file_limit` (README); the embedded cluster's admin always does.
+            pass
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             return False
         if template:

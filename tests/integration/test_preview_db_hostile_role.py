@@ -165,3 +165,25 @@ def test_databases_every_role_may_connect_to_are_found_on_an_operators_postgres(
         server.drop(admin, name)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{shared}"')
+
+
+def test_an_operators_admin_that_is_no_superuser_makes_measures_and_drops_a_prs_database(
+    cluster: tuple[PreviewCluster, str],
+) -> None:
+    """README: PREVIEWD_PREVIEW_DATABASE_URL needs CREATEDB and CREATEROLE, not a superuser. Such a
+    role owns nothing the PR's role makes, yet the size check and the drop need it to."""
+    found, admin = cluster
+    operator = f"operator_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"""CREATE ROLE "{operator}" LOGIN CREATEDB CREATEROLE PASSWORD 'operator-password'""")
+        conn.execute(f'GRANT CONNECT ON DATABASE postgres TO "{operator}"')
+    url = f"postgresql://{operator}:operator-password@/postgres?host={found.socket_dir}"
+    name, password = a_pr(url)
+    with as_pr(found, name, password) as conn:
+        conn.execute("CREATE TABLE filler AS SELECT g FROM generate_series(1, 1000) g")
+    assert server.sizes(url)[name] > 0
+    server.drop(url, name)
+    assert on_disk(admin, name) == (False, False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP OWNED BY "{operator}"')
+        conn.execute(f'DROP ROLE "{operator}"')
