@@ -187,3 +187,44 @@ def test_an_operators_admin_that_is_no_superuser_makes_measures_and_drops_a_prs_
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP OWNED BY "{operator}"')
         conn.execute(f'DROP ROLE "{operator}"')
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        "COPY (SELECT 1) TO PROGRAM 'id'",
+        "SELECT pg_read_file('/etc/passwd')",
+        "SELECT lo_import('/etc/passwd')",
+        "CREATE ROLE intruder",
+        "CREATE DATABASE intruder",
+        "SET ROLE postgres",
+        "ALTER ROLE CURRENT_USER CONNECTION LIMIT -1",
+        "CREATE EXTENSION dblink",
+        "CREATE EXTENSION postgres_fdw",
+        "CREATE EXTENSION file_fdw",
+    ],
+)
+def test_a_pr_role_is_refused_what_would_take_it_out_of_its_database(
+    cluster: tuple[PreviewCluster, str], attempt: str
+) -> None:
+    found, admin = cluster
+    name, password = a_pr(admin)
+    try:
+        with as_pr(found, name, password) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(attempt)
+    finally:
+        server.drop(admin, name)
+
+
+def test_a_pr_role_sees_no_other_sessions_query(cluster: tuple[PreviewCluster, str]) -> None:
+    found, admin = cluster
+    one, one_password = a_pr(admin)
+    two, two_password = a_pr(admin)
+    with as_pr(found, two, two_password) as busy, as_pr(found, one, one_password) as looking:
+        busy.execute("SELECT 'the other PR''s query' WHERE pg_sleep(0) IS NOT NULL")
+        seen = looking.execute(
+            "SELECT usename, query FROM pg_stat_activity WHERE usename = %s", [two]
+        ).fetchall()
+        assert seen == [(two, "<insufficient privilege>")]
+    for name in (one, two):
+        server.drop(admin, name)
