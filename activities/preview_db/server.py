@@ -94,10 +94,7 @@ def create(
                 sql.SQL(verb), role, sql.Literal(CONNECTION_LIMIT), sql.Literal(verifier)
             )
         )
-        superuser = bool(
-            conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
-        )  # type: ignore[index]
-        if not superuser:
+        if not _superuser(conn):
             # The operator's admin (CREATEROLE, no superuser) gets the PR role's privileges, so it may
             # drop and measure the database that role owns; the PR's role gets nothing of the admin's.
             conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
