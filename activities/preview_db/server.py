@@ -14,6 +14,8 @@ previewd's own connections into a PR's database override the last (`_connect_int
 
 from __future__ import annotations
 
+import threading
+
 import psycopg
 from psycopg import sql
 
@@ -22,6 +24,8 @@ from models.preview_databases import PREFIX
 ROLE_OPTIONS = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT"
 # A role's connections are refused beyond this: one PR cannot take every connection of the cluster.
 CONNECTION_LIMIT = 20
+# A `.sql` seed is cancelled past this: well within the ensure activity's 10 minutes.
+SEED_TIMEOUT_SECONDS = 5 * 60
 # What previewd's connections into a PR's database insist on, over what its owner set for it.
 _OVER_THE_OWNERS_SETTINGS = "-c role=none -c default_transaction_read_only=off -c statement_timeout=0"
 _LIKE_OURS = PREFIX.replace("_", r"\_") + "%"
@@ -186,8 +190,22 @@ def sizes(admin_url: str) -> dict[str, int]:
     return {str(name): int(str(size)) for name, size in rows}
 
 
-def run_seed(pr_url: str, text: str) -> None:
-    """A `.sql` seed, as the PR's own role: it can do nothing its migrations could not."""
+def run_seed(pr_url: str, text: str, *, timeout_seconds: float = SEED_TIMEOUT_SECONDS) -> None:
+    """A `.sql` seed, as the PR's own role: it can do nothing its migrations could not.
+
+    Cancelled from here after `timeout_seconds` (a statement_timeout the seed could lift with SET):
+    a seed that sleeps would otherwise hold this thread, a connection and the deployment."""
     with psycopg.connect(pr_url, autocommit=False, connect_timeout=10) as conn:
-        # No parameters: psycopg sends the file as one simple query, several statements allowed.
-        conn.execute(text.encode())
+        deadline = threading.Timer(timeout_seconds, conn.cancel_safe)
+        deadline.start()
+        try:
+            # No parameters: psycopg sends the file as one simple query, several statements allowed.
+            conn.execute(text.encode())
+        except psycopg.errors.QueryCanceled:
+            raise SeedTimedOut(f"it ran over {timeout_seconds:g} s and was cancelled") from None
+        finally:
+            deadline.cancel()
+
+
+class SeedTimedOut(Exception):
+    pass

@@ -5,6 +5,7 @@ PR's role connected by its own URL as PR code would be."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -228,3 +229,23 @@ def test_a_pr_role_sees_no_other_sessions_query(cluster: tuple[PreviewCluster, s
         assert seen == [(two, "<insufficient privilege>")]
     for name in (one, two):
         server.drop(admin, name)
+
+
+def test_a_seed_that_never_ends_is_cancelled_even_if_it_lifts_its_statement_timeout(
+    cluster: tuple[PreviewCluster, str],
+) -> None:
+    found, admin = cluster
+    name, password = a_pr(admin)
+    url = f"postgresql://{name}:{password}@/{name}?host={found.socket_dir}"
+    started = time.monotonic()
+    with pytest.raises(server.SeedTimedOut) as raised:
+        server.run_seed(url, "SET statement_timeout = 0; SELECT pg_sleep(600);", timeout_seconds=1)
+    assert time.monotonic() - started < 10
+    assert seed_failure("seed.sql", raised.value, secrets=[]) == (
+        "the database seed seed.sql failed: it ran over 1 s and was cancelled"
+    )
+    with psycopg.connect(admin) as conn:  # nothing of it still runs
+        assert conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", [name]
+        ).fetchone() == (0,)
+    server.drop(admin, name)
