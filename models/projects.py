@@ -18,6 +18,7 @@ from models.ceilings import CEILING_OF_FIELD, Ceilings
 from models.clone_source import CloneRules
 from models.common import timestamp_field
 from models.fly_config import FlyConfig
+from models.preview_databases import PREFIX as PREVIEW_DATABASE_PREFIX
 
 ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 # Bounds of a project's sandbox limits whatever the operator allows: below them nothing starts.
@@ -151,6 +152,15 @@ class DeploymentConfig(BaseModel):
                 raise ValueError(problem)
         elif "\x00" in value:
             raise ValueError("must not contain a NUL character")
+        return value
+
+    @field_validator("database_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        # A PR's database is written by PR code: copied into every other PR, it would carry that PR's
+        # data and objects its role owns (and hold that role's drop) into theirs.
+        if value is not None and value.startswith(PREVIEW_DATABASE_PREFIX):
+            raise ValueError(f"must not be a PR's own database ({PREVIEW_DATABASE_PREFIX}…)")
         return value
 
     @field_validator("health_check_path")

@@ -24,9 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import psycopg
-from psycopg import sql
-
+from activities.preview_db.server import close_databases_to_public
 from runtime.data_dir import private_dir, read_or_create
 from runtime.postgres_access import PostgresIds, close_above, modes_above
 from runtime.postgres_auth import SUPERUSER
@@ -88,7 +86,7 @@ class PreviewCluster:
                     ]
                 )
         url = self.admin_url(password)
-        _close_the_shared_databases(url)
+        close_databases_to_public(url)
         return url
 
     def stop(self) -> None:
@@ -189,10 +187,3 @@ class _flock:
 
     def __exit__(self, *_: object) -> None:
         os.close(self._fd)
-
-
-def _close_the_shared_databases(admin_url: str) -> None:
-    """Postgres lets every role connect to `postgres` and `template1`: here no PR role may."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        for name in ("postgres", "template1"):
-            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))

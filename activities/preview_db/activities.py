@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
-from activities.logsink import LogSink
+from activities.logsink import LogSink, Masker
 from activities.preview_db import server
 from activities.preview_db.gc import collect
 from models import LogType, Project, preview_databases
@@ -72,8 +72,22 @@ class PreviewDatabaseActivities:
                 await asyncio.to_thread(server.drop, admin, row.name)
                 await self._set_seeded(row.name, False)
                 sink.info(f"Preview database {row.name} dropped, to be made afresh (/preview reset-db)")
+            if postgres.embedded:
+                # A database an admin made there since the cluster started (a template not yet
+                # copied) is open to every role until then.
+                await asyncio.to_thread(server.close_databases_to_public, admin)
+            elif opened := await asyncio.to_thread(server.open_to_public, admin):
+                # The operator's databases are not previewd's to close: said, and nothing is made.
+                message = operator_databases_open(opened)
+                sink.error(message)
+                raise ApplicationError(message, type=ErrorType.BUILD_FAILED, non_retryable=True)
             created = await asyncio.to_thread(
-                server.create, admin, name=row.name, password=password, template=config.database_template
+                server.create,
+                admin,
+                name=row.name,
+                password=password,
+                template=config.database_template,
+                temp_file_limit_mb=min(config.database_max_mb, self.ctx.settings.ceilings.database_mb),
             )
             if not created:
                 sink.info(f"Preview database {row.name} kept from the PR's earlier deployments")
@@ -89,7 +103,9 @@ class PreviewDatabaseActivities:
                 except Exception as error:  # the file, or any error Postgres answers
                     # Dropped again: the next deployment makes it afresh and seeds it again.
                     await asyncio.to_thread(server.drop, admin, row.name)
-                    message = f"the database seed {seed} failed: {_first_line(error)}"
+                    # Postgres quotes what it refused, and a seed may hold the PR's own password:
+                    # this message goes to the workflow's history and the PR, not only the log.
+                    message = seed_failure(seed, error, secrets=[password, admin])
                     sink.error(message)
                     raise ApplicationError(message, type=ErrorType.BUILD_FAILED, non_retryable=True) from None
                 await self._set_seeded(row.name, True)
@@ -157,6 +173,20 @@ def _read_seed(checkout: Path, seed: str) -> str:
     if path.stat().st_size > MAX_SEED_BYTES:
         raise SeedFailed(f"it is over {MAX_SEED_BYTES // MB} MB; use a database template instead")
     return path.read_text(errors="replace")
+
+
+def operator_databases_open(names: list[str]) -> str:
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return (
+        "the preview databases' Postgres (PREVIEWD_PREVIEW_DATABASE_URL) lets every role connect to "
+        f"{shown}, so a PR's role would too: run REVOKE CONNECT, TEMPORARY ON DATABASE <name> FROM "
+        "PUBLIC for each (and GRANT CONNECT to the roles that use it), then redeploy"
+    )
+
+
+def seed_failure(seed: str, error: BaseException, *, secrets: list[str]) -> str:
+    """What is said of a failed seed, secrets masked."""
+    return Masker(secrets)(f"the database seed {seed} failed: {_first_line(error)}")
 
 
 def _first_line(error: BaseException) -> str:

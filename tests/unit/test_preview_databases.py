@@ -98,6 +98,8 @@ def test_bad_database_settings_are_refused_naming_the_field() -> None:
         ("database_engine", "mysql"),
         ("database_seed", "../../etc/passwd.sql"),
         ("database_template", "Robert'); DROP"),
+        # Another PR's database, written by its code: never copied into the others.
+        ("database_template", "previewd_pr_0123456789abcdef0123456789abcdef_7"),
         ("database_max_mb", 0),
     ):
         with pytest.raises(ValidationError) as caught:
