@@ -51,7 +51,14 @@ def parse(url: str) -> tuple[str, str, int]:
         raise AddressRefused("must be an http:// or https:// URL")
     if parts.username or parts.password:
         raise AddressRefused("must not contain a user name or password")
-    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
+    # An international name in its ASCII form (IDNA): what DNS is asked, and what the Host header
+    # and the TLS server name must carry (httpx refuses non-ASCII header values with an exception
+    # that is none of ours, so the send failed for an hour instead of working).
+    try:
+        host = parts.hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise AddressRefused("names a host that is not a valid domain name") from None
+    return parts.scheme, host, port or DEFAULT_PORTS[parts.scheme]
 
 
 def own_addresses() -> set[IPAddress]:

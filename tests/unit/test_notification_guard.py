@@ -94,3 +94,9 @@ def test_the_request_goes_to_the_checked_address_naming_the_host() -> None:
     assert url == "https://[2606:4700::1111]:443/services/T0/B0/xyz?a=1"
     assert headers == {"Host": "hooks.example.com"}
     assert extensions == {"sni_hostname": "hooks.example.com"}
+
+
+def test_an_international_host_is_asked_for_and_named_in_its_ascii_form() -> None:
+    assert address_guard.parse("https://bücher.example/hook") == ("https", "xn--bcher-kva.example", 443)
+    with pytest.raises(address_guard.AddressRefused, match="not a valid domain name"):
+        address_guard.parse("https://" + "a" * 64 + ".example/hook")  # a label longer than DNS allows
