@@ -1,7 +1,7 @@
 """Notifications under attack, on the shared system: "send a test" answers a failure after the same
-time however the receiver failed (no timing side channel to scan with) and sends one test at a time;
-a channel paused while a send waits for its receiver says so instead of "retrying" for ever; the API
-keeps the dashboard's limit on channels."""
+time however the receiver failed (no timing side channel to scan with), sends one test at a time and
+waits between a channel's tests; a channel paused while a send waits for its receiver says so instead
+of "retrying" for ever; the API keeps the dashboard's limit on channels."""
 
 from __future__ import annotations
 
@@ -68,15 +68,17 @@ def test_a_failed_test_send_takes_the_same_time_however_it_failed_and_one_runs_a
             assert f"The test message to {name} was not delivered." in answer.text
         for seconds in took.values():
             assert DEADLINE <= seconds < DEADLINE + 1.5, took
+        # A channel's next test waits a deadline after the last answer (no flooding an inbox).
+        again = post(client, pid, f"/{ids['silent']}/test")
+        assert again.status_code == 429 and "try again in a few seconds" in again.text
 
         # One test at a time for a person (and for a channel): a second one while the first waits
         # is turned away, so the button probes no faster than once per deadline.
         token = csrf(client, pid)
         first: list[httpx.Response] = []
+        refused_test = f"/projects/{pid}/notifications/{ids['refused']}/test"
         waiting = threading.Thread(
-            target=lambda: first.append(
-                client.post(f"/projects/{pid}/notifications/{ids['silent']}/test", data={"csrf_token": token})
-            )
+            target=lambda: first.append(client.post(refused_test, data={"csrf_token": token}))
         )
         waiting.start()
         time.sleep(1.0)
