@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     # Notifications (notifications/): a channel's URL may name a loopback, link-local, private or
     # this host's own address only when this is true (an operator's own receivers; the tests').
     previewd_notifications_allow_private: bool = False
+    # The most one send may take, all of it (name lookup, connection, TLS, the answer's status line or
+    # the SMTP conversation); a dashboard "send a test" that fails answers after exactly this long.
+    previewd_notifications_send_seconds: float = Field(default=10.0, gt=0, le=60)
     # The operator's SMTP server for email channels; unset host: email channels cannot be added.
     previewd_smtp_host: str | None = None
     previewd_smtp_port: int = Field(default=587, ge=1, le=65535)

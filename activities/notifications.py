@@ -59,9 +59,17 @@ class NotificationActivities:
         event, or delivered by an attempt whose completion was lost)."""
         async with self._ctx.db.session() as session:
             row = await session.get(NotificationChannel, channel_id)
-            if row is None or row.paused:
-                return None
+            if row is None:
+                return None  # its sends went with it
             if await store.delivered(session, channel_id=channel_id, event_id=event.event_id):
+                return None
+            if row.paused:
+                # Paused while this send waited for a receiver that was down: said so, or its row
+                # would show "retrying" for ever.
+                await store.record(
+                    session, channel_id=channel_id, event=event, status=SendStatus.GAVE_UP,
+                    detail="not sent: the channel was paused", attempt=activity.info().attempt,
+                )  # fmt: skip
                 return None
         try:
             return store.opened(row, self._ctx.keyring)

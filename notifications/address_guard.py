@@ -51,7 +51,14 @@ def parse(url: str) -> tuple[str, str, int]:
         raise AddressRefused("must be an http:// or https:// URL")
     if parts.username or parts.password:
         raise AddressRefused("must not contain a user name or password")
-    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
+    # An international name in its ASCII form (IDNA): what DNS is asked, and what the Host header
+    # and the TLS server name must carry (httpx refuses non-ASCII header values with an exception
+    # that is none of ours, so the send failed for an hour instead of working).
+    try:
+        host = parts.hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise AddressRefused("names a host that is not a valid domain name") from None
+    return parts.scheme, host, port or DEFAULT_PORTS[parts.scheme]
 
 
 def own_addresses() -> set[IPAddress]:
@@ -67,17 +74,37 @@ def own_addresses() -> set[IPAddress]:
     return found
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address the packet ends up at: NAT64 (RFC 6052's
+# well-known prefix and RFC 8215's local one) and the deprecated IPv4-compatible ::a.b.c.d. Python
+# 3.11's is_global calls 64:ff9b::7f00:1 and 2002:7f00:1:: global although they reach 127.0.0.1
+# through a NAT64 gateway or a 6to4 relay.
+EMBEDDING_V4 = [ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96")]
+
+
+def embedded_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for (mapped, 6to4, NAT64, IPv4-compatible), if any."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's address; the server's is a relay
+    if any(address in network for network in EMBEDDING_V4) and int(address) & 0xFFFFFFFF > 0xFFFF:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def refusal(address: IPAddress, own: set[IPAddress]) -> str | None:
     """Why the guard refuses `address`, or None."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address) and (v4 := embedded_v4(address)) is not None:
+        address = v4
     if address.is_loopback:
         return "is a loopback address"
     if address.is_link_local:
         return "is a link-local address"
     if address.is_unspecified or address.is_multicast:
         return "is not a unicast address"
-    if not address.is_global:
+    if not address.is_global or address.is_reserved:
         return "is a private or reserved address"
     if address in own:
         return "is one of this host's own addresses"

@@ -2,11 +2,16 @@
 through the operator's SMTP server.
 
 Outcomes are told in our own words ("HTTP 410", "connection refused"): the receiver's body is never
-read back, kept or shown, so a channel cannot be used to read what answers at some address.
+read back, kept or shown, so a channel cannot be used to read what answers at some address. It is not
+even read: a receiver's answer is its own code talking, and a body that never ends (or headers that
+trickle in a byte at a time) would hold the send and fill the process's memory. The status line is
+all we look at, and one deadline (PREVIEWD_NOTIFICATIONS_SEND_SECONDS) bounds the whole send: name
+lookup, connection, TLS, request and status line (or the whole SMTP conversation).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -24,8 +29,6 @@ from notifications.signing import (
     signature,
 )
 
-HTTP_TIMEOUT = httpx.Timeout(10.0)
-SMTP_TIMEOUT = 20.0
 # 4xx answers that mean "later", not "never".
 RETRYABLE_4XX = frozenset({408, 425, 429})
 
@@ -48,6 +51,15 @@ class Channel:
 
 
 async def deliver(channel: Channel, notice: Notice, settings: Settings) -> None:
+    """Sent, or Refused / Unreachable; never longer than the send deadline."""
+    try:
+        async with asyncio.timeout(settings.previewd_notifications_send_seconds):
+            await _deliver(channel, notice, settings)
+    except TimeoutError:
+        raise Unreachable("timed out") from None
+
+
+async def _deliver(channel: Channel, notice: Notice, settings: Settings) -> None:
     if channel.kind == ChannelKind.EMAIL:
         await _send_email(channel, notice, settings)
         return
@@ -72,12 +84,16 @@ async def post(url: str, body: bytes, headers: dict[str, str], settings: Setting
         raise Refused(f"the URL {refused}") from None
     pinned, host_header, extensions = address_guard.pinned_url(target)
     # No proxies from the environment and no redirects: the request goes to the address just checked.
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, trust_env=False) as client:
+    timeout = httpx.Timeout(settings.previewd_notifications_send_seconds)
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        request = client.build_request(
+            "POST", pinned, content=body, headers={**headers, **host_header, "User-Agent": "previewd"},
+            extensions=extensions,
+        )  # fmt: skip
         try:
-            response = await client.post(
-                pinned, content=body, headers={**headers, **host_header, "User-Agent": "previewd"},
-                extensions=extensions,
-            )  # fmt: skip
+            # stream=True: the status line and headers, never the body (see the module's docstring).
+            response = await client.send(request, stream=True)
+            await response.aclose()
         except httpx.TimeoutException:
             raise Unreachable("timed out") from None
         except httpx.TransportError:
@@ -106,7 +122,7 @@ async def _send_email(channel: Channel, notice: Notice, settings: Settings) -> N
             username=settings.previewd_smtp_username,
             password=password.get_secret_value() if password else None,
             start_tls=settings.previewd_smtp_starttls,
-            timeout=SMTP_TIMEOUT,
+            timeout=settings.previewd_notifications_send_seconds,
         )
     except aiosmtplib.SMTPRecipientsRefused:
         raise Refused("the SMTP server refused the recipients") from None

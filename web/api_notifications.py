@@ -14,6 +14,7 @@ from models import AuditEvent
 from models.notifications import ChannelKind, NotificationChannel
 from notifications import channels as store
 from web.auth import Caller, CurrentCaller, project_as
+from web.dashboard.notifications import MAX_CHANNELS
 from web.deps import Services, ServicesDep
 from web.permissions import Action
 from workflows.notification_io import SUBSCRIBABLE, EventKind
@@ -84,6 +85,12 @@ async def add_channel(
         errors["events"] = f"each at most once, of: {', '.join(SUBSCRIBABLE)}"
     if problem := await store.target_problem(body.kind, body.target.strip(), services.settings):
         errors["target"] = problem
+    if not body.name.strip():
+        errors["name"] = "a name of 1 to 100 characters is needed"
+    async with services.db.session() as session:
+        # The dashboard's limit, here too: otherwise the API makes channels without end.
+        if len(await store.channels_of(session, project_id=project_id)) >= MAX_CHANNELS:
+            errors["name"] = f"a project has at most {MAX_CHANNELS} channels"
     if errors:
         detail = [{"loc": ["body", k], "msg": v, "type": "value_error"} for k, v in errors.items()]
         raise HTTPException(422, detail)

@@ -282,6 +282,8 @@ def start_system(
         "PREVIEWD_SMTP_HOST": "127.0.0.1",
         "PREVIEWD_SMTP_PORT": str(free_port()),
         "PREVIEWD_SMTP_STARTTLS": "false",
+        # A failed "send a test" answers after this long (tests/integration/test_notification_attacks.py).
+        "PREVIEWD_NOTIFICATIONS_SEND_SECONDS": "3",
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         **(extra_env or {}),
     }

@@ -20,6 +20,10 @@ from workflows.notification_io import EventKind, PreviewEvent
 REFUSED = [
     "127.0.0.1", "127.8.9.10", "::1", "169.254.169.254", "fe80::1", "10.1.2.3", "172.16.0.1",
     "192.168.1.1", "100.64.0.1", "0.0.0.0", "::", "224.0.0.1", "::ffff:127.0.0.1", "fc00::1",
+    # IPv4 inside IPv6: IPv4-compatible, NAT64 (both prefixes), 6to4, Teredo; all reach 127.0.0.1 or
+    # the metadata address through a gateway, and Python 3.11 calls most of them global.
+    "::7f00:1", "64:ff9b::7f00:1", "64:ff9b:1::a9fe:a9fe", "2002:7f00:1::", "2002:a9fe:a9fe::1",
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",
 ]  # fmt: skip
 
 
@@ -90,3 +94,9 @@ def test_the_request_goes_to_the_checked_address_naming_the_host() -> None:
     assert url == "https://[2606:4700::1111]:443/services/T0/B0/xyz?a=1"
     assert headers == {"Host": "hooks.example.com"}
     assert extensions == {"sni_hostname": "hooks.example.com"}
+
+
+def test_an_international_host_is_asked_for_and_named_in_its_ascii_form() -> None:
+    assert address_guard.parse("https://bücher.example/hook") == ("https", "xn--bcher-kva.example", 443)
+    with pytest.raises(address_guard.AddressRefused, match="not a valid domain name"):
+        address_guard.parse("https://" + "a" * 64 + ".example/hook")  # a label longer than DNS allows

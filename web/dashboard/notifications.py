@@ -5,11 +5,17 @@ else gets the same 404 or 403 as for the settings page. A channel's URL or addre
 again after saving, only a hint; a webhook's signing secret is shown once, when it is made.
 
 "Send a test" answers sent or not sent, never what the receiver said, and the URL goes through the
-address guard first: the button cannot be used to probe what answers where.
+address guard first: the button cannot be used to probe what answers where. Nor can its timing: a
+failure (refused at once, a name that does not resolve, a timeout) is answered after the same time,
+the send deadline; each person, and each channel, has one test in flight at a time, and a channel's
+next test waits a deadline after its last answer (per web process): the button is no faster than one
+probe per deadline, nor a way to flood an inbox.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Annotated
 
@@ -36,6 +42,10 @@ router = APIRouter(include_in_schema=False)
 changes = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 MAX_NAME_CHARS = 100
 MAX_CHANNELS = 20
+# Who and which channels have a "send a test" in flight in this process; when each channel's last
+# test was answered (time.monotonic()).
+_testing: set[str] = set()
+_answered: dict[uuid.UUID, float] = {}
 
 
 async def _page(
@@ -145,6 +155,28 @@ async def send_test(
 ) -> Response:
     project = await project_for(services, signed_in, project_id, Action.SETTINGS)
     row = await _channel(services, project, channel_id)
+    keys = {f"user/{signed_in.user.id}", f"channel/{row.id}"}
+    if keys & _testing:
+        busy = "A test message is being sent already; wait for its answer."
+        return await _page(request, services, project, notice=(False, busy), status_code=429)
+    wait = services.settings.previewd_notifications_send_seconds
+    if time.monotonic() - _answered.get(row.id, -wait) < wait:
+        soon = f"A test message to {row.name} was just sent; try again in a few seconds."
+        return await _page(request, services, project, notice=(False, soon), status_code=429)
+    _testing.update(keys)
+    try:
+        ok = await _test_send(services, project, row)
+    finally:
+        _testing.difference_update(keys)
+        _answered[row.id] = time.monotonic()
+    await _audit(services, project, signed_in, "test notification channel", name=row.name, delivered=ok)
+    told = f"Test message to {row.name} sent." if ok else f"The test message to {row.name} was not delivered."
+    return await _page(request, services, project, notice=(ok, told))
+
+
+async def _test_send(services: Services, project: Project, row: NotificationChannel) -> bool:
+    """Whether the test message was delivered; a failure answers after exactly the send deadline."""
+    started = time.monotonic()
     event = PreviewEvent(
         event_id=f"test-{uuid.uuid4()}",
         kind=EventKind.TEST,
@@ -161,9 +193,11 @@ async def send_test(
         ok = True
     except (Refused, Unreachable, SecretKeyError, InvalidTag):
         ok = False  # what the receiver answered is not told (see the module's docstring)
-    await _audit(services, project, signed_in, "test notification channel", name=row.name, delivered=ok)
-    told = f"Test message to {row.name} sent." if ok else f"The test message to {row.name} was not delivered."
-    return await _page(request, services, project, notice=(ok, told))
+    if not ok:
+        await asyncio.sleep(
+            max(0.0, settings.previewd_notifications_send_seconds - (time.monotonic() - started))
+        )
+    return ok
 
 
 @changes.post("/projects/{project_id}/notifications/{channel_id}/{action}")
