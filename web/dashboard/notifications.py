@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidTag
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 
-from models import AuditEvent, Project
+from models import Project
 from models.common import utcnow
 from models.crypto import SecretKeyError
 from models.notifications import ChannelKind, NotificationChannel
@@ -32,7 +32,8 @@ from notifications.messages import notice_for
 from notifications.senders import Refused, Unreachable, deliver
 from web.dashboard.access import project_for
 from web.dashboard.csrf import require_csrf
-from web.dashboard.signed_in import SignedIn, UserDep
+from web.dashboard.settings_pages import audit
+from web.dashboard.signed_in import UserDep
 from web.dashboard.templating import render
 from web.deps import Services, ServicesDep
 from web.permissions import Action
@@ -74,22 +75,6 @@ async def _page(
         "email_ready": bool(services.settings.previewd_smtp_host),
     }
     return render(request, "notifications.html", context, status_code=status_code)
-
-
-async def _audit(
-    services: Services, project: Project, signed_in: SignedIn, action: str, **detail: object
-) -> None:
-    async with services.db.session() as session:
-        session.add(
-            AuditEvent(
-                project_id=project.id,
-                user_id=signed_in.user.id,
-                actor=signed_in.user.login,
-                action=action,
-                detail=detail,
-            )  # fmt: skip
-        )
-        await session.commit()
 
 
 async def _channel(services: Services, project: Project, channel_id: uuid.UUID) -> NotificationChannel:
@@ -143,7 +128,7 @@ async def add_channel(
         row, secret = await store.create_channel(
             session, keyring=services.keyring, project_id=project.id, new=new, created_by=signed_in.user.login
         )
-    await _audit(services, project, signed_in, "add notification channel", name=name, kind=kind)
+    await audit(services, project, signed_in, "add notification channel", name=name, kind=kind)
     what = "addresses are" if kind == ChannelKind.EMAIL else "URL is"
     added = f"Channel {name} added. Its {what} not shown again."
     return await _page(request, services, project, new_secret=secret, notice=(True, added))
@@ -169,7 +154,7 @@ async def send_test(
     finally:
         _testing.difference_update(keys)
         _answered[row.id] = time.monotonic()
-    await _audit(services, project, signed_in, "test notification channel", name=row.name, delivered=ok)
+    await audit(services, project, signed_in, "test notification channel", name=row.name, delivered=ok)
     told = f"Test message to {row.name} sent." if ok else f"The test message to {row.name} was not delivered."
     return await _page(request, services, project, notice=(ok, told))
 
@@ -222,6 +207,6 @@ async def change_channel(
                 fresh.paused = action == "pause"
                 session.add(fresh)
             await session.commit()
-    await _audit(services, project, signed_in, f"{action} notification channel", name=row.name)
+    await audit(services, project, signed_in, f"{action} notification channel", name=row.name)
     done = {"pause": "paused", "resume": "resumed", "delete": "deleted"}[action]
     return await _page(request, services, project, notice=(True, f"Channel {row.name} {done}."))

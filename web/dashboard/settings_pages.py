@@ -71,7 +71,7 @@ async def _page(
 settings_page_for = _page
 
 
-async def _audit(
+async def audit(  # also the notifications page's (web/dashboard/notifications.py)
     services: Services, project: Project, signed_in: SignedIn, action: str, **detail: object
 ) -> None:
     async with services.db.session() as session:
@@ -123,7 +123,7 @@ async def save_settings(
             )
         )
         await session.commit()
-    await _audit(services, project, signed_in, "configure")
+    await audit(services, project, signed_in, "configure")
     if form.config.fork_policy != project.config().fork_policy:
         await _recheck_forks(services, project.id, signed_in.user.login)
     return RedirectResponse(f"/projects/{project.id}/settings?saved=1", status_code=303)
@@ -158,7 +158,7 @@ async def save_secret(
         return await _page(request, services, project, secret_error=f"value {value_problem}", status_code=422)
     async with services.db.session() as session:
         await put_secret(session, keyring=services.keyring, project_id=project.id, name=name, value=value)
-    await _audit(services, project, signed_in, "set secret", name=name)
+    await audit(services, project, signed_in, "set secret", name=name)
     return await _page(
         request, services, project, notice=(True, f"Secret {name} saved. Its value is not shown again.")
     )
@@ -172,7 +172,7 @@ async def remove_secret(
     async with services.db.session() as session:
         removed = await delete_secret(session, project_id=project.id, name=name)
     if removed:
-        await _audit(services, project, signed_in, "delete secret", name=name)
+        await audit(services, project, signed_in, "delete secret", name=name)
     notice = (True, f"Secret {name} deleted.") if removed else (False, f"There is no secret {name}.")
     return await _page(request, services, project, notice=notice)
 
@@ -194,7 +194,7 @@ async def disable(
         message = f"Disabled: webhooks are ignored, and {len(asked)} preview(s) are being torn down."
         if errors:
             ok, message = False, message + " Some could not be asked: " + " ".join(errors)
-    await _audit(services, project, signed_in, "disable", previews=previews)
+    await audit(services, project, signed_in, "disable", previews=previews)
     project.is_active = False
     return await _page(request, services, project, notice=(ok, message))
 
@@ -205,7 +205,7 @@ async def enable(
 ) -> Response:
     project = await project_for(services, signed_in, project_id, Action.DISABLE)
     await _set_active(services, project.id, True, None)
-    await _audit(services, project, signed_in, "enable")
+    await audit(services, project, signed_in, "enable")
     project.is_active = True
     return await _page(
         request, services, project, notice=(True, "Enabled: new pushes to pull requests deploy again.")
@@ -236,7 +236,7 @@ async def delete_project(
         return await _page(request, services, project, notice=problem, status_code=422)
     # Webhooks stop at once; the previews go first, then the rows (see teardown.delete_after_teardown).
     await _set_active(services, project.id, False, "deleting")
-    await _audit(services, project, signed_in, "delete")
+    await audit(services, project, signed_in, "delete")
     prs = await all_prs(services, project.id)
     await destroy_previews(services, project.id, signed_in.user.login)
     task = asyncio.create_task(delete_after_teardown(services, project.id, prs, signed_in.user.login))
