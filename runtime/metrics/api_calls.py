@@ -1,5 +1,6 @@
 """previewd_api_calls_total{api, status}: every call the GitHub and Fly clients make, by the status
-answered (httpx's response hook sees each attempt, retries included), or "error" for no answer."""
+answered (httpx's response hook sees each attempt, retries included; runtime/metrics/labels.py), or
+"error" for no answer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Literal
 
 import httpx
 
+from runtime.metrics.labels import status_label
 from runtime.metrics.registry import API_CALLS
 
 Api = Literal["github", "fly"]
@@ -17,7 +19,7 @@ def counting_hooks(api: Api) -> dict[str, list[Callable[[httpx.Response], Awaita
     """`httpx.AsyncClient(event_hooks=counting_hooks("github"))`."""
 
     async def count(response: httpx.Response) -> None:
-        API_CALLS.labels(api=api, status=str(response.status_code)).inc()
+        API_CALLS.labels(api=api, status=status_label(response.status_code)).inc()
 
     return {"response": [count]}
 

@@ -27,7 +27,11 @@ from starlette.routing import Route
 log = logging.getLogger("previewd.metrics")
 
 Refresher = Callable[[], Awaitable[None]]
+# The whole fetch of another source, not each read: httpx's timeouts bound each socket operation, so a
+# source that trickles a byte a second would otherwise hold the scrape (and Prometheus's) for ever.
 EXTRA_SOURCE_TIMEOUT_SECONDS = 2.0
+# A refresher (a Postgres read) that takes longer leaves the last known figures in this scrape.
+REFRESH_TIMEOUT_SECONDS = 5.0
 
 
 def metrics_app(
@@ -46,7 +50,7 @@ def metrics_app(
                 )
         for refresh in refreshers:
             try:
-                await refresh()
+                await asyncio.wait_for(refresh(), REFRESH_TIMEOUT_SECONDS)
             except Exception:  # noqa: BLE001 - a scrape still answers with what it has
                 log.warning("a metrics refresh failed; its figures are the last known", exc_info=True)
         body = generate_latest(REGISTRY)
@@ -58,11 +62,15 @@ def metrics_app(
 
 
 async def _fetch(url: str) -> bytes:
+    # trust_env=False: a loopback source, never through an HTTP(S)_PROXY of the environment.
     try:
-        async with httpx.AsyncClient(timeout=EXTRA_SOURCE_TIMEOUT_SECONDS) as client:
+        async with (
+            asyncio.timeout(EXTRA_SOURCE_TIMEOUT_SECONDS),
+            httpx.AsyncClient(timeout=EXTRA_SOURCE_TIMEOUT_SECONDS, trust_env=False) as client,
+        ):
             answer = await client.get(url)
-    except httpx.HTTPError as error:
-        log.warning("metrics at %s did not answer: %s", url, error)
+    except (httpx.HTTPError, TimeoutError) as error:
+        log.warning("metrics at %s did not answer: %r", url, error)
         return b""
     return answer.content if answer.status_code == 200 else b""
 

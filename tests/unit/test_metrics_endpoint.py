@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
@@ -19,6 +21,7 @@ from starlette.websockets import WebSocket
 from cli.metrics_line import metrics_line
 from config import Settings
 from runtime.metrics.endpoint import MetricsServer, metrics_app
+from runtime.metrics.labels import status_label
 from web.proxy.status_counter import StatusCounter
 
 
@@ -36,6 +39,28 @@ class _TemporalLike(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+class _Trickling(BaseHTTPRequestHandler):
+    """A source that answers a byte at a time, each within any per-read timeout, for ever."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("content-length", "1000000")
+        self.end_headers()
+        for _ in range(60):
+            self.wfile.write(b"#")
+            self.wfile.flush()
+            time.sleep(0.5)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[HTTPServer, str]:
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}/metrics"
 
 
 @pytest.fixture
@@ -73,6 +98,29 @@ def test_other_sources_are_appended_and_a_failing_refresh_still_answers(temporal
     assert "temporal_request_total 3" in answer.text and "python_info" in answer.text
 
 
+def test_a_trickling_source_cannot_hold_the_scrape(temporal_like: str) -> None:
+    server, trickling = _serve(_Trickling)
+    try:
+        began = time.monotonic()
+        answer = TestClient(metrics_app(token=None, extra_sources=[trickling, temporal_like])).get("/metrics")
+        took = time.monotonic() - began
+    finally:
+        server.socket.close()
+    assert answer.status_code == 200 and "temporal_request_total 3" in answer.text
+    assert took < 4, f"the scrape took {took:.1f}s"
+
+
+def test_a_slow_refresh_leaves_the_last_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("runtime.metrics.endpoint.REFRESH_TIMEOUT_SECONDS", 0.5)
+
+    async def stuck() -> None:
+        await asyncio.sleep(30)
+
+    began = time.monotonic()
+    answer = TestClient(metrics_app(token=None, refreshers=[stuck])).get("/metrics")
+    assert answer.status_code == 200 and time.monotonic() - began < 5
+
+
 def test_only_metrics_is_served() -> None:
     assert TestClient(metrics_app(token=None)).get("/").status_code == 404
 
@@ -104,6 +152,36 @@ def test_the_proxy_counts_answers_by_status() -> None:
         pass
     assert sample("previewd_proxy_requests_total", kind="http", status="404") == before_404 + 1
     assert sample("previewd_proxy_requests_total", kind="websocket", status="101") == before_101 + 1
+
+
+def test_statuses_pr_code_makes_up_count_in_their_class() -> None:
+    """A preview answering with a new status per request would mint a time series each (cardinality):
+    the codes HTTP defines keep their own label, any other counts in its class."""
+
+    async def page(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("", status_code=int(request.query_params["status"]))
+
+    client = TestClient(StatusCounter(Starlette(routes=[Route("/", page)])))
+    before = {
+        label: sample("previewd_proxy_requests_total", kind="http", status=label)
+        for label in ("5xx", "2xx", "418")
+    }
+    for status in (599, 571, 299, 418):
+        assert client.get(f"/?status={status}").status_code == status
+    for made_up in ("599", "571", "299"):
+        assert (
+            REGISTRY.get_sample_value("previewd_proxy_requests_total", {"kind": "http", "status": made_up})
+            is None
+        )
+    assert sample("previewd_proxy_requests_total", kind="http", status="5xx") == before["5xx"] + 2
+    assert sample("previewd_proxy_requests_total", kind="http", status="2xx") == before["2xx"] + 1
+    assert sample("previewd_proxy_requests_total", kind="http", status="418") == before["418"] + 1
+
+
+def test_api_call_statuses_are_bounded_too() -> None:
+    assert [status_label(s) for s in (200, 404, 429, 599, 299, 999, 42)] == [
+        "200", "404", "429", "5xx", "2xx", "other", "other",
+    ]  # fmt: skip
 
 
 def test_metrics_off_loopback_need_a_token(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

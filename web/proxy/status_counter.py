@@ -3,13 +3,16 @@
 An ASGI wrapper around the proxy: it reads the status the proxy sends, whoever produced it (the
 preview, a refusal, the waking page), so no answer path can be missed. A WebSocket counts as 101
 once accepted; one refused before that counts with the refusal's status. A status class would lose
-what tells a preview's 404 from its 500, and HTTP statuses are few: the code itself is the label.
+what tells a preview's 404 from its 500, so a status HTTP defines is its own label; any other code
+PR code may send (h11 passes any three digits) counts in its class, 5xx, "other" past 599: PR code
+cannot mint a time series per request (runtime/metrics/labels.py).
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runtime.metrics.labels import status_label
 from runtime.metrics.registry import PROXY_REQUESTS
 
 
@@ -43,7 +46,7 @@ class StatusCounter:
 def _status_of(message: Message) -> str | None:
     kind = message["type"]
     if kind in ("http.response.start", "websocket.http.response.start"):
-        return str(int(message["status"]))
+        return status_label(int(message["status"]))
     if kind == "websocket.accept":
         return "101"
     if kind == "websocket.close":
