@@ -187,6 +187,13 @@ class StoreActivities:
             if tail:
                 error += "\n\nLast log lines:\n" + "\n".join(tail)
             now = utcnow()
+            # A retried attempt (its worker died after the commit) rewrites the row but is not counted
+            # again: the status before it, read under the row's lock, says whether this one failed it.
+            before = (
+                await session.exec(
+                    select(Deployment.status).where(col(Deployment.id) == deployment_id).with_for_update()
+                )
+            ).first()
             failed = (
                 await session.execute(
                     update(Deployment)
@@ -211,7 +218,7 @@ class StoreActivities:
                 )
             )
             await session.commit()
-        if failed is not None:
+        if failed is not None and before != DeploymentStatus.FAILED:
             deployment_metrics.finished(failed.project_id, DeploymentStatus.FAILED, failed.started_at, now)
         return FailDeploymentResult(log_tail=tail)
 
