@@ -28,6 +28,7 @@ from activities.preview_db.server import close_databases_to_public
 from runtime.data_dir import private_dir, read_or_create
 from runtime.postgres_access import PostgresIds, close_above, modes_above
 from runtime.postgres_auth import SUPERUSER
+from runtime.worker_heartbeat import pid_alive
 
 DIR_NAME = "preview-postgres"
 PASSWORD_FILE = "preview-postgres-password"
@@ -101,15 +102,7 @@ class PreviewCluster:
 
     def running(self) -> bool:
         pid = self.postmaster_pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid is not None and pid_alive(pid)
 
     def _prepare_dirs(self, data_dir: Path) -> PostgresIds | None:
         """The directories, with the modes of the module's docstring; Postgres's ids when root."""
